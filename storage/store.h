@@ -1,0 +1,128 @@
+// The durable store of mqttd (DESIGN.md, Store and durability contract), on RocksDB.
+//
+// Writes are logical batches (storage::WriteBatch): each is one atomic change across column
+// families. A committer thread merges every batch queued while the previous RocksDB write was
+// running into one write (group commit), then completes each writer in order. With
+// storage.sync = true each group is fsynced. A failed write or sync makes the store refuse
+// every later write (sticky error), logged once by the caller through error().
+//
+// Reads may run on any thread, concurrently with writes; a paged read is served from one
+// RocksDB snapshot so its page is consistent.
+//
+// Ownership: Store owns the RocksDB instance and the committer thread. close() (or the
+// destructor) drains queued batches, stops the committer and closes the database.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/records.h"
+#include "storage/status.h"
+#include "storage/write_batch.h"
+
+namespace mqttd::storage {
+
+struct Options {
+    std::string dir;    // RocksDB directory, e.g. "<data_dir>/db"; created if missing
+    bool sync = false;  // storage.sync: fsync every group commit
+    bool create_if_missing = true;
+};
+
+// One page request: resume after `cursor` when it is non-empty (one seek), otherwise skip
+// `skip` entries from the start; return at most `limit`.
+struct PageRequest {
+    std::string cursor;
+    uint64_t skip = 0;
+    uint32_t limit = 20;
+};
+
+template <typename T>
+struct Page {
+    std::vector<T> items;
+    std::string next_cursor;  // opaque; empty when the page reached the end
+};
+
+// Counted families for REST total_num; exact, kept in the same batches as the data.
+enum class Counted { Sessions, Subscriptions, Messages, QueueEntries, Retained, Routes, Users };
+
+// A queue entry joined with the message it references.
+struct QueuedMessage {
+    QueueEntry entry;
+    MessageRecord message;
+};
+
+using CommitCallback = std::function<void(const Status&)>;
+
+class Store {
+public:
+    // Opens (creating if allowed) the store. Errors say what and where in one line:
+    // locked by another process, not writable, corrupt, or a newer schema version.
+    static Status open(const Options& options, std::unique_ptr<Store>& out);
+
+    virtual ~Store() = default;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    // Queues `batch` for the next group commit; `done` runs on the committer thread once the
+    // batch is durable (or failed). `done` must be cheap: post to the owning thread.
+    virtual void commit(WriteBatch batch, CommitCallback done) = 0;
+    // Blocking convenience for cold paths (REST, startup): commit and wait.
+    virtual Status write(WriteBatch batch) = 0;
+    // The sticky error, if any write has failed; Status::ok() otherwise.
+    virtual Status error() const = 0;
+    // Drains pending batches and closes. Idempotent.
+    virtual void close() = 0;
+
+    // Monotonic, unique across restarts. Thread-safe.
+    virtual uint64_t next_message_id() = 0;
+
+    // --- sessions and subscriptions ---
+    virtual std::optional<SessionRecord> get_session(std::string_view client_id) const = 0;
+    virtual SessionCounts session_counts(std::string_view client_id) const = 0;
+    virtual Page<SessionRecord> sessions(const PageRequest& req) const = 0;
+    virtual Status for_each_session(const std::function<void(SessionRecord&&)>& fn) const = 0;
+    virtual std::vector<SubscriptionRecord> subscriptions_of(std::string_view client_id) const = 0;
+    virtual Page<SubscriptionRecord> subscriptions(const PageRequest& req) const = 0;
+    virtual Status for_each_subscription(
+            const std::function<void(SubscriptionRecord&&)>& fn) const = 0;
+
+    // --- queues and in-flight state ---
+    // Entries of `client_id` with seq >= from_seq, in seq order, joined with their messages.
+    virtual std::vector<QueuedMessage> read_queue(std::string_view client_id,
+                                                  uint64_t from_seq,
+                                                  uint32_t limit) const = 0;
+    virtual Page<QueueEntry> queue_page(std::string_view client_id,
+                                        const PageRequest& req) const = 0;
+    virtual std::vector<InflightRecord> inflight_of(std::string_view client_id) const = 0;
+    virtual std::optional<MessageRecord> get_message(uint64_t id) const = 0;
+
+    // --- retained ---
+    virtual std::optional<RetainedRecord> get_retained(std::string_view topic) const = 0;
+    // Every retained message whose topic matches `filter` (MQTT wildcards '+' and '#', and the
+    // rule that a leading wildcard does not match '$' topics), without scanning unrelated
+    // topics. `fn` returns false to stop.
+    virtual Status match_retained(std::string_view filter,
+                                  const std::function<bool(RetainedRecord&&)>& fn) const = 0;
+    virtual Page<RetainedRecord> retained(std::string_view filter,
+                                          const PageRequest& req) const = 0;
+
+    // --- routes, config, users ---
+    virtual Page<RouteRecord> routes(const PageRequest& req) const = 0;
+    virtual std::optional<RouteRecord> get_route(std::string_view topic_filter) const = 0;
+    virtual std::optional<std::string> get_config(std::string_view key) const = 0;
+    virtual std::vector<ConfigRecord> config_with_prefix(std::string_view prefix) const = 0;
+    virtual std::optional<UserRecord> get_user(std::string_view username) const = 0;
+    virtual Page<UserRecord> users(const PageRequest& req) const = 0;
+
+    virtual uint64_t count(Counted what) const = 0;
+
+protected:
+    Store() = default;
+};
+
+}  // namespace mqttd::storage
