@@ -1,0 +1,41 @@
+// The mqttd command line:
+//
+//   mqttd [-c FILE] [--data-dir DIR] [--set KEY=VALUE]... [--version] [--help]
+//
+// Options also take the `--opt=value` form. `--data-dir DIR` is `--set node.data_dir=DIR`.
+// Parsing checks only the shape of the options; the keys and values of --set are checked by
+// Config::load, like the file's.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace mqttd::config {
+
+inline constexpr std::string_view kDefaultConfigFile = "data/mqttd.conf";
+
+struct CommandLine {
+    std::string config_file{kDefaultConfigFile};
+    bool config_file_given = false;
+    std::optional<std::string> data_dir;  // --data-dir (also present in `sets`)
+    // Every --set and --data-dir in command line order (a later one wins).
+    std::vector<std::pair<std::string, std::string>> sets;
+    bool help = false;     // -h, --help: print usage_text() and exit 0
+    bool version = false;  // -v, -V, --version: print the version and exit 0
+};
+
+// argv[0] is the program name and is skipped. Error: one line, e.g.
+// `unknown option "--foo" (see --help)` or `--set needs KEY=VALUE, got "x"`.
+Result<CommandLine, std::string> parse_command_line(int argc, const char* const* argv);
+
+// The --help text: options, then every key with its default and description.
+std::string usage_text(std::string_view program);
+
+}  // namespace mqttd::config

@@ -1,0 +1,322 @@
+// The key table and the value parser. Adding a key: add a row here, a line in data/mqttd.conf
+// (config_test checks that the shipped file lists every key with its default) and a row in
+// src/config/README.md.
+#include "config/keys.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <limits>
+#include <system_error>
+
+namespace mqttd::config {
+namespace {
+
+constexpr std::array<std::string_view, 2> kAllowDeny{"allow", "deny"};
+constexpr std::array<std::string_view, 6> kLogLevels{"debug", "info",     "warning",
+                                                     "error", "critical", "off"};
+constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
+constexpr int64_t kOneDay = 86400;
+
+// MQTT 5 Session Expiry Interval is a four byte integer [MQTT-3.1.2.11.2].
+constexpr int64_t kMaxUint32 = 4294967295;
+// The largest Remaining Length the variable byte integer can encode [MQTT-1.5.5].
+constexpr int64_t kMaxRemainingLength = 268435455;
+
+using enum ValueType;
+
+// clang-format off
+constexpr std::array kKeys{
+    KeyDef{.name = "node.name", .type = String, .default_text = "mqttd@127.0.0.1", .min = 1,
+           .description = "Node name shown by the REST API (name@host)."},
+    KeyDef{.name = "node.data_dir", .type = String, .default_text = "data", .min = 1,
+           .description = "Data directory; the RocksDB store lives in <data_dir>/db."},
+    KeyDef{.name = "node.workers", .type = Int, .default_text = "0", .min = 0, .max = 256,
+           .description = "Worker threads, one io_context each; 0 = number of CPU cores."},
+
+    KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
+           .description = "MQTT over TCP: host:port or port; empty = off."},
+    KeyDef{.name = "listener.tcp.max_clients", .type = Int, .default_text = "1024000",
+           .min = 1, .max = 100000000,
+           .description = "Most concurrent MQTT connections over all listeners."},
+    KeyDef{.name = "listener.ssl.external", .type = Address, .default_text = "",
+           .description = "MQTT over TLS: host:port or port; empty = off (e.g. 0.0.0.0:8883)."},
+    KeyDef{.name = "listener.ssl.certfile", .type = String, .default_text = "",
+           .description = "PEM certificate chain for the TLS and WSS listeners."},
+    KeyDef{.name = "listener.ssl.keyfile", .type = String, .default_text = "",
+           .description = "PEM private key for the TLS and WSS listeners."},
+    KeyDef{.name = "listener.ws.external", .type = Address, .default_text = "",
+           .description = "MQTT over WebSocket: host:port or port; empty = off (e.g. 8083)."},
+    KeyDef{.name = "listener.wss.external", .type = Address, .default_text = "",
+           .description = "MQTT over secure WebSocket: host:port or port; empty = off."},
+    KeyDef{.name = "listener.api.mgmt", .type = Address, .default_text = "127.0.0.1:8080",
+           .min = 1, .description = "REST API v2 (management): host:port or port."},
+
+    KeyDef{.name = "mqtt.allow_anonymous", .type = Bool, .default_text = "true", .hot = true,
+           .description = "Accept clients that connect without a username."},
+    KeyDef{.name = "mqtt.acl_file", .type = String, .default_text = "data/acl.conf",
+           .hot = true, .description = "ACL rules file; empty = no file rules."},
+    KeyDef{.name = "mqtt.acl_nomatch", .type = Enum, .default_text = "allow",
+           .choices = kAllowDeny, .hot = true,
+           .description = "What to do when no ACL rule matches: allow or deny."},
+    KeyDef{.name = "mqtt.cache_acl", .type = Bool, .default_text = "true", .hot = true,
+           .description = "Cache ACL decisions per connection."},
+    KeyDef{.name = "mqtt.broker.sys_interval", .type = Duration, .default_text = "60",
+           .min = 0, .max = kOneDay, .hot = true,
+           .description = "Interval of the $SYS/ broker messages; 0 = off."},
+    KeyDef{.name = "mqtt.max_packet_size", .type = Size, .default_text = "1048576", .min = 2,
+           .max = kMaxRemainingLength,
+           .description = "Largest MQTT packet accepted; larger ones close the connection."},
+    KeyDef{.name = "mqtt.max_clientid_len", .type = Int, .default_text = "65535", .min = 23,
+           .max = 65535, .description = "Longest client identifier accepted."},
+    KeyDef{.name = "mqtt.max_inflight", .type = Int, .default_text = "32", .min = 1,
+           .max = 65535, .description = "QoS 1/2 messages in flight per session."},
+    KeyDef{.name = "mqtt.mqueue.max_len", .type = Int, .default_text = "1000", .min = 0,
+           .max = kMaxInt,
+           .description = "Queued messages per session; beyond it the oldest is dropped. 0 = no limit."},
+    KeyDef{.name = "mqtt.mqueue.store_qos0", .type = Bool, .default_text = "true",
+           .description = "Queue QoS 0 messages for offline persistent sessions."},
+    KeyDef{.name = "mqtt.connect_timeout", .type = Duration, .default_text = "15", .min = 1,
+           .max = 3600, .description = "Close a connection that sends no CONNECT within this time."},
+    KeyDef{.name = "mqtt.session.expiry_interval", .type = Duration, .default_text = "7200",
+           .min = 0, .max = kMaxUint32,
+           .description = "How long an offline persistent session is kept; 0 = never expires."},
+    KeyDef{.name = "mqtt.retry_interval", .type = Duration, .default_text = "20", .min = 1,
+           .max = kOneDay, .description = "Resend an unacknowledged QoS 1/2 message after this time."},
+    KeyDef{.name = "mqtt.max_awaiting_rel", .type = Int, .default_text = "100", .min = 0,
+           .max = 65535, .description = "QoS 2 messages awaiting PUBREL per session; 0 = no limit."},
+    KeyDef{.name = "mqtt.await_rel_timeout", .type = Duration, .default_text = "20", .min = 1,
+           .max = kOneDay, .description = "Drop a QoS 2 message whose PUBREL does not come in time."},
+
+    KeyDef{.name = "log.console.level", .type = Enum, .default_text = "info",
+           .choices = kLogLevels, .hot = true,
+           .description = "Console (stderr) log level."},
+
+    KeyDef{.name = "storage.sync", .type = Bool, .default_text = "false",
+           .description = "fsync every group commit: survive power loss, not only a crash."},
+
+    KeyDef{.name = "api.default_user", .type = String, .default_text = "admin", .min = 1,
+           .description = "REST admin user created when the store has no users."},
+    KeyDef{.name = "api.default_password", .type = String, .default_text = "public", .min = 1,
+           .description = "Password of that user when it is created (change it after)."},
+};
+// clang-format on
+
+std::string quoted(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + 2);
+    out += '"';
+    out += s;
+    out += '"';
+    return out;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+std::string range_error(const KeyDef& def, std::string_view text, int64_t n, bool overflow) {
+    std::string what;
+    if (overflow) {
+        what = quoted(text);
+    } else if (std::to_string(n) == text) {
+        what = std::string(text);
+    } else {
+        what = quoted(text) + " = " + std::to_string(n);
+    }
+    return what + " is out of range " + std::to_string(def.min) + ".." + std::to_string(def.max);
+}
+
+// A number followed by an optional unit from `units` (each with its multiplier).
+struct Unit {
+    std::string_view suffix;
+    int64_t multiplier;
+};
+
+// Err("") means "not a number of this kind"; the caller words that message.
+Result<int64_t, std::string> parse_scaled(const KeyDef& def,
+                                          std::string_view text,
+                                          std::span<const Unit> units) {
+    std::string_view t = trim(text);
+    int64_t n = 0;
+    const char* begin = t.data();
+    const char* end = t.data() + t.size();
+    if (!t.empty() && t.front() == '+') {
+        ++begin;
+    }
+    auto [ptr, ec] = std::from_chars(begin, end, n);
+    if (ptr == begin || (ec != std::errc{} && ec != std::errc::result_out_of_range)) {
+        return Err{std::string{}};
+    }
+    const std::string suffix = lower(trim(std::string_view(ptr, static_cast<size_t>(end - ptr))));
+    int64_t multiplier = 1;
+    if (!suffix.empty()) {
+        auto it = std::find_if(units.begin(), units.end(),
+                               [&](const Unit& u) { return u.suffix == suffix; });
+        if (it == units.end()) {
+            return Err{std::string{}};
+        }
+        multiplier = it->multiplier;
+    }
+    if (ec == std::errc::result_out_of_range) {
+        return Err{range_error(def, text, 0, true)};
+    }
+    if (n > kMaxInt / multiplier || n < -(kMaxInt / multiplier)) {
+        return Err{range_error(def, text, 0, true)};
+    }
+    n *= multiplier;
+    if (n < def.min || n > def.max) {
+        return Err{range_error(def, text, n, false)};
+    }
+    return n;
+}
+
+constexpr std::array<Unit, 0> kNoUnits{};
+constexpr std::array kDurationUnits{Unit{"s", 1}, Unit{"m", 60}, Unit{"h", 3600},
+                                    Unit{"d", kOneDay}};
+constexpr std::array kSizeUnits{Unit{"b", 1},
+                                Unit{"k", int64_t{1} << 10},
+                                Unit{"kb", int64_t{1} << 10},
+                                Unit{"m", int64_t{1} << 20},
+                                Unit{"mb", int64_t{1} << 20},
+                                Unit{"g", int64_t{1} << 30},
+                                Unit{"gb", int64_t{1} << 30}};
+
+Result<Value, std::string> parse_number(const KeyDef& def,
+                                        std::string_view text,
+                                        std::span<const Unit> units,
+                                        std::string_view kind) {
+    auto n = parse_scaled(def, text, units);
+    if (!n) {
+        if (n.error().empty()) {
+            return Err{quoted(text) + " is not " + std::string(kind)};
+        }
+        return Err{n.error()};
+    }
+    return Value{std::to_string(*n), *n};
+}
+
+// host:port, [v6]:port or port. The host is not resolved here; the listener reports a bad host.
+Result<Value, std::string> parse_address(const KeyDef& def, std::string_view text) {
+    if (text.empty()) {
+        if (def.min > 0) {
+            return Err{std::string("value must not be empty")};
+        }
+        return Value{};
+    }
+    const std::string bad = quoted(text) + " is not an address (host:port or port)";
+    std::string_view port = text;
+    if (text.front() == '[') {
+        const size_t close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':' ||
+            close == 1) {
+            return Err{bad};
+        }
+        port = text.substr(close + 2);
+    } else if (const size_t colon = text.rfind(':'); colon != std::string_view::npos) {
+        const std::string_view host = text.substr(0, colon);
+        if (host.empty() || host.find(':') != std::string_view::npos ||
+            host.find_first_of(" \t") != std::string_view::npos) {
+            return Err{bad};
+        }
+        port = text.substr(colon + 1);
+    }
+    int64_t p = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || ec != std::errc{} || ptr != port.data() + port.size()) {
+        return Err{bad};
+    }
+    if (p < 1 || p > 65535) {
+        return Err{"port " + std::string(port) + " is out of range 1..65535"};
+    }
+    return Value{std::string(text), 0};
+}
+
+}  // namespace
+
+std::span<const KeyDef> all_keys() {
+    return kKeys;
+}
+
+const KeyDef* find_key(std::string_view name) {
+    for (const KeyDef& def : kKeys) {
+        if (def.name == name) {
+            return &def;
+        }
+    }
+    return nullptr;
+}
+
+std::string_view datatpye(const KeyDef& def) {
+    switch (def.type) {
+        case Bool:
+        case Enum:
+            return "enum";
+        case Int:
+        case Duration:
+        case Size:
+            return "integer";
+        case String:
+        case Address:
+            return "string";
+    }
+    return "string";
+}
+
+Result<Value, std::string> parse_value(const KeyDef& def, std::string_view text) {
+    switch (def.type) {
+        case Bool:
+            if (text == "true") {
+                return Value{"true", 1};
+            }
+            if (text == "false") {
+                return Value{"false", 0};
+            }
+            return Err{quoted(text) + " is not a boolean (true or false)"};
+        case Int:
+            return parse_number(def, text, kNoUnits, "an integer");
+        case Duration:
+            return parse_number(def, text, kDurationUnits,
+                                "a duration (seconds, or a number with s, m, h or d)");
+        case Size:
+            return parse_number(def, text, kSizeUnits,
+                                "a size (bytes, or a number with KB, MB or GB)");
+        case String:
+            if (def.min > 0 && text.empty()) {
+                return Err{std::string("value must not be empty")};
+            }
+            return Value{std::string(text), 0};
+        case Address:
+            return parse_address(def, text);
+        case Enum: {
+            for (size_t i = 0; i < def.choices.size(); ++i) {
+                if (def.choices[i] == text) {
+                    return Value{std::string(text), static_cast<int64_t>(i)};
+                }
+            }
+            std::string list;
+            for (std::string_view c : def.choices) {
+                list += list.empty() ? "" : "|";
+                list += c;
+            }
+            return Err{quoted(text) + " is not one of " + list};
+        }
+    }
+    return Err{std::string("unsupported type")};
+}
+
+}  // namespace mqttd::config
