@@ -120,7 +120,7 @@ Status Config::apply_sets(const std::vector<std::pair<std::string, std::string>>
     for (const auto& [index, v] : values) {
         const bool changed = assign(index, v, Source::CommandLine);
         {
-            std::unique_lock lock(mu_);
+            std::lock_guard lock(mu_);
             entries_[index].pinned = true;
         }
         if (changed) {
@@ -161,7 +161,7 @@ std::vector<std::string> Config::apply_saved(const std::vector<storage::ConfigRe
             continue;
         }
         {
-            std::shared_lock lock(mu_);
+            std::lock_guard lock(mu_);
             if (entries_[index].pinned) {
                 continue;  // --set wins over saved values
             }
@@ -227,7 +227,7 @@ Result<Ok, SetError> Config::set_runtime(std::string_view key,
 
 bool Config::assign(size_t index, const Value& v, Source source) {
     Entry& e = entries_[index];
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     e.source = source;
     if (e.text == v.text) {
         return false;
@@ -242,7 +242,7 @@ void Config::notify(size_t index) const {
     std::string text;
     std::vector<std::shared_ptr<const Listener>> fns;
     {
-        std::shared_lock lock(mu_);
+        std::lock_guard lock(mu_);
         text = entries_[index].text;
         for (const Subscription& s : subs_) {
             if (s.index == index) {
@@ -267,7 +267,7 @@ const Config::Entry& Config::entry(std::string_view key) const {
 
 Source Config::effective_source(std::string_view key) const {
     const Entry& e = entry(key);
-    std::shared_lock lock(mu_);
+    std::lock_guard lock(mu_);
     return e.source;
 }
 
@@ -287,20 +287,20 @@ std::string Config::get_string(std::string_view key) const {
     const Entry& e = entry(key);
     assert(e.def->type == ValueType::String || e.def->type == ValueType::Address ||
            e.def->type == ValueType::Enum);
-    std::shared_lock lock(mu_);
+    std::lock_guard lock(mu_);
     return e.text;
 }
 
 std::string Config::get_text(std::string_view key) const {
     const Entry& e = entry(key);
-    std::shared_lock lock(mu_);
+    std::lock_guard lock(mu_);
     return e.text;
 }
 
 std::vector<ConfigItem> Config::items() const {
     std::vector<ConfigItem> out;
     out.reserve(entries_.size());
-    std::shared_lock lock(mu_);
+    std::lock_guard lock(mu_);
     for (const Entry& e : entries_) {
         out.push_back(ConfigItem{std::string(e.def->name), e.text, std::string(datatpye(*e.def)),
                                  std::string(e.def->app), e.def->hot, e.source,
@@ -333,14 +333,14 @@ uint64_t Config::subscribe(std::string_view key, Listener fn) {
     if (it == index_.end()) {
         return 0;
     }
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     const uint64_t id = next_sub_id_++;
     subs_.push_back(Subscription{id, it->second, std::make_shared<const Listener>(std::move(fn))});
     return id;
 }
 
 void Config::unsubscribe(uint64_t id) {
-    std::unique_lock lock(mu_);
+    std::lock_guard lock(mu_);
     std::erase_if(subs_, [id](const Subscription& s) { return s.id == id; });
 }
 

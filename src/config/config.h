@@ -17,10 +17,10 @@
 // so it neither moves nor copies.
 //
 // Thread-safety: every const member may be called from any thread at any time. Scalars are
-// atomics, so get_bool/get_int and the handles never block; get_string/get_text take a shared
-// lock. Writers (apply_*, set_runtime) are serialized among themselves. Listeners run on the
-// writer's thread after the value is visible, outside every lock of Config; a listener may
-// call getters but REQUIRES: it does not call a writer.
+// atomics, so get_bool/get_int and the handles never block; get_string/get_text hold a mutex
+// only to copy the string. Writers (apply_*, set_runtime) are serialized among themselves.
+// Listeners run on the writer's thread after the value is visible, outside every lock of
+// Config; a listener may call getters but REQUIRES: it does not call a writer.
 //
 // Getters take a key that must exist with the matching type (REQUIRES; asserted): the key set
 // is fixed at compile time, so a wrong name is our bug, not input.
@@ -31,7 +31,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -181,8 +180,11 @@ private:
     std::vector<Entry> entries_;  // fixed size, never reallocated: handles point into it
     std::unordered_map<std::string_view, size_t> index_;  // immutable after construction
 
-    std::mutex write_mu_;             // serializes writers, so listeners see changes in order
-    mutable std::shared_mutex mu_;    // guards Entry::text, source, pinned and subs_
+    std::mutex write_mu_;  // serializes writers, so listeners see changes in order
+    // Guards Entry::text, source, pinned and subs_; held only to copy a string. A plain mutex,
+    // not a shared_mutex: glibc's rwlock prefers readers, and a steady stream of readers then
+    // starves the REST writer (seen in ConcurrentGettersAndSetter).
+    mutable std::mutex mu_;
     std::vector<Subscription> subs_;  // guarded by mu_
     uint64_t next_sub_id_ = 1;        // guarded by mu_
 };

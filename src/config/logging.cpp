@@ -63,6 +63,27 @@ bool set_log_level(std::string_view level) {
     return true;
 }
 
+std::string_view log_level() {
+    switch (spdlog::default_logger_raw()->level()) {
+        case spdlog::level::trace:
+            return "trace";
+        case spdlog::level::debug:
+            return "debug";
+        case spdlog::level::info:
+            return "info";
+        case spdlog::level::warn:
+            return "warning";
+        case spdlog::level::err:
+            return "error";
+        case spdlog::level::critical:
+            return "critical";
+        case spdlog::level::off:
+        case spdlog::level::n_levels:
+            return "off";
+    }
+    return "off";
+}
+
 uint64_t init_logging(Config& config) {
     init_console_logging();
     set_log_level(config.get_text("log.console.level"));

@@ -25,4 +25,7 @@ uint64_t init_logging(Config& config);
 // trace, warn, err). Returns false, changing nothing, for any other text.
 bool set_log_level(std::string_view level);
 
+// The default logger's level in log.console.level's words ("info", "warning", ...).
+std::string_view log_level();
+
 }  // namespace mqttd::config
