@@ -55,8 +55,9 @@ struct QueueEntry {
     std::string client_id;
     uint64_t seq = 0;
     uint64_t message_id = 0;
-    uint8_t qos = 0;           // effective QoS for this subscriber
-    bool retain = false;       // retain flag as delivered (retain-as-published, or retained on subscribe)
+    uint8_t qos = 0;  // effective QoS for this subscriber
+    bool retain =
+            false;  // retain flag as delivered (retain-as-published, or retained on subscribe)
     uint32_t subscription_id = 0;
 };
 
@@ -105,12 +106,12 @@ struct ConfigRecord {
 // Exact per-session counts, kept in the same batches as the data they count.
 struct SessionCounts {
     uint64_t subscriptions = 0;
-    uint64_t queued = 0;         // entries in `queues` for the session
-    uint64_t awaiting_rel = 0;   // inbound QoS 2 records
-    uint64_t awaiting_comp = 0;  // outbound QoS 2 records (PUBREL sent)
-    uint64_t enqueued_total = 0; // every enqueue ever (EMQ's enqueue_msg)
-    uint64_t dropped_total = 0;  // dropped from the queue (mqueue_dropped, contract 6)
-    uint64_t next_seq = 0;       // one past the highest seq ever enqueued (0 when none)
+    uint64_t queued = 0;          // entries in `queues` for the session
+    uint64_t awaiting_rel = 0;    // inbound QoS 2 records
+    uint64_t awaiting_comp = 0;   // outbound QoS 2 records (PUBREL sent)
+    uint64_t enqueued_total = 0;  // every enqueue ever (EMQ's enqueue_msg)
+    uint64_t dropped_total = 0;   // dropped from the queue (mqueue_dropped, contract 6)
+    uint64_t next_seq = 0;        // one past the highest seq ever enqueued (0 when none)
 };
 
 }  // namespace mqttd::storage

@@ -31,6 +31,12 @@ struct Options {
     std::string dir;    // RocksDB directory, e.g. "<data_dir>/db"; created if missing
     bool sync = false;  // storage.sync: fsync every group commit
     bool create_if_missing = true;
+    // Called once, on the committer thread, when a write or sync fails and the store becomes
+    // sticky-failed (error() then returns the same status). Optional.
+    std::function<void(const Status&)> on_sticky_error;
+    // Test hook (fault injection): called on the committer thread before every group write;
+    // returning true makes that write fail as an I/O error. Leave empty in production.
+    std::function<bool()> fail_write_for_test;
 };
 
 // One page request: resume after `cursor` when it is non-empty (one seek), otherwise skip

@@ -18,30 +18,80 @@
 namespace mqttd::storage {
 
 namespace op {
-struct PutSession { SessionRecord rec; };
-struct DeleteSession { std::string client_id; };
-struct PutSubscription { SubscriptionRecord rec; };
-struct DeleteSubscription { std::string client_id, topic_filter; };
-struct PutMessage { MessageRecord rec; };
-struct Enqueue { QueueEntry rec; };
-struct RemoveQueued { std::string client_id; uint64_t seq; bool dropped; };
-struct PutInflight { InflightRecord rec; };
-struct DeleteInflight { std::string client_id; Direction direction; uint16_t packet_id; };
-struct PutRetained { RetainedRecord rec; };
-struct DeleteRetained { std::string topic; };
-struct PutRoute { RouteRecord rec; };
-struct DeleteRoute { std::string topic_filter; };
-struct PutConfig { ConfigRecord rec; };
-struct DeleteConfig { std::string key; };
-struct PutUser { UserRecord rec; };
-struct DeleteUser { std::string username; };
+struct PutSession {
+    SessionRecord rec;
+};
+struct DeleteSession {
+    std::string client_id;
+};
+struct PutSubscription {
+    SubscriptionRecord rec;
+};
+struct DeleteSubscription {
+    std::string client_id, topic_filter;
+};
+struct PutMessage {
+    MessageRecord rec;
+};
+struct Enqueue {
+    QueueEntry rec;
+};
+struct RemoveQueued {
+    std::string client_id;
+    uint64_t seq;
+    bool dropped;
+};
+struct PutInflight {
+    InflightRecord rec;
+};
+struct DeleteInflight {
+    std::string client_id;
+    Direction direction;
+    uint16_t packet_id;
+};
+struct PutRetained {
+    RetainedRecord rec;
+};
+struct DeleteRetained {
+    std::string topic;
+};
+struct PutRoute {
+    RouteRecord rec;
+};
+struct DeleteRoute {
+    std::string topic_filter;
+};
+struct PutConfig {
+    ConfigRecord rec;
+};
+struct DeleteConfig {
+    std::string key;
+};
+struct PutUser {
+    UserRecord rec;
+};
+struct DeleteUser {
+    std::string username;
+};
 }  // namespace op
 
-using Op = std::variant<op::PutSession, op::DeleteSession, op::PutSubscription,
-                        op::DeleteSubscription, op::PutMessage, op::Enqueue, op::RemoveQueued,
-                        op::PutInflight, op::DeleteInflight, op::PutRetained, op::DeleteRetained,
-                        op::PutRoute, op::DeleteRoute, op::PutConfig, op::DeleteConfig,
-                        op::PutUser, op::DeleteUser>;
+using Op = std::variant<op::PutSession,
+                        op::DeleteSession,
+                        op::PutSubscription,
+                        op::DeleteSubscription,
+                        op::PutMessage,
+                        op::Enqueue,
+                        op::RemoveQueued,
+                        op::PutInflight,
+                        op::DeleteInflight,
+                        op::PutRetained,
+                        op::DeleteRetained,
+                        op::PutRoute,
+                        op::DeleteRoute,
+                        op::PutConfig,
+                        op::DeleteConfig,
+                        op::PutUser,
+                        op::DeleteUser>;
 
 class WriteBatch {
 public:

@@ -1,0 +1,913 @@
+// Store::open, the committer (group commit) and the translation of logical ops; the design
+// is described in storage/rocks_store.h. Reads live in rocks_reads.cpp.
+#include "storage/rocks_store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <variant>
+
+#include <unistd.h>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include "storage/keys.h"
+#include "storage/values.h"
+
+namespace mqttd::storage {
+namespace {
+
+constexpr std::array<const char*, kNumCf> kCfNames = {
+        "sessions", "subscriptions", "messages", "queues", "inflight",
+        "retained", "routes",        "config",   "users",  "meta"};
+
+// Trim the caches past these sizes (disk stays authoritative; see rocks_store.h).
+constexpr size_t kMaxRcCache = size_t{1} << 20;
+constexpr size_t kMaxScCache = size_t{1} << 20;
+
+bool contains(const std::string& s, std::string_view what) {
+    return s.find(what) != std::string::npos;
+}
+
+// Turns a RocksDB open error into one line saying what and where.
+Status open_error(const std::string& dir, const rocksdb::Status& s) {
+    const std::string msg = s.ToString();
+    if (s.IsIOError() &&
+        (contains(msg, "lock file") || contains(msg, "lock hold") || contains(msg, "/LOCK"))) {
+        return Status::busy("data directory " + dir + " is locked by another running mqttd (" +
+                            msg + ")");
+    }
+    if (contains(msg, "Permission denied") || contains(msg, "Read-only file system")) {
+        return Status::io_error("data directory " + dir + " is not writable (" + msg + ")");
+    }
+    if (s.IsCorruption()) {
+        return Status::corruption("data directory " + dir + " is corrupt (" + msg + ")");
+    }
+    if (s.IsInvalidArgument() && contains(msg, "does not exist")) {
+        return Status::not_found("data directory " + dir + " holds no store (" + msg + ")");
+    }
+    return Status::io_error("cannot open data directory " + dir + " (" + msg + ")");
+}
+
+rocksdb::ColumnFamilyOptions family_options(const std::shared_ptr<rocksdb::Cache>& cache) {
+    rocksdb::ColumnFamilyOptions cfo;
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = cache;
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    cfo.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    cfo.write_buffer_size = 32u << 20;
+    return cfo;
+}
+
+uint64_t sat_dec(uint64_t v) {
+    return v == 0 ? 0 : v - 1;
+}
+
+}  // namespace
+
+Status Store::open(const Options& options, std::unique_ptr<Store>& out) {
+    namespace fs = std::filesystem;
+    const std::string& dir = options.dir;
+    if (dir.empty()) {
+        return Status::invalid_argument("storage directory is not set");
+    }
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) {
+        if (!options.create_if_missing) {
+            return Status::not_found("data directory " + dir + " does not exist");
+        }
+        fs::create_directories(dir, ec);
+        if (ec) {
+            return Status::io_error("data directory " + dir +
+                                    " is not writable (cannot create it: " + ec.message() + ")");
+        }
+    } else if (!fs::is_directory(dir, ec)) {
+        return Status::io_error("data directory " + dir + " is not a directory");
+    }
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+        return Status::io_error("data directory " + dir + " is not writable (" +
+                                std::strerror(errno) + ")");
+    }
+
+    rocksdb::DBOptions dbo;
+    dbo.create_if_missing = options.create_if_missing;
+    dbo.create_missing_column_families = true;
+    dbo.max_background_jobs = 2;
+    dbo.keep_log_file_num = 5;
+    dbo.db_write_buffer_size = 256u << 20;
+    auto cache = rocksdb::NewLRUCache(64u << 20);
+
+    // Every existing family must be opened, ours plus any unknown one (a newer mqttd's).
+    std::vector<std::string> existing;
+    if (fs::exists(fs::path(dir) / "CURRENT", ec)) {
+        rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(dbo, dir, &existing);
+        if (!ls.ok()) {
+            return open_error(dir, ls);
+        }
+    }
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (const char* name : kCfNames) {
+        descriptors.emplace_back(name, family_options(cache));
+    }
+    descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, family_options(cache));
+    for (const std::string& name : existing) {
+        bool known = name == rocksdb::kDefaultColumnFamilyName ||
+                     std::find(kCfNames.begin(), kCfNames.end(), name) != kCfNames.end();
+        if (!known) {
+            descriptors.emplace_back(name, family_options(cache));
+        }
+    }
+
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(dbo, dir, descriptors, &handles, &raw);
+    if (!s.ok()) {
+        return open_error(dir, s);
+    }
+    auto store = std::make_unique<RocksStore>(options, std::unique_ptr<rocksdb::DB>(raw),
+                                              std::move(handles));
+    Status st = store->start();
+    if (!st.is_ok()) {
+        store->close();
+        return st;
+    }
+    out = std::move(store);
+    return Status::ok();
+}
+
+RocksStore::RocksStore(Options options,
+                       std::unique_ptr<rocksdb::DB> db,
+                       std::vector<rocksdb::ColumnFamilyHandle*> handles)
+    : options_(std::move(options)), db_(std::move(db)), handles_(std::move(handles)) {
+    write_options_.sync = options_.sync;
+}
+
+RocksStore::~RocksStore() {
+    close();
+}
+
+Status RocksStore::start() {
+    const std::string& dir = options_.dir;
+    // Schema version: absent in a new store; newer refuses to open.
+    if (auto v = get_raw(Cf::Meta, keys::kSchemaVersion)) {
+        auto version = values::decode_u32(*v);
+        if (!version) {
+            return Status::corruption("data directory " + dir +
+                                      " is corrupt (unreadable schema version)");
+        }
+        if (*version > kSchemaVersion) {
+            return Status::invalid_argument(
+                    "data directory " + dir + " has store schema version " +
+                    std::to_string(*version) + ", newer than this mqttd supports (" +
+                    std::to_string(kSchemaVersion) + "); run a newer mqttd");
+        }
+    } else {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        rocksdb::Status s = db_->Put(wo, cf(Cf::Meta), std::string(keys::kSchemaVersion),
+                                     values::encode_u32(kSchemaVersion));
+        if (!s.ok()) {
+            return open_error(dir, s);
+        }
+    }
+    for (size_t i = 0; i < kNumCounted; ++i) {
+        uint64_t n = 0;
+        if (auto v = get_raw(Cf::Meta, keys::count(static_cast<uint8_t>(i)))) {
+            auto d = values::decode_u64(*v);
+            if (!d) {
+                return Status::corruption("data directory " + dir + " is corrupt (bad counter)");
+            }
+            n = *d;
+        }
+        counts_[i].store(n);
+    }
+    // Next message id: past both the persisted high-water mark and the last stored message.
+    uint64_t next = 1;
+    if (auto v = get_raw(Cf::Meta, keys::kNextMessageId)) {
+        if (auto d = values::decode_u64(*v)) {
+            next = std::max(next, *d);
+            hwm_persisted_ = *d;
+        }
+    }
+    {
+        std::unique_ptr<rocksdb::Iterator> it(
+                db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::Messages)));
+        it->SeekToLast();
+        if (it->Valid()) {
+            if (auto id = keys::parse_message(it->key().ToStringView())) {
+                next = std::max(next, *id + 1);
+            }
+        }
+        if (!it->status().ok()) {
+            return open_error(dir, it->status());
+        }
+    }
+    next_id_.store(next);
+    id_floor_ = next;
+    committer_ = std::thread([this] { run_committer(); });
+    return Status::ok();
+}
+
+void RocksStore::commit(WriteBatch batch, CommitCallback done) {
+    if (failed_.load(std::memory_order_acquire)) {
+        if (done) {
+            done(Status::stopped("store stopped after a failed write: " + error().message()));
+        }
+        return;
+    }
+    {
+        std::unique_lock lock(mu_);
+        if (!closed_) {
+            bool was_empty = queue_.empty();
+            queue_.push_back(Pending{std::move(batch), std::move(done)});
+            lock.unlock();
+            if (was_empty) {
+                cv_.notify_one();
+            }
+            return;
+        }
+    }
+    if (done) {
+        done(Status::stopped("store is closed"));
+    }
+}
+
+Status RocksStore::write(WriteBatch batch) {
+    std::promise<Status> p;
+    auto f = p.get_future();
+    commit(std::move(batch), [&p](const Status& s) { p.set_value(s); });
+    return f.get();
+}
+
+Status RocksStore::error() const {
+    std::lock_guard lock(err_mu_);
+    return sticky_;
+}
+
+void RocksStore::close() {
+    {
+        std::lock_guard lock(mu_);
+        if (closed_) {
+            return;
+        }
+        closed_ = true;
+        stopping_ = true;
+    }
+    cv_.notify_one();
+    if (committer_.joinable()) {
+        committer_.join();
+    }
+    if (db_) {
+        for (auto* h : handles_) {
+            db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+        }
+        handles_.clear();
+        db_->Close().PermitUncheckedError();
+        db_.reset();
+    }
+}
+
+uint64_t RocksStore::next_message_id() {
+    return next_id_.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t RocksStore::count(Counted what) const {
+    return counts_[static_cast<size_t>(what)].load(std::memory_order_relaxed);
+}
+
+void RocksStore::fail_sticky(const Status& cause) {
+    {
+        std::lock_guard lock(err_mu_);
+        if (!sticky_.is_ok()) {
+            return;
+        }
+        sticky_ = cause;
+    }
+    failed_.store(true, std::memory_order_release);
+    if (options_.on_sticky_error) {
+        options_.on_sticky_error(cause);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Committer
+
+void RocksStore::run_committer() {
+    std::vector<Pending> group;
+    for (;;) {
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+            if (queue_.empty()) {
+                return;  // stopping and drained
+            }
+            group.swap(queue_);
+        }
+        process_group(group);
+        group.clear();
+    }
+}
+
+void RocksStore::Overlay::merge_from(Overlay& o) {
+    for (auto& [id, st] : o.rc) {
+        rc[id] = st;
+    }
+    for (auto& [client, st] : o.sc) {
+        sc[client] = std::move(st);
+    }
+    for (size_t i = 0; i < kNumCounted; ++i) {
+        delta[i] += o.delta[i];
+    }
+    if (o.has_message) {
+        max_message_id =
+                has_message ? std::max(max_message_id, o.max_message_id) : o.max_message_id;
+        has_message = true;
+    }
+}
+
+struct RocksStore::BatchCtx {
+    rocksdb::WriteBatchWithIndex& wb;
+    Overlay& group;
+    Overlay batch;
+    std::vector<uint64_t> new_messages;  // put in this batch; must end with a reference
+};
+
+void RocksStore::process_group(std::vector<Pending>& group) {
+    if (failed_.load(std::memory_order_acquire)) {
+        Status st = Status::stopped("store stopped after a failed write: " + error().message());
+        for (auto& p : group) {
+            if (p.done) {
+                p.done(st);
+            }
+        }
+        return;
+    }
+    rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
+    Overlay g;
+    std::vector<Status> results(group.size());
+    for (size_t i = 0; i < group.size(); ++i) {
+        wb.SetSavePoint();
+        BatchCtx ctx{wb, g, {}, {}};
+        Status s = apply_batch(ctx, group[i].batch);
+        if (s.is_ok()) {
+            rocksdb::Status ps = wb.PopSavePoint();
+            if (!ps.ok()) {
+                s = Status::io_error("write batch save point: " + ps.ToString());
+            }
+            g.merge_from(ctx.batch);
+        } else {
+            wb.RollbackToSavePoint().PermitUncheckedError();
+        }
+        results[i] = std::move(s);
+    }
+
+    // Derived state of the group, in the same write.
+    rocksdb::ColumnFamilyHandle* meta = cf(Cf::Meta);
+    rocksdb::Status ws;
+    std::array<uint64_t, kNumCounted> new_counts{};
+    for (size_t i = 0; i < kNumCounted && ws.ok(); ++i) {
+        int64_t v = static_cast<int64_t>(counts_[i].load(std::memory_order_relaxed)) + g.delta[i];
+        new_counts[i] = v < 0 ? 0 : static_cast<uint64_t>(v);
+        if (g.delta[i] != 0) {
+            ws = wb.Put(meta, keys::count(static_cast<uint8_t>(i)),
+                        values::encode_u64(new_counts[i]));
+        }
+    }
+    for (auto& [client, st] : g.sc) {
+        if (!ws.ok()) {
+            break;
+        }
+        ws = st.erased ? wb.Delete(meta, keys::session_counts(client))
+                       : wb.Put(meta, keys::session_counts(client), values::encode(st.c));
+    }
+    for (auto& [id, st] : g.rc) {
+        if (!ws.ok()) {
+            break;
+        }
+        ws = st.live ? wb.Put(meta, keys::refcount(id), values::encode_u64(st.rc))
+                     : wb.Delete(meta, keys::refcount(id));
+    }
+    uint64_t new_hwm = hwm_persisted_;
+    if (ws.ok() && g.has_message && g.max_message_id + 1 > hwm_persisted_) {
+        new_hwm = g.max_message_id + 1;
+        ws = wb.Put(meta, std::string(keys::kNextMessageId), values::encode_u64(new_hwm));
+    }
+
+    if (ws.ok() && options_.fail_write_for_test && options_.fail_write_for_test()) {
+        ws = rocksdb::Status::IOError("injected write failure (test hook)");
+    }
+    if (ws.ok() && wb.GetWriteBatch()->Count() > 0) {
+        ws = db_->Write(write_options_, wb.GetWriteBatch());
+    }
+
+    if (!ws.ok()) {
+        Status cause = Status::io_error("write to " + options_.dir + " failed: " + ws.ToString());
+        fail_sticky(cause);
+        for (auto& r : results) {
+            if (r.is_ok()) {
+                r = cause;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < kNumCounted; ++i) {
+            counts_[i].store(new_counts[i], std::memory_order_relaxed);
+        }
+        {
+            std::lock_guard lock(sc_mu_);
+            if (sc_cache_.size() + g.sc.size() > kMaxScCache) {
+                sc_cache_.clear();
+            }
+            for (auto& [client, st] : g.sc) {
+                if (st.erased) {
+                    sc_cache_.erase(client);
+                } else {
+                    sc_cache_[client] = st.c;
+                }
+            }
+        }
+        if (rc_cache_.size() + g.rc.size() > kMaxRcCache) {
+            // Unknown ids below the new floor are read from disk from now on.
+            rc_cache_.clear();
+            id_floor_ = next_id_.load(std::memory_order_relaxed);
+        }
+        for (auto& [id, st] : g.rc) {
+            if (st.live) {
+                rc_cache_[id] = st.rc;
+            } else {
+                rc_cache_.erase(id);
+            }
+        }
+        hwm_persisted_ = new_hwm;
+    }
+    for (size_t i = 0; i < group.size(); ++i) {
+        if (group[i].done) {
+            group[i].done(results[i]);
+        }
+    }
+}
+
+Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
+    for (const Op& o : batch.ops()) {
+        Status s = std::visit([&](const auto& x) { return apply_op(ctx, x); }, o);
+        if (!s.is_ok()) {
+            return s;
+        }
+    }
+    // A message left with no reference is not stored (write_batch.h).
+    for (uint64_t id : ctx.new_messages) {
+        RcState& st = ctx.batch.rc[id];
+        if (st.live && st.rc == 0) {
+            rocksdb::Status s = ctx.wb.Delete(cf(Cf::Messages), keys::message(id));
+            if (!s.ok()) {
+                return Status::io_error(s.ToString());
+            }
+            st.live = false;
+            ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
+        }
+    }
+    return Status::ok();
+}
+
+Status RocksStore::exists(
+        BatchCtx& ctx, Cf c, const std::string& key, std::string* value, bool& found) {
+    std::string scratch;
+    rocksdb::Status s = ctx.wb.GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), cf(c), key,
+                                                 value ? value : &scratch);
+    found = s.ok();
+    if (s.ok() || s.IsNotFound()) {
+        return Status::ok();
+    }
+    return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
+}
+
+Status RocksStore::put_counted(
+        BatchCtx& ctx, Cf c, Counted counted, const std::string& key, const std::string& value) {
+    bool found = false;
+    Status s = exists(ctx, c, key, nullptr, found);
+    if (!s.is_ok()) {
+        return s;
+    }
+    rocksdb::Status ps = ctx.wb.Put(cf(c), key, value);
+    if (!ps.ok()) {
+        return Status::io_error(ps.ToString());
+    }
+    if (!found) {
+        ctx.batch.delta[static_cast<size_t>(counted)]++;
+    }
+    return Status::ok();
+}
+
+Status RocksStore::delete_counted(BatchCtx& ctx, Cf c, Counted counted, const std::string& key) {
+    bool found = false;
+    Status s = exists(ctx, c, key, nullptr, found);
+    if (!s.is_ok() || !found) {
+        return s;
+    }
+    rocksdb::Status ds = ctx.wb.Delete(cf(c), key);
+    if (!ds.ok()) {
+        return Status::io_error(ds.ToString());
+    }
+    ctx.batch.delta[static_cast<size_t>(counted)]--;
+    return Status::ok();
+}
+
+Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
+    if (auto it = ctx.batch.rc.find(id); it != ctx.batch.rc.end()) {
+        out = &it->second;
+        return Status::ok();
+    }
+    RcState st;
+    if (auto it = ctx.group.rc.find(id); it != ctx.group.rc.end()) {
+        st = it->second;
+    } else if (auto c = rc_cache_.find(id); c != rc_cache_.end()) {
+        st = RcState{c->second, true};
+    } else if (id < id_floor_) {
+        std::string v;
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::Meta), keys::refcount(id), &v);
+        if (s.ok()) {
+            auto n = values::decode_u64(v);
+            if (!n) {
+                return Status::corruption("bad reference count of message " + std::to_string(id) +
+                                          " in " + options_.dir);
+            }
+            st = RcState{*n, true};
+        } else if (!s.IsNotFound()) {
+            return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
+        }
+    }
+    out = &ctx.batch.rc.emplace(id, st).first->second;
+    return Status::ok();
+}
+
+Status RocksStore::sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& out) {
+    if (auto it = ctx.batch.sc.find(client_id); it != ctx.batch.sc.end()) {
+        out = &it->second;
+        return Status::ok();
+    }
+    ScState st;
+    if (auto it = ctx.group.sc.find(client_id); it != ctx.group.sc.end()) {
+        st = it->second;
+    } else {
+        bool cached = false;
+        {
+            std::lock_guard lock(sc_mu_);
+            if (auto c = sc_cache_.find(client_id); c != sc_cache_.end()) {
+                st.c = c->second;
+                cached = true;
+            }
+        }
+        if (!cached) {
+            std::string v;
+            rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::Meta),
+                                         keys::session_counts(client_id), &v);
+            if (s.ok()) {
+                auto c = values::decode_counts(v);
+                if (!c) {
+                    return Status::corruption("bad session counts of " + client_id + " in " +
+                                              options_.dir);
+                }
+                st.c = *c;
+            } else if (!s.IsNotFound()) {
+                return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
+            }
+        }
+    }
+    st.erased = false;
+    out = &ctx.batch.sc.emplace(client_id, st).first->second;
+    return Status::ok();
+}
+
+Status RocksStore::unref(BatchCtx& ctx, uint64_t id) {
+    RcState* st = nullptr;
+    Status s = rc_of(ctx, id, st);
+    if (!s.is_ok()) {
+        return s;
+    }
+    if (!st->live || st->rc == 0) {
+        return Status::ok();  // dangling reference: nothing to release
+    }
+    if (--st->rc == 0) {
+        rocksdb::Status ds = ctx.wb.Delete(cf(Cf::Messages), keys::message(id));
+        if (!ds.ok()) {
+            return Status::io_error(ds.ToString());
+        }
+        st->live = false;
+        ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
+    }
+    return Status::ok();
+}
+
+namespace {
+Status bad_component(const char* what, std::string_view s) {
+    return Status::invalid_argument(std::string(what) + " contains U+0000: " +
+                                    std::string(s.substr(0, s.find('\0'))) + "...");
+}
+Status rs(const rocksdb::Status& s) {
+    return s.ok() ? Status::ok() : Status::io_error(s.ToString());
+}
+}  // namespace
+
+#define MQTTD_CHECK_CLIENT(id)                 \
+    if (!keys::valid_component(id)) {          \
+        return bad_component("client id", id); \
+    }
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutSession& o) {
+    MQTTD_CHECK_CLIENT(o.rec.client_id)
+    return put_counted(ctx, Cf::Sessions, Counted::Sessions, o.rec.client_id,
+                       values::encode(o.rec));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
+    MQTTD_CHECK_CLIENT(o.client_id)
+    Status s = delete_counted(ctx, Cf::Sessions, Counted::Sessions, o.client_id);
+    if (!s.is_ok()) {
+        return s;
+    }
+    const std::string prefix = keys::client_prefix(o.client_id);
+    // Collect the keys of each family first: writing to the batch invalidates its iterators.
+    auto collect = [&](Cf c, std::vector<std::pair<std::string, std::string>>& out) {
+        rocksdb::ReadOptions ro;
+        std::unique_ptr<rocksdb::Iterator> it(
+                ctx.wb.NewIteratorWithBase(cf(c), db_->NewIterator(ro, cf(c))));
+        for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+            out.emplace_back(it->key().ToString(), it->value().ToString());
+        }
+        return rs(it->status());
+    };
+    std::vector<std::pair<std::string, std::string>> kv;
+    for (Cf c : {Cf::Subscriptions, Cf::Queues, Cf::Inflight}) {
+        kv.clear();
+        s = collect(c, kv);
+        if (!s.is_ok()) {
+            return s;
+        }
+        for (auto& [k, v] : kv) {
+            s = rs(ctx.wb.Delete(cf(c), k));
+            if (!s.is_ok()) {
+                return s;
+            }
+            if (c == Cf::Subscriptions) {
+                ctx.batch.delta[static_cast<size_t>(Counted::Subscriptions)]--;
+            } else if (c == Cf::Queues) {
+                ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
+                auto e = values::decode_queue_entry(o.client_id, 0, v);
+                if (e) {
+                    s = unref(ctx, e->message_id);
+                    if (!s.is_ok()) {
+                        return s;
+                    }
+                }
+            }
+        }
+    }
+    ScState* sc = nullptr;
+    s = sc_of(ctx, o.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    sc->c = SessionCounts{};
+    sc->erased = true;
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutSubscription& o) {
+    MQTTD_CHECK_CLIENT(o.rec.client_id)
+    const std::string key = keys::subscription(o.rec.client_id, o.rec.topic_filter);
+    bool found = false;
+    Status s = exists(ctx, Cf::Subscriptions, key, nullptr, found);
+    if (!s.is_ok()) {
+        return s;
+    }
+    s = rs(ctx.wb.Put(cf(Cf::Subscriptions), key, values::encode(o.rec)));
+    if (!s.is_ok() || found) {
+        return s;
+    }
+    ScState* sc = nullptr;
+    s = sc_of(ctx, o.rec.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    sc->c.subscriptions++;
+    ctx.batch.delta[static_cast<size_t>(Counted::Subscriptions)]++;
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSubscription& o) {
+    MQTTD_CHECK_CLIENT(o.client_id)
+    const std::string key = keys::subscription(o.client_id, o.topic_filter);
+    bool found = false;
+    Status s = exists(ctx, Cf::Subscriptions, key, nullptr, found);
+    if (!s.is_ok() || !found) {
+        return s;
+    }
+    s = rs(ctx.wb.Delete(cf(Cf::Subscriptions), key));
+    if (!s.is_ok()) {
+        return s;
+    }
+    ScState* sc = nullptr;
+    s = sc_of(ctx, o.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    sc->c.subscriptions = sat_dec(sc->c.subscriptions);
+    ctx.batch.delta[static_cast<size_t>(Counted::Subscriptions)]--;
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
+    const uint64_t id = o.rec.id;
+    RcState* st = nullptr;
+    Status s = rc_of(ctx, id, st);
+    if (!s.is_ok()) {
+        return s;
+    }
+    s = rs(ctx.wb.Put(cf(Cf::Messages), keys::message(id), values::encode(o.rec)));
+    if (!s.is_ok()) {
+        return s;
+    }
+    if (!st->live) {
+        st->live = true;
+        st->rc = 0;
+        ctx.batch.delta[static_cast<size_t>(Counted::Messages)]++;
+        ctx.new_messages.push_back(id);
+    }
+    ctx.batch.max_message_id = ctx.batch.has_message ? std::max(ctx.batch.max_message_id, id) : id;
+    ctx.batch.has_message = true;
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
+    const QueueEntry& e = o.rec;
+    MQTTD_CHECK_CLIENT(e.client_id)
+    ScState* sc = nullptr;
+    Status s = sc_of(ctx, e.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    const std::string key = keys::queue(e.client_id, e.seq);
+    bool found = false;
+    std::string old;
+    if (e.seq < sc->c.next_seq) {  // only a seq below the high-water mark can exist already
+        s = exists(ctx, Cf::Queues, key, &old, found);
+        if (!s.is_ok()) {
+            return s;
+        }
+    }
+    RcState* st = nullptr;
+    s = rc_of(ctx, e.message_id, st);
+    if (!s.is_ok()) {
+        return s;
+    }
+    if (!st->live) {
+        return Status::invalid_argument("enqueue for " + e.client_id +
+                                        " references unknown message " +
+                                        std::to_string(e.message_id));
+    }
+    s = rs(ctx.wb.Put(cf(Cf::Queues), key, values::encode(e)));
+    if (!s.is_ok()) {
+        return s;
+    }
+    if (found) {
+        auto prev = values::decode_queue_entry(e.client_id, e.seq, old);
+        if (prev && prev->message_id != e.message_id) {
+            st->rc++;
+            return unref(ctx, prev->message_id);
+        }
+        return Status::ok();
+    }
+    st->rc++;
+    sc->c.queued++;
+    sc->c.enqueued_total++;
+    sc->c.next_seq = std::max(sc->c.next_seq, e.seq + 1);
+    ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]++;
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
+    MQTTD_CHECK_CLIENT(o.client_id)
+    const std::string key = keys::queue(o.client_id, o.seq);
+    bool found = false;
+    std::string old;
+    Status s = exists(ctx, Cf::Queues, key, &old, found);
+    if (!s.is_ok() || !found) {
+        return s;
+    }
+    s = rs(ctx.wb.Delete(cf(Cf::Queues), key));
+    if (!s.is_ok()) {
+        return s;
+    }
+    ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
+    ScState* sc = nullptr;
+    s = sc_of(ctx, o.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    sc->c.queued = sat_dec(sc->c.queued);
+    if (o.dropped) {
+        sc->c.dropped_total++;
+    }
+    auto prev = values::decode_queue_entry(o.client_id, o.seq, old);
+    if (!prev) {
+        return Status::ok();  // unreadable entry: dropped without releasing a reference
+    }
+    return unref(ctx, prev->message_id);
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {
+    MQTTD_CHECK_CLIENT(o.rec.client_id)
+    const std::string key = keys::inflight(o.rec.client_id, o.rec.direction, o.rec.packet_id);
+    bool found = false;
+    Status s = exists(ctx, Cf::Inflight, key, nullptr, found);
+    if (!s.is_ok()) {
+        return s;
+    }
+    s = rs(ctx.wb.Put(cf(Cf::Inflight), key, values::encode(o.rec)));
+    if (!s.is_ok() || found) {
+        return s;
+    }
+    ScState* sc = nullptr;
+    s = sc_of(ctx, o.rec.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    if (o.rec.direction == Direction::Inbound) {
+        sc->c.awaiting_rel++;
+    } else {
+        sc->c.awaiting_comp++;
+    }
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteInflight& o) {
+    MQTTD_CHECK_CLIENT(o.client_id)
+    const std::string key = keys::inflight(o.client_id, o.direction, o.packet_id);
+    bool found = false;
+    Status s = exists(ctx, Cf::Inflight, key, nullptr, found);
+    if (!s.is_ok() || !found) {
+        return s;
+    }
+    s = rs(ctx.wb.Delete(cf(Cf::Inflight), key));
+    if (!s.is_ok()) {
+        return s;
+    }
+    ScState* sc = nullptr;
+    s = sc_of(ctx, o.client_id, sc);
+    if (!s.is_ok()) {
+        return s;
+    }
+    if (o.direction == Direction::Inbound) {
+        sc->c.awaiting_rel = sat_dec(sc->c.awaiting_rel);
+    } else {
+        sc->c.awaiting_comp = sat_dec(sc->c.awaiting_comp);
+    }
+    return Status::ok();
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutRetained& o) {
+    if (!keys::valid_component(o.rec.topic)) {
+        return bad_component("retained topic", o.rec.topic);
+    }
+    return put_counted(ctx, Cf::Retained, Counted::Retained, keys::retained(o.rec.topic),
+                       values::encode(o.rec));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteRetained& o) {
+    if (!keys::valid_component(o.topic)) {
+        return bad_component("retained topic", o.topic);
+    }
+    return delete_counted(ctx, Cf::Retained, Counted::Retained, keys::retained(o.topic));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutRoute& o) {
+    return put_counted(ctx, Cf::Routes, Counted::Routes, o.rec.topic_filter, values::encode(o.rec));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteRoute& o) {
+    return delete_counted(ctx, Cf::Routes, Counted::Routes, o.topic_filter);
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutConfig& o) {
+    return rs(ctx.wb.Put(cf(Cf::Config), o.rec.key, values::encode_config(o.rec.value)));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteConfig& o) {
+    return rs(ctx.wb.Delete(cf(Cf::Config), o.key));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::PutUser& o) {
+    return put_counted(ctx, Cf::Users, Counted::Users, o.rec.username, values::encode(o.rec));
+}
+
+Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteUser& o) {
+    return delete_counted(ctx, Cf::Users, Counted::Users, o.username);
+}
+
+#undef MQTTD_CHECK_CLIENT
+
+}  // namespace mqttd::storage

@@ -1,0 +1,212 @@
+// RocksStore: the RocksDB implementation of storage::Store (internal to storage/; callers use
+// Store::open). Formats: storage/keys.h and storage/values.h.
+//
+// GROUP COMMIT. commit() appends the batch to queue_ and wakes the committer thread when the
+// queue was empty. The committer swaps out everything queued (all batches that arrived while
+// the previous DB::Write ran), translates their logical ops into ONE rocksdb
+// WriteBatchWithIndex and issues one DB::Write (WriteOptions.sync = Options::sync), then runs
+// the callbacks in queue order. Each logical batch is bracketed by a save point: a batch whose
+// ops are invalid is rolled back alone and completes with InvalidArgument; the others commit.
+// A failed DB::Write makes the store sticky-failed: error() returns the failure and every
+// later commit completes at once with Status::stopped.
+//
+// COUNTS AND REFERENCES. The committer is the only writer, so it keeps derived state in
+// memory and writes it in the same DB::Write as the data it describes:
+//   - global counts (Counted) in meta "count/<n>", loaded at open (7 keys);
+//   - per-session SessionCounts in meta "sc/<client>", loaded lazily on first touch;
+//   - message reference counts in meta "rc/<id>", loaded lazily on first touch. Ids at or
+//     above id_floor_ (the next id at open, raised whenever the cache is trimmed) that are not
+//     in the cache cannot exist yet, so a fresh put_message needs no read.
+// Changes of one group are staged in an Overlay per logical batch, merged into the group's
+// overlay when the batch succeeds and into the caches when the write succeeds, so a failed
+// batch or write leaves the caches as they were. Existence checks ("does this put create a
+// key?") read through the WriteBatchWithIndex (GetFromBatchAndDB) so they see earlier batches
+// of the same group. The hot path (put_message, enqueue of a new seq) does no read;
+// remove_queued reads the queue entry to learn its message.
+//
+// Thread-safety: commit/write/error/next_message_id and every read are safe from any thread.
+// Reads after close() are not allowed (REQUIRES: not closed).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include "storage/store.h"
+
+namespace mqttd::storage {
+
+// Column families, in the order of kCfNames.
+enum class Cf : size_t {
+    Sessions,
+    Subscriptions,
+    Messages,
+    Queues,
+    Inflight,
+    Retained,
+    Routes,
+    Config,
+    Users,
+    Meta,
+    Count
+};
+inline constexpr size_t kNumCf = static_cast<size_t>(Cf::Count);
+inline constexpr size_t kNumCounted = 7;
+// Schema version written in meta; a store with a higher one refuses to open.
+inline constexpr uint32_t kSchemaVersion = 1;
+
+class RocksStore final : public Store {
+public:
+    // REQUIRES: db open with every family of kCfNames; handles[i] is family i (Cf order), the
+    // rest (default and unknown families) follow.
+    RocksStore(Options options,
+               std::unique_ptr<rocksdb::DB> db,
+               std::vector<rocksdb::ColumnFamilyHandle*> handles);
+    ~RocksStore() override;
+
+    // Loads counts, the message id high-water mark and the schema check; starts the committer.
+    Status start();
+
+    void commit(WriteBatch batch, CommitCallback done) override;
+    Status write(WriteBatch batch) override;
+    Status error() const override;
+    void close() override;
+    uint64_t next_message_id() override;
+
+    std::optional<SessionRecord> get_session(std::string_view client_id) const override;
+    SessionCounts session_counts(std::string_view client_id) const override;
+    Page<SessionRecord> sessions(const PageRequest& req) const override;
+    Status for_each_session(const std::function<void(SessionRecord&&)>& fn) const override;
+    std::vector<SubscriptionRecord> subscriptions_of(std::string_view client_id) const override;
+    Page<SubscriptionRecord> subscriptions(const PageRequest& req) const override;
+    Status for_each_subscription(
+            const std::function<void(SubscriptionRecord&&)>& fn) const override;
+
+    std::vector<QueuedMessage> read_queue(std::string_view client_id,
+                                          uint64_t from_seq,
+                                          uint32_t limit) const override;
+    Page<QueueEntry> queue_page(std::string_view client_id, const PageRequest& req) const override;
+    std::vector<InflightRecord> inflight_of(std::string_view client_id) const override;
+    std::optional<MessageRecord> get_message(uint64_t id) const override;
+
+    std::optional<RetainedRecord> get_retained(std::string_view topic) const override;
+    Status match_retained(std::string_view filter,
+                          const std::function<bool(RetainedRecord&&)>& fn) const override;
+    Page<RetainedRecord> retained(std::string_view filter, const PageRequest& req) const override;
+
+    Page<RouteRecord> routes(const PageRequest& req) const override;
+    std::optional<RouteRecord> get_route(std::string_view topic_filter) const override;
+    std::optional<std::string> get_config(std::string_view key) const override;
+    std::vector<ConfigRecord> config_with_prefix(std::string_view prefix) const override;
+    std::optional<UserRecord> get_user(std::string_view username) const override;
+    Page<UserRecord> users(const PageRequest& req) const override;
+
+    uint64_t count(Counted what) const override;
+
+private:
+    struct Pending {
+        WriteBatch batch;
+        CommitCallback done;
+    };
+    struct RcState {
+        uint64_t rc = 0;
+        bool live = false;  // the message record exists
+    };
+    struct ScState {
+        SessionCounts c;
+        bool erased = false;  // delete_session: drop the meta key
+    };
+    // Derived-state changes of one logical batch or one group.
+    struct Overlay {
+        std::unordered_map<uint64_t, RcState> rc;
+        std::unordered_map<std::string, ScState> sc;
+        std::array<int64_t, kNumCounted> delta{};
+        uint64_t max_message_id = 0;
+        bool has_message = false;
+        void merge_from(Overlay& o);
+    };
+    struct BatchCtx;
+
+    rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[static_cast<size_t>(c)]; }
+
+    void run_committer();
+    void process_group(std::vector<Pending>& group);
+    Status apply_batch(BatchCtx& ctx, const WriteBatch& batch);
+    Status apply_op(BatchCtx& ctx, const op::PutSession& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteSession& o);
+    Status apply_op(BatchCtx& ctx, const op::PutSubscription& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteSubscription& o);
+    Status apply_op(BatchCtx& ctx, const op::PutMessage& o);
+    Status apply_op(BatchCtx& ctx, const op::Enqueue& o);
+    Status apply_op(BatchCtx& ctx, const op::RemoveQueued& o);
+    Status apply_op(BatchCtx& ctx, const op::PutInflight& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteInflight& o);
+    Status apply_op(BatchCtx& ctx, const op::PutRetained& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteRetained& o);
+    Status apply_op(BatchCtx& ctx, const op::PutRoute& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteRoute& o);
+    Status apply_op(BatchCtx& ctx, const op::PutConfig& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteConfig& o);
+    Status apply_op(BatchCtx& ctx, const op::PutUser& o);
+    Status apply_op(BatchCtx& ctx, const op::DeleteUser& o);
+
+    // Committer-only helpers.
+    Status exists(BatchCtx& ctx, Cf c, const std::string& key, std::string* value, bool& found);
+    Status put_counted(
+            BatchCtx& ctx, Cf c, Counted counted, const std::string& key, const std::string& value);
+    Status delete_counted(BatchCtx& ctx, Cf c, Counted counted, const std::string& key);
+    Status rc_of(BatchCtx& ctx, uint64_t id, RcState*& out);
+    Status sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& out);
+    Status unref(BatchCtx& ctx, uint64_t id);
+    void fail_sticky(const Status& cause);
+
+    std::optional<std::string> get_raw(Cf c, std::string_view key) const;
+    // Visits retained records matching `filter` with key > after (when after != nullptr), in
+    // key order, until fn returns false.
+    Status walk_retained(
+            std::string_view filter,
+            const rocksdb::ReadOptions& ro,
+            const std::string* after,
+            const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+    template <typename T, typename Decode>
+    Page<T> page_of(Cf c, std::string_view prefix, const PageRequest& req, Decode decode) const;
+
+    const Options options_;
+    std::unique_ptr<rocksdb::DB> db_;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+    rocksdb::WriteOptions write_options_;
+
+    // Queue of the committer.
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<Pending> queue_;  // guarded by mu_
+    bool stopping_ = false;       // guarded by mu_
+    bool closed_ = false;         // guarded by mu_
+    std::thread committer_;
+
+    mutable std::mutex err_mu_;
+    Status sticky_;  // guarded by err_mu_
+    std::atomic<bool> failed_{false};
+
+    std::atomic<uint64_t> next_id_{1};
+    std::array<std::atomic<uint64_t>, kNumCounted> counts_{};
+
+    mutable std::mutex sc_mu_;
+    std::unordered_map<std::string, SessionCounts> sc_cache_;  // guarded by sc_mu_
+
+    // Committer-only state.
+    std::unordered_map<uint64_t, uint64_t> rc_cache_;  // live messages: id -> references
+    uint64_t id_floor_ = 1;
+    uint64_t hwm_persisted_ = 0;
+};
+
+}  // namespace mqttd::storage
