@@ -19,7 +19,8 @@ Err(E) -> Err<E>;
 template <typename T, typename E>
 class [[nodiscard]] Result {
 public:
-    Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
+    Result(T value)
+        : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
     template <typename F>
     Result(Err<F> e) : v_(std::in_place_index<1>, E(std::move(e.error))) {}  // NOLINT
 

@@ -1,0 +1,157 @@
+#include "broker/broker.h"
+
+#include <functional>
+#include <set>
+
+#include "common/clock.h"
+
+namespace mqttd::broker {
+
+Broker::Broker(storage::Store& store, Settings& settings, uint32_t workers)
+    : store_(store), settings_(settings), started_at_ms_(unix_ms()) {
+    if (workers == 0) {
+        workers = 1;
+    }
+    for (uint32_t i = 0; i < workers; ++i) {
+        workers_.push_back(std::make_unique<Worker>(*this, i));
+    }
+}
+
+Broker::~Broker() = default;
+
+uint32_t Broker::home_worker(std::string_view client_id) const {
+    return static_cast<uint32_t>(std::hash<std::string_view>{}(client_id) % workers_.size());
+}
+
+std::string Broker::assign_client_id(uint32_t w) {
+    // An id that hashes to worker `w`, so the connection needs no move.
+    while (true) {
+        std::string id = "mqttd-" + std::to_string(started_at_ms_) + "-" +
+                         std::to_string(assigned_ids_.fetch_add(1) + 1);
+        if (home_worker(id) == w) {
+            return id;
+        }
+    }
+}
+
+storage::Status Broker::recover() {
+    int64_t now = unix_ms();
+    std::unordered_map<std::string, SessionPtr> sessions;
+    auto st = store_.for_each_session([&](storage::SessionRecord&& r) {
+        auto s = std::make_shared<Session>(r.client_id, home_worker(r.client_id), true);
+        s->version = static_cast<mqtt::Version>(r.protocol_level);
+        s->created_at_ms = r.created_at_ms;
+        // A session that was connected when the broker stopped went offline at the restart.
+        s->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : now;
+        s->expiry_interval_s = r.expiry_interval_s;
+        s->deliver_msg = r.deliver_msg;
+        s->username = r.username;
+        auto counts = store_.session_counts(r.client_id);
+        s->disk_unloaded = counts.queued;
+        s->next_seq = counts.next_seq;
+        s->enqueue_msg = counts.enqueued_total;
+        s->mqueue_dropped = counts.dropped_total;
+        if (counts.awaiting_rel + counts.awaiting_comp > 0) {
+            for (auto& in : store_.inflight_of(r.client_id)) {
+                if (in.direction == storage::Direction::Inbound) {
+                    s->awaiting_rel.insert(in.packet_id);
+                } else {
+                    InflightItem item;
+                    item.state = InflightItem::State::AwaitComp;
+                    item.item.stored = true;
+                    s->inflight.emplace(in.packet_id, std::move(item));
+                }
+            }
+        }
+        sessions.emplace(r.client_id, s);
+    });
+    if (!st.is_ok()) {
+        return st;
+    }
+    st = store_.for_each_subscription([&](storage::SubscriptionRecord&& r) {
+        auto it = sessions.find(r.client_id);
+        if (it == sessions.end()) {
+            return;
+        }
+        mqtt::SubscribeOptions opts{r.qos, r.no_local, r.retain_as_published, r.retain_handling};
+        index_.subscribe(it->second, r.topic_filter, opts, r.subscription_id);
+        it->second->subscriptions[r.topic_filter] = opts;
+    });
+    if (!st.is_ok()) {
+        return st;
+    }
+    // Routes are derived state: rebuild them from the subscriptions just loaded.
+    std::set<std::string> filters;
+    for (auto& [id, s] : sessions) {
+        for (auto& [filter, opts] : s->subscriptions) {
+            filters.insert(filter);
+        }
+    }
+    storage::WriteBatch batch;
+    storage::PageRequest req;
+    req.limit = 1000;
+    while (true) {
+        auto page = store_.routes(req);
+        for (auto& r : page.items) {
+            if (filters.count(r.topic_filter) == 0) {
+                batch.delete_route(r.topic_filter);
+            }
+        }
+        if (page.next_cursor.empty()) {
+            break;
+        }
+        req.cursor = page.next_cursor;
+    }
+    for (const auto& f : filters) {
+        batch.put_route(storage::RouteRecord{f, settings_.node_name});
+    }
+    if (!batch.empty()) {
+        st = store_.write(std::move(batch));
+        if (!st.is_ok()) {
+            return st;
+        }
+    }
+    for (auto& [id, s] : sessions) {
+        workers_[s->worker()]->adopt_session(s);
+    }
+    return storage::Status::ok();
+}
+
+MetricsSnapshot Broker::metrics_snapshot() const {
+    MetricsSnapshot sum{};
+    for (const auto& w : workers_) {
+        auto& m = w->metrics();
+        for (size_t i = 0; i < kMetricCount; ++i) {
+            sum[i] += m.get(static_cast<Metric>(i));
+        }
+    }
+    return sum;
+}
+
+std::map<std::string, uint64_t> Broker::stats() {
+    uint64_t clients = 0;
+    uint64_t sessions = 0;
+    for (const auto& w : workers_) {
+        clients += w->connection_count();
+        sessions += w->session_count();
+    }
+    uint64_t subs = index_.subscription_count();
+    uint64_t topics = index_.filter_count();
+    uint64_t retained = store_.count(storage::Counted::Retained);
+    std::map<std::string, uint64_t> counts = {
+            {"clients", clients},   {"sessions", sessions}, {"subscriptions", subs},
+            {"subscribers", subs},  {"topics", topics},     {"routes", topics},
+            {"retained", retained},
+    };
+    std::map<std::string, uint64_t> out;
+    std::lock_guard lock(stats_mutex_);
+    for (const auto& [name, value] : counts) {
+        auto& max = stats_max_[name];
+        max = std::max(max, value);
+        out[name + "/count"] = value;
+        out[name + "/max"] = max;
+    }
+    return out;
+}
+
+}  // namespace mqttd::broker

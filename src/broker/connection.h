@@ -1,0 +1,62 @@
+// broker::Connection: the broker's side of one MQTT network connection after CONNECT — the
+// protocol state the session does not outlive (keepalive, will, the ordered responses still
+// waiting for the store). Owned by its worker; touched only on that worker's thread.
+//
+// Responses that depend on the store (PUBACK / PUBREC / PUBCOMP / PUBREL / SUBACK / UNSUBACK)
+// wait in `responses` until every store write they depend on has committed, and leave in the
+// order their requests arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "broker/link.h"
+#include "broker/session.h"
+#include "mqtt/packets.h"
+
+namespace mqttd::broker {
+
+struct PendingResponse {
+    mqtt::PacketType type = mqtt::PacketType::Puback;
+    uint16_t packet_id = 0;
+    uint32_t remaining = 0;                 // store commits still to wait for
+    std::vector<mqtt::ReasonCode> reasons;  // SUBACK / UNSUBACK
+    // SUBACK: filters whose retained messages go out after the SUBACK.
+    std::vector<std::pair<std::string, mqtt::SubscribeOptions>> retained_for;
+    std::vector<uint32_t> subscription_ids;
+};
+
+class Connection {
+public:
+    Connection(uint64_t id, Link* link) : id_(id), link_(link) {}
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    uint64_t id() const { return id_; }
+    Link& link() { return *link_; }
+
+    mqtt::Version version = mqtt::Version::V311;
+    std::string client_id;
+    std::string username;
+    bool clean_start = true;
+    uint16_t keepalive = 0;
+    std::optional<mqtt::Will> will;
+    bool disconnect_received = false;
+    bool closing = false;
+    int64_t connected_at_ms = 0;
+    int64_t last_activity_ms = 0;
+    SessionPtr session;
+
+    std::deque<PendingResponse> responses;
+    uint64_t responses_base = 0;  // response number of responses.front()
+
+private:
+    const uint64_t id_;
+    Link* const link_;
+};
+
+}  // namespace mqttd::broker

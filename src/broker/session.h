@@ -1,0 +1,112 @@
+// broker::Session: the MQTT session state of one client id — subscriptions, the outbound
+// queue and in-flight window, inbound QoS 2 state and counters. A session lives on its home
+// worker (hash of the client id) for its whole life and is touched only there; the few fields
+// other threads read are atomics or immutable. Shared ownership: the home worker's session
+// table and every TopicIndex entry hold a shared_ptr, so a delivery in flight to a session that
+// has just ended finds it marked ended instead of freed.
+//
+// Outbound queue (persistent sessions, DESIGN.md contract 1-3):
+//   inflight  -- sent, awaiting PUBACK / PUBREC / PUBCOMP, keyed by packet id;
+//   pending   -- loaded in memory, not yet sent (older than every disk item);
+//   disk      -- seqs stored in the `queues` family but not loaded (after a restart, or while
+//                offline), newest last; loaded in pages as the window frees.
+// A stored item's outbound packet id is derived from its queue seq (pid_for_seq), so sending
+// needs no write and a resend after a restart reuses the same id — what QoS 2 exactly-once
+// needs on the receiver's side.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "broker/message.h"
+#include "mqtt/packets.h"
+
+namespace mqttd::broker {
+
+class Connection;
+
+inline uint16_t pid_for_seq(uint64_t seq) {
+    return static_cast<uint16_t>(seq % 65535u + 1u);
+}
+
+struct OutItem {
+    uint64_t seq = 0;
+    MessagePtr msg;
+    uint8_t qos = 0;
+    bool retain = false;
+    bool stored = false;  // has an entry in the store's `queues` family
+    uint32_t subscription_id = 0;
+};
+
+struct InflightItem {
+    enum class State : uint8_t { AwaitAck, AwaitRec, AwaitComp };
+    OutItem item;
+    State state = State::AwaitAck;
+    int64_t sent_at_ms = 0;
+};
+
+struct DiskItem {
+    uint64_t seq = 0;
+    uint64_t epoch = 0;  // the worker's commit epoch that stores it; readable once committed
+};
+
+class Session {
+public:
+    Session(std::string client_id, uint32_t worker, bool persistent)
+        : client_id_(std::move(client_id)), worker_(worker), persistent_(persistent) {}
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Immutable; readable from any thread.
+    const std::string& client_id() const { return client_id_; }
+    uint32_t worker() const { return worker_; }
+    bool persistent() const { return persistent_; }
+
+    // Written on the home worker, read anywhere (routing decisions may be stale).
+    std::atomic<bool> online{false};
+    std::atomic<bool> ended{false};
+
+    // --- home worker only below ---
+    Connection* connection = nullptr;
+    mqtt::Version version = mqtt::Version::V311;
+    std::string username;
+    int64_t created_at_ms = 0;
+    int64_t disconnected_at_ms = 0;
+    uint32_t expiry_interval_s = 0;  // MQTT 5 session expiry; 3.x uses the broker default
+
+    std::map<std::string, mqtt::SubscribeOptions, std::less<>> subscriptions;
+
+    std::map<uint16_t, InflightItem> inflight;
+    std::deque<OutItem> pending;
+    std::deque<DiskItem> disk;
+    // After a restart the disk seqs are not loaded until needed: `disk_unloaded` entries are in
+    // the store before disk.front() (or make up the whole disk list when it is empty).
+    uint64_t disk_unloaded = 0;
+    uint64_t disk_read_from = 0;  // seq to read the unloaded entries from
+    uint64_t next_seq = 0;
+
+    // Inbound QoS 2: packet ids received and routed, awaiting PUBREL.
+    std::set<uint16_t> awaiting_rel;
+
+    uint64_t deliver_msg = 0;
+    uint64_t enqueue_msg = 0;
+    uint64_t mqueue_dropped = 0;
+
+    size_t queue_len() const { return pending.size() + disk.size() + disk_unloaded; }
+
+private:
+    const std::string client_id_;
+    const uint32_t worker_;
+    const bool persistent_;
+};
+
+using SessionPtr = std::shared_ptr<Session>;
+
+}  // namespace mqttd::broker

@@ -1,0 +1,106 @@
+// TopicIndex: every subscription of every session, for matching a topic name to its
+// subscribers. Shared by all workers: match() takes a shared lock, so readers never block each
+// other; subscribe()/unsubscribe() take the exclusive lock briefly.
+//
+// Layout: a trie with one node per topic level. A node has exact children (hashed by level,
+// looked up without allocating), a '+' child and a '#' child, and the subscribers whose filter
+// ends at it. Matching "a/b" visits, level by level, the exact child, the '+' child and the '#'
+// child's subscribers (3.1.1 4.7.1: "sport/#" also matches "sport"); at level 0, a topic
+// starting with '$' skips the wildcard children [MQTT-4.7.2-1].
+//
+// Collect under the lock, act outside it (STYLE.md 7): match() appends to a caller-owned
+// vector, reused between calls, and copies the session pointers so they outlive the lock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mqtt/packets.h"
+
+namespace mqttd::broker {
+
+class Session;
+
+struct Subscriber {
+    std::shared_ptr<Session> session;
+    mqtt::SubscribeOptions options;
+    uint32_t subscription_id = 0;
+};
+
+class TopicIndex {
+public:
+    TopicIndex();
+    ~TopicIndex();
+    TopicIndex(const TopicIndex&) = delete;
+    TopicIndex& operator=(const TopicIndex&) = delete;
+
+    struct SubscribeResult {
+        bool existed = false;     // the session already had this filter (options replaced)
+        bool new_filter = false;  // first subscriber of this filter (a new route)
+    };
+    // REQUIRES: filter is a valid topic filter.
+    SubscribeResult subscribe(const std::shared_ptr<Session>& session,
+                              std::string_view filter,
+                              const mqtt::SubscribeOptions& options,
+                              uint32_t subscription_id);
+
+    struct UnsubscribeResult {
+        bool existed = false;
+        bool filter_gone = false;  // no subscriber left for this filter (route removed)
+    };
+    UnsubscribeResult unsubscribe(const Session* session, std::string_view filter);
+
+    // Appends every subscription matching `topic` to `out` (one entry per subscription; a
+    // session with overlapping filters appears more than once: see merge_by_session()).
+    void match(std::string_view topic, std::vector<Subscriber>& out) const;
+
+    size_t subscription_count() const;
+    size_t filter_count() const;
+
+private:
+    struct Node;
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    struct Eq {
+        using is_transparent = void;
+        bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+    };
+    struct Node {
+        std::unordered_map<std::string, std::unique_ptr<Node>, Hash, Eq> children;
+        std::unique_ptr<Node> plus;
+        std::unique_ptr<Node> hash;
+        std::vector<Subscriber> subscribers;
+        bool empty() const { return children.empty() && !plus && !hash && subscribers.empty(); }
+    };
+
+    static void collect(const Node& node,
+                        std::string_view topic,
+                        size_t pos,
+                        bool first_level,
+                        std::vector<Subscriber>& out);
+    static bool prune(Node& node,
+                      std::string_view filter,
+                      size_t pos,
+                      const Session* session,
+                      UnsubscribeResult& result);
+
+    mutable std::shared_mutex mutex_;
+    std::unique_ptr<Node> root_;
+    size_t subscriptions_ = 0;
+    size_t filters_ = 0;
+};
+
+// Overlapping subscriptions of one session deliver one message at the highest granted QoS
+// (3.1.1 3.3.5). Sorts `subs` by session and folds each session's entries into one, keeping
+// the highest QoS, OR-ing retain-as-published, AND-ing no-local, and the first subscription
+// id.
+void merge_by_session(std::vector<Subscriber>& subs);
+
+}  // namespace mqttd::broker

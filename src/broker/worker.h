@@ -1,0 +1,183 @@
+// broker::Worker: the broker state owned by one worker thread — the sessions homed on it, its
+// connections, its metrics, its pending store batch and its inbox from other workers.
+//
+// Threading: every method except the inbox pushes (push_*) and the counters runs on the
+// worker's own thread. The net layer calls on_connect / on_packet / on_closed / tick from
+// that thread and provides post() to get back onto it.
+//
+// Publish path (DESIGN.md, Threads): match in the shared TopicIndex, deliver to local sessions
+// directly, and push deliveries for other workers' sessions into their inbox (one post when
+// the inbox goes from empty to non-empty). The home worker of a persistent session writes the
+// queue entry into its own batch. A publisher's PUBACK waits for every batch that stored the
+// message (a completion token per batch), so it leaves only once the message is in the store
+// for every persistent session it is routed to (contract 1).
+//
+// Store writes: one batch per loop turn. The first op of a turn schedules a flush; the flush
+// commits the batch with the tokens it completes; the commit callback (committer thread)
+// posts the completion back here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/connection.h"
+#include "broker/metrics.h"
+#include "broker/session.h"
+#include "broker/topic_index.h"
+#include "mqtt/packets.h"
+#include "storage/write_batch.h"
+
+namespace mqttd::broker {
+
+class Broker;
+
+// Identifies one response waiting on store commits: the worker and connection it belongs to.
+struct Token {
+    uint32_t worker = 0;
+    uint64_t connection = 0;
+    uint64_t response = 0;
+};
+
+struct Delivery {
+    SessionPtr session;
+    MessagePtr msg;
+    uint8_t qos = 0;
+    bool retain = false;
+    uint32_t subscription_id = 0;
+    bool has_token = false;
+    Token token;
+};
+
+class Worker {
+public:
+    using Task = std::function<void()>;
+    using Poster = std::function<void(Task)>;
+
+    Worker(Broker& broker, uint32_t index);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    uint32_t index() const { return index_; }
+    // Set by net before the worker's thread starts.
+    void set_poster(Poster poster) { post_ = std::move(poster); }
+    void post(Task t) { post_(std::move(t)); }
+
+    // --- net entry points (this worker's thread) ---
+    // Handles a CONNECT whose client id is homed here. Returns the connection, or nullptr when
+    // refused (a CONNACK with the refusal was written and the link is closing).
+    Connection* on_connect(Link& link, mqtt::Connect&& connect);
+    // Handles one packet after CONNECT. A non-success result is a protocol violation: net
+    // closes the connection (with a DISCONNECT of that reason on MQTT 5).
+    mqtt::ReasonCode on_packet(Connection& conn, mqtt::Packet& packet);
+    // The link is gone (closed by either side). Publishes the will unless DISCONNECT was
+    // received; detaches the session. `conn` is freed.
+    void on_closed(Connection& conn);
+    // Called about once a second: keepalive, retries, session expiry, $SYS.
+    void tick(int64_t now_ms);
+    // Bytes and malformed packets seen by net.
+    Metrics& metrics() { return metrics_; }
+    // Stop: close every connection (the caller then drains the loop).
+    void shutdown();
+
+    // --- cross-worker (any thread) ---
+    void push_delivery(Delivery&& d);
+    void push_completions(std::vector<Token>&& tokens);
+    void push_task(Task t);
+
+    // --- used by Broker during recovery (before threads start) and admin ---
+    void adopt_session(SessionPtr s);
+    size_t connection_count() const { return connections_count_.load(std::memory_order_relaxed); }
+    size_t session_count() const { return sessions_count_.load(std::memory_order_relaxed); }
+
+    // Publishes on this worker as the broker itself (wills, $SYS, REST). `token` is
+    // completed when every store write of the publish has committed.
+    void publish(const MessagePtr& msg, const Session* publisher, const Token* token);
+
+    // Kicks a client off (REST). Runs on this worker.
+    bool kick(std::string_view client_id);
+
+private:
+    struct Inbox {
+        std::mutex mutex;
+        std::vector<Delivery> deliveries;
+        std::vector<Token> completions;
+        std::vector<Task> tasks;
+        bool scheduled = false;
+    };
+
+    // store batch of this turn
+    storage::WriteBatch& batch();
+    void add_token_to_batch(const Token& t);
+    void schedule_flush();
+    void flush_batch();
+    void on_commit(uint64_t epoch, std::vector<Token>&& tokens, bool ok);
+    void drain_inbox();
+
+    // session lifecycle
+    SessionPtr find_session(std::string_view client_id);
+    void end_session(const SessionPtr& s);
+    void attach(Connection& conn, const SessionPtr& s, bool resumed);
+    void detach(Connection& conn);
+    void store_session(const Session& s);
+
+    // packets
+    mqtt::ReasonCode handle_publish(Connection& conn, mqtt::Publish& p);
+    mqtt::ReasonCode handle_ack(Connection& conn, const mqtt::Ack& a);
+    mqtt::ReasonCode handle_subscribe(Connection& conn, mqtt::Subscribe& s);
+    mqtt::ReasonCode handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u);
+
+    // routing and delivery
+    void route(const MessagePtr& msg, const Session* publisher, const Token* token);
+    void deliver(Delivery&& d);
+    void send_retained(Connection& conn,
+                       const std::string& filter,
+                       const mqtt::SubscribeOptions& opts,
+                       uint32_t subscription_id);
+    void enqueue_item(Session& s, OutItem&& item);
+    void pump(Session& s);
+    void load_disk(Session& s, size_t room);
+    bool send_item(Session& s, OutItem&& item, bool dup);
+    void resend_inflight(Session& s);
+    void drop_oldest(Session& s);
+
+    // responses
+    Token new_response(Connection& conn, PendingResponse&& r);
+    void complete(const Token& t);
+    void send_ready_responses(Connection& conn);
+    void write_response(Connection& conn, PendingResponse& r);
+
+    void close_connection(Connection& conn);
+    void publish_sys(int64_t now_ms);
+
+    Broker& broker_;
+    const uint32_t index_;
+    Poster post_;
+    Metrics metrics_;
+    Inbox inbox_;
+
+    std::unordered_map<std::string, SessionPtr, std::hash<std::string>, std::equal_to<>> sessions_;
+    std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+    std::atomic<size_t> connections_count_{0};
+    std::atomic<size_t> sessions_count_{0};
+
+    storage::WriteBatch batch_;
+    std::vector<Token> batch_tokens_;
+    std::vector<uint64_t> batch_messages_;  // message ids already put in this batch
+    bool flush_scheduled_ = false;
+    uint64_t epoch_ = 0;                      // epoch of batch_
+    uint64_t committed_epoch_ = 0;            // every batch up to here is durable
+    std::vector<SessionPtr> waiting_commit_;  // sessions to pump after the next commit
+
+    std::vector<Subscriber> match_scratch_;
+    int64_t last_sys_ms_ = 0;
+    int64_t last_expiry_check_ms_ = 0;
+};
+
+}  // namespace mqttd::broker

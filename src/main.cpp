@@ -1,0 +1,152 @@
+// mqttd: command line, configuration, store, broker, listeners, signals and clean shutdown.
+// Startup errors are one line on stderr and a non-zero exit, never a crash dump.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <pthread.h>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/broker.h"
+#include "broker/settings.h"
+#include "config/command_line.h"
+#include "config/config.h"
+#include "config/logging.h"
+#include "net/server.h"
+#include "storage/store.h"
+
+#ifndef MQTTD_VERSION
+#define MQTTD_VERSION "0.1.0"
+#endif
+
+namespace {
+
+using namespace mqttd;
+
+int fail(const std::string& line) {
+    std::fprintf(stderr, "mqttd: %s\n", line.c_str());
+    return 1;
+}
+
+// Copies the configuration into the broker's settings and keeps the hot keys in step.
+void wire_settings(config::Config& cfg, broker::Settings& s) {
+    s.node_name = cfg.get_string("node.name");
+    s.version = MQTTD_VERSION;
+    auto bind_bool = [&](const char* key, std::atomic<bool>& target) {
+        target = cfg.get_bool(key);
+        cfg.subscribe(key,
+                      [&cfg, &target, key](const std::string&) { target = cfg.get_bool(key); });
+    };
+    auto bind_int = [&](const char* key, auto& target) {
+        using T = typename std::remove_reference_t<decltype(target)>::value_type;
+        target = static_cast<T>(cfg.get_int(key));
+        cfg.subscribe(key, [&cfg, &target, key](const std::string&) {
+            target = static_cast<T>(cfg.get_int(key));
+        });
+    };
+    bind_bool("mqtt.allow_anonymous", s.allow_anonymous);
+    bind_bool("mqtt.mqueue.store_qos0", s.mqueue_store_qos0);
+    bind_int("mqtt.max_packet_size", s.max_packet_size);
+    bind_int("mqtt.max_clientid_len", s.max_clientid_len);
+    bind_int("mqtt.max_inflight", s.max_inflight);
+    bind_int("mqtt.mqueue.max_len", s.mqueue_max_len);
+    bind_int("mqtt.session.expiry_interval", s.session_expiry_s);
+    bind_int("mqtt.broker.sys_interval", s.sys_interval_s);
+    bind_int("mqtt.connect_timeout", s.connect_timeout_s);
+    bind_int("mqtt.retry_interval", s.retry_interval_s);
+    bind_int("mqtt.max_awaiting_rel", s.max_awaiting_rel);
+}
+
+int run(int argc, char** argv) {
+    auto cl = config::parse_command_line(argc, argv);
+    if (!cl) {
+        std::fprintf(stderr, "mqttd: %s\n%s", cl.error().c_str(),
+                     config::usage_text(argv[0]).c_str());
+        return 2;
+    }
+    if (cl->help) {
+        std::fputs(config::usage_text(argv[0]).c_str(), stdout);
+        return 0;
+    }
+    if (cl->version) {
+        std::printf("mqttd %s\n", MQTTD_VERSION);
+        return 0;
+    }
+    config::init_console_logging();
+    auto loaded = config::Config::load(*cl);
+    if (!loaded) {
+        return fail(loaded.error());
+    }
+    std::unique_ptr<config::Config> cfg = std::move(loaded.value());
+
+    std::error_code fs_ec;
+    std::filesystem::create_directories(cfg->data_dir(), fs_ec);
+    if (fs_ec) {
+        return fail("cannot create data directory " + cfg->data_dir() + ": " + fs_ec.message());
+    }
+    std::unique_ptr<storage::Store> store;
+    auto store_options = cfg->store_options();
+    store_options.on_sticky_error = [](const storage::Status& s) {
+        spdlog::error("store write failed, no further writes are acknowledged: {}", s.to_string());
+    };
+    auto st = storage::Store::open(store_options, store);
+    if (!st.is_ok()) {
+        return fail(st.message().empty() ? st.to_string() : st.message());
+    }
+    for (const auto& warning : cfg->apply_saved(*store)) {
+        spdlog::warn("{}", warning);
+    }
+    config::init_logging(*cfg);
+
+    broker::Settings settings;
+    wire_settings(*cfg, settings);
+    auto workers = static_cast<uint32_t>(cfg->get_int("node.workers"));
+    if (workers == 0) {
+        workers = std::max(1u, std::thread::hardware_concurrency());
+    }
+    broker::Broker broker(*store, settings, workers);
+    st = broker.recover();
+    if (!st.is_ok()) {
+        return fail("recovering sessions from " + cfg->db_dir() + ": " + st.to_string());
+    }
+
+    // Signals are blocked before any thread starts, so every thread inherits the mask and
+    // only sigwait() below sees them.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    net::Server server(broker, static_cast<uint64_t>(cfg->get_int("listener.tcp.max_clients")));
+    std::string tcp = cfg->get_string("listener.tcp.external");
+    if (auto err = server.listen_tcp(tcp); !err.empty()) {
+        return fail(err);
+    }
+    server.start();
+    spdlog::info("mqttd {} ({}) listening on {} (mqtt:tcp) with {} workers, data in {}",
+                 MQTTD_VERSION, settings.node_name, tcp, workers, cfg->db_dir());
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: stopping", sig);
+    server.stop();
+    store->close();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+}

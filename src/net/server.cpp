@@ -1,0 +1,542 @@
+#include "net/server.h"
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <unistd.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+#include "mqtt/decoder.h"
+#include "mqtt/encoder.h"
+
+namespace mqttd::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+
+struct WorkerLoop {
+    asio::io_context ctx{1};
+    std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard;
+    std::unique_ptr<asio::steady_timer> tick;
+    std::thread thread;
+};
+
+struct ListenerState {
+    std::string address;
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::atomic<uint64_t> current{0};
+    std::atomic<uint64_t> shutdowns{0};
+    uint64_t max_clients = 0;
+    uint32_t next_worker = 0;
+};
+
+}  // namespace
+
+// One MQTT connection's socket, read buffer and decoder; the broker's view of it is the Link.
+// Lives on one worker's thread; kept alive by its pending handlers.
+class ClientLink final : public broker::Link, public std::enable_shared_from_this<ClientLink> {
+public:
+    ClientLink(Server::Impl& server, uint32_t worker, tcp::socket socket, ListenerState& listener);
+    ~ClientLink() override;
+
+    void start(std::vector<uint8_t> initial = {});
+
+    // broker::Link
+    std::string& out() override { return out_; }
+    void flush() override;
+    void close() override;
+    const std::string& peer_ip() const override { return peer_ip_; }
+    uint16_t peer_port() const override { return peer_port_; }
+    const char* transport() const override { return "tcp"; }
+
+private:
+    void read();
+    void on_read(size_t n);
+    void parse();
+    bool handle_connect(mqtt::Connect&& c, size_t consumed);
+    void write();
+    void shutdown_socket();
+    void finish();
+    void fail(mqtt::ReasonCode rc);
+
+    Server::Impl& server_;
+    uint32_t worker_;
+    tcp::socket socket_;
+    ListenerState& listener_;
+    asio::steady_timer connect_timer_;
+    std::vector<uint8_t> buf_;
+    size_t start_ = 0;  // first unparsed byte
+    size_t end_ = 0;    // one past the last received byte
+    mqtt::Decoder decoder_;
+    broker::Connection* conn_ = nullptr;
+    std::string out_;
+    std::string writing_;
+    bool write_posted_ = false;
+    bool writing_now_ = false;
+    bool closing_ = false;
+    bool closed_ = false;
+    bool moved_ = false;
+    std::string peer_ip_;
+    uint16_t peer_port_ = 0;
+};
+
+struct Server::Impl {
+    broker::Broker& broker;
+    uint64_t max_clients;
+    std::vector<std::unique_ptr<WorkerLoop>> loops;
+    std::vector<std::unique_ptr<ListenerState>> listeners;
+    bool started = false;
+    bool stopped = false;
+
+    Impl(broker::Broker& b, uint64_t mc) : broker(b), max_clients(mc) {
+        for (uint32_t i = 0; i < b.worker_count(); ++i) {
+            auto loop = std::make_unique<WorkerLoop>();
+            auto* ctx = &loop->ctx;
+            b.worker(i).set_poster(
+                    [ctx](broker::Worker::Task t) { asio::post(*ctx, std::move(t)); });
+            loops.push_back(std::move(loop));
+        }
+    }
+
+    void accept(ListenerState& l) {
+        uint32_t w = l.next_worker++ % static_cast<uint32_t>(loops.size());
+        l.acceptor->async_accept(loops[w]->ctx, [this, &l, w](const error_code& ec,
+                                                              tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) {
+                return;
+            }
+            if (!ec) {
+                if (l.current.load() >= l.max_clients) {
+                    error_code ignored;
+                    socket.close(ignored);
+                } else {
+                    // The socket belongs to worker w's context: start it there.
+                    asio::post(loops[w]->ctx, [this, &l, w, s = std::move(socket)]() mutable {
+                        std::make_shared<ClientLink>(*this, w, std::move(s), l)->start();
+                    });
+                }
+            } else {
+                spdlog::warn("accept on {}: {}", l.address, ec.message());
+            }
+            accept(l);
+        });
+    }
+
+    void schedule_tick(uint32_t w) {
+        auto& timer = *loops[w]->tick;
+        timer.expires_after(std::chrono::milliseconds(500));
+        timer.async_wait([this, w](const error_code& ec) {
+            if (ec) {
+                return;
+            }
+            broker.worker(w).tick(unix_ms());
+            schedule_tick(w);
+        });
+    }
+};
+
+ClientLink::ClientLink(Server::Impl& server,
+                       uint32_t worker,
+                       tcp::socket socket,
+                       ListenerState& listener)
+    : server_(server),
+      worker_(worker),
+      socket_(std::move(socket)),
+      listener_(listener),
+      connect_timer_(server.loops[worker]->ctx),
+      decoder_(mqtt::Side::Server,
+               mqtt::DecoderLimits{server.broker.settings().max_packet_size.load()}) {
+    error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    if (!ec) {
+        peer_ip_ = ep.address().to_string();
+        peer_port_ = ep.port();
+    }
+    socket_.set_option(tcp::no_delay(true), ec);
+    listener_.current.fetch_add(1);
+}
+
+ClientLink::~ClientLink() {
+    if (!moved_) {
+        listener_.current.fetch_sub(1);
+        listener_.shutdowns.fetch_add(1);
+    }
+}
+
+void ClientLink::start(std::vector<uint8_t> initial) {
+    buf_ = std::move(initial);
+    end_ = buf_.size();
+    if (buf_.size() < kReadChunk) {
+        buf_.resize(kReadChunk);
+    }
+    if (!conn_) {
+        auto timeout = server_.broker.settings().connect_timeout_s.load();
+        connect_timer_.expires_after(std::chrono::seconds(timeout));
+        connect_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+            if (!ec && !self->conn_ && !self->closed_) {
+                self->close();  // no CONNECT in time (mqtt.connect_timeout)
+            }
+        });
+    }
+    if (end_ > start_) {
+        parse();
+    }
+    if (!closing_ && !moved_) {
+        read();
+    }
+}
+
+void ClientLink::read() {
+    if (buf_.size() - end_ < kReadChunk / 4) {
+        if (start_ > 0) {
+            std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+            end_ -= start_;
+            start_ = 0;
+        }
+        if (buf_.size() - end_ < kReadChunk / 4) {
+            buf_.resize(buf_.size() * 2);
+        }
+    }
+    socket_.async_read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_),
+                            [self = shared_from_this()](const error_code& ec, size_t n) {
+                                if (ec) {
+                                    self->finish();
+                                    return;
+                                }
+                                self->on_read(n);
+                            });
+}
+
+void ClientLink::on_read(size_t n) {
+    end_ += n;
+    server_.broker.worker(worker_).metrics().add(broker::Metric::BytesReceived, n);
+    parse();
+    if (moved_ || closed_) {
+        return;
+    }
+    if (closing_) {
+        // Stop reading; what is queued is written and then the socket closes.
+        return;
+    }
+    // A packet larger than the buffer needs room before the next read; its size was checked
+    // against max_packet_size by the decoder before this.
+    size_t want = decoder_.expected_size();
+    if (want > buf_.size() - start_) {
+        std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+        end_ -= start_;
+        start_ = 0;
+        buf_.resize(want + kReadChunk / 4);
+    }
+    read();
+}
+
+void ClientLink::parse() {
+    auto& worker = server_.broker.worker(worker_);
+    while (start_ < end_ && !closing_) {
+        mqtt::Packet packet;
+        auto r = decoder_.feed(std::span<const uint8_t>(buf_.data() + start_, end_ - start_),
+                               packet);
+        if (r.status == mqtt::Decoder::Status::NeedMore) {
+            break;
+        }
+        if (r.status == mqtt::Decoder::Status::Error) {
+            worker.metrics().add(broker::Metric::PacketsMalformed);
+            fail(r.error);
+            return;
+        }
+        if (!conn_) {
+            auto* c = std::get_if<mqtt::Connect>(&packet);
+            if (!c) {
+                fail(mqtt::ReasonCode::ProtocolError);  // [MQTT-3.1.0-1]
+                return;
+            }
+            if (!handle_connect(std::move(*c), r.consumed)) {
+                return;
+            }
+            continue;
+        }
+        start_ += r.consumed;
+        auto rc = worker.on_packet(*conn_, packet);
+        if (rc != mqtt::ReasonCode::Success) {
+            fail(rc);
+            return;
+        }
+    }
+    if (start_ == end_) {
+        start_ = end_ = 0;
+    }
+}
+
+bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
+    start_ += consumed;
+    auto& broker = server_.broker;
+    if (c.version == mqtt::Version::V5 || c.version == mqtt::Version::V311 ||
+        c.version == mqtt::Version::V31) {
+        decoder_.set_version(c.version);
+    }
+    uint32_t home = c.client_id.empty() ? worker_ : broker.home_worker(c.client_id);
+    if (home != worker_) {
+        // Move to the session's home worker: release the socket here, adopt it there, with
+        // whatever bytes followed the CONNECT.
+        moved_ = true;
+        connect_timer_.cancel();
+        std::vector<uint8_t> rest(buf_.begin() + static_cast<ptrdiff_t>(start_),
+                                  buf_.begin() + static_cast<ptrdiff_t>(end_));
+        error_code ec;
+        auto protocol = socket_.local_endpoint(ec).protocol();
+        int fd = socket_.release(ec);
+        if (ec) {
+            moved_ = false;
+            finish();
+            return false;
+        }
+        auto& target = server_.loops[home]->ctx;
+        auto* impl = &server_;
+        auto* listener = &listener_;
+        auto version = c.version;
+        asio::post(target, [impl, listener, home, fd, protocol, rest = std::move(rest),
+                            connect = std::move(c), version]() mutable {
+            tcp::socket s(impl->loops[home]->ctx);
+            error_code ec2;
+            s.assign(protocol, fd, ec2);
+            if (ec2) {
+                ::close(fd);
+                listener->current.fetch_sub(1);
+                return;
+            }
+            listener->current.fetch_sub(1);  // the new link counts itself again
+            auto link = std::make_shared<ClientLink>(*impl, home, std::move(s), *listener);
+            link->decoder_.set_version(version);
+            link->conn_ = impl->broker.worker(home).on_connect(*link, std::move(connect));
+            if (!link->conn_) {
+                return;
+            }
+            link->start(std::move(rest));
+        });
+        return false;
+    }
+    connect_timer_.cancel();
+    conn_ = broker.worker(worker_).on_connect(*this, std::move(c));
+    return conn_ != nullptr;
+}
+
+void ClientLink::fail(mqtt::ReasonCode rc) {
+    // MQTT 5: tell the client why before closing ([MQTT-4.13.1-1]); 3.x just closes.
+    if (conn_ && decoder_.version() == mqtt::Version::V5 && mqtt::is_error(rc)) {
+        mqtt::encode_disconnect(out_, mqtt::Version::V5, mqtt::Disconnect{rc, {}});
+    } else if (!conn_ && rc == mqtt::ReasonCode::UnsupportedProtocolVersion) {
+        // 3.1.1 [MQTT-3.1.2-2]: CONNACK 0x01 then close.
+        mqtt::encode_connack(
+                out_, mqtt::Version::V311,
+                mqtt::Connack{false, mqtt::ReasonCode::UnsupportedProtocolVersion, {}});
+    }
+    close();
+}
+
+void ClientLink::flush() {
+    if (write_posted_ || writing_now_ || closed_) {
+        return;
+    }
+    write_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        self->write_posted_ = false;
+        self->write();
+    });
+}
+
+void ClientLink::write() {
+    if (writing_now_ || closed_) {
+        return;
+    }
+    if (out_.empty()) {
+        if (closing_) {
+            shutdown_socket();
+        }
+        return;
+    }
+    writing_now_ = true;
+    writing_.clear();
+    writing_.swap(out_);
+    asio::async_write(socket_, asio::buffer(writing_),
+                      [self = shared_from_this()](const error_code& ec, size_t n) {
+                          self->writing_now_ = false;
+                          self->server_.broker.worker(self->worker_)
+                                  .metrics()
+                                  .add(broker::Metric::BytesSent, n);
+                          if (ec) {
+                              self->out_.clear();
+                              self->finish();
+                              return;
+                          }
+                          self->write();
+                      });
+}
+
+void ClientLink::close() {
+    if (closing_ || closed_) {
+        return;
+    }
+    closing_ = true;
+    if (!writing_now_) {
+        // Writes what is queued, then shuts the socket down (write() sees closing_).
+        asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write(); });
+    }
+}
+
+void ClientLink::shutdown_socket() {
+    error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    finish();
+}
+
+void ClientLink::finish() {
+    if (closed_ || moved_) {
+        return;
+    }
+    closed_ = true;
+    closing_ = true;
+    connect_timer_.cancel();
+    error_code ec;
+    socket_.close(ec);
+    if (conn_) {
+        auto* conn = conn_;
+        conn_ = nullptr;
+        server_.broker.worker(worker_).on_closed(*conn);
+    }
+}
+
+Server::Server(broker::Broker& broker, uint64_t max_clients)
+    : impl_(std::make_unique<Impl>(broker, max_clients)) {}
+
+Server::~Server() {
+    stop();
+}
+
+std::string Server::listen_tcp(const std::string& address) {
+    auto colon = address.rfind(':');
+    if (colon == std::string::npos) {
+        return "listener address \"" + address + "\" is not host:port";
+    }
+    std::string host = address.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    int port = 0;
+    try {
+        port = std::stoi(address.substr(colon + 1));
+    } catch (...) {
+        port = -1;
+    }
+    if (port < 0 || port > 65535) {
+        return "listener address \"" + address + "\" has no valid port";
+    }
+    error_code ec;
+    auto ip = asio::ip::make_address(host.empty() ? "0.0.0.0" : host, ec);
+    if (ec) {
+        return "listener address \"" + address + "\": " + ec.message();
+    }
+    auto l = std::make_unique<ListenerState>();
+    l->address = address;
+    l->max_clients = impl_->max_clients;
+    l->acceptor = std::make_unique<tcp::acceptor>(impl_->loops[0]->ctx);
+    tcp::endpoint ep(ip, static_cast<uint16_t>(port));
+    l->acceptor->open(ep.protocol(), ec);
+    if (!ec) {
+        l->acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+    }
+    if (!ec) {
+        l->acceptor->bind(ep, ec);
+    }
+    if (!ec) {
+        l->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return "cannot listen on " + address + ": " + ec.message();
+    }
+    impl_->listeners.push_back(std::move(l));
+    return {};
+}
+
+uint16_t Server::bound_port(size_t i) const {
+    error_code ec;
+    return impl_->listeners.at(i)->acceptor->local_endpoint(ec).port();
+}
+
+void Server::start() {
+    if (impl_->started) {
+        return;
+    }
+    impl_->started = true;
+    for (auto& l : impl_->listeners) {
+        impl_->accept(*l);
+    }
+    for (uint32_t i = 0; i < impl_->loops.size(); ++i) {
+        auto& loop = *impl_->loops[i];
+        loop.guard = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+                loop.ctx.get_executor());
+        loop.tick = std::make_unique<asio::steady_timer>(loop.ctx);
+        impl_->schedule_tick(i);
+        loop.thread = std::thread([&loop] { loop.ctx.run(); });
+    }
+}
+
+void Server::stop() {
+    if (!impl_->started || impl_->stopped) {
+        return;
+    }
+    impl_->stopped = true;
+    for (auto& l : impl_->listeners) {
+        asio::post(impl_->loops[0]->ctx, [&l] {
+            error_code ec;
+            l->acceptor->close(ec);
+        });
+    }
+    for (uint32_t i = 0; i < impl_->loops.size(); ++i) {
+        auto& loop = *impl_->loops[i];
+        asio::post(loop.ctx, [this, i, &loop] {
+            impl_->broker.worker(i).shutdown();
+            loop.tick->cancel();
+        });
+    }
+    // Give connections a moment to write what they have, then stop the loops.
+    for (auto& loop : impl_->loops) {
+        loop->guard.reset();
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (auto& loop : impl_->loops) {
+        while (!loop->ctx.stopped() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        loop->ctx.stop();
+    }
+    for (auto& loop : impl_->loops) {
+        if (loop->thread.joinable()) {
+            loop->thread.join();
+        }
+    }
+}
+
+std::vector<ListenerInfo> Server::listeners() const {
+    std::vector<ListenerInfo> out;
+    for (const auto& l : impl_->listeners) {
+        out.push_back(ListenerInfo{"mqtt:tcp", l->address, 1, l->max_clients, l->current.load(),
+                                   l->shutdowns.load()});
+    }
+    return out;
+}
+
+}  // namespace mqttd::net
