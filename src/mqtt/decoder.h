@@ -30,7 +30,12 @@ struct DecoderLimits {
 
 class Decoder {
 public:
+    // GCC's -Wshadow flags the enumerator Packet against the type mqttd::mqtt::Packet, although a
+    // scoped enumerator (always written Status::Packet) cannot hide it; the name is kept.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
     enum class Status : uint8_t { Packet, NeedMore, Error };
+#pragma GCC diagnostic pop
 
     struct Result {
         Status status = Status::NeedMore;
@@ -43,13 +48,23 @@ public:
     // On Status::Packet, the packet is in `out` (views into `bytes`, see packets.h).
     Result feed(std::span<const uint8_t> bytes, Packet& out);
 
-    void set_version(Version v) { version_ = v; }
-    Version version() const { return version_; }
-    bool version_known() const { return version_known_; }
-    void set_max_packet_size(uint32_t n) { limits_.max_packet_size = n; }
+    void set_version(Version v) {
+        version_ = v;
+    }
+    Version version() const {
+        return version_;
+    }
+    bool version_known() const {
+        return version_known_;
+    }
+    void set_max_packet_size(uint32_t n) {
+        limits_.max_packet_size = n;
+    }
 
     // Size of the packet being received once its fixed header is complete (0 before).
-    size_t expected_size() const { return expected_; }
+    size_t expected_size() const {
+        return expected_;
+    }
 
 private:
     Side side_;

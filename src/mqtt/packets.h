@@ -71,6 +71,7 @@ struct Properties {
     std::optional<uint8_t> shared_subscription_available;
 
     bool empty() const;
+    bool operator==(const Properties&) const = default;
 };
 
 struct Will {
@@ -106,7 +107,7 @@ struct Publish {
     std::string_view topic;
     uint16_t packet_id = 0;  // present when qos > 0
     std::string_view payload;
-    Properties properties;           // MQTT 5 only
+    Properties properties;            // MQTT 5 only
     std::string_view raw_properties;  // the wire bytes of the properties (MQTT 5), for storing
 };
 
@@ -123,6 +124,8 @@ struct SubscribeOptions {
     bool no_local = false;
     bool retain_as_published = false;
     uint8_t retain_handling = 0;
+
+    bool operator==(const SubscribeOptions&) const = default;
 };
 
 struct Subscribe {
@@ -162,7 +165,17 @@ struct Auth {
     Properties properties;
 };
 
-using Packet = std::variant<Connect, Connack, Publish, Ack, Subscribe, Suback, Unsubscribe,
-                            Unsuback, Pingreq, Pingresp, Disconnect, Auth>;
+using Packet = std::variant<Connect,
+                            Connack,
+                            Publish,
+                            Ack,
+                            Subscribe,
+                            Suback,
+                            Unsubscribe,
+                            Unsuback,
+                            Pingreq,
+                            Pingresp,
+                            Disconnect,
+                            Auth>;
 
 }  // namespace mqttd::mqtt

@@ -54,7 +54,9 @@ enum class ReasonCode : uint8_t {
     WildcardSubscriptionsNotSupported = 0xA2,
 };
 
-inline bool is_error(ReasonCode rc) { return static_cast<uint8_t>(rc) >= 0x80; }
+inline bool is_error(ReasonCode rc) {
+    return static_cast<uint8_t>(rc) >= 0x80;
+}
 
 // MQTT 3.1 / 3.1.1 CONNACK return codes (3.1.1 section 3.2.2.3).
 enum class ConnackV3 : uint8_t {
