@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/admin.h"
 #include "broker/metrics.h"
 #include "broker/settings.h"
 #include "broker/topic_index.h"
@@ -43,6 +44,7 @@ public:
     std::string assign_client_id(uint32_t w);
 
     TopicIndex& index() { return index_; }
+    ClientRegistry& clients() { return clients_; }
     storage::Store& store() { return store_; }
     Settings& settings() { return settings_; }
     int64_t started_at_ms() const { return started_at_ms_; }
@@ -57,6 +59,7 @@ private:
     storage::Store& store_;
     Settings& settings_;
     TopicIndex index_;
+    ClientRegistry clients_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::atomic<uint64_t> next_connection_id_{0};
     std::atomic<uint64_t> assigned_ids_{0};

@@ -24,6 +24,12 @@ struct Settings {
     std::atomic<int64_t> connect_timeout_s{15};
     std::atomic<int64_t> retry_interval_s{20};
     std::atomic<uint32_t> max_awaiting_rel{100};
+
+    // emq_retainer: retained messages on/off and their limits (0 = no limit).
+    std::atomic<bool> retainer_enabled{true};
+    std::atomic<uint64_t> retainer_max_message_num{0};
+    std::atomic<uint64_t> retainer_max_payload_size{1024 * 1024};
+    std::atomic<int64_t> retainer_expiry_interval_s{0};
 };
 
 }  // namespace mqttd::broker

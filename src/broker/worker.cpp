@@ -77,30 +77,41 @@ void Worker::add_token_to_batch(const Token& t) {
 
 void Worker::flush_batch() {
     batch_messages_.clear();
+    auto tokens = std::move(batch_tokens_);
+    batch_tokens_.clear();
+    auto callbacks = std::move(batch_callbacks_);
+    batch_callbacks_.clear();
     if (batch_.empty()) {
-        // Nothing stored for these tokens in this turn: they are complete as they are.
-        auto tokens = std::move(batch_tokens_);
-        batch_tokens_.clear();
+        // Nothing stored in this turn: what waits on it is complete as it is.
         for (const auto& t : tokens) {
             complete(t);
+        }
+        for (auto& cb : callbacks) {
+            cb();
         }
         return;
     }
     uint64_t epoch = epoch_++;
-    auto tokens = std::move(batch_tokens_);
-    batch_tokens_.clear();
     storage::WriteBatch b = std::move(batch_);
     batch_.clear();
-    broker_.store().commit(std::move(b), [this, epoch, tokens = std::move(tokens)](
+    broker_.store().commit(std::move(b), [this, epoch, tokens = std::move(tokens),
+                                          callbacks = std::move(callbacks)](
                                                  const storage::Status& st) mutable {
         bool ok = st.is_ok();
-        post([this, epoch, tokens = std::move(tokens), ok]() mutable {
-            on_commit(epoch, std::move(tokens), ok);
-        });
+        post([this, epoch, tokens = std::move(tokens), callbacks = std::move(callbacks),
+              ok]() mutable { on_commit(epoch, std::move(tokens), std::move(callbacks), ok); });
     });
 }
 
-void Worker::on_commit(uint64_t epoch, std::vector<Token>&& tokens, bool ok) {
+void Worker::after_commit(Task done) {
+    batch_callbacks_.push_back(std::move(done));
+    schedule_flush();
+}
+
+void Worker::on_commit(uint64_t epoch,
+                       std::vector<Token>&& tokens,
+                       std::vector<Task>&& callbacks,
+                       bool ok) {
     if (!ok) {
         // The store refuses writes from now on (sticky error, logged by the store's owner):
         // nothing that waits on it is acknowledged.
@@ -109,6 +120,9 @@ void Worker::on_commit(uint64_t epoch, std::vector<Token>&& tokens, bool ok) {
     committed_epoch_ = epoch;
     for (const auto& t : tokens) {
         complete(t);
+    }
+    for (auto& cb : callbacks) {
+        cb();
     }
     auto waiting = std::move(waiting_commit_);
     waiting_commit_.clear();
@@ -271,7 +285,9 @@ void Worker::write_response(Connection& conn, PendingResponse& r) {
     // Retained messages of a new subscription follow its SUBACK ([MQTT-3.3.1-6]).
     for (size_t i = 0; i < r.retained_for.size(); ++i) {
         uint32_t sid = i < r.subscription_ids.size() ? r.subscription_ids[i] : 0;
-        send_retained(conn, r.retained_for[i].first, r.retained_for[i].second, sid);
+        if (conn.session) {
+            send_retained(conn.session, r.retained_for[i].first, r.retained_for[i].second, sid);
+        }
     }
 }
 
@@ -378,6 +394,9 @@ Connection* Worker::on_connect(Link& link, mqtt::Connect&& c) {
 
     connections_.emplace(conn.id(), std::move(conn_ptr));
     connections_count_.store(connections_.size(), std::memory_order_relaxed);
+    broker_.clients().add(
+            ClientView{conn.client_id, conn.username, link.peer_ip(), link.peer_port(), !persistent,
+                       static_cast<uint8_t>(conn.version), conn.keepalive, now, conn.id()});
     attach(conn, session, resumed);
     if (persistent) {
         store_session(*session);
@@ -468,6 +487,7 @@ void Worker::close_connection(Connection& conn) {
 }
 
 void Worker::on_closed(Connection& conn) {
+    broker_.clients().remove(conn.client_id, conn.id());
     detach(conn);
     connections_.erase(conn.id());
     connections_count_.store(connections_.size(), std::memory_order_relaxed);
@@ -585,11 +605,19 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
 }
 
 void Worker::publish(const MessagePtr& msg, const Session* publisher, const Token* token) {
-    if (msg->retain) {
+    const auto& settings = broker_.settings();
+    if (msg->retain && settings.retainer_enabled.load(std::memory_order_relaxed)) {
         // The retained set is written in the same turn's batch as the publisher's other
         // writes, so its PUBACK follows it (contract 1).
+        uint64_t max_num = settings.retainer_max_message_num.load(std::memory_order_relaxed);
+        uint64_t max_size = settings.retainer_max_payload_size.load(std::memory_order_relaxed);
+        int64_t expiry_s = settings.retainer_expiry_interval_s.load(std::memory_order_relaxed);
         if (msg->payload().empty()) {
             batch().delete_retained(std::string(msg->topic()));
+        } else if ((max_size != 0 && msg->payload().size() > max_size) ||
+                   (max_num != 0 && broker_.store().count(storage::Counted::Retained) >= max_num &&
+                    !broker_.store().get_retained(msg->topic()))) {
+            metrics_.add(Metric::MessagesDropped);  // over the retainer's limits: not retained
         } else {
             storage::RetainedRecord r;
             r.topic.assign(msg->topic());
@@ -598,6 +626,10 @@ void Worker::publish(const MessagePtr& msg, const Session* publisher, const Toke
             r.properties = msg->properties;
             r.stored_at_ms = msg->created_at_ms;
             r.expiry_at_ms = msg->expiry_at_ms;
+            if (expiry_s > 0 &&
+                (r.expiry_at_ms == 0 || r.expiry_at_ms > msg->created_at_ms + expiry_s * 1000)) {
+                r.expiry_at_ms = msg->created_at_ms + expiry_s * 1000;
+            }
             batch().put_retained(std::move(r));
             metrics_.add(Metric::MessagesRetained);
         }
@@ -1018,21 +1050,12 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
                                                             : ReasonCode::UnspecifiedError);
             continue;
         }
-        auto res = broker_.index().subscribe(s, filter, opts, sid);
-        if (res.new_filter) {
-            batch().put_route(storage::RouteRecord{filter, broker_.settings().node_name});
-        }
-        s->subscriptions[filter] = opts;
-        if (s->persistent()) {
-            batch().put_subscription(storage::SubscriptionRecord{
-                    s->client_id(), filter, opts.qos, opts.no_local, opts.retain_as_published,
-                    opts.retain_handling, sid});
-            wait = true;
-        }
+        bool existed = add_subscription(s, filter, opts, sid);
+        wait = wait || s->persistent();
         r.reasons.push_back(static_cast<ReasonCode>(opts.qos));
         // Retained messages on every SUBSCRIBE, a repeated one included ([MQTT-3.3.1-6]);
         // MQTT 5 retain handling 1 = only for a new subscription, 2 = never.
-        if (opts.retain_handling == 0 || (opts.retain_handling == 1 && !res.existed)) {
+        if (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed)) {
             r.retained_for.emplace_back(filter, opts);
             r.subscription_ids.push_back(sid);
         }
@@ -1052,15 +1075,8 @@ ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
     PendingResponse r = response_for(PacketType::Unsuback, u.packet_id);
     bool wait = false;
     for (auto& filter : u.topics) {
-        auto res = broker_.index().unsubscribe(s.get(), filter);
-        if (res.filter_gone) {
-            batch().delete_route(filter);
-        }
-        bool existed = s->subscriptions.erase(filter) != 0;
-        if (existed && s->persistent()) {
-            batch().delete_subscription(s->client_id(), filter);
-            wait = true;
-        }
+        bool existed = remove_subscription(s, filter);
+        wait = wait || (existed && s->persistent());
         if (conn.version == Version::V5) {
             r.reasons.push_back(existed ? ReasonCode::Success : ReasonCode::NoSubscriptionExisted);
         }
@@ -1074,12 +1090,11 @@ ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
     return ReasonCode::Success;
 }
 
-void Worker::send_retained(Connection& conn,
+void Worker::send_retained(const SessionPtr& s,
                            const std::string& filter,
                            const mqtt::SubscribeOptions& opts,
                            uint32_t subscription_id) {
-    SessionPtr s = conn.session;
-    if (!s) {
+    if (!broker_.settings().retainer_enabled.load(std::memory_order_relaxed)) {
         return;
     }
     int64_t now = unix_ms();
@@ -1105,6 +1120,93 @@ void Worker::send_retained(Connection& conn,
         return true;
     });
     st.ignore();
+}
+
+bool Worker::add_subscription(const SessionPtr& s,
+                              const std::string& filter,
+                              const mqtt::SubscribeOptions& opts,
+                              uint32_t subscription_id) {
+    auto res = broker_.index().subscribe(s, filter, opts, subscription_id);
+    if (res.new_filter) {
+        batch().put_route(storage::RouteRecord{filter, broker_.settings().node_name});
+    }
+    s->subscriptions[filter] = opts;
+    if (s->persistent()) {
+        batch().put_subscription(storage::SubscriptionRecord{
+                s->client_id(), filter, opts.qos, opts.no_local, opts.retain_as_published,
+                opts.retain_handling, subscription_id});
+    }
+    return res.existed;
+}
+
+bool Worker::remove_subscription(const SessionPtr& s, const std::string& filter) {
+    auto res = broker_.index().unsubscribe(s.get(), filter);
+    if (res.filter_gone) {
+        batch().delete_route(filter);
+    }
+    bool existed = s->subscriptions.erase(filter) != 0;
+    if (existed && s->persistent()) {
+        batch().delete_subscription(s->client_id(), filter);
+    }
+    return existed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+std::optional<SessionView> Worker::session_view(const std::string& client_id) {
+    auto s = find_session(client_id);
+    if (!s) {
+        return std::nullopt;
+    }
+    SessionView v;
+    v.client_id = s->client_id();
+    v.clean_sess = !s->persistent();
+    v.online = s->online;
+    v.subscriptions = s->subscriptions.size();
+    v.max_inflight = broker_.settings().max_inflight.load(std::memory_order_relaxed);
+    v.inflight_len = s->inflight.size();
+    v.mqueue_len = s->queue_len();
+    v.mqueue_dropped = s->mqueue_dropped;
+    v.awaiting_rel_len = s->awaiting_rel.size();
+    v.deliver_msg = s->deliver_msg;
+    v.enqueue_msg = s->enqueue_msg;
+    v.created_at_ms = s->created_at_ms;
+    return v;
+}
+
+std::optional<std::vector<SubscriptionView>> Worker::subscriptions_view(
+        const std::string& client_id) {
+    auto s = find_session(client_id);
+    if (!s) {
+        return std::nullopt;
+    }
+    std::vector<SubscriptionView> out;
+    for (const auto& [filter, opts] : s->subscriptions) {
+        out.push_back(SubscriptionView{s->client_id(), filter, opts.qos});
+    }
+    return out;
+}
+
+bool Worker::admin_subscribe(const std::string& client_id, const std::string& filter, uint8_t qos) {
+    auto s = find_session(client_id);
+    if (!s) {
+        return false;
+    }
+    mqtt::SubscribeOptions opts;
+    opts.qos = qos;
+    add_subscription(s, filter, opts, 0);
+    send_retained(s, filter, opts, 0);
+    return true;
+}
+
+bool Worker::admin_unsubscribe(const std::string& client_id, const std::string& filter) {
+    auto s = find_session(client_id);
+    if (!s) {
+        return false;
+    }
+    remove_subscription(s, filter);
+    return true;
 }
 
 // ---------------------------------------------------------------------------------------------

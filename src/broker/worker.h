@@ -21,11 +21,13 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "broker/admin.h"
 #include "broker/connection.h"
 #include "broker/metrics.h"
 #include "broker/session.h"
@@ -100,8 +102,14 @@ public:
     // completed when every store write of the publish has committed.
     void publish(const MessagePtr& msg, const Session* publisher, const Token* token);
 
-    // Kicks a client off (REST). Runs on this worker.
+    // --- admin (this worker's thread; reached through push_task) ---
     bool kick(std::string_view client_id);
+    std::optional<SessionView> session_view(const std::string& client_id);
+    std::optional<std::vector<SubscriptionView>> subscriptions_view(const std::string& client_id);
+    bool admin_subscribe(const std::string& client_id, const std::string& filter, uint8_t qos);
+    bool admin_unsubscribe(const std::string& client_id, const std::string& filter);
+    // Runs `done` once every store write made so far on this worker has committed.
+    void after_commit(Task done);
 
 private:
     struct Inbox {
@@ -117,7 +125,10 @@ private:
     void add_token_to_batch(const Token& t);
     void schedule_flush();
     void flush_batch();
-    void on_commit(uint64_t epoch, std::vector<Token>&& tokens, bool ok);
+    void on_commit(uint64_t epoch,
+                   std::vector<Token>&& tokens,
+                   std::vector<Task>&& callbacks,
+                   bool ok);
     void drain_inbox();
 
     // session lifecycle
@@ -136,10 +147,17 @@ private:
     // routing and delivery
     void route(const MessagePtr& msg, const Session* publisher, const Token* token);
     void deliver(Delivery&& d);
-    void send_retained(Connection& conn,
+    void send_retained(const SessionPtr& s,
                        const std::string& filter,
                        const mqtt::SubscribeOptions& opts,
                        uint32_t subscription_id);
+    // Adds one subscription to a session (index, route, store). Returns whether the session
+    // already had this filter.
+    bool add_subscription(const SessionPtr& s,
+                          const std::string& filter,
+                          const mqtt::SubscribeOptions& opts,
+                          uint32_t subscription_id);
+    bool remove_subscription(const SessionPtr& s, const std::string& filter);
     void enqueue_item(Session& s, OutItem&& item);
     void pump(Session& s);
     void load_disk(Session& s, size_t room);
@@ -169,6 +187,7 @@ private:
 
     storage::WriteBatch batch_;
     std::vector<Token> batch_tokens_;
+    std::vector<Task> batch_callbacks_;
     std::vector<uint64_t> batch_messages_;  // message ids already put in this batch
     bool flush_scheduled_ = false;
     uint64_t epoch_ = 0;                      // epoch of batch_

@@ -1,0 +1,212 @@
+#include "broker/admin.h"
+
+#include <future>
+#include <memory>
+
+#include "broker/broker.h"
+#include "common/clock.h"
+
+namespace mqttd::broker {
+namespace {
+
+constexpr auto kTaskTimeout = std::chrono::seconds(5);
+
+// Runs `fn` on worker `w` and waits for its result; nullopt when the worker did not answer
+// in time (it is stopping, or stuck).
+template <typename Fn>
+auto run_on(Broker& broker, uint32_t w, Fn fn) -> std::optional<decltype(fn(broker.worker(w)))> {
+    using R = decltype(fn(broker.worker(w)));
+    auto promise = std::make_shared<std::promise<R>>();
+    auto future = promise->get_future();
+    Worker& worker = broker.worker(w);
+    worker.push_task(
+            [promise, fn = std::move(fn), &worker]() mutable { promise->set_value(fn(worker)); });
+    if (future.wait_for(kTaskTimeout) != std::future_status::ready) {
+        return std::nullopt;
+    }
+    return future.get();
+}
+
+}  // namespace
+
+void ClientRegistry::add(const ClientView& c) {
+    std::lock_guard lock(mutex_);
+    auto it = clients_.find(c.client_id);
+    if (it != clients_.end()) {
+        clean_ -= it->second.clean_sess ? 1 : 0;
+        it->second = c;
+    } else {
+        clients_.emplace(c.client_id, c);
+    }
+    clean_ += c.clean_sess ? 1 : 0;
+}
+
+void ClientRegistry::remove(const std::string& client_id, uint64_t connection_id) {
+    std::lock_guard lock(mutex_);
+    auto it = clients_.find(client_id);
+    if (it != clients_.end() && it->second.connection_id == connection_id) {
+        if (it->second.clean_sess) {
+            --clean_;
+        }
+        clients_.erase(it);
+    }
+}
+
+size_t ClientRegistry::size() const {
+    std::lock_guard lock(mutex_);
+    return clients_.size();
+}
+
+size_t ClientRegistry::clean_count() const {
+    std::lock_guard lock(mutex_);
+    return clean_;
+}
+
+std::optional<ClientView> ClientRegistry::find(std::string_view client_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = clients_.find(client_id);
+    if (it == clients_.end()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+std::vector<ClientView> ClientRegistry::page(size_t offset, size_t limit) const {
+    std::vector<ClientView> out;
+    std::lock_guard lock(mutex_);
+    auto it = clients_.begin();
+    for (size_t i = 0; i < offset && it != clients_.end(); ++i) {
+        ++it;
+    }
+    for (; it != clients_.end() && out.size() < limit; ++it) {
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+std::vector<ClientView> ClientRegistry::clean_page(size_t offset, size_t limit) const {
+    std::vector<ClientView> out;
+    std::lock_guard lock(mutex_);
+    size_t seen = 0;
+    for (const auto& [id, c] : clients_) {
+        if (!c.clean_sess) {
+            continue;
+        }
+        if (seen++ < offset) {
+            continue;
+        }
+        if (out.size() >= limit) {
+            break;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+ClientRegistry& Admin::clients() {
+    return broker_.clients();
+}
+
+bool Admin::kick(const std::string& client_id) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w, [client_id](Worker& worker) { return worker.kick(client_id); });
+    return r.value_or(false);
+}
+
+std::optional<SessionView> Admin::session(const std::string& client_id) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w,
+                    [client_id](Worker& worker) { return worker.session_view(client_id); });
+    return r ? *r : std::nullopt;
+}
+
+std::vector<SessionView> Admin::sessions(const std::vector<std::string>& client_ids) {
+    std::vector<std::vector<std::string>> by_worker(broker_.worker_count());
+    for (const auto& id : client_ids) {
+        by_worker[broker_.home_worker(id)].push_back(id);
+    }
+    std::map<std::string, SessionView> found;
+    for (uint32_t w = 0; w < broker_.worker_count(); ++w) {
+        if (by_worker[w].empty()) {
+            continue;
+        }
+        auto ids = by_worker[w];
+        auto r = run_on(broker_, w, [ids](Worker& worker) {
+            std::vector<SessionView> views;
+            for (const auto& id : ids) {
+                if (auto v = worker.session_view(id)) {
+                    views.push_back(std::move(*v));
+                }
+            }
+            return views;
+        });
+        if (r) {
+            for (auto& v : *r) {
+                found.emplace(v.client_id, std::move(v));
+            }
+        }
+    }
+    std::vector<SessionView> out;
+    for (const auto& id : client_ids) {
+        if (auto it = found.find(id); it != found.end()) {
+            out.push_back(it->second);
+        }
+    }
+    return out;
+}
+
+std::optional<std::vector<SubscriptionView>> Admin::subscriptions_of(const std::string& client_id) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w,
+                    [client_id](Worker& worker) { return worker.subscriptions_view(client_id); });
+    return r ? *r : std::nullopt;
+}
+
+bool Admin::subscribe(const std::string& client_id, const std::string& filter, uint8_t qos) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w,
+                    [=](Worker& worker) { return worker.admin_subscribe(client_id, filter, qos); });
+    return r.value_or(false);
+}
+
+bool Admin::unsubscribe(const std::string& client_id, const std::string& filter) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w,
+                    [=](Worker& worker) { return worker.admin_unsubscribe(client_id, filter); });
+    return r.value_or(false);
+}
+
+bool Admin::publish(const std::string& topic,
+                    const std::string& payload,
+                    uint8_t qos,
+                    bool retain,
+                    const std::string& client_id) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto msg = make_message(MessageInit{topic,
+                                        payload,
+                                        qos,
+                                        retain,
+                                        {},
+                                        client_id,
+                                        unix_ms(),
+                                        0,
+                                        broker_.store().next_message_id()});
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    Worker& worker = broker_.worker(w);
+    worker.push_task([&worker, msg, done] {
+        worker.publish(msg, nullptr, nullptr);
+        worker.after_commit([done] { done->set_value(); });
+    });
+    return future.wait_for(kTaskTimeout) == std::future_status::ready;
+}
+
+MetricsSnapshot Admin::metrics() const {
+    return broker_.metrics_snapshot();
+}
+
+std::map<std::string, uint64_t> Admin::stats() {
+    return broker_.stats();
+}
+
+}  // namespace mqttd::broker

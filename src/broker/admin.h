@@ -1,0 +1,120 @@
+// broker::Admin: what the management API may see and do, from any thread (Pistache's).
+//
+// Live state is read without touching connections: connected clients come from the
+// ClientRegistry (a mutex-guarded snapshot the workers keep up to date on connect and close);
+// a live session's queue figures are read by a task run on its home worker and awaited with a
+// timeout. Durable state (persistent sessions, subscriptions, routes, retained messages) is
+// read straight from the store by the caller. Actions (kick, publish, subscribe) run as tasks
+// on the owning worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/metrics.h"
+
+namespace mqttd::broker {
+
+class Broker;
+
+// A connected client, as the REST API lists it.
+struct ClientView {
+    std::string client_id;
+    std::string username;
+    std::string ip;
+    uint16_t port = 0;
+    bool clean_sess = true;
+    uint8_t proto_ver = 4;
+    uint16_t keepalive = 0;
+    int64_t connected_at_ms = 0;
+    uint64_t connection_id = 0;
+};
+
+// A session's figures (spec: sessions).
+struct SessionView {
+    std::string client_id;
+    bool clean_sess = true;
+    bool online = false;
+    uint64_t subscriptions = 0;
+    uint64_t max_inflight = 0;
+    uint64_t inflight_len = 0;
+    uint64_t mqueue_len = 0;
+    uint64_t mqueue_dropped = 0;
+    uint64_t awaiting_rel_len = 0;
+    uint64_t deliver_msg = 0;
+    uint64_t enqueue_msg = 0;
+    int64_t created_at_ms = 0;
+};
+
+struct SubscriptionView {
+    std::string client_id;
+    std::string topic;
+    uint8_t qos = 0;
+};
+
+// Connected clients by client id. Written by workers on connect/close, read by the REST API.
+class ClientRegistry {
+public:
+    void add(const ClientView& c);
+    // Removes the entry of `client_id` if it is still the one of `connection_id` (a takeover
+    // has already replaced it otherwise).
+    void remove(const std::string& client_id, uint64_t connection_id);
+    size_t size() const;
+    std::optional<ClientView> find(std::string_view client_id) const;
+    // Clients in client-id order, skipping `offset`, at most `limit`.
+    std::vector<ClientView> page(size_t offset, size_t limit) const;
+    // Clients with a clean session (they have no stored session), in client-id order.
+    std::vector<ClientView> clean_page(size_t offset, size_t limit) const;
+    size_t clean_count() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, ClientView, std::less<>> clients_;
+    size_t clean_ = 0;
+};
+
+class Admin {
+public:
+    explicit Admin(Broker& broker) : broker_(broker) {}
+
+    ClientRegistry& clients();
+
+    // Disconnects a connected client (its will is published, as for any close the client did
+    // not ask for). False when no such client is connected.
+    bool kick(const std::string& client_id);
+
+    // The session of `client_id`: live figures from its home worker, or, for an offline
+    // persistent session, the same figures as its worker knows them. nullopt when none.
+    std::optional<SessionView> session(const std::string& client_id);
+    // Several at once (one task per worker).
+    std::vector<SessionView> sessions(const std::vector<std::string>& client_ids);
+    // The subscriptions of a session (live or stored), nullopt when there is no session.
+    std::optional<std::vector<SubscriptionView>> subscriptions_of(const std::string& client_id);
+
+    // Subscribes / unsubscribes the session of `client_id` (connected, or offline persistent)
+    // as if it had sent SUBSCRIBE / UNSUBSCRIBE. False when there is no such session.
+    bool subscribe(const std::string& client_id, const std::string& filter, uint8_t qos);
+    bool unsubscribe(const std::string& client_id, const std::string& filter);
+
+    // Publishes through the normal routing, retained and durability path; returns once the
+    // message is routed and its store writes have committed (or the timeout passed).
+    bool publish(const std::string& topic,
+                 const std::string& payload,
+                 uint8_t qos,
+                 bool retain,
+                 const std::string& client_id);
+
+    MetricsSnapshot metrics() const;
+    std::map<std::string, uint64_t> stats();
+
+private:
+    Broker& broker_;
+};
+
+}  // namespace mqttd::broker
