@@ -74,10 +74,10 @@ constexpr uint16_t kPublish = bit(PropertyContext::Publish);
 constexpr uint16_t kPubAck = bit(PropertyContext::PubAck);
 constexpr uint16_t kSubscribe = bit(PropertyContext::Subscribe);
 constexpr uint16_t kSuback = bit(PropertyContext::Suback);
-constexpr uint16_t kUnsubscribe = bit(PropertyContext::Unsubscribe);
 constexpr uint16_t kUnsuback = bit(PropertyContext::Unsuback);
 constexpr uint16_t kDisconnect = bit(PropertyContext::Disconnect);
 constexpr uint16_t kAuth = bit(PropertyContext::Auth);
+// Every context; UNSUBSCRIBE allows only User Property, so it has no constant of its own.
 constexpr uint16_t kAll = 0x7FF;
 
 // Which packets each identifier may appear in (5.0 section 2.2.2.2, table of properties).
