@@ -125,8 +125,10 @@ int run(int argc, char** argv) {
 
     net::Server server(broker, static_cast<uint64_t>(cfg->get_int("listener.tcp.max_clients")));
     std::string tcp = cfg->get_string("listener.tcp.external");
-    if (auto err = server.listen_tcp(tcp); !err.empty()) {
-        return fail(err);
+    if (!tcp.empty()) {
+        if (auto err = server.listen_tcp(tcp); !err.empty()) {
+            return fail(err);
+        }
     }
     server.start();
     spdlog::info("mqttd {} ({}) listening on {} (mqtt:tcp) with {} workers, data in {}",
