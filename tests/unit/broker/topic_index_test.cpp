@@ -1,0 +1,167 @@
+#include "broker/topic_index.h"
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker/session.h"
+
+namespace mqttd::broker {
+namespace {
+
+SessionPtr make_session(const std::string& id) {
+    return std::make_shared<Session>(id, 0, false);
+}
+
+mqtt::SubscribeOptions qos(uint8_t q) {
+    mqtt::SubscribeOptions o;
+    o.qos = q;
+    return o;
+}
+
+std::vector<std::string> match_ids(const TopicIndex& index, std::string_view topic) {
+    std::vector<Subscriber> out;
+    index.match(topic, out);
+    std::vector<std::string> ids;
+    for (const auto& s : out) {
+        ids.push_back(s.session->client_id());
+    }
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+using Ids = std::vector<std::string>;
+
+TEST(TopicIndex, ExactPlusAndHash) {
+    TopicIndex index;
+    auto a = make_session("a");
+    auto b = make_session("b");
+    auto c = make_session("c");
+    index.subscribe(a, "sport/tennis/player1", qos(0), 0);
+    index.subscribe(b, "sport/+/player1", qos(1), 0);
+    index.subscribe(c, "sport/#", qos(2), 0);
+    EXPECT_EQ(match_ids(index, "sport/tennis/player1"), (Ids{"a", "b", "c"}));
+    EXPECT_EQ(match_ids(index, "sport/golf/player1"), (Ids{"b", "c"}));
+    EXPECT_EQ(match_ids(index, "sport/golf/player2"), (Ids{"c"}));
+    EXPECT_EQ(match_ids(index, "other"), Ids{});
+}
+
+TEST(TopicIndex, HashMatchesParentLevel) {
+    // [MQTT-4.7.1-2]: "sport/#" also matches "sport".
+    TopicIndex index;
+    index.subscribe(make_session("a"), "sport/#", qos(0), 0);
+    EXPECT_EQ(match_ids(index, "sport"), Ids{"a"});
+    EXPECT_EQ(match_ids(index, "sports"), Ids{});
+}
+
+TEST(TopicIndex, PlusMatchesEmptyLevelsAndOneLevelOnly) {
+    TopicIndex index;
+    index.subscribe(make_session("a"), "+/+", qos(0), 0);
+    index.subscribe(make_session("b"), "/+", qos(0), 0);
+    index.subscribe(make_session("c"), "+", qos(0), 0);
+    EXPECT_EQ(match_ids(index, "/finance"), (Ids{"a", "b"}));
+    EXPECT_EQ(match_ids(index, "finance"), Ids{"c"});
+    EXPECT_EQ(match_ids(index, "a/b/c"), Ids{});
+}
+
+TEST(TopicIndex, DollarTopicsSkipLeadingWildcards) {
+    // [MQTT-4.7.2-1]
+    TopicIndex index;
+    index.subscribe(make_session("hash"), "#", qos(0), 0);
+    index.subscribe(make_session("plus"), "+/monitor/Clients", qos(0), 0);
+    index.subscribe(make_session("sys"), "$SYS/#", qos(0), 0);
+    index.subscribe(make_session("sysplus"), "$SYS/monitor/+", qos(0), 0);
+    EXPECT_EQ(match_ids(index, "$SYS/monitor/Clients"), (Ids{"sys", "sysplus"}));
+    EXPECT_EQ(match_ids(index, "a/monitor/Clients"), (Ids{"hash", "plus"}));
+}
+
+TEST(TopicIndex, ResubscribeReplacesOptionsAndUnsubscribePrunes) {
+    TopicIndex index;
+    auto a = make_session("a");
+    auto r1 = index.subscribe(a, "x/y", qos(0), 0);
+    EXPECT_TRUE(r1.new_filter);
+    EXPECT_FALSE(r1.existed);
+    auto r2 = index.subscribe(a, "x/y", qos(2), 0);
+    EXPECT_TRUE(r2.existed);
+    EXPECT_FALSE(r2.new_filter);
+    EXPECT_EQ(index.subscription_count(), 1u);
+    std::vector<Subscriber> out;
+    index.match("x/y", out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].options.qos, 2);
+
+    auto b = make_session("b");
+    index.subscribe(b, "x/y", qos(1), 0);
+    auto u1 = index.unsubscribe(a.get(), "x/y");
+    EXPECT_TRUE(u1.existed);
+    EXPECT_FALSE(u1.filter_gone);
+    auto u2 = index.unsubscribe(b.get(), "x/y");
+    EXPECT_TRUE(u2.filter_gone);
+    auto u3 = index.unsubscribe(b.get(), "x/y");
+    EXPECT_FALSE(u3.existed);
+    EXPECT_EQ(index.subscription_count(), 0u);
+    EXPECT_EQ(index.filter_count(), 0u);
+    EXPECT_EQ(match_ids(index, "x/y"), Ids{});
+}
+
+TEST(TopicIndex, MergeBySessionKeepsHighestQos) {
+    // 3.1.1 3.3.5: overlapping subscriptions deliver once, at the highest QoS.
+    TopicIndex index;
+    auto a = make_session("a");
+    index.subscribe(a, "a/+", qos(0), 0);
+    index.subscribe(a, "a/#", qos(2), 0);
+    index.subscribe(a, "a/b", qos(1), 0);
+    index.subscribe(make_session("b"), "a/b", qos(1), 0);
+    std::vector<Subscriber> out;
+    index.match("a/b", out);
+    EXPECT_EQ(out.size(), 4u);
+    merge_by_session(out);
+    ASSERT_EQ(out.size(), 2u);
+    for (const auto& s : out) {
+        if (s.session == a) {
+            EXPECT_EQ(s.options.qos, 2);
+        }
+    }
+}
+
+TEST(TopicIndex, ConcurrentReadersAndWriters) {
+    TopicIndex index;
+    std::vector<SessionPtr> sessions;
+    for (int i = 0; i < 64; ++i) {
+        sessions.push_back(make_session("s" + std::to_string(i)));
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> matched{0};
+    std::vector<std::thread> readers;
+    for (int r = 0; r < 3; ++r) {
+        readers.emplace_back([&] {
+            std::vector<Subscriber> out;
+            while (!stop) {
+                out.clear();
+                index.match("t/1/x", out);
+                matched += out.size();
+            }
+        });
+    }
+    for (int round = 0; round < 200; ++round) {
+        for (auto& s : sessions) {
+            index.subscribe(s, "t/+/x", qos(1), 0);
+        }
+        for (auto& s : sessions) {
+            index.unsubscribe(s.get(), "t/+/x");
+        }
+    }
+    stop = true;
+    for (auto& t : readers) {
+        t.join();
+    }
+    EXPECT_EQ(index.subscription_count(), 0u);
+    EXPECT_EQ(index.filter_count(), 0u);
+}
+
+}  // namespace
+}  // namespace mqttd::broker
