@@ -472,6 +472,39 @@ ReasonCode parse_reason_and_properties(Reader& r,
     return r.done() ? ReasonCode::Success : ReasonCode::MalformedPacket;
 }
 
+// PUBLISH and the acks are the hot packets: when `out` already holds one (a connection reuses
+// its Packet), it is reset field by field instead of re-constructing the large Properties.
+Publish& reuse_publish(Packet& out) {
+    auto* p = std::get_if<Publish>(&out);
+    if (p == nullptr) {
+        return out.emplace<Publish>();
+    }
+    p->dup = false;
+    p->qos = 0;
+    p->retain = false;
+    p->topic = {};
+    p->packet_id = 0;
+    p->payload = {};
+    p->raw_properties = {};
+    if (!p->properties.empty()) {
+        p->properties = Properties{};
+    }
+    return *p;
+}
+
+Ack& reuse_ack(Packet& out) {
+    auto* a = std::get_if<Ack>(&out);
+    if (a == nullptr) {
+        return out.emplace<Ack>();
+    }
+    a->packet_id = 0;
+    a->reason = ReasonCode::Success;
+    if (!a->properties.empty()) {
+        a->properties = Properties{};
+    }
+    return *a;
+}
+
 }  // namespace
 
 Decoder::Decoder(Side side, DecoderLimits limits) : side_(side), limits_(limits) {}
@@ -615,13 +648,13 @@ Decoder::Result Decoder::feed(std::span<const uint8_t> bytes, Packet& out) {
             rc = parse_connack(r, version_, out.emplace<Connack>());
             break;
         case PacketType::Publish:
-            rc = parse_publish(r, flags, side_, version_, out.emplace<Publish>());
+            rc = parse_publish(r, flags, side_, version_, reuse_publish(out));
             break;
         case PacketType::Puback:
         case PacketType::Pubrec:
         case PacketType::Pubrel:
         case PacketType::Pubcomp:
-            rc = parse_ack(r, ptype, version_, out.emplace<Ack>());
+            rc = parse_ack(r, ptype, version_, reuse_ack(out));
             break;
         case PacketType::Subscribe:
             rc = parse_subscribe(r, version_, out.emplace<Subscribe>());

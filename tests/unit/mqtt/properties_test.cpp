@@ -19,12 +19,15 @@ using test::packet;
 using Status = Decoder::Status;
 
 Bytes with_len(const Bytes& props) {
-    Bytes out{static_cast<uint8_t>(props.size())};
+    Bytes out;
+    out.reserve(1 + props.size());
+    out.push_back(static_cast<uint8_t>(props.size()));
     out.insert(out.end(), props.begin(), props.end());
     return out;
 }
 
 Bytes cat(Bytes a, const Bytes& b) {
+    a.reserve(a.size() + b.size());
     a.insert(a.end(), b.begin(), b.end());
     return a;
 }
