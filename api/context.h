@@ -1,0 +1,40 @@
+// What the REST API works on: the broker (live state and actions), the store (durable state,
+// paged straight from its iterators), the configuration and the plugin registry, plus the
+// listeners that main knows about. Everything referred to outlives the api::Server.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "broker/admin.h"
+#include "broker/broker.h"
+#include "broker/plugins.h"
+#include "config/config.h"
+#include "storage/store.h"
+
+namespace mqttd::api {
+
+// One row of monitoring/listeners.
+struct ListenerView {
+    std::string protocol;  // "mqtt:tcp", "mqtt:ssl", "mqtt:ws", "mqtt:wss", "mqtt:api"
+    std::string address;   // "127.0.0.1:1883"
+    uint32_t acceptors = 0;
+    uint64_t max_clients = 0;
+    uint64_t current_clients = 0;
+    uint64_t shutdown_count = 0;
+};
+
+struct Context {
+    broker::Broker& broker;
+    broker::Admin& admin;
+    storage::Store& store;
+    config::Config& config;
+    broker::PluginRegistry& plugins;
+    // The MQTT listeners (from net::Server::listeners()); the API adds its own row. May be
+    // empty. Called on a Pistache thread.
+    std::function<std::vector<ListenerView>()> listeners;
+};
+
+}  // namespace mqttd::api

@@ -1,0 +1,58 @@
+// api::Handler: the REST API v2 (rest-api-v2.md) without the HTTP server around it: takes a
+// Request, returns a Response. Routing, Basic auth, the error envelope and the mapping of
+// every failure to the spec's codes happen here, in one place; the endpoints live in
+// endpoints_*.cpp. No exception leaves handle(): a bug answers 500 with a generic message
+// (never the exception text), bad input answers the spec's code with HTTP 200.
+//
+// Ownership: owned by api::Server (or a test); refers to the Context's objects.
+// Thread-safety: handle() may run on several threads at once.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/context.h"
+#include "api/http.h"
+#include "api/users.h"
+
+namespace mqttd::api {
+
+namespace detail {
+struct Route;
+}
+
+class Handler {
+public:
+    // Creates the default admin user when the store has none (logs a warning while it keeps
+    // its default password). Throws on a store failure (startup error).
+    explicit Handler(Context ctx);
+    ~Handler();
+    Handler(const Handler&) = delete;
+    Handler& operator=(const Handler&) = delete;
+
+    Response handle(const Request& req) noexcept;
+
+    // The row of the API listener itself in monitoring/listeners.
+    void set_api_listener(const std::string& address, uint32_t threads, uint64_t max_clients);
+
+    // For the endpoints.
+    Context& ctx() { return ctx_; }
+    Users& users() { return users_; }
+    const std::string& default_user() const { return default_user_; }
+    std::vector<ListenerView> listeners();
+    const std::vector<detail::Route>& routes() const { return routes_; }
+
+private:
+    Response dispatch(const Request& req);
+
+    Context ctx_;
+    Users users_;
+    std::string default_user_;
+    std::vector<detail::Route> routes_;
+    ListenerView api_listener_;
+    std::atomic<uint64_t> in_flight_{0};
+};
+
+}  // namespace mqttd::api

@@ -1,0 +1,29 @@
+// The HTTP request and response as the handlers see them: plain values with no Pistache type,
+// so the handlers build without Pistache and tests can call them in-process. server.cpp
+// converts to and from Pistache's types.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mqttd::api {
+
+struct Request {
+    std::string method;  // "GET", "POST", "PUT", "DELETE", ...
+    std::string path;    // raw resource, still percent-encoded, without the query
+    // Query parameters, percent-decoded ('+' = space); the first of a repeated key wins.
+    std::map<std::string, std::string> query;
+    std::string authorization;  // raw Authorization header value, empty when absent
+    std::string body;
+};
+
+struct Response {
+    int status = 200;
+    std::string body;  // JSON text
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+}  // namespace mqttd::api
