@@ -1,0 +1,121 @@
+#include "storage/values.h"
+
+#include <gtest/gtest.h>
+
+namespace mqttd::storage {
+namespace {
+
+TEST(Values, Session) {
+    SessionRecord r{"c1", 5, kNeverExpires, -5, 123456789012, 100, 77, "user"};
+    auto back = values::decode_session("c1", values::encode(r));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->client_id, "c1");
+    EXPECT_EQ(back->protocol_level, 5);
+    EXPECT_EQ(back->expiry_interval_s, kNeverExpires);
+    EXPECT_EQ(back->created_at_ms, -5);
+    EXPECT_EQ(back->disconnected_at_ms, 123456789012);
+    EXPECT_EQ(back->max_inflight, 100);
+    EXPECT_EQ(back->deliver_msg, 77u);
+    EXPECT_EQ(back->username, "user");
+}
+
+TEST(Values, Subscription) {
+    SubscriptionRecord r{"c", "a/#", 2, true, true, 2, 99};
+    auto b = values::decode_subscription("c", "a/#", values::encode(r));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->qos, 2);
+    EXPECT_TRUE(b->no_local);
+    EXPECT_TRUE(b->retain_as_published);
+    EXPECT_EQ(b->retain_handling, 2);
+    EXPECT_EQ(b->subscription_id, 99u);
+    EXPECT_EQ(b->topic_filter, "a/#");
+}
+
+TEST(Values, Message) {
+    MessageRecord m{42, "t/x", std::string("p\0ay", 4), 1, true, "props", "pub", 1, 2};
+    auto b = values::decode_message(42, values::encode(m));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->id, 42u);
+    EXPECT_EQ(b->topic, "t/x");
+    EXPECT_EQ(b->payload, std::string("p\0ay", 4));
+    EXPECT_EQ(b->qos, 1);
+    EXPECT_TRUE(b->retain);
+    EXPECT_EQ(b->properties, "props");
+    EXPECT_EQ(b->from_client, "pub");
+    EXPECT_EQ(b->created_at_ms, 1);
+    EXPECT_EQ(b->expiry_at_ms, 2);
+}
+
+TEST(Values, QueueEntry) {
+    QueueEntry e{"c", 9, 1ull << 40, 2, true, 7};
+    auto b = values::decode_queue_entry("c", 9, values::encode(e));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->message_id, 1ull << 40);
+    EXPECT_EQ(b->seq, 9u);
+    EXPECT_EQ(b->qos, 2);
+    EXPECT_TRUE(b->retain);
+    EXPECT_EQ(b->subscription_id, 7u);
+}
+
+TEST(Values, Inflight) {
+    InflightRecord r{"c", Direction::Inbound, 5, 1234};
+    InflightRecord b{"c", Direction::Inbound, 5, 0};
+    ASSERT_TRUE(values::decode_inflight(values::encode(r), b));
+    EXPECT_EQ(b.at_ms, 1234);
+}
+
+TEST(Values, Retained) {
+    RetainedRecord r{"a/b", "pay", 1, "pr", 10, 20};
+    auto b = values::decode_retained("a/b", values::encode(r));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->payload, "pay");
+    EXPECT_EQ(b->qos, 1);
+    EXPECT_EQ(b->properties, "pr");
+    EXPECT_EQ(b->stored_at_ms, 10);
+    EXPECT_EQ(b->expiry_at_ms, 20);
+}
+
+TEST(Values, RouteConfigUser) {
+    auto route = values::decode_route("a/+", values::encode(RouteRecord{"a/+", "node1"}));
+    ASSERT_TRUE(route);
+    EXPECT_EQ(route->node, "node1");
+    auto cfg = values::decode_config(values::encode_config("v"));
+    ASSERT_TRUE(cfg);
+    EXPECT_EQ(*cfg, "v");
+    auto user = values::decode_user("admin", values::encode(UserRecord{"admin", "$h$", "t", 5}));
+    ASSERT_TRUE(user);
+    EXPECT_EQ(user->password_hash, "$h$");
+    EXPECT_EQ(user->tags, "t");
+    EXPECT_EQ(user->created_at_ms, 5);
+}
+
+TEST(Values, Counts) {
+    SessionCounts c{1, 2, 3, 4, 5, 6, 7};
+    auto b = values::decode_counts(values::encode(c));
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->subscriptions, 1u);
+    EXPECT_EQ(b->queued, 2u);
+    EXPECT_EQ(b->awaiting_rel, 3u);
+    EXPECT_EQ(b->awaiting_comp, 4u);
+    EXPECT_EQ(b->enqueued_total, 5u);
+    EXPECT_EQ(b->dropped_total, 6u);
+    EXPECT_EQ(b->next_seq, 7u);
+    EXPECT_EQ(values::decode_u64(values::encode_u64(~0ull)), ~0ull);
+    EXPECT_EQ(values::decode_u32(values::encode_u32(3)), 3u);
+}
+
+TEST(Values, RejectsBadVersionTruncationAndTrailingBytes) {
+    std::string v = values::encode(SessionRecord{"c", 4, 0, 0, 0, 32, 0, "u"});
+    std::string bad = v;
+    bad[0] = 2;
+    EXPECT_FALSE(values::decode_session("c", bad));
+    EXPECT_FALSE(values::decode_session("c", v.substr(0, v.size() - 1)));
+    EXPECT_FALSE(values::decode_session("c", v + "x"));
+    EXPECT_FALSE(values::decode_session("c", ""));
+    // A string length pointing past the end.
+    std::string m = values::encode(MessageRecord{1, "t", "p", 0, false, "", "", 0, 0});
+    EXPECT_FALSE(values::decode_message(1, m.substr(0, 20)));
+}
+
+}  // namespace
+}  // namespace mqttd::storage
