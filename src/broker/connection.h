@@ -30,6 +30,13 @@ struct PendingResponse {
     std::vector<uint32_t> subscription_ids;
 };
 
+inline PendingResponse response_for(mqtt::PacketType type, uint16_t packet_id) {
+    PendingResponse r;
+    r.type = type;
+    r.packet_id = packet_id;
+    return r;
+}
+
 class Connection {
 public:
     Connection(uint64_t id, Link* link) : id_(id), link_(link) {}

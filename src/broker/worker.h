@@ -196,6 +196,7 @@ private:
 
     std::vector<Subscriber> match_scratch_;
     int64_t last_sys_ms_ = 0;
+    bool stopping_ = false;
     int64_t last_expiry_check_ms_ = 0;
 };
 

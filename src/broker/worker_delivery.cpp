@@ -1,0 +1,679 @@
+// Worker: the packets of a connected client, routing, delivery and acknowledgements.
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/broker.h"
+#include "broker/worker.h"
+#include "common/clock.h"
+#include "mqtt/decoder.h"
+#include "mqtt/encoder.h"
+
+namespace mqttd::broker {
+
+using mqtt::PacketType;
+using mqtt::ReasonCode;
+using mqtt::Version;
+
+namespace {
+
+storage::MessageRecord to_record(const Message& m) {
+    storage::MessageRecord r;
+    r.id = m.store_id;
+    r.topic.assign(m.topic());
+    r.payload.assign(m.payload());
+    r.qos = m.qos;
+    r.retain = m.retain;
+    r.properties = m.properties;
+    r.from_client = m.from_client;
+    r.created_at_ms = m.created_at_ms;
+    r.expiry_at_ms = m.expiry_at_ms;
+    return r;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Packets
+
+ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
+    conn.last_activity_ms = mono_ms();
+    metrics_.add(Metric::PacketsReceived);
+    if (conn.closing) {
+        return ReasonCode::Success;
+    }
+    if (auto* p = std::get_if<mqtt::Publish>(&packet)) {
+        return handle_publish(conn, *p);
+    }
+    if (auto* a = std::get_if<mqtt::Ack>(&packet)) {
+        return handle_ack(conn, *a);
+    }
+    if (auto* s = std::get_if<mqtt::Subscribe>(&packet)) {
+        return handle_subscribe(conn, *s);
+    }
+    if (auto* u = std::get_if<mqtt::Unsubscribe>(&packet)) {
+        return handle_unsubscribe(conn, *u);
+    }
+    if (std::holds_alternative<mqtt::Pingreq>(packet)) {
+        metrics_.add(Metric::PacketsPingreq);
+        mqtt::encode_pingresp(conn.link().out());
+        metrics_.add(Metric::PacketsPingresp);
+        metrics_.add(Metric::PacketsSent);
+        conn.link().flush();
+        return ReasonCode::Success;
+    }
+    if (auto* d = std::get_if<mqtt::Disconnect>(&packet)) {
+        metrics_.add(Metric::PacketsDisconnect);
+        // MQTT 5: reason 0x04 asks for the will to be published all the same.
+        conn.disconnect_received = d->reason != ReasonCode::DisconnectWithWill;
+        if (conn.version == Version::V5 && d->properties.session_expiry_interval && conn.session &&
+            conn.session->persistent()) {
+            conn.session->expiry_interval_s = *d->properties.session_expiry_interval;
+        }
+        close_connection(conn);
+        return ReasonCode::Success;
+    }
+    if (std::holds_alternative<mqtt::Connect>(packet)) {
+        return ReasonCode::ProtocolError;  // [MQTT-3.1.0-2]: a second CONNECT
+    }
+    return ReasonCode::ProtocolError;
+}
+
+ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
+    metrics_.add(Metric::PacketsPublishReceived);
+    metrics_.add(Metric::MessagesReceived);
+    Session& s = *conn.session;
+    switch (p.qos) {
+        case 0:
+            metrics_.add(Metric::MessagesQos0Received);
+            break;
+        case 1:
+            metrics_.add(Metric::MessagesQos1Received);
+            break;
+        default:
+            metrics_.add(Metric::MessagesQos2Received);
+            break;
+    }
+    if (p.qos == 2 && s.awaiting_rel.count(p.packet_id) != 0) {
+        // A resent QoS 2 PUBLISH before PUBREL: acknowledge again, deliver nothing
+        // ([MQTT-4.3.3-2], method B).
+        Token t = new_response(conn, response_for(PacketType::Pubrec, p.packet_id));
+        complete(t);
+        return ReasonCode::Success;
+    }
+    int64_t now = unix_ms();
+    int64_t expiry_at = 0;
+    if (conn.version == Version::V5 && p.properties.message_expiry_interval) {
+        expiry_at = now + int64_t{*p.properties.message_expiry_interval} * 1000;
+    }
+    auto msg = make_message(MessageInit{p.topic, p.payload, p.qos, p.retain, p.raw_properties,
+                                        conn.client_id, now, expiry_at,
+                                        broker_.store().next_message_id()});
+    if (p.qos == 0) {
+        publish(msg, &s, nullptr);
+        return ReasonCode::Success;
+    }
+    Token t = new_response(
+            conn, response_for(p.qos == 1 ? PacketType::Puback : PacketType::Pubrec, p.packet_id));
+    if (p.qos == 2) {
+        s.awaiting_rel.insert(p.packet_id);
+        if (s.persistent()) {
+            batch().put_inflight(storage::InflightRecord{s.client_id(), storage::Direction::Inbound,
+                                                         p.packet_id, now});
+            conn.responses.back().remaining++;
+            add_token_to_batch(t);
+        }
+    }
+    publish(msg, &s, &t);
+    complete(t);
+    return ReasonCode::Success;
+}
+
+void Worker::publish(const MessagePtr& msg, const Session* publisher, const Token* token) {
+    const auto& settings = broker_.settings();
+    if (msg->retain && settings.retainer_enabled.load(std::memory_order_relaxed)) {
+        // The retained set is written in the same turn's batch as the publisher's other
+        // writes, so its PUBACK follows it (contract 1).
+        uint64_t max_num = settings.retainer_max_message_num.load(std::memory_order_relaxed);
+        uint64_t max_size = settings.retainer_max_payload_size.load(std::memory_order_relaxed);
+        int64_t expiry_s = settings.retainer_expiry_interval_s.load(std::memory_order_relaxed);
+        if (msg->payload().empty()) {
+            batch().delete_retained(std::string(msg->topic()));
+        } else if ((max_size != 0 && msg->payload().size() > max_size) ||
+                   (max_num != 0 && broker_.store().count(storage::Counted::Retained) >= max_num &&
+                    !broker_.store().get_retained(msg->topic()))) {
+            metrics_.add(Metric::MessagesDropped);  // over the retainer's limits: not retained
+        } else {
+            storage::RetainedRecord r;
+            r.topic.assign(msg->topic());
+            r.payload.assign(msg->payload());
+            r.qos = msg->qos;
+            r.properties = msg->properties;
+            r.stored_at_ms = msg->created_at_ms;
+            r.expiry_at_ms = msg->expiry_at_ms;
+            if (expiry_s > 0 &&
+                (r.expiry_at_ms == 0 || r.expiry_at_ms > msg->created_at_ms + expiry_s * 1000)) {
+                r.expiry_at_ms = msg->created_at_ms + expiry_s * 1000;
+            }
+            batch().put_retained(std::move(r));
+            metrics_.add(Metric::MessagesRetained);
+        }
+        if (token) {
+            auto it = connections_.find(token->connection);
+            if (it != connections_.end()) {
+                auto& c = *it->second;
+                c.responses[token->response - c.responses_base].remaining++;
+                add_token_to_batch(*token);
+            }
+        }
+    }
+    route(msg, publisher, token);
+}
+
+void Worker::route(const MessagePtr& msg, const Session* publisher, const Token* token) {
+    auto& subs = match_scratch_;
+    subs.clear();
+    broker_.index().match(msg->topic(), subs);
+    if (subs.empty()) {
+        return;
+    }
+    // MQTT 5 no-local [MQTT-3.8.3-3]: not to the publisher's own subscriptions.
+    if (publisher) {
+        std::erase_if(subs, [&](const Subscriber& sub) {
+            return sub.options.no_local && sub.session.get() == publisher;
+        });
+    }
+    merge_by_session(subs);
+    bool store_qos0 = broker_.settings().mqueue_store_qos0.load(std::memory_order_relaxed);
+    PendingResponse* response = nullptr;
+    if (token) {
+        auto it = connections_.find(token->connection);
+        if (it != connections_.end()) {
+            auto& c = *it->second;
+            response = &c.responses[token->response - c.responses_base];
+        }
+    }
+    for (auto& sub : subs) {
+        Delivery d;
+        d.qos = std::min(msg->qos, sub.options.qos);
+        d.retain = sub.options.retain_as_published && msg->retain;
+        d.subscription_id = sub.subscription_id;
+        d.msg = msg;
+        if (response && sub.session->persistent() && (d.qos > 0 || store_qos0)) {
+            d.has_token = true;
+            d.token = *token;
+            response->remaining++;
+        }
+        uint32_t w = sub.session->worker();
+        d.session = std::move(sub.session);
+        if (w == index_) {
+            deliver(std::move(d));
+        } else {
+            broker_.worker(w).push_delivery(std::move(d));
+        }
+    }
+    subs.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delivery to a session homed here
+
+void Worker::deliver(Delivery&& d) {
+    Session& s = *d.session;
+    if (d.has_token) {
+        add_token_to_batch(d.token);
+    }
+    if (s.ended) {
+        return;
+    }
+    if (d.msg->expiry_at_ms != 0 && d.msg->expiry_at_ms <= unix_ms()) {
+        return;
+    }
+    bool backlog = !s.disk.empty() || s.disk_unloaded > 0;
+    bool disk_path = s.persistent() && (!s.online || backlog);
+    OutItem item;
+    item.msg = std::move(d.msg);
+    item.qos = d.qos;
+    item.retain = d.retain;
+    item.subscription_id = d.subscription_id;
+    if (disk_path) {
+        if (item.qos == 0 && !broker_.settings().mqueue_store_qos0.load()) {
+            return;
+        }
+        item.stored = true;
+    } else if (!s.online) {
+        return;  // a clean session between its connection's close and its end
+    } else {
+        item.stored = s.persistent() && item.qos > 0;
+    }
+    item.seq = s.next_seq++;
+    ++s.enqueue_msg;
+    if (item.stored) {
+        const Message& m = *item.msg;
+        if (std::find(batch_messages_.begin(), batch_messages_.end(), m.store_id) ==
+            batch_messages_.end()) {
+            batch().put_message(to_record(m));
+            batch_messages_.push_back(m.store_id);
+        }
+        batch().enqueue(storage::QueueEntry{s.client_id(), item.seq, m.store_id, item.qos,
+                                            item.retain, item.subscription_id});
+    }
+    if (disk_path) {
+        s.disk.push_back(DiskItem{item.seq, epoch_});
+    } else {
+        enqueue_item(s, std::move(item));
+    }
+    uint32_t max_len = broker_.settings().mqueue_max_len.load(std::memory_order_relaxed);
+    while (max_len != 0 && s.queue_len() > max_len) {
+        drop_oldest(s);
+    }
+    if (s.online && disk_path) {
+        waiting_commit_.push_back(d.session);
+    }
+}
+
+void Worker::enqueue_item(Session& s, OutItem&& item) {
+    uint32_t window = broker_.settings().max_inflight.load(std::memory_order_relaxed);
+    if (s.pending.empty() && (item.qos == 0 || s.inflight.size() < window)) {
+        if (send_item(s, std::move(item), false)) {
+            return;
+        }
+        return;
+    }
+    s.pending.push_back(std::move(item));
+}
+
+bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
+    Connection* conn = s.connection;
+    if (!conn || conn->closing) {
+        s.pending.push_front(std::move(item));
+        return false;
+    }
+    uint16_t pid = 0;
+    if (item.qos > 0) {
+        pid = pid_for_seq(item.seq);
+        if (s.inflight.count(pid) != 0) {
+            s.pending.push_front(std::move(item));
+            return false;  // the id is still in use by an older message
+        }
+    }
+    const Message& m = *item.msg;
+    mqtt::encode_publish(
+            conn->link().out(), conn->version, m.topic(), m.payload(), item.qos, item.retain, dup,
+            pid,
+            conn->version == Version::V5 ? std::string_view(m.properties) : std::string_view());
+    metrics_.add(Metric::PacketsPublishSent);
+    metrics_.add(Metric::PacketsSent);
+    metrics_.add(Metric::MessagesSent);
+    switch (item.qos) {
+        case 0:
+            metrics_.add(Metric::MessagesQos0Sent);
+            break;
+        case 1:
+            metrics_.add(Metric::MessagesQos1Sent);
+            break;
+        default:
+            metrics_.add(Metric::MessagesQos2Sent);
+            break;
+    }
+    ++s.deliver_msg;
+    conn->link().flush();
+    if (item.qos == 0) {
+        if (item.stored) {
+            batch().remove_queued(s.client_id(), item.seq);
+        }
+        return true;
+    }
+    InflightItem in;
+    in.state = item.qos == 1 ? InflightItem::State::AwaitAck : InflightItem::State::AwaitRec;
+    in.sent_at_ms = mono_ms();
+    in.item = std::move(item);
+    s.inflight.emplace(pid, std::move(in));
+    return true;
+}
+
+void Worker::resend_inflight(Session& s) {
+    Connection* conn = s.connection;
+    if (!conn) {
+        return;
+    }
+    auto& out = conn->link().out();
+    // Resent in the order first sent ([MQTT-4.4.0-1]), with DUP set on PUBLISH ([MQTT-3.3.1-1]).
+    std::vector<std::pair<uint64_t, uint16_t>> order;
+    order.reserve(s.inflight.size());
+    for (auto& [pid, in] : s.inflight) {
+        order.emplace_back(in.item.seq, pid);
+    }
+    std::sort(order.begin(), order.end());
+    for (auto [seq, pid] : order) {
+        auto& in = s.inflight[pid];
+        if (in.state == InflightItem::State::AwaitComp) {
+            mqtt::encode_ack(out, conn->version, mqtt::Ack{PacketType::Pubrel, pid, {}, {}});
+            metrics_.add(Metric::PacketsPubrelSent);
+        } else {
+            const Message& m = *in.item.msg;
+            mqtt::encode_publish(out, conn->version, m.topic(), m.payload(), in.item.qos,
+                                 in.item.retain, true, pid,
+                                 conn->version == Version::V5 ? std::string_view(m.properties)
+                                                              : std::string_view());
+            metrics_.add(Metric::PacketsPublishSent);
+        }
+        metrics_.add(Metric::PacketsSent);
+        in.sent_at_ms = mono_ms();
+    }
+    conn->link().flush();
+}
+
+void Worker::pump(Session& s) {
+    if (!s.online || !s.connection) {
+        return;
+    }
+    uint32_t window = broker_.settings().max_inflight.load(std::memory_order_relaxed);
+    while (true) {
+        if (s.pending.empty()) {
+            if (s.disk.empty() && s.disk_unloaded == 0) {
+                return;
+            }
+            size_t room = s.inflight.size() < window ? window - s.inflight.size() : 0;
+            if (room == 0) {
+                return;
+            }
+            load_disk(s, std::max<size_t>(room, 16));
+            if (s.pending.empty()) {
+                return;
+            }
+        }
+        OutItem& front = s.pending.front();
+        if (front.qos > 0 && s.inflight.size() >= window) {
+            return;
+        }
+        OutItem item = std::move(front);
+        s.pending.pop_front();
+        if (!send_item(s, std::move(item), false)) {
+            return;
+        }
+    }
+}
+
+void Worker::load_disk(Session& s, size_t room) {
+    if (s.disk_unloaded == 0 && !s.disk.empty() && s.disk.front().epoch > committed_epoch_) {
+        if (auto self = find_session(s.client_id())) {
+            waiting_commit_.push_back(std::move(self));
+        }
+        return;  // readable once the batch that stores it has committed
+    }
+    uint64_t from = s.disk_unloaded > 0 || s.disk.empty() ? s.disk_read_from : s.disk.front().seq;
+    auto entries = broker_.store().read_queue(s.client_id(), from, static_cast<uint32_t>(room));
+    for (auto& qm : entries) {
+        uint64_t seq = qm.entry.seq;
+        if (s.disk_unloaded > 0) {
+            --s.disk_unloaded;
+        } else if (!s.disk.empty() && s.disk.front().seq == seq &&
+                   s.disk.front().epoch <= committed_epoch_) {
+            s.disk.pop_front();
+        } else {
+            break;  // not what this session expects next: stop and wait
+        }
+        s.disk_read_from = seq + 1;
+        OutItem item;
+        item.seq = seq;
+        item.qos = qm.entry.qos;
+        item.retain = qm.entry.retain;
+        item.subscription_id = qm.entry.subscription_id;
+        item.stored = true;
+        auto& m = qm.message;
+        item.msg = make_message(MessageInit{m.topic, m.payload, m.qos, m.retain, m.properties,
+                                            m.from_client, m.created_at_ms, m.expiry_at_ms, m.id});
+        s.pending.push_back(std::move(item));
+    }
+    if (entries.empty() && s.disk_unloaded > 0) {
+        s.disk_unloaded = 0;  // the counts said more than the store holds
+    }
+}
+
+void Worker::drop_oldest(Session& s) {
+    ++s.mqueue_dropped;
+    metrics_.add(Metric::MessagesDropped);
+    // Oldest first: loaded items, then those still only in the store, then this turn's.
+    if (!s.pending.empty()) {
+        auto& item = s.pending.front();
+        if (item.qos == 2) {
+            metrics_.add(Metric::MessagesQos2Dropped);
+        }
+        if (item.stored) {
+            batch().remove_queued(s.client_id(), item.seq, true);
+        }
+        s.pending.pop_front();
+        return;
+    }
+    if (s.disk_unloaded > 0) {
+        auto entries = broker_.store().read_queue(s.client_id(), s.disk_read_from, 1);
+        --s.disk_unloaded;
+        if (!entries.empty()) {
+            batch().remove_queued(s.client_id(), entries[0].entry.seq, true);
+            s.disk_read_from = entries[0].entry.seq + 1;
+        }
+        return;
+    }
+    if (!s.disk.empty()) {
+        batch().remove_queued(s.client_id(), s.disk.front().seq, true);
+        s.disk.pop_front();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acknowledgements
+
+ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
+    Session& s = *conn.session;
+    auto it = s.inflight.find(a.packet_id);
+    switch (a.type) {
+        case PacketType::Puback: {
+            metrics_.add(Metric::PacketsPubackReceived);
+            if (it == s.inflight.end() || it->second.state != InflightItem::State::AwaitAck) {
+                metrics_.add(Metric::PacketsPubackMissed);
+                return ReasonCode::Success;
+            }
+            if (it->second.item.stored) {
+                batch().remove_queued(s.client_id(), it->second.item.seq);
+            }
+            s.inflight.erase(it);
+            pump(s);
+            return ReasonCode::Success;
+        }
+        case PacketType::Pubrec: {
+            metrics_.add(Metric::PacketsPubrecReceived);
+            PendingResponse r = response_for(PacketType::Pubrel, a.packet_id);
+            bool wait = false;
+            if (it == s.inflight.end()) {
+                metrics_.add(Metric::PacketsPubrecMissed);
+                if (conn.version == Version::V5) {
+                    r.reasons.push_back(ReasonCode::PacketIdentifierNotFound);
+                }
+            } else if (it->second.state == InflightItem::State::AwaitRec) {
+                if (mqtt::is_error(a.reason)) {
+                    // MQTT 5: the receiver refused the message; the exchange ends here.
+                    if (it->second.item.stored) {
+                        batch().remove_queued(s.client_id(), it->second.item.seq);
+                    }
+                    s.inflight.erase(it);
+                    pump(s);
+                    return ReasonCode::Success;
+                }
+                if (it->second.item.stored) {
+                    // PUBREL only once the new state is durable: a restart must resend PUBREL,
+                    // never the PUBLISH (exactly once, contract 3).
+                    batch().remove_queued(s.client_id(), it->second.item.seq);
+                    batch().put_inflight(storage::InflightRecord{
+                            s.client_id(), storage::Direction::Outbound, a.packet_id, unix_ms()});
+                    wait = true;
+                }
+                it->second.state = InflightItem::State::AwaitComp;
+                it->second.item.msg.reset();
+            }
+            Token t = new_response(conn, std::move(r));
+            if (wait) {
+                conn.responses.back().remaining++;
+                add_token_to_batch(t);
+            }
+            complete(t);
+            return ReasonCode::Success;
+        }
+        case PacketType::Pubcomp: {
+            metrics_.add(Metric::PacketsPubcompReceived);
+            if (it == s.inflight.end() || it->second.state != InflightItem::State::AwaitComp) {
+                metrics_.add(Metric::PacketsPubcompMissed);
+                return ReasonCode::Success;
+            }
+            if (s.persistent()) {
+                batch().delete_inflight(s.client_id(), storage::Direction::Outbound, a.packet_id);
+            }
+            s.inflight.erase(it);
+            pump(s);
+            return ReasonCode::Success;
+        }
+        case PacketType::Pubrel: {
+            metrics_.add(Metric::PacketsPubrelReceived);
+            PendingResponse r = response_for(PacketType::Pubcomp, a.packet_id);
+            bool wait = false;
+            if (s.awaiting_rel.erase(a.packet_id) == 0) {
+                metrics_.add(Metric::PacketsPubrelMissed);
+                if (conn.version == Version::V5) {
+                    r.reasons.push_back(ReasonCode::PacketIdentifierNotFound);
+                }
+            } else if (s.persistent()) {
+                batch().delete_inflight(s.client_id(), storage::Direction::Inbound, a.packet_id);
+                wait = true;
+            }
+            Token t = new_response(conn, std::move(r));
+            if (wait) {
+                conn.responses.back().remaining++;
+                add_token_to_batch(t);
+            }
+            complete(t);
+            return ReasonCode::Success;
+        }
+        default:
+            return ReasonCode::ProtocolError;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Subscriptions
+
+ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
+    metrics_.add(Metric::PacketsSubscribe);
+    const SessionPtr& s = conn.session;
+    PendingResponse r = response_for(PacketType::Suback, sub.packet_id);
+    uint32_t sid = sub.properties.subscription_identifiers.empty()
+                           ? 0
+                           : sub.properties.subscription_identifiers.front();
+    bool wait = false;
+    for (auto& [filter, opts] : sub.topics) {
+        if (!mqtt::valid_topic_filter(filter)) {
+            r.reasons.push_back(conn.version == Version::V5 ? ReasonCode::TopicFilterInvalid
+                                                            : ReasonCode::UnspecifiedError);
+            continue;
+        }
+        bool existed = add_subscription(s, filter, opts, sid);
+        wait = wait || s->persistent();
+        r.reasons.push_back(static_cast<ReasonCode>(opts.qos));
+        // Retained messages on every SUBSCRIBE, a repeated one included ([MQTT-3.3.1-6]);
+        // MQTT 5 retain handling 1 = only for a new subscription, 2 = never.
+        if (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed)) {
+            r.retained_for.emplace_back(filter, opts);
+            r.subscription_ids.push_back(sid);
+        }
+    }
+    Token t = new_response(conn, std::move(r));
+    if (wait) {
+        conn.responses.back().remaining++;
+        add_token_to_batch(t);  // SUBACK after the subscription is stored (contract 2)
+    }
+    complete(t);
+    return ReasonCode::Success;
+}
+
+ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
+    metrics_.add(Metric::PacketsUnsubscribe);
+    const SessionPtr& s = conn.session;
+    PendingResponse r = response_for(PacketType::Unsuback, u.packet_id);
+    bool wait = false;
+    for (auto& filter : u.topics) {
+        bool existed = remove_subscription(s, filter);
+        wait = wait || (existed && s->persistent());
+        if (conn.version == Version::V5) {
+            r.reasons.push_back(existed ? ReasonCode::Success : ReasonCode::NoSubscriptionExisted);
+        }
+    }
+    Token t = new_response(conn, std::move(r));
+    if (wait) {
+        conn.responses.back().remaining++;
+        add_token_to_batch(t);
+    }
+    complete(t);
+    return ReasonCode::Success;
+}
+
+void Worker::send_retained(const SessionPtr& s,
+                           const std::string& filter,
+                           const mqtt::SubscribeOptions& opts,
+                           uint32_t subscription_id) {
+    if (!broker_.settings().retainer_enabled.load(std::memory_order_relaxed)) {
+        return;
+    }
+    int64_t now = unix_ms();
+    auto st = broker_.store().match_retained(filter, [&](storage::RetainedRecord&& r) {
+        if (r.expiry_at_ms != 0 && r.expiry_at_ms <= now) {
+            return true;
+        }
+        Delivery d;
+        d.session = s;
+        d.qos = std::min(r.qos, opts.qos);
+        d.retain = true;  // [MQTT-3.3.1-8]
+        d.subscription_id = subscription_id;
+        d.msg = make_message(MessageInit{r.topic,
+                                         r.payload,
+                                         r.qos,
+                                         true,
+                                         r.properties,
+                                         {},
+                                         r.stored_at_ms,
+                                         r.expiry_at_ms,
+                                         broker_.store().next_message_id()});
+        deliver(std::move(d));
+        return true;
+    });
+    st.ignore();
+}
+
+bool Worker::add_subscription(const SessionPtr& s,
+                              const std::string& filter,
+                              const mqtt::SubscribeOptions& opts,
+                              uint32_t subscription_id) {
+    auto res = broker_.index().subscribe(s, filter, opts, subscription_id);
+    if (res.new_filter) {
+        batch().put_route(storage::RouteRecord{filter, broker_.settings().node_name});
+    }
+    s->subscriptions[filter] = opts;
+    if (s->persistent()) {
+        batch().put_subscription(storage::SubscriptionRecord{
+                s->client_id(), filter, opts.qos, opts.no_local, opts.retain_as_published,
+                opts.retain_handling, subscription_id});
+    }
+    return res.existed;
+}
+
+bool Worker::remove_subscription(const SessionPtr& s, const std::string& filter) {
+    auto res = broker_.index().unsubscribe(s.get(), filter);
+    if (res.filter_gone) {
+        batch().delete_route(filter);
+    }
+    bool existed = s->subscriptions.erase(filter) != 0;
+    if (existed && s->persistent()) {
+        batch().delete_subscription(s->client_id(), filter);
+    }
+    return existed;
+}
+
+}  // namespace mqttd::broker
