@@ -570,7 +570,7 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
                            : sub.properties.subscription_identifiers.front();
     bool wait = false;
     for (auto& [filter, opts] : sub.topics) {
-        if (!mqtt::valid_topic_filter(filter)) {
+        if (!mqtt::valid_subscription_filter(filter, conn.version)) {
             r.reasons.push_back(conn.version == Version::V5 ? ReasonCode::TopicFilterInvalid
                                                             : ReasonCode::UnspecifiedError);
             continue;

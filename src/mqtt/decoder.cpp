@@ -335,7 +335,10 @@ ReasonCode parse_subscribe(Reader& r, Version v, Subscribe& s) {
         if (!r.binary(filter) || !r.u8(opts)) {
             return ReasonCode::MalformedPacket;
         }
-        if (ReasonCode rc = check_topic_filter(filter, v); rc != ReasonCode::Success) {
+        // A well-formed string that is not a valid filter is answered per filter in the
+        // SUBACK (0x80, or 0x8F on MQTT 5) by the broker, not by closing the connection.
+        if (ReasonCode rc = check_topic_filter(filter, v);
+            rc != ReasonCode::Success && rc != ReasonCode::TopicFilterInvalid) {
             return rc;
         }
         SubscribeOptions o;
@@ -413,7 +416,10 @@ ReasonCode parse_unsubscribe(Reader& r, Version v, Unsubscribe& u) {
         if (!r.binary(filter)) {
             return ReasonCode::MalformedPacket;
         }
-        if (ReasonCode rc = check_topic_filter(filter, v); rc != ReasonCode::Success) {
+        // An invalid filter cannot be subscribed, so unsubscribing it is a no-op for the
+        // broker (MQTT 5: reason 0x11 or 0x8F in the UNSUBACK).
+        if (ReasonCode rc = check_topic_filter(filter, v);
+            rc != ReasonCode::Success && rc != ReasonCode::TopicFilterInvalid) {
             return rc;
         }
         u.topics.emplace_back(filter);
@@ -700,6 +706,10 @@ Decoder::Result Decoder::feed(std::span<const uint8_t> bytes, Packet& out) {
     }
     expected_ = 0;
     return Result{Status::Packet, total, ReasonCode::Success};
+}
+
+bool valid_subscription_filter(std::string_view filter, Version v) {
+    return check_topic_filter(filter, v) == ReasonCode::Success;
 }
 
 }  // namespace mqttd::mqtt

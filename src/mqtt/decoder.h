@@ -78,6 +78,10 @@ private:
 // without U+0000, no wildcards in names, '+' and '#' only as whole levels, '#' last.
 bool valid_topic_name(std::string_view topic);
 bool valid_topic_filter(std::string_view filter);
+// A SUBSCRIBE's filter: valid UTF-8, a valid filter, and on MQTT 5 a well-formed
+// "$share/<name>/<filter>" when shared. The decoder passes invalid ones through so the broker
+// can refuse each in the SUBACK.
+bool valid_subscription_filter(std::string_view filter, Version v);
 // UTF-8 encoded string rules (1.5.3 / 1.5.4): well-formed, no surrogates, no U+0000.
 bool valid_utf8(std::string_view s);
 
