@@ -1,0 +1,335 @@
+// 03 SUBSCRIBE / UNSUBSCRIBE, topic filters and wildcards (MQTT 3.1.1 sections 3.8-3.11, 4.7).
+#include <memory>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace mqttd::itest {
+namespace {
+
+// Reads QoS 0 publishes until `quiet` passes with nothing; returns their topics.
+std::set<std::string> drain_topics(RawClient& c, std::chrono::milliseconds quiet = kQuiet) {
+    std::set<std::string> topics;
+    for (;;) {
+        std::optional<Packet> p;
+        if (!c.early().empty()) {
+            p = std::move(c.early().front());
+            c.early().pop_front();
+        } else {
+            p = c.read(quiet);
+        }
+        if (!p) {
+            return topics;
+        }
+        if (p->type() != kPublish) {
+            ADD_FAILURE() << "expected PUBLISH, got " << describe(*p);
+            continue;
+        }
+        auto m = parse_publish(*p);
+        EXPECT_TRUE(topics.insert(m.topic).second) << "delivered twice: " << m.topic;
+    }
+}
+
+struct MatchCase {
+    std::string filter;
+    std::set<std::string> matches;
+};
+
+// [MQTT-4.7.1-2] '#' matches the parent level and any number of child levels; [MQTT-4.7.1-3]
+// '+' matches exactly one level (also an empty one); examples of MQTT 3.1.1 section 4.7.1.
+TEST(Subscribe, WildcardMatching_MQTT_4_7_1_2_MQTT_4_7_1_3) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    const std::vector<std::string> topics = {
+            "sport",
+            "sport/",
+            "sport/tennis",
+            "sport/tennis/player1",
+            "sport/tennis/player1/ranking",
+            "sport/tennis/player1/score/wimbledon",
+            "/finance",
+            "finance",
+            "a",
+            "a/b",
+            "a/b/c",
+            "a//c",
+            "/",
+    };
+    const std::vector<MatchCase> cases = {
+            {"sport/tennis/player1/#",
+             {"sport/tennis/player1", "sport/tennis/player1/ranking",
+              "sport/tennis/player1/score/wimbledon"}},
+            {"sport/#",
+             {"sport", "sport/", "sport/tennis", "sport/tennis/player1",
+              "sport/tennis/player1/ranking", "sport/tennis/player1/score/wimbledon"}},
+            {"#", std::set<std::string>(topics.begin(), topics.end())},
+            {"sport/tennis/+", {"sport/tennis/player1"}},
+            {"sport/+", {"sport/", "sport/tennis"}},
+            {"+", {"sport", "finance", "a"}},
+            {"+/+", {"sport/", "sport/tennis", "/finance", "a/b", "/"}},
+            {"/+", {"/finance", "/"}},
+            {"a/#", {"a", "a/b", "a/b/c", "a//c"}},
+            {"a/+/c", {"a/b/c", "a//c"}},
+            {"+/b/#", {"a/b", "a/b/c"}},
+            {"a/b", {"a/b"}},
+            {"sport/tennis/player1/#/", {}},  // invalid; must not match anything
+    };
+    std::vector<std::unique_ptr<RawClient>> subs;
+    for (size_t i = 0; i < cases.size(); ++i) {
+        auto c = std::make_unique<RawClient>();
+        c->connect_ok(broker.port(), num("wc", i));
+        auto granted = c->subscribe(cases[i].filter, 0);
+        if (i + 1 < cases.size()) {
+            EXPECT_EQ(granted, Bytes{0}) << cases[i].filter;
+        }
+        subs.push_back(std::move(c));
+    }
+    RawClient pub;
+    pub.connect_ok(broker.port(), "wc-pub");
+    for (const auto& t : topics) {
+        pub.publish(t, t, 1);
+    }
+    for (size_t i = 0; i < cases.size(); ++i) {
+        EXPECT_EQ(drain_topics(*subs[i]), cases[i].matches) << "filter " << cases[i].filter;
+    }
+}
+
+// [MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$';
+// an explicit "$..." filter does.
+TEST(Subscribe, DollarTopicsNotMatchedByLeadingWildcards_MQTT_4_7_2_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient hash;
+    hash.connect_ok(broker.port(), "d-hash");
+    hash.subscribe({{"#", 0}, {"+/x", 0}, {"+/+", 0}, {"+", 0}});
+    RawClient dollar;
+    dollar.connect_ok(broker.port(), "d-dollar");
+    dollar.subscribe({{"$test/#", 0}});
+    RawClient plus;
+    plus.connect_ok(broker.port(), "d-plus");
+    plus.subscribe({{"$test/+", 0}});
+    RawClient pub;
+    pub.connect_ok(broker.port(), "d-pub");
+    pub.publish("$test/x", "dollar", 1);
+    pub.publish("normal/x", "normal", 1);
+    EXPECT_EQ(drain_topics(hash), std::set<std::string>{"normal/x"});
+    EXPECT_EQ(drain_topics(dollar), std::set<std::string>{"$test/x"});
+    EXPECT_EQ(drain_topics(plus), std::set<std::string>{"$test/x"});
+}
+
+// Invalid topic filters ([MQTT-4.7.1-2] '#' not last / not a whole level, [MQTT-4.7.1-3] '+'
+// not a whole level) get the failure return code 0x80 in the SUBACK, next to a valid one, and
+// [MQTT-3.8.4-5] one return code per filter, in order.
+TEST(Subscribe, InvalidFiltersGetSuback0x80_MQTT_4_7_1_2) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "badfilter");
+    auto granted = c.subscribe({{"a/#/b", 1},
+                                {"ok/+", 1},
+                                {"a#", 0},
+                                {"a/b+", 2},
+                                {"+a/b", 0},
+                                {"ok/#", 2},
+                                {"#/", 1}});
+    EXPECT_EQ(granted, (Bytes{0x80, 1, 0x80, 0x80, 0x80, 2, 0x80}));
+    // The connection keeps working and the valid subscriptions are active.
+    RawClient pub;
+    pub.connect_ok(broker.port(), "badfilter-pub");
+    pub.publish("ok/x", "fine", 1);
+    auto m = c.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->payload, "fine");
+    EXPECT_EQ(m->qos, 1);
+    c.expect_silence();
+}
+
+// [MQTT-3.8.3-4] requested QoS 3 (or reserved bits) is malformed: close.
+TEST(Subscribe, RequestedQos3ClosesConnection_MQTT_3_8_3_4) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    for (uint8_t bad : {uint8_t{3}, uint8_t{0x05}}) {
+        RawClient c;
+        c.connect_ok(broker.port(), "qos3");
+        c.send(pkt::subscribe(1, {{"x", bad}}));
+        int skipped = 0;
+        EXPECT_TRUE(c.wait_closed(kWait, &skipped)) << "options byte " << int{bad};
+        EXPECT_EQ(skipped, 0) << "options byte " << int{bad};
+    }
+}
+
+// [MQTT-3.8.1-1] SUBSCRIBE fixed header flags must be 0010.
+TEST(Subscribe, WrongFixedHeaderFlagsCloseConnection_MQTT_3_8_1_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "subflags");
+    Bytes bad = pkt::subscribe(1, {{"x", 0}});
+    bad[0] = 0x80;
+    c.send(bad);
+    int skipped = 0;
+    EXPECT_TRUE(c.wait_closed(kWait, &skipped));
+    EXPECT_EQ(skipped, 0);
+}
+
+// [MQTT-3.8.3-3] a SUBSCRIBE without any filter is a protocol violation.
+TEST(Subscribe, EmptySubscribeClosesConnection_MQTT_3_8_3_3) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "subempty");
+    c.send(pkt::subscribe(1, {}));
+    int skipped = 0;
+    EXPECT_TRUE(c.wait_closed(kWait, &skipped));
+    EXPECT_EQ(skipped, 0);
+}
+
+// [MQTT-2.3.1-1] SUBSCRIBE needs a non-zero packet id.
+TEST(Subscribe, ZeroPacketIdClosesConnection_MQTT_2_3_1_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "subzero");
+    c.send(pkt::subscribe(0, {{"x", 0}}));
+    int skipped = 0;
+    EXPECT_TRUE(c.wait_closed(kWait, &skipped));
+    EXPECT_EQ(skipped, 0);
+}
+
+// [MQTT-4.7.3-1] an empty topic filter is not valid: either SUBACK 0x80 or a close.
+TEST(Subscribe, EmptyFilterRejected_MQTT_4_7_3_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "emptyfilter");
+    c.send(pkt::subscribe(3, {{"", 0}}));
+    auto p = c.read();
+    if (p) {
+        ASSERT_EQ(p->type(), kSuback) << describe(*p);
+        EXPECT_EQ(p->body, (Bytes{0, 3, 0x80}));
+    } else {
+        EXPECT_TRUE(c.closed());
+    }
+}
+
+// [MQTT-3.10.4-4] UNSUBACK with the same id; [MQTT-3.10.4-2] no more deliveries;
+// [MQTT-3.10.4-5] UNSUBACK also when nothing was subscribed.
+TEST(Unsubscribe, StopsDeliveryAndIsAcknowledged_MQTT_3_10_4_2) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "unsub");
+    c.subscribe({{"un/a", 1}, {"un/b", 1}});
+    RawClient pub;
+    pub.connect_ok(broker.port(), "unsub-pub");
+    pub.publish("un/a", "1", 1);
+    ASSERT_TRUE(c.receive_and_ack());
+    c.unsubscribe({"un/a"}, 0x4242);
+    pub.publish("un/a", "2", 1);
+    pub.publish("un/b", "3", 1);
+    auto m = c.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->topic, "un/b") << "[MQTT-3.10.4-2] delivery after UNSUBSCRIBE";
+    c.expect_silence();
+    c.unsubscribe({"never/subscribed"});  // [MQTT-3.10.4-5]
+}
+
+// [MQTT-3.10.4-1] UNSUBSCRIBE compares filters character by character: "un/x" does not remove
+// the subscription "un/+".
+TEST(Unsubscribe, ComparesFiltersLiterally_MQTT_3_10_4_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "unsub-lit");
+    c.subscribe("un/+", 1);
+    c.unsubscribe({"un/x"});
+    RawClient pub;
+    pub.connect_ok(broker.port(), "unsub-lit-pub");
+    pub.publish("un/x", "still", 1);
+    auto m = c.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->payload, "still");
+    c.unsubscribe({"un/+"});
+    pub.publish("un/x", "gone", 1);
+    c.expect_silence();
+}
+
+// [MQTT-3.10.1-1] UNSUBSCRIBE fixed header flags must be 0010.
+TEST(Unsubscribe, WrongFixedHeaderFlagsCloseConnection_MQTT_3_10_1_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "unsubflags");
+    Bytes bad = pkt::unsubscribe(1, {"x"});
+    bad[0] = 0xa0;
+    c.send(bad);
+    int skipped = 0;
+    EXPECT_TRUE(c.wait_closed(kWait, &skipped));
+    EXPECT_EQ(skipped, 0);
+}
+
+// [MQTT-3.8.4-3] a SUBSCRIBE with an existing filter replaces the subscription (new QoS), and
+// does not create a second one.
+TEST(Subscribe, ResubscribeReplacesSubscription_MQTT_3_8_4_3) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "resub");
+    EXPECT_EQ(c.subscribe("rs/t", 0), Bytes{0});
+    EXPECT_EQ(c.subscribe("rs/t", 2), Bytes{2});
+    RawClient pub;
+    pub.connect_ok(broker.port(), "resub-pub");
+    pub.publish("rs/t", "x", 2);
+    auto m = c.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->qos, 2);
+    c.expect_silence();
+    EXPECT_EQ(c.subscribe("rs/t", 1), Bytes{1});
+    pub.publish("rs/t", "y", 2);
+    m = c.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->qos, 1);
+    c.expect_silence();
+}
+
+// A client receives its own publications (MQTT 3.1.1 has no no-local option).
+TEST(Subscribe, PublisherReceivesOwnMessage) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "self");
+    c.subscribe("self/t", 1);
+    c.publish("self/t", "me", 1);
+    auto m = c.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->payload, "me");
+}
+
+// libmosquitto with wildcard filters.
+TEST(Subscribe, LibmosquittoWildcards) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    MosqClient sub("mosq-wc");
+    ASSERT_EQ(sub.connect(broker.port()), 0);
+    EXPECT_EQ(sub.subscribe("home/+/temp", 1), std::vector<int>{1});
+    EXPECT_EQ(sub.subscribe("office/#", 1), std::vector<int>{1});
+    MosqClient pub("mosq-wc-pub");
+    ASSERT_EQ(pub.connect(broker.port()), 0);
+    pub.publish("home/kitchen/temp", "21", 1);
+    pub.publish("home/kitchen/humidity", "40", 1);
+    pub.publish("office", "o", 1);
+    pub.publish("office/desk/lamp", "on", 1);
+    std::set<std::string> got;
+    for (int i = 0; i < 3; ++i) {
+        auto m = sub.wait_message();
+        ASSERT_TRUE(m) << "message " << i;
+        got.insert(m->topic);
+    }
+    EXPECT_EQ(got, (std::set<std::string>{"home/kitchen/temp", "office", "office/desk/lamp"}));
+    EXPECT_FALSE(sub.wait_message(kQuiet));
+}
+
+}  // namespace
+}  // namespace mqttd::itest

@@ -1,0 +1,192 @@
+// 05 Will messages (MQTT 3.1.1 sections 3.1.2.5-3.1.2.7, 3.14.4).
+#include <csignal>
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+namespace mqttd::itest {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+pkt::ConnectOptions with_will(const std::string& id,
+                              const std::string& topic,
+                              const std::string& payload,
+                              uint8_t qos = 1,
+                              bool retain = false,
+                              uint16_t keepalive = 60) {
+    pkt::ConnectOptions o;
+    o.client_id = id;
+    o.keepalive = keepalive;
+    o.will = pkt::Will{topic, payload, qos, retain};
+    return o;
+}
+
+struct WillSetup {
+    BrokerProcess broker;
+    RawClient watcher;
+    RawClient victim;
+};
+
+// A watcher subscribed to "will/#" at QoS 2 and a victim connected with a will on `topic`.
+void setup(WillSetup& s, const pkt::ConnectOptions& victim) {
+    ASSERT_TRUE(s.broker.running());
+    s.watcher.connect_ok(s.broker.port(), "watcher");
+    ASSERT_EQ(s.watcher.subscribe("will/#", 2), Bytes{2});
+    ASSERT_TRUE(s.victim.open(s.broker.port()));
+    auto r = s.victim.connect(victim);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->second, 0);
+}
+
+// [MQTT-3.1.2-8] the will is published when the network connection closes without DISCONNECT;
+// it is delivered at min(will QoS, subscription QoS) with RETAIN=0 to live subscribers.
+TEST(Will, PublishedOnAbruptClose_MQTT_3_1_2_8) {
+    WillSetup s;
+    ASSERT_NO_FATAL_FAILURE(setup(s, with_will("victim", "will/abrupt", "gone", 1)));
+    s.victim.close();
+    auto m = s.watcher.receive_and_ack();
+    ASSERT_TRUE(m) << "[MQTT-3.1.2-8] will not published after the connection was closed";
+    EXPECT_EQ(m->topic, "will/abrupt");
+    EXPECT_EQ(m->payload, "gone");
+    EXPECT_EQ(m->qos, 1);
+    EXPECT_FALSE(m->retain);
+    s.watcher.expect_silence();  // [MQTT-3.1.2-10] published once
+}
+
+// Same after a TCP reset (crashed client).
+TEST(Will, PublishedOnConnectionReset_MQTT_3_1_2_8) {
+    WillSetup s;
+    ASSERT_NO_FATAL_FAILURE(setup(s, with_will("victim", "will/reset", "rst", 2)));
+    s.victim.abort();
+    auto m = s.watcher.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->payload, "rst");
+    EXPECT_EQ(m->qos, 2);
+}
+
+// [MQTT-3.1.2-24] + [MQTT-3.1.2-8] keepalive expiry (1.5 x keepalive) publishes the will.
+TEST(Will, PublishedOnKeepaliveTimeout_MQTT_3_1_2_24) {
+    WillSetup s;
+    ASSERT_NO_FATAL_FAILURE(setup(s, with_will("victim", "will/ka", "timeout", 1, false, 1)));
+    auto t0 = Clock::now();
+    auto m = s.watcher.receive_and_ack(6s);
+    auto waited = Clock::now() - t0;
+    ASSERT_TRUE(m) << "will not published after keepalive 1 s expired";
+    EXPECT_EQ(m->payload, "timeout");
+    EXPECT_GE(waited, 900ms) << "will published before the keepalive expired";
+    EXPECT_LE(waited, 4s) << "will published long after 1.5 x keepalive";
+    EXPECT_TRUE(s.victim.wait_closed(1s)) << "the silent client's connection is still open";
+}
+
+// [MQTT-3.1.2-8] (section 3.1.2.5: the server closes the connection because of a protocol
+// error) a protocol violation publishes the will.
+TEST(Will, PublishedOnProtocolViolation_MQTT_3_1_2_8) {
+    WillSetup s;
+    ASSERT_NO_FATAL_FAILURE(setup(s, with_will("victim", "will/violation", "bad", 1)));
+    // PUBLISH with both QoS bits set [MQTT-3.3.1-4].
+    s.victim.send(Bytes{0x36, 0x05, 0x00, 0x01, 'x', 0x00, 0x01});
+    EXPECT_TRUE(s.victim.wait_closed()) << "[MQTT-3.3.1-4] PUBLISH with QoS 3 must close";
+    auto m = s.watcher.receive_and_ack();
+    ASSERT_TRUE(m) << "will not published after a protocol violation";
+    EXPECT_EQ(m->payload, "bad");
+}
+
+// [MQTT-3.1.2-17] a will with Will Retain is published as a retained message.
+TEST(Will, RetainedWillIsStoredAsRetained_MQTT_3_1_2_17) {
+    WillSetup s;
+    ASSERT_NO_FATAL_FAILURE(setup(s, with_will("victim", "will/retained", "last words", 1, true)));
+    s.victim.close();
+    auto live = s.watcher.receive_and_ack();
+    ASSERT_TRUE(live);
+    EXPECT_FALSE(live->retain) << "[MQTT-3.3.1-9] live delivery has RETAIN=0";
+    RawClient late;
+    late.connect_ok(s.broker.port(), "late");
+    late.subscribe("will/retained", 1);
+    auto m = late.receive_and_ack();
+    ASSERT_TRUE(m) << "[MQTT-3.1.2-17] retained will not stored";
+    EXPECT_TRUE(m->retain);
+    EXPECT_EQ(m->payload, "last words");
+}
+
+// [MQTT-3.14.4-3] [MQTT-3.1.2-10] after DISCONNECT the will is discarded, never published.
+TEST(Will, NotPublishedAfterDisconnect_MQTT_3_14_4_3) {
+    WillSetup s;
+    ASSERT_NO_FATAL_FAILURE(setup(s, with_will("victim", "will/clean", "never", 1, true)));
+    s.victim.send(pkt::disconnect());
+    EXPECT_TRUE(s.victim.wait_closed()) << "[MQTT-3.14.4-1] server closes after DISCONNECT";
+    s.watcher.expect_silence(800ms);
+    RawClient late;
+    late.connect_ok(s.broker.port(), "late");
+    late.subscribe("will/clean", 1);
+    late.expect_silence();
+}
+
+// [MQTT-3.1.2-13] will flag 0 with will QoS != 0, [MQTT-3.1.2-15] will flag 0 with will retain
+// 1, [MQTT-3.1.2-14] will QoS 3: the CONNECT is malformed -> close without CONNACK
+// [MQTT-3.1.4-1].
+TEST(Will, InvalidWillFlagsCloseConnection_MQTT_3_1_2_13) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    struct Case {
+        const char* what;
+        pkt::ConnectOptions o;
+    };
+    std::vector<Case> cases;
+    {
+        pkt::ConnectOptions o;
+        o.client_id = "w1";
+        o.extra_flags = 0x08;  // will QoS 1 without will flag
+        cases.push_back({"[MQTT-3.1.2-13] will QoS without will flag", o});
+    }
+    {
+        pkt::ConnectOptions o;
+        o.client_id = "w2";
+        o.extra_flags = 0x20;  // will retain without will flag
+        cases.push_back({"[MQTT-3.1.2-15] will retain without will flag", o});
+    }
+    {
+        auto o = with_will("w3", "will/x", "y", 3);
+        cases.push_back({"[MQTT-3.1.2-14] will QoS 3", o});
+    }
+    for (const auto& c : cases) {
+        RawClient raw(broker.port());
+        raw.send(pkt::connect(c.o));
+        auto p = raw.read();
+        if (p) {
+            ADD_FAILURE() << c.what << ": expected close without CONNACK, got " << describe(*p);
+        }
+        EXPECT_TRUE(raw.wait_closed()) << c.what;
+    }
+}
+
+// [MQTT-3.1.2-8] for a will given through the mosquitto_sub CLI, killed with SIGKILL.
+TEST(Will, MosquittoSubCliKilledPublishesWill) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient watcher;
+    watcher.connect_ok(broker.port(), "watcher");
+    watcher.subscribe("will/cli", 1);
+    // A retained message tells us when the CLI is connected and subscribed.
+    RawClient pub;
+    pub.connect_ok(broker.port(), "ready-pub");
+    pub.publish("ready/cli", "ready", 1, true);
+    Child c = spawn_child({"mosquitto_sub", "-h", "127.0.0.1", "-p", std::to_string(broker.port()),
+                           "-t", "ready/cli", "-i", "cli-will", "--will-topic", "will/cli",
+                           "--will-payload", "cli died", "--will-qos", "1", "-k", "30"});
+    pollfd pfd{c.out_fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "mosquitto_sub did not get the retained message";
+    ::kill(c.pid, SIGKILL);
+    finish_child(c);
+    auto m = watcher.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->payload, "cli died");
+    EXPECT_EQ(m->qos, 1);
+}
+
+}  // namespace
+}  // namespace mqttd::itest
