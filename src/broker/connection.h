@@ -51,6 +51,8 @@ public:
     std::string username;
     bool clean_start = true;
     uint16_t keepalive = 0;
+    uint16_t receive_maximum = 0;  // MQTT 5: the client's Receive Maximum, 0 = none given
+    uint32_t max_packet_size = 0;  // MQTT 5: the client's Maximum Packet Size, 0 = no limit
     std::optional<mqtt::Will> will;
     bool disconnect_received = false;
     bool closing = false;

@@ -320,6 +320,8 @@ Connection* Worker::on_connect(Link& link, mqtt::Connect&& c) {
     conn.username = c.username.value_or("");
     conn.clean_start = c.clean_start;
     conn.keepalive = c.keepalive;
+    conn.receive_maximum = c.properties.receive_maximum.value_or(0);
+    conn.max_packet_size = c.properties.maximum_packet_size.value_or(0);
     conn.will = std::move(c.will);
     conn.connected_at_ms = now;
     conn.last_activity_ms = mono_ms();

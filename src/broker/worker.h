@@ -160,6 +160,7 @@ private:
     bool remove_subscription(const SessionPtr& s, const std::string& filter);
     void enqueue_item(Session& s, OutItem&& item);
     void pump(Session& s);
+    uint32_t send_window(const Session& s) const;
     void load_disk(Session& s, size_t room);
     bool send_item(Session& s, OutItem&& item, bool dup);
     void resend_inflight(Session& s);

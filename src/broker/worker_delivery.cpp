@@ -94,6 +94,10 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
             metrics_.add(Metric::MessagesQos2Received);
             break;
     }
+    if (p.properties.topic_alias) {
+        // No Topic Alias Maximum is sent in CONNACK, so none is allowed [MQTT-3.3.2-9].
+        return ReasonCode::TopicAliasInvalid;
+    }
     if (p.qos == 2 && s.awaiting_rel.count(p.packet_id) != 0) {
         // A resent QoS 2 PUBLISH before PUBREL: acknowledge again, deliver nothing
         // ([MQTT-4.3.3-2], method B).
@@ -273,7 +277,7 @@ void Worker::deliver(Delivery&& d) {
 }
 
 void Worker::enqueue_item(Session& s, OutItem&& item) {
-    uint32_t window = broker_.settings().max_inflight.load(std::memory_order_relaxed);
+    uint32_t window = send_window(s);
     if (s.pending.empty() && (item.qos == 0 || s.inflight.size() < window)) {
         if (send_item(s, std::move(item), false)) {
             return;
@@ -298,6 +302,17 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
         }
     }
     const Message& m = *item.msg;
+    if (conn->max_packet_size != 0 &&
+        m.buffer.size() + m.properties.size() + 16 > conn->max_packet_size) {
+        // MQTT 5 [MQTT-3.1.2-25]: never send a packet above the client's Maximum Packet Size;
+        // the message is discarded for this client as if delivered.
+        if (item.stored) {
+            batch().remove_queued(s.client_id(), item.seq, true);
+        }
+        ++s.mqueue_dropped;
+        metrics_.add(Metric::MessagesDropped);
+        return true;
+    }
     mqtt::encode_publish(
             conn->link().out(), conn->version, m.topic(), m.payload(), item.qos, item.retain, dup,
             pid,
@@ -364,11 +379,19 @@ void Worker::resend_inflight(Session& s) {
     conn->link().flush();
 }
 
+uint32_t Worker::send_window(const Session& s) const {
+    uint32_t window = broker_.settings().max_inflight.load(std::memory_order_relaxed);
+    if (s.connection && s.connection->receive_maximum != 0) {
+        window = std::min<uint32_t>(window, s.connection->receive_maximum);  // MQTT 5 3.1.2.11.3
+    }
+    return window;
+}
+
 void Worker::pump(Session& s) {
     if (!s.online || !s.connection) {
         return;
     }
-    uint32_t window = broker_.settings().max_inflight.load(std::memory_order_relaxed);
+    uint32_t window = send_window(s);
     while (true) {
         if (s.pending.empty()) {
             if (s.disk.empty() && s.disk_unloaded == 0) {
