@@ -221,6 +221,7 @@ public:
                 err = "broker did not restart";
             } else {
                 first_connack_s = first_connack(t0);
+                connect_errors_ = 0;  // refused attempts while the broker starts are expected
                 if (first_connack_s < 0) {
                     err = "no CONNACK after restart";
                 } else {

@@ -4,6 +4,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <arpa/inet.h>
 
@@ -70,7 +72,8 @@ JsonLine& JsonLine::raw(const char* k, const std::string& json) {
     return *this;
 }
 
-ScenarioBase::ScenarioBase(const Options& opts) : opts_(opts), cpu_start_(process_cpu_s()) {
+ScenarioBase::ScenarioBase(const Options& opts)
+    : opts_(opts), cpu_start_(process_cpu_s()), debug_(std::getenv("LOAD_DEBUG") != nullptr) {
     to_.sin_family = AF_INET;
     to_.sin_port = htons(opts_.port);
     to_.sin_addr.s_addr = parse_ipv4(opts_.host.c_str());
@@ -109,6 +112,9 @@ void ScenarioBase::on_closed(Client& c, int err) {
         }
     } else if (!c.close_requested()) {
         ++unexpected_closes_;
+        if (debug_) {
+            std::fprintf(stderr, "closed by peer: %s (%s)\n", c.id().c_str(), std::strerror(err));
+        }
     }
 }
 

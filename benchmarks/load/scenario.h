@@ -130,6 +130,7 @@ protected:
     std::size_t handshaking_ = 0;
     std::vector<Client*> retry_;
     double cpu_start_ = 0.0;
+    bool debug_ = false;  // LOAD_DEBUG set: diagnostics on stderr
 };
 
 std::unique_ptr<ScenarioBase> make_flow(const Options& opts);

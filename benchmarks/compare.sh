@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Runs the load matrix against build/mqttd and Debian's mosquitto side by side, alternating
+# A B A B, samples each broker's RSS and CPU from /proc/<pid>, and prints the medians and the
+# mqttd/mosquitto ratio per scenario. See benchmarks/README.md, "Load tool and comparison".
+#
+# usage: benchmarks/compare.sh [--quick] [--runs N] [--mqttd PATH] [--load PATH]
+#                              [--only a,b,...] [--out DIR]
+# Environment overrides: DURATION, CONNS, RESTART_SESSIONS, RESTART_MESSAGES, and MQTTD_EXTRA
+# (more mqttd arguments for every run, e.g. "--set node.workers=1").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MQTTD=$ROOT/build/mqttd
+LOAD=""
+RUNS=2
+QUICK=0
+ONLY=""
+OUT=""
+
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --quick) QUICK=1 ;;
+        --runs) RUNS=$2; shift ;;
+        --mqttd) MQTTD=$2; shift ;;
+        --load) LOAD=$2; shift ;;
+        --only) ONLY=$2; shift ;;
+        --out) OUT=$2; shift ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [[ $QUICK == 1 ]]; then
+    RUNS=1
+    DURATION=${DURATION:-3}
+    CONNS=${CONNS:-3000}
+    HOLD=3
+    DURABLE_SESSIONS=50
+    DURABLE_MESSAGES=25000
+    ONLINE_MESSAGES=20000
+    RESTART_SESSIONS=${RESTART_SESSIONS:-200}
+    RESTART_MESSAGES=${RESTART_MESSAGES:-20000}
+else
+    DURATION=${DURATION:-10}
+    CONNS=${CONNS:-19000}
+    HOLD=5
+    DURABLE_SESSIONS=100
+    DURABLE_MESSAGES=90000
+    ONLINE_MESSAGES=100000
+    RESTART_SESSIONS=${RESTART_SESSIONS:-2000}
+    RESTART_MESSAGES=${RESTART_MESSAGES:-200000}
+fi
+
+if [[ -z $LOAD ]]; then
+    for cand in "$ROOT/build/benchmarks/load/mqttd-load" "$ROOT"/build-*/benchmarks/load/mqttd-load; do
+        if [[ -x $cand ]]; then LOAD=$cand; break; fi
+    done
+fi
+[[ -x $MQTTD ]] || { echo "compare.sh: no mqttd binary at $MQTTD (--mqttd PATH)" >&2; exit 1; }
+[[ -n $LOAD && -x $LOAD ]] || { echo "compare.sh: mqttd-load not built (--load PATH)" >&2; exit 1; }
+if ! command -v mosquitto >/dev/null; then
+    echo "compare.sh: installing mosquitto" >&2
+    apt-get install -y mosquitto >/dev/null
+fi
+MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+for tool in jq ss awk; do
+    command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }
+done
+
+WORK=$(mktemp -d /tmp/mqttd-compare.XXXXXX)
+OUT=${OUT:-$WORK}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.tsv
+: >"$RESULTS"
+CLK_TCK=$(getconf CLK_TCK)
+# Both brokers inherit this; 19 000 held connections need it.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+BPID=""
+SAMPLER=""
+cleanup() {
+    [[ -n $SAMPLER ]] && kill "$SAMPLER" 2>/dev/null || true
+    [[ -n $BPID ]] && kill -9 "$BPID" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 20000))
+        if [[ -z $(ss -Hltn "sport = :$p") ]]; then echo "$p"; return; fi
+    done
+    echo "compare.sh: no free port" >&2; exit 1
+}
+
+wait_listen() {  # port pid
+    for _ in $(seq 1 300); do
+        [[ -n $(ss -Hltn "sport = :$1") ]] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+mosquitto_conf() {  # dir port autosave
+    mkdir -p "$1/db"
+    cat >"$1/mosquitto.conf" <<EOF
+listener $2 127.0.0.1
+persistence true
+persistence_location $1/db/
+max_inflight_messages 32
+max_queued_messages 1000
+allow_anonymous true
+set_tcp_nodelay true
+EOF
+    if [[ -n ${3:-} ]]; then echo "autosave_interval $3" >>"$1/mosquitto.conf"; fi
+    # Started as root, mosquitto drops to the mosquitto user and must still write its store.
+    chown -R mosquitto "$1" 2>/dev/null || true
+}
+
+# The command line that runs broker $1 ("mqttd"/"mosquitto") on port $3 with state in $2;
+# extra mqttd settings in $4.
+broker_cmd() {
+    local dir=$2 port=$3 extra=${4:-}
+    if [[ $1 == mqttd ]]; then
+        : >"$dir/empty.conf"
+        echo "$MQTTD --data-dir $dir/data -c $dir/empty.conf" \
+             "--set listener.tcp.external=127.0.0.1:$port" \
+             "--set listener.api.mgmt=127.0.0.1:$(free_port) ${MQTTD_EXTRA:-} $extra"
+    else
+        mosquitto_conf "$dir" "$port" "${5:-}"
+        echo "$MOSQUITTO -c $dir/mosquitto.conf"
+    fi
+}
+
+start_broker() {  # broker dir port extra
+    mkdir -p "$2"
+    local cmd
+    cmd=$(broker_cmd "$1" "$2" "$3" "${4:-}")
+    # shellcheck disable=SC2086
+    $cmd >"$2/broker.log" 2>&1 &
+    BPID=$!
+    if ! wait_listen "$3" "$BPID"; then
+        echo "compare.sh: $1 did not start; log:" >&2
+        tail -5 "$2/broker.log" >&2
+        return 1
+    fi
+}
+
+stop_broker() {
+    [[ -z $BPID ]] && return
+    kill -TERM "$BPID" 2>/dev/null || true
+    for _ in $(seq 1 200); do
+        kill -0 "$BPID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -9 "$BPID" 2>/dev/null || true
+    wait "$BPID" 2>/dev/null || true
+    BPID=""
+}
+
+proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+proc_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# Samples the peak RSS of $1 into $2 every 100 ms until killed.
+start_sampler() {
+    (
+        peak=0
+        while kill -0 "$1" 2>/dev/null; do
+            r=$(proc_rss_kb "$1")
+            if [[ -n $r && $r -gt $peak ]]; then peak=$r; echo "$peak" >"$2"; fi
+            sleep 0.1
+        done
+    ) &
+    SAMPLER=$!
+}
+
+# scenario table: name | metric (jq over the load tool's line; "rss" and "cpu" are special) |
+# better (hi/lo) | target | load arguments | mqttd extra settings
+SCENARIOS=(
+    "fanin_q0|.msgs_per_s|hi|>= 25x|fanin --pubs 8 --qos 0 --size 16 --duration $DURATION|"
+    "fanin_q1|.msgs_per_s|hi|>= 27x|fanin --pubs 8 --qos 1 --size 16 --duration $DURATION|"
+    "fanout_q0|.msgs_per_s|hi|>= 3.5x|fanout --subs 100 --qos 0 --size 16 --duration $DURATION|"
+    "pairs_q1|.msgs_per_s|hi|>= 10x|pairs --pairs 50 --qos 1 --size 16 --duration $DURATION|"
+    "durable_online_nosync|.msgs_per_s|hi|>= 13x|durable --online --sessions 8 --qos 1 --messages $ONLINE_MESSAGES|--set storage.sync=false"
+    "durable_online_sync|.msgs_per_s|hi|>= 1x|durable --online --sessions 8 --qos 1 --messages $ONLINE_MESSAGES|--set storage.sync=true"
+    "p99_10k_q1_us|.latency_us.p99|lo|<= 0.5x|pairs --pairs 50 --qos 1 --rate 10000 --duration $DURATION|"
+    "rss_mb_per_1k_conns|rss|lo|<= 1.0x|conns --conns $CONNS --hold $HOLD|"
+    "durable_drain|.drain_per_s|hi|>= 10x|durable --sessions $DURABLE_SESSIONS --qos 1 --messages $DURABLE_MESSAGES|"
+    "restart_first_connack_s|.first_connack_s|lo|< 2 s|restart --sessions $RESTART_SESSIONS --messages $RESTART_MESSAGES --settle 3|"
+)
+
+selected() { [[ -z $ONLY ]] || [[ ",$ONLY," == *",$1,"* ]]; }
+
+run_one() {  # broker run name metric args extra
+    local broker=$1 run=$2 name=$3 metric=$4 args=$5 extra=$6
+    local dir=$WORK/$name-$broker-$run port line value cpu_pct="-" peak_mb="-"
+    port=$(free_port)
+    mkdir -p "$dir"
+    if [[ $name == restart* ]]; then
+        # The load tool runs (and kill -9s) the broker itself; mosquitto saves every second.
+        local cmd
+        cmd=$(broker_cmd "$broker" "$dir" "$port" "$extra" 1)
+        # shellcheck disable=SC2086
+        line=$("$LOAD" $args --port "$port" --broker-cmd "$cmd" --data-dir "$dir" \
+               2>"$dir/load.err" | tail -1) || true
+    else
+        start_broker "$broker" "$dir" "$port" "$extra" || { echo "$broker	$run	$name	NA	-	-	-	-" >>"$RESULTS"; return; }
+        local base_kb t0 c0 t1 c1
+        sleep 0.2
+        base_kb=$(proc_rss_kb "$BPID")
+        echo "$base_kb" >"$dir/peak"
+        start_sampler "$BPID" "$dir/peak"
+        t0=$(date +%s.%N)
+        c0=$(proc_cpu_ticks "$BPID")
+        # shellcheck disable=SC2086
+        line=$(timeout 600 "$LOAD" $args --port "$port" 2>"$dir/load.err" | tail -1) || true
+        c1=$(proc_cpu_ticks "$BPID")
+        t1=$(date +%s.%N)
+        kill "$SAMPLER" 2>/dev/null || true
+        wait "$SAMPLER" 2>/dev/null || true
+        SAMPLER=""
+        local peak_kb
+        peak_kb=$(cat "$dir/peak")
+        cpu_pct=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+                  'BEGIN { printf "%.0f", (b - a) / hz / (t1 - t0) * 100 }')
+        peak_mb=$(awk -v k="$peak_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+        if [[ $metric == rss ]]; then
+            local held
+            held=$(jq -r '.held // 0' <<<"$line" 2>/dev/null || echo 0)
+            value=$(awk -v p="$peak_kb" -v b="$base_kb" -v n="$held" \
+                    'BEGIN { if (n > 0) printf "%.3f", (p - b) / 1024 / n * 1000; else print "NA" }')
+        fi
+        stop_broker
+    fi
+    echo "$broker $run $name $line" >>"$OUT/raw.jsonl"
+    if [[ $metric != rss ]]; then
+        value=$(jq -r "$metric // \"NA\"" <<<"$line" 2>/dev/null || echo NA)
+        [[ -z $value ]] && value=NA
+    fi
+    local lost dups
+    lost=$(jq -r '.lost // "-"' <<<"$line" 2>/dev/null || echo -)
+    dups=$(jq -r '.duplicates // "-"' <<<"$line" 2>/dev/null || echo -)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$broker" "$run" "$name" "$value" "$cpu_pct" \
+        "$peak_mb" "$lost" "$dups" >>"$RESULTS"
+    printf '  %-10s run %d %-24s %s\n' "$broker" "$run" "$name" "$value" >&2
+}
+
+median() {  # values on stdin, NA ignored
+    grep -v '^NA$' | grep -v '^-$' | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "NA"; exit }
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo "compare.sh: mqttd=$MQTTD load=$LOAD runs=$RUNS duration=${DURATION}s work=$WORK" >&2
+START=$(date +%s)
+for entry in "${SCENARIOS[@]}"; do
+    IFS='|' read -r name metric better target args extra <<<"$entry"
+    selected "$name" || continue
+    for run in $(seq 1 "$RUNS"); do
+        run_one mqttd "$run" "$name" "$metric" "$args" "$extra"
+        run_one mosquitto "$run" "$name" "$metric" "$args" "$extra"
+    done
+done
+
+col() {  # broker name column
+    awk -F'\t' -v b="$1" -v n="$2" -v c="$3" '$1 == b && $3 == n { print $c }' "$RESULTS"
+}
+sum_col() { col "$1" "$2" "$3" | awk '$1 ~ /^[0-9]+$/ { s += $1 } END { print s + 0 }'; }
+
+printf '\n| scenario | mqttd | mosquitto | ratio | target | mqttd cpu%% | mosq cpu%% | mqttd peak RSS MB | mosq peak RSS MB | lost m/q | dups m/q |\n'
+printf '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n'
+for entry in "${SCENARIOS[@]}"; do
+    IFS='|' read -r name metric better target args extra <<<"$entry"
+    selected "$name" || continue
+    a=$(col mqttd "$name" 4 | median)
+    b=$(col mosquitto "$name" 4 | median)
+    ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "NA" || b == "NA" || b + 0 == 0) print "NA"; else printf "%.2f", a / b }')
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s | %s/%s |\n' "$name" "$a" "$b" \
+        "$ratio" "$target" "$(col mqttd "$name" 5 | median)" "$(col mosquitto "$name" 5 | median)" \
+        "$(col mqttd "$name" 6 | median)" "$(col mosquitto "$name" 6 | median)" \
+        "$(sum_col mqttd "$name" 7)" "$(sum_col mosquitto "$name" 7)" \
+        "$(sum_col mqttd "$name" 8)" "$(sum_col mosquitto "$name" 8)"
+done
+echo
+echo "runs=$RUNS, $(($(date +%s) - START)) s; raw results in $OUT/raw.jsonl" >&2
