@@ -1,0 +1,168 @@
+// The ACL file engine (EMQ 2.x's internal ACL, `mqtt.acl_file`), and the per-connection cache
+// of publish decisions (`mqtt.cache_acl`).
+//
+// FORMAT (EMQ 2.x acl.conf, Erlang terms). One rule per term, each ending with '.';
+// '%' starts a comment to the end of the line (outside strings):
+//   {allow, {user, "dashboard"}, subscribe, ["$SYS/#"]}.
+//   {allow, {ipaddr, "127.0.0.1"}, pubsub, ["$SYS/#", "#"]}.
+//   {deny, all, subscribe, ["$SYS/#", {eq, "#"}]}.
+//   {allow, all}.
+// rule   := {Perm, all} | {Perm, Who, Access, Topics}     Perm := allow | deny
+// Who    := all | {user, "name"} | {client, "id"} | {ipaddr, "a.b.c.d"} |
+//           {ipaddr, "a.b.c.d/len"} (IPv4 or IPv6 CIDR) | {'and', [Who, ...]} | {'or', [Who, ...]}
+// Access := subscribe | publish | pubsub
+// Topics := [Topic, ...] | Topic          Topic := "filter" | {eq, "topic"}
+// Strings take the escapes \" \\ \n \t.
+//
+// MATCHING. Rules are tried in file order; the first rule whose Who, Access and one of whose
+// Topics match decides (first match wins). No rule matching -> no decision, and the caller
+// applies mqtt.acl_nomatch. A Topic "filter" is an MQTT filter (topic_filter.h): for PUBLISH it
+// is matched against the topic name (topic_match); for SUBSCRIBE against the requested filter:
+// an allow rule must cover all of it (filter_covers: allow "a/+" grants "a/b" and "a/+", not
+// "a/#"), a deny rule catches it if they share any topic (filter_overlaps: deny "a/b" refuses
+// "a/+" and "#"). This is stricter than EMQ 2.x, whose word match let allow "a/+" grant "a/#"
+// and let "a/+" past deny "a/b". {eq, "t"} matches only the identical string, wildcards
+// included: {eq, "#"} catches exactly a subscription to "#".
+// A topic level that is exactly "%u" or "%c" is replaced by the client's username or client
+// id; the substituted value is a literal level (a username "+" does not become a wildcard),
+// and a rule whose %u has no username, or whose value contains '/', '+' or '#', does not match.
+//
+// ERRORS are one line: "<name>:<line>: <what>", e.g. "acl.conf:7: expected '}'".
+// Limits: kMaxAclBytes of text, kMaxAclRules rules, nesting depth 16.
+//
+// Thread-safety: AclRules is immutable after parse(): share it freely. AclFile: any thread
+// (the rules are an atomic shared_ptr; reload parses fully, then swaps). AclCache: one thread
+// (the connection's worker).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/auth/auth_chain.h"
+#include "common/result.h"
+
+namespace mqttd::broker::auth {
+
+inline constexpr size_t kMaxAclBytes = 4 * 1024 * 1024;
+inline constexpr size_t kMaxAclRules = 100000;
+
+struct AclWho {
+    enum class Kind { All, User, Client, IpAddr, And, Or };
+    Kind kind = Kind::All;
+    std::string value;               // User, Client: the name; IpAddr: the text
+    std::array<uint8_t, 16> addr{};  // IpAddr: network address (IPv4 in the first 4 bytes)
+    uint8_t family = 0;              // IpAddr: 4 or 6
+    uint8_t prefix_len = 0;          // IpAddr: CIDR length
+    std::vector<AclWho> children;    // And, Or
+};
+
+struct AclTopic {
+    std::string text;
+    bool eq = false;        // {eq, "..."}: literal equality
+    bool has_vars = false;  // contains a "%u" or "%c" level
+};
+
+struct AclRule {
+    bool allow = false;
+    AclWho who;
+    Access access = Access::PubSub;
+    bool all_topics = false;  // {Perm, all}
+    std::vector<AclTopic> topics;
+    int line = 0;
+};
+
+struct AclMatch {
+    bool allow = false;
+    int line = 0;  // the deciding rule's line
+};
+
+class AclRules {
+public:
+    AclRules() = default;
+    // Parses a whole file; `name` prefixes error messages.
+    static Result<AclRules, std::string> parse(std::string_view text, std::string_view name);
+
+    // The first matching rule, or nullopt.
+    std::optional<AclMatch> match(const ClientIdentity& id,
+                                  Access access,
+                                  std::string_view topic) const;
+
+    const std::vector<AclRule>& rules() const { return rules_; }
+    size_t size() const { return rules_.size(); }
+
+private:
+    std::vector<AclRule> rules_;
+};
+
+// The ACL file as an AclChecker named "internal" (EMQ's name for it): a matching rule allows
+// or denies, no match is Ignore. Answers inline.
+class AclFile final : public AclChecker {
+public:
+    // Does not read the file: call reload() once at start. `on_change` runs after every
+    // successful swap (wire it to AclChain::bump_epoch so caches drop stale decisions).
+    explicit AclFile(std::string path, std::function<void()> on_change = {});
+
+    std::string_view name() const override { return "internal"; }
+    void check(const ClientIdentity& id,
+               Access access,
+               std::string_view topic,
+               DecisionCallback done) override;
+
+    // Reads and parses the file, then swaps the rules in; returns the rule count, or the
+    // one-line error ("acl.conf:7: expected '}'") and keeps the old rules.
+    Result<size_t, std::string> reload();
+    // The same for text given directly (REST upload, tests); `name` is used in errors.
+    Result<size_t, std::string> load_text(std::string_view text, std::string_view name);
+
+    std::optional<AclMatch> match(const ClientIdentity& id,
+                                  Access access,
+                                  std::string_view topic) const {
+        return rules()->match(id, access, topic);
+    }
+    std::shared_ptr<const AclRules> rules() const { return rules_.load(); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    std::function<void()> on_change_;
+    std::atomic<std::shared_ptr<const AclRules>> rules_;
+};
+
+// Per-connection cache of PUBLISH decisions (mqtt.cache_acl). Bounded: at most `capacity`
+// topics, least recently used evicted. Entries remember the AclChain epoch they were made
+// under; a lookup with a newer epoch empties the cache first. Lookups do not allocate; a put
+// that evicts reuses the evicted entry's string.
+// Thread-safety: none; owned by one connection on its worker.
+class AclCache {
+public:
+    explicit AclCache(size_t capacity = 32) : capacity_(capacity) { entries_.reserve(capacity); }
+
+    std::optional<bool> get(std::string_view topic, uint64_t epoch);
+    void put(std::string_view topic, bool allow, uint64_t epoch);
+    void clear(std::string_view topic);  // PUT clients/{id}/clean_acl_cache {"topic": ...}
+    void clear_all();
+    size_t size() const { return entries_.size(); }
+
+private:
+    struct Entry {
+        std::string topic;
+        bool allow = false;
+        uint64_t last_use = 0;
+    };
+    void sync_epoch(uint64_t epoch);
+
+    size_t capacity_;
+    uint64_t epoch_ = 0;
+    uint64_t tick_ = 0;
+    std::vector<Entry> entries_;
+};
+
+}  // namespace mqttd::broker::auth
