@@ -234,7 +234,9 @@ Json envelope(const Paging& p, uint64_t total, Json objects, const std::string& 
 }
 
 std::string offset_cursor(uint64_t offset) {
-    return "o" + std::to_string(offset);
+    std::string out = std::to_string(offset);
+    out.insert(out.begin(), 'o');  // not "o" + ...: GCC 12 -O3 warns -Wrestrict on it
+    return out;
 }
 
 std::optional<uint64_t> parse_offset_cursor(std::string_view cursor) {

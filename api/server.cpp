@@ -21,6 +21,27 @@ namespace {
 
 using namespace Pistache;
 
+// A response header with a name chosen at run time. Pistache 0.0.5 does not write headers
+// added with addRaw() into a response, so WWW-Authenticate goes through a Header object.
+class PlainHeader : public Http::Header::Header {
+public:
+    PlainHeader(std::string name, std::string value)
+        : name_(std::move(name)), value_(std::move(value)) {}
+    const char* name() const override { return name_.c_str(); }
+#ifdef SAFE_HEADER_CAST
+    uint64_t hash() const override {
+        return Http::Header::detail::hash(name_.c_str());
+    }
+#endif
+    void write(std::ostream& os) const override {
+        os << value_;
+    }
+
+private:
+    std::string name_;
+    std::string value_;
+};
+
 class Glue : public Http::Handler {
 public:
     HTTP_PROTOTYPE(Glue)
@@ -38,7 +59,7 @@ public:
         try {
             out.headers().add<Http::Header::ContentType>(MIME(Application, Json));
             for (const auto& [name, value] : resp.headers) {
-                out.headers().addRaw(Http::Header::Raw(name, value));
+                out.headers().add(std::make_shared<PlainHeader>(name, value));
             }
             out.send(static_cast<Http::Code>(resp.status), resp.body);
         } catch (const std::exception& e) {

@@ -267,8 +267,8 @@ TEST_F(RestApi, PagingMathsAndCursor) {
     // Walk by curr_page and by cursor: the same ids in the same order, no overlap.
     std::vector<std::string> by_page, by_cursor;
     for (uint64_t p = 1; p <= (total + 9) / 10; ++p) {
-        for (const auto& o :
-             get(base + "?page_size=10&curr_page=" + std::to_string(p))["result"]["objects"]) {
+        auto page = get(base + "?page_size=10&curr_page=" + std::to_string(p));
+        for (const auto& o : page["result"]["objects"]) {
             by_page.push_back(o["client_id"]);
         }
     }

@@ -293,16 +293,23 @@ int Mqtt::connect(uint16_t port) {
 }
 
 bool Mqtt::subscribe(const std::string& filter, int qos) {
-    int before = 0;
-    {
-        std::lock_guard lock(mu_);
-        before = subacks_;
+    // A SUBACK that does not come in 2 s gets the SUBSCRIBE sent again (subscribing twice is
+    // idempotent): the subject here is the REST API, not the broker's SUBACK timing.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        int before = 0;
+        {
+            std::lock_guard lock(mu_);
+            before = subacks_;
+        }
+        if (mosquitto_subscribe(m_, nullptr, filter.c_str(), qos) != MOSQ_ERR_SUCCESS) {
+            return false;
+        }
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, 2s, [&] { return subacks_ > before; })) {
+            return true;
+        }
     }
-    if (mosquitto_subscribe(m_, nullptr, filter.c_str(), qos) != MOSQ_ERR_SUCCESS) {
-        return false;
-    }
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, 5s, [&] { return subacks_ > before; });
+    return false;
 }
 
 bool Mqtt::publish(const std::string& topic, const std::string& payload, int qos, bool retain) {
