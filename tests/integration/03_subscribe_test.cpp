@@ -13,13 +13,7 @@ namespace {
 std::set<std::string> drain_topics(RawClient& c, std::chrono::milliseconds quiet = kQuiet) {
     std::set<std::string> topics;
     for (;;) {
-        std::optional<Packet> p;
-        if (!c.early().empty()) {
-            p = std::move(c.early().front());
-            c.early().pop_front();
-        } else {
-            p = c.read(quiet);
-        }
+        auto p = c.next(quiet);
         if (!p) {
             return topics;
         }

@@ -12,13 +12,7 @@ namespace {
 std::map<std::string, Publish> collect(RawClient& c, std::chrono::milliseconds quiet = kQuiet) {
     std::map<std::string, Publish> out;
     for (;;) {
-        std::optional<Packet> p;
-        if (!c.early().empty()) {
-            p = std::move(c.early().front());
-            c.early().pop_front();
-        } else {
-            p = c.read(quiet);
-        }
+        auto p = c.next(quiet);
         if (!p) {
             return out;
         }

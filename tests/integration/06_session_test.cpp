@@ -85,7 +85,7 @@ TEST(Session, QueueOverflowDropsOldest) {
     RawClient c;
     EXPECT_TRUE(c.connect_ok(broker.port(), "overflow", false));
     std::vector<std::string> got;
-    while (auto p = c.read(800ms)) {
+    while (auto p = c.next(800ms)) {
         ASSERT_EQ(p->type(), kPublish) << describe(*p);
         auto m = parse_publish(*p);
         c.ack(m);

@@ -1,6 +1,7 @@
 // 07 Durability (DESIGN.md durability contract 1-4): acknowledged state survives kill -9 and a
 // clean SIGTERM restart on the same data directory. With storage.sync=false the contract is
 // "survives a process crash", which is what SIGKILL is.
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -140,6 +141,10 @@ TEST(Durability, AcknowledgedMessagesSurviveKill9_Loop) {
                     << "delivered a message that was never published: " << m.payload;
             ++count[m.qos][m.payload];
         }
+        std::cout << "round " << round << ": kill -9 after " << delay_ms << " ms; acknowledged "
+                  << published.acked[1].size() << " QoS 1 + " << published.acked[2].size()
+                  << " QoS 2 of " << published.sent[1].size() + published.sent[2].size()
+                  << " sent; " << got.size() << " delivered after restart\n";
         size_t missing = 0;
         for (uint8_t q : {uint8_t{1}, uint8_t{2}}) {
             for (const auto& payload : published.acked[q]) {
@@ -217,7 +222,7 @@ TEST(Durability, InflightToOnlineSubscriberSurvivesKill9_MQTT_4_4_0_1) {
     EXPECT_TRUE(again.connect_ok(broker.port(), "inflight", false));
     std::map<std::string, Publish> resent;
     bool pubrel_seen = false;
-    while (auto p = again.read(1000ms)) {
+    while (auto p = again.next(1000ms)) {
         if (p->type() == kPubrel) {
             EXPECT_EQ(packet_id_of(*p), recd);
             pubrel_seen = true;
@@ -234,7 +239,11 @@ TEST(Durability, InflightToOnlineSubscriberSurvivesKill9_MQTT_4_4_0_1) {
         if (payload == "b0") {
             continue;
         }
-        ASSERT_EQ(resent.count(payload), 1u) << "in-flight message lost by kill -9: " << payload;
+        if (resent.count(payload) == 0) {
+            ADD_FAILURE() << "in-flight QoS " << int{m.qos}
+                          << " message lost by kill -9: " << payload;
+            continue;
+        }
         EXPECT_TRUE(resent[payload].dup) << "[MQTT-3.3.1-1] " << payload;
         EXPECT_EQ(resent[payload].packet_id, m.packet_id) << "[MQTT-4.4.0-1] " << payload;
         EXPECT_EQ(resent[payload].qos, m.qos) << payload;

@@ -95,6 +95,13 @@ void mosquitto_init_once() {
     std::call_once(once, [] { mosquitto_lib_init(); });
 }
 
+// Two workers by default, so connections and sessions cross workers; MQTTD_IT_WORKERS
+// overrides it when narrowing a failure down.
+long long workers_from_env() {
+    const char* env = std::getenv("MQTTD_IT_WORKERS");
+    return env != nullptr ? std::atoll(env) : 2;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +179,7 @@ void BrokerProcess::start() {
             "listener.tcp.external=127.0.0.1:" + std::to_string(port_),
             "listener.api.mgmt=127.0.0.1:" + std::to_string(api_port_),
             "storage.sync=false",
-            "node.workers=2",
+            num("node.workers=", workers_from_env()),
             "mqtt.acl_file=",
             "mqtt.connect_timeout=5",
             "log.console.level=debug",
@@ -590,6 +597,15 @@ std::optional<Packet> RawClient::read(std::chrono::milliseconds timeout) {
     }
 }
 
+std::optional<Packet> RawClient::next(std::chrono::milliseconds timeout) {
+    if (!early_.empty()) {
+        Packet p = std::move(early_.front());
+        early_.pop_front();
+        return p;
+    }
+    return read(timeout);
+}
+
 bool RawClient::wait_closed(std::chrono::milliseconds timeout, int* skipped) {
     auto deadline = Clock::now() + timeout;
     while (!closed_ && Clock::now() < deadline) {
@@ -986,6 +1002,10 @@ std::string finish_child(Child& c, std::chrono::milliseconds timeout) {
     if (c.out_fd >= 0) {
         ::close(c.out_fd);
         c.out_fd = -1;
+    }
+    // Stdout closes a moment before the process is gone: give it the rest of the timeout.
+    while (!child_exited(c) && Clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
     }
     if (!child_exited(c) && c.pid > 0) {
         ::kill(c.pid, SIGTERM);

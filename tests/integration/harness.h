@@ -223,6 +223,8 @@ public:
     // Reads one packet within `timeout`; nullopt on timeout, close or a malformed frame. `closed`
     // tells which: true if the peer closed (EOF or reset).
     std::optional<Packet> read(std::chrono::milliseconds timeout = kWait);
+    // Like read(), but first returns the PUBLISH packets kept in early() by the helpers below.
+    std::optional<Packet> next(std::chrono::milliseconds timeout = kWait);
     bool closed() const { return closed_; }
     // True if the connection is closed by the peer within `timeout`; packets that arrive
     // before the close are skipped (and counted in `skipped`).
