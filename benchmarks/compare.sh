@@ -41,6 +41,7 @@ if [[ $QUICK == 1 ]]; then
     ONLINE_MESSAGES=20000
     RESTART_SESSIONS=${RESTART_SESSIONS:-200}
     RESTART_MESSAGES=${RESTART_MESSAGES:-20000}
+    TIMEOUTS="--connect-timeout 10 --drain-timeout 20"
 else
     DURATION=${DURATION:-10}
     CONNS=${CONNS:-19000}
@@ -50,6 +51,7 @@ else
     ONLINE_MESSAGES=100000
     RESTART_SESSIONS=${RESTART_SESSIONS:-2000}
     RESTART_MESSAGES=${RESTART_MESSAGES:-200000}
+    TIMEOUTS="--connect-timeout 20 --drain-timeout 60"
 fi
 
 if [[ -z $LOAD ]]; then
@@ -71,6 +73,7 @@ done
 WORK=$(mktemp -d /tmp/mqttd-compare.XXXXXX)
 OUT=${OUT:-$WORK}
 mkdir -p "$OUT"
+chmod 755 "$WORK"  # mosquitto drops to its own user and must reach its persistence dir
 RESULTS=$OUT/results.tsv
 : >"$RESULTS"
 CLK_TCK=$(getconf CLK_TCK)
@@ -203,7 +206,7 @@ run_one() {  # broker run name metric args extra
         local cmd
         cmd=$(broker_cmd "$broker" "$dir" "$port" "$extra" 1)
         # shellcheck disable=SC2086
-        line=$("$LOAD" $args --port "$port" --broker-cmd "$cmd" --data-dir "$dir" \
+        line=$("$LOAD" $args $TIMEOUTS --port "$port" --broker-cmd "$cmd" --data-dir "$dir" \
                2>"$dir/load.err" | tail -1) || true
     else
         start_broker "$broker" "$dir" "$port" "$extra" || { echo "$broker	$run	$name	NA	-	-	-	-" >>"$RESULTS"; return; }
@@ -215,7 +218,7 @@ run_one() {  # broker run name metric args extra
         t0=$(date +%s.%N)
         c0=$(proc_cpu_ticks "$BPID")
         # shellcheck disable=SC2086
-        line=$(timeout 600 "$LOAD" $args --port "$port" 2>"$dir/load.err" | tail -1) || true
+        line=$(timeout 600 "$LOAD" $args $TIMEOUTS --port "$port" 2>"$dir/load.err" | tail -1) || true
         c1=$(proc_cpu_ticks "$BPID")
         t1=$(date +%s.%N)
         kill "$SAMPLER" 2>/dev/null || true

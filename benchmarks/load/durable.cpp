@@ -11,6 +11,7 @@
 //            retrying every 2 ms) and to the last queued message delivered to all sessions.
 // Counting is exact per (session, sequence); the mqueue limits of the brokers (1000 per session
 // in the compare configuration) make losses beyond that expected and reported.
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -43,7 +44,12 @@ public:
         }
     }
 
+    void on_publish_done(Client& /*c*/) override { last_ack_ns_ = now_ns(); }
+
 protected:
+    // A broker that stops answering ends a phase after this long without progress.
+    static constexpr std::uint64_t kQuietNs = 5'000'000'000;
+
     // Creates the sessions (client index k == session k) and the publisher.
     void make_clients() {
         for (std::uint32_t k = 0; k < opts_.sessions; ++k) {
@@ -75,8 +81,12 @@ protected:
         std::vector<std::uint64_t> next_seq(sessions_.size(), 0);
         const std::uint64_t t0 = now_ns();
         std::uint64_t k = 0;
+        last_ack_ns_ = t0;
         const bool ok = run_until(
-                [&] { return sent_ == opts_.messages && publisher_->unacked() == 0; },
+                [&] {
+                    return (sent_ == opts_.messages && publisher_->unacked() == 0) ||
+                           now_ns() - last_ack_ns_ > kQuietNs;
+                },
                 opts_.drain_timeout,
                 [&] {
                     const std::uint64_t now = now_ns();
@@ -94,7 +104,7 @@ protected:
                 });
         const double secs = static_cast<double>(now_ns() - t0) / 1e9;
         disconnect_all(p, 2.0);
-        return ok ? secs : -1.0;
+        return ok && sent_ == opts_.messages && publisher_->unacked() == 0 ? secs : -1.0;
     }
 
     // Reconnects every session and waits for all queued messages; returns seconds from
@@ -107,7 +117,13 @@ protected:
             }
         }
         connect_all(offline, false, opts_.connect_timeout);
-        run_until([&] { return received_ >= sent_; }, opts_.drain_timeout);
+        const std::uint64_t start = now_ns();
+        run_until(
+                [&] {
+                    return received_ >= sent_ ||
+                           now_ns() - std::max(last_msg_ns_, start) > kQuietNs;
+                },
+                opts_.drain_timeout);
         return last_msg_ns_ > since ? static_cast<double>(last_msg_ns_ - since) / 1e9 : 0.0;
     }
 
@@ -141,6 +157,7 @@ protected:
     std::uint64_t sent_ = 0;
     std::uint64_t received_ = 0;
     std::uint64_t last_msg_ns_ = 0;
+    std::uint64_t last_ack_ns_ = 0;
 };
 
 class Durable final : public Queued {

@@ -263,8 +263,10 @@ std::string Flow::run() {
                 if (!by_count) {
                     return false;
                 }
+                // Done, or nothing delivered for 5 stall periods (a broker that stopped).
+                const std::uint64_t quiet = now_ns() - std::max(last_delivery_ns_, start_ns_);
                 return tally().received >= quota_total ||
-                       (sent_total_ >= quota_total && now_ns() - last_delivery_ns_ > kStallNs);
+                       (sent_total_ >= quota_total && quiet > kStallNs) || quiet > 5 * kStallNs;
             },
             limit_s, [&] { fill(); }, wait_ms);
     const std::uint64_t end_ns = now_ns();
