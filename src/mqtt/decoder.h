@@ -51,6 +51,12 @@ public:
     void set_version(Version v) {
         version_ = v;
     }
+    // Continues a server-side stream whose CONNECT was decoded by another Decoder (the
+    // connection moved to another thread): only post-CONNECT packets are accepted from now.
+    void resume_after_connect(Version v) {
+        version_ = v;
+        version_known_ = true;
+    }
     Version version() const {
         return version_;
     }

@@ -320,7 +320,7 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
             }
             listener->current.fetch_sub(1);  // the new link counts itself again
             auto link = std::make_shared<ClientLink>(*impl, home, std::move(s), *listener);
-            link->decoder_.set_version(version);
+            link->decoder_.resume_after_connect(version);
             link->conn_ = impl->broker.worker(home).on_connect(*link, std::move(connect));
             if (!link->conn_) {
                 return;
