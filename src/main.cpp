@@ -11,7 +11,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/server.h"
+#include "broker/admin.h"
 #include "broker/broker.h"
+#include "broker/plugins.h"
 #include "broker/settings.h"
 #include "config/command_line.h"
 #include "config/config.h"
@@ -130,13 +133,40 @@ int run(int argc, char** argv) {
             return fail(err);
         }
     }
+    broker::PluginRegistry plugins(*store);
+    broker::register_retainer(plugins, settings);
+    for (const auto& warning : plugins.load()) {
+        spdlog::warn("{}", warning);
+    }
+    broker::Admin admin(broker);
+    std::string api_address = cfg->get_string("listener.api.mgmt");
+    api::Server rest(api::Context{broker, admin, *store, *cfg, plugins, [&server] {
+                                      std::vector<api::ListenerView> out;
+                                      for (const auto& l : server.listeners()) {
+                                          out.push_back({l.protocol, l.address, l.acceptors,
+                                                         l.max_clients, l.current_clients,
+                                                         l.shutdown_count});
+                                      }
+                                      return out;
+                                  }});
+
     server.start();
-    spdlog::info("mqttd {} ({}) listening on {} (mqtt:tcp) with {} workers, data in {}",
-                 MQTTD_VERSION, settings.node_name, tcp, workers, cfg->db_dir());
+    if (!api_address.empty()) {
+        if (auto err = rest.start(api_address); !err.empty()) {
+            server.stop();
+            store->close();
+            return fail(err);
+        }
+    }
+    spdlog::info(
+            "mqttd {} ({}) listening on {} (mqtt:tcp) and {} (REST API) with {} workers, "
+            "data in {}",
+            MQTTD_VERSION, settings.node_name, tcp, api_address, workers, cfg->db_dir());
 
     int sig = 0;
     sigwait(&signals, &sig);
     spdlog::info("signal {}: stopping", sig);
+    rest.stop();
     server.stop();
     store->close();
     spdlog::info("stopped");
