@@ -49,6 +49,17 @@ int connect_socket(uint16_t port) {
         ::close(fd);
         return -1;
     }
+    // A connect to a loopback port nobody listens on can succeed as a TCP self-connect when
+    // the kernel picks that same port as the local one (simultaneous open); the broker's port
+    // comes from the ephemeral range, so this happens while it restarts. Treat it as refused.
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0 &&
+        ntohs(local.sin_port) == port) {
+        ::close(fd);
+        errno = ECONNREFUSED;
+        return -1;
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
