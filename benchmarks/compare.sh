@@ -207,7 +207,7 @@ run_one() {  # broker run name metric args extra
         cmd=$(broker_cmd "$broker" "$dir" "$port" "$extra" 1)
         # shellcheck disable=SC2086
         line=$("$LOAD" $args $TIMEOUTS --port "$port" --broker-cmd "$cmd" --data-dir "$dir" \
-               2>"$dir/load.err" | tail -1) || true
+               2>"$dir/load.err" | tail -1; echo " rc=${PIPESTATUS[0]}" >>"$dir/load.err") || true
     else
         start_broker "$broker" "$dir" "$port" "$extra" || { echo "$broker	$run	$name	NA	-	-	-	-" >>"$RESULTS"; return; }
         local base_kb t0 c0 t1 c1
@@ -218,7 +218,8 @@ run_one() {  # broker run name metric args extra
         t0=$(date +%s.%N)
         c0=$(proc_cpu_ticks "$BPID")
         # shellcheck disable=SC2086
-        line=$(timeout 600 "$LOAD" $args $TIMEOUTS --port "$port" 2>"$dir/load.err" | tail -1) || true
+        line=$(timeout 600 "$LOAD" $args $TIMEOUTS --port "$port" 2>"$dir/load.err" | tail -1
+               echo " rc=${PIPESTATUS[0]}" >>"$dir/load.err") || true
         c1=$(proc_cpu_ticks "$BPID")
         t1=$(date +%s.%N)
         kill "$SAMPLER" 2>/dev/null || true
@@ -237,6 +238,7 @@ run_one() {  # broker run name metric args extra
         fi
         stop_broker
     fi
+    [[ -z $line ]] && echo "compare.sh: $broker $name: no result ($(tr '\n' ' ' <"$dir/load.err"))" >&2
     echo "$broker $run $name $line" >>"$OUT/raw.jsonl"
     if [[ $metric != rss ]]; then
         value=$(jq -r "$metric // \"NA\"" <<<"$line" 2>/dev/null || echo NA)
@@ -250,10 +252,11 @@ run_one() {  # broker run name metric args extra
     printf '  %-10s run %d %-24s %s\n' "$broker" "$run" "$name" "$value" >&2
 }
 
-median() {  # values on stdin, NA ignored
-    grep -v '^NA$' | grep -v '^-$' | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) { print "NA"; exit }
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+median() {  # values on stdin; NA, - and empty ignored
+    { awk '$1 ~ /^[0-9.eE+-]+$/ && $1 != "-" { print $1 }' || true; } | sort -g |
+        awk '{ v[NR] = $1 } END {
+            if (NR == 0) { print "NA"; exit }
+            if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo "compare.sh: mqttd=$MQTTD load=$LOAD runs=$RUNS duration=${DURATION}s work=$WORK" >&2

@@ -150,6 +150,9 @@ mqttd::load::Options parse(int argc, char** argv) {
 int main(int argc, char** argv) {
     const mqttd::load::Options opts = parse(argc, argv);
     std::signal(SIGPIPE, SIG_IGN);
+    // An interrupted run still prints its line (marked "interrupted").
+    std::signal(SIGINT, [](int) { mqttd::load::request_stop(); });
+    std::signal(SIGTERM, [](int) { mqttd::load::request_stop(); });
     try {
         std::unique_ptr<mqttd::load::ScenarioBase> s;
         const std::string& sc = opts.scenario;

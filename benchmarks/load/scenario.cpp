@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,17 @@
 #include <arpa/inet.h>
 
 namespace mqttd::load {
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+}  // namespace
+
+void request_stop() {
+    g_stop = 1;
+}
+bool stop_requested() {
+    return g_stop != 0;
+}
 
 void JsonLine::key(const char* k) {
     if (!body_.empty()) {
@@ -202,7 +214,7 @@ bool ScenarioBase::run_until(const std::function<bool()>& done,
     const std::uint64_t ping_every = std::uint64_t{opts_.keepalive} * 1'000'000'000 / 2;
     while (!done()) {
         const std::uint64_t now = now_ns();
-        if (now - start >= limit) {
+        if (now - start >= limit || stop_requested()) {
             return false;
         }
         if (opts_.keepalive > 0 && now - last_ping > 1'000'000'000) {
@@ -228,6 +240,9 @@ void ScenarioBase::add_result(JsonLine& j, const Tally& t, double msgs_per_s) co
             .add("msgs_per_s", msgs_per_s)
             .raw("latency_us", latency_.json())
             .add("gen_cpu_s", process_cpu_s() - cpu_start_);
+    if (stop_requested()) {
+        j.add("interrupted", true);
+    }
 }
 
 std::string ScenarioBase::topic(const char* kind, std::uint32_t i) const {

@@ -133,6 +133,10 @@ protected:
     bool debug_ = false;  // LOAD_DEBUG set: diagnostics on stderr
 };
 
+// Set by SIGINT/SIGTERM: every wait ends at once and the scenario reports what it has.
+void request_stop();
+[[nodiscard]] bool stop_requested();
+
 std::unique_ptr<ScenarioBase> make_flow(const Options& opts);
 std::unique_ptr<ScenarioBase> make_conns(const Options& opts);
 std::unique_ptr<ScenarioBase> make_durable(const Options& opts);
