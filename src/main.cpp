@@ -123,6 +123,7 @@ int run(int argc, char** argv) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -135,6 +136,30 @@ int run(int argc, char** argv) {
     }
     broker::PluginRegistry plugins(*store);
     broker::register_retainer(plugins, settings);
+    {
+        std::vector<std::pair<std::string, std::string>> seeds;
+        for (const auto& item : cfg->items()) {
+            if (!item.value.empty() &&
+                (item.key.starts_with("auth.user.") || item.key.starts_with("auth.client."))) {
+                seeds.emplace_back(item.key, item.value);
+            }
+        }
+        auto& ext = broker.extensions();
+        auto built = broker::build_extensions(ext, plugins, *store, settings.node_name,
+                                              cfg->get_string("mqtt.acl_file"), seeds);
+        if (!built) {
+            return fail(built.error());
+        }
+        for (const auto& warning : *built) {
+            spdlog::warn("{}", warning);
+        }
+        ext.acl_nomatch_allow = cfg->get_string("mqtt.acl_nomatch") == "allow";
+        ext.cache_acl = cfg->get_bool("mqtt.cache_acl");
+        cfg->subscribe("mqtt.acl_nomatch",
+                       [&ext](const std::string& v) { ext.acl_nomatch_allow = v == "allow"; });
+        cfg->subscribe("mqtt.cache_acl",
+                       [&ext](const std::string& v) { ext.cache_acl = v == "true"; });
+    }
     for (const auto& warning : plugins.load()) {
         spdlog::warn("{}", warning);
     }
@@ -164,7 +189,19 @@ int run(int argc, char** argv) {
             MQTTD_VERSION, settings.node_name, tcp, api_address, workers, cfg->db_dir());
 
     int sig = 0;
-    sigwait(&signals, &sig);
+    while (true) {
+        sigwait(&signals, &sig);
+        if (sig != SIGHUP) {
+            break;
+        }
+        // SIGHUP re-reads the ACL file without dropping clients; a broken file keeps the old
+        // rules.
+        if (auto err = admin.reload_acl(); !err.empty()) {
+            spdlog::error("ACL reload refused, old rules kept: {}", err);
+        } else {
+            spdlog::info("ACL reloaded from {}", cfg->get_string("mqtt.acl_file"));
+        }
+    }
     spdlog::info("signal {}: stopping", sig);
     rest.stop();
     server.stop();

@@ -1,5 +1,6 @@
 #include "broker/admin.h"
 
+#include <atomic>
 #include <future>
 #include <memory>
 
@@ -191,14 +192,46 @@ bool Admin::publish(const std::string& topic,
                                         unix_ms(),
                                         0,
                                         broker_.store().next_message_id()});
+    // Answered once the message is in the store for every session it was routed to: after
+    // the publishing worker's commit, every worker commits what it has by then (deliveries
+    // from this publish reach a worker's inbox before the task that asks for its commit).
     auto done = std::make_shared<std::promise<void>>();
     auto future = done->get_future();
+    auto remaining = std::make_shared<std::atomic<uint32_t>>(broker_.worker_count());
+    Broker& broker = broker_;
     Worker& worker = broker_.worker(w);
-    worker.push_task([&worker, msg, done] {
+    worker.push_task([&broker, &worker, msg, done, remaining] {
         worker.publish(msg, nullptr, nullptr);
-        worker.after_commit([done] { done->set_value(); });
+        worker.after_commit([&broker, done, remaining] {
+            for (uint32_t i = 0; i < broker.worker_count(); ++i) {
+                Worker& other = broker.worker(i);
+                other.push_task([&other, done, remaining] {
+                    other.after_commit([done, remaining] {
+                        if (remaining->fetch_sub(1) == 1) {
+                            done->set_value();
+                        }
+                    });
+                });
+            }
+        });
     });
     return future.wait_for(kTaskTimeout) == std::future_status::ready;
+}
+
+bool Admin::clean_acl_cache(const std::string& client_id, const std::string& topic) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w,
+                    [=](Worker& worker) { return worker.clean_acl_cache(client_id, topic); });
+    return r.value_or(false);
+}
+
+std::string Admin::reload_acl() {
+    auto& file = broker_.extensions().acl_file;
+    if (!file) {
+        return "no ACL file configured";
+    }
+    auto r = file->reload();
+    return r ? std::string() : r.error();
 }
 
 MetricsSnapshot Admin::metrics() const {

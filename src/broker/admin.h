@@ -110,6 +110,12 @@ public:
                  bool retain,
                  const std::string& client_id);
 
+    // Clears the cached publish ACL decision of a connected client for `topic` (all topics
+    // when empty). False when the client is not connected.
+    bool clean_acl_cache(const std::string& client_id, const std::string& topic);
+    // Re-reads mqtt.acl_file; on error the old rules stay and the error line is returned.
+    std::string reload_acl();
+
     MetricsSnapshot metrics() const;
     std::map<std::string, uint64_t> stats();
 

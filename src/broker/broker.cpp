@@ -48,6 +48,11 @@ storage::Status Broker::recover() {
         s->username = r.username;
         auto counts = store_.session_counts(r.client_id);
         s->disk_unloaded = counts.queued;
+        if (r.disconnected_at_ms == 0) {
+            s->maybe_sent_below = counts.next_seq;
+        } else {
+            s->maybe_sent_first = settings_.max_inflight.load(std::memory_order_relaxed);
+        }
         s->next_seq = counts.next_seq;
         s->enqueue_msg = counts.enqueued_total;
         s->mqueue_dropped = counts.dropped_total;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "broker/admin.h"
+#include "broker/extensions.h"
 #include "broker/metrics.h"
 #include "broker/settings.h"
 #include "broker/topic_index.h"
@@ -45,6 +46,7 @@ public:
 
     TopicIndex& index() { return index_; }
     ClientRegistry& clients() { return clients_; }
+    Extensions& extensions() { return extensions_; }
     storage::Store& store() { return store_; }
     Settings& settings() { return settings_; }
     int64_t started_at_ms() const { return started_at_ms_; }
@@ -60,6 +62,7 @@ private:
     Settings& settings_;
     TopicIndex index_;
     ClientRegistry clients_;
+    Extensions extensions_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::atomic<uint64_t> next_connection_id_{0};
     std::atomic<uint64_t> assigned_ids_{0};

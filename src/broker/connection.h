@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "broker/auth/acl.h"
+#include "broker/auth/auth_chain.h"
 #include "broker/link.h"
 #include "broker/session.h"
 #include "mqtt/packets.h"
@@ -54,6 +56,9 @@ public:
     uint16_t receive_maximum = 0;  // MQTT 5: the client's Receive Maximum, 0 = none given
     uint32_t max_packet_size = 0;  // MQTT 5: the client's Maximum Packet Size, 0 = no limit
     std::optional<mqtt::Will> will;
+    bool superuser = false;         // from authentication: the ACL does not apply
+    auth::ClientIdentity identity;  // as authenticated (password dropped)
+    auth::AclCache acl_cache;       // publish decisions (mqtt.cache_acl)
     bool disconnect_received = false;
     bool closing = false;
     int64_t connected_at_ms = 0;

@@ -8,6 +8,8 @@
 
 namespace mqttd::broker {
 
+class Connection;
+
 class Link {
 public:
     virtual ~Link() = default;
@@ -21,6 +23,15 @@ public:
     virtual const std::string& peer_ip() const = 0;
     virtual uint16_t peer_port() const = 0;
     virtual const char* transport() const = 0;  // "tcp", "ssl", "ws", "wss"
+
+    // Flow control for decisions taken elsewhere (authentication, ACL): after pause(), net
+    // decodes no further packet and keeps the bytes already received (so views into them stay
+    // valid) until resume(). A paused link stays alive until resumed or closed.
+    virtual void pause() = 0;
+    virtual void resume() = 0;
+    // A CONNECT that was pending (see Worker::on_connect) has been accepted: packets from now
+    // on go to `conn`.
+    virtual void attach(Connection* conn) = 0;
 };
 
 }  // namespace mqttd::broker

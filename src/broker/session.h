@@ -41,7 +41,8 @@ struct OutItem {
     MessagePtr msg;
     uint8_t qos = 0;
     bool retain = false;
-    bool stored = false;  // has an entry in the store's `queues` family
+    bool stored = false;      // has an entry in the store's `queues` family
+    bool maybe_sent = false;  // may have been sent before a restart: goes out with DUP set
     uint32_t subscription_id = 0;
 };
 
@@ -90,6 +91,12 @@ public:
     // the store before disk.front() (or make up the whole disk list when it is empty).
     uint64_t disk_unloaded = 0;
     uint64_t disk_read_from = 0;  // seq to read the unloaded entries from
+    // After a restart nothing says which stored entries had been sent before it. DUP means
+    // "might be a re-delivery" (3.1.1 3.3.1.1), so it is set on those that may have been: every
+    // entry of a session that was online at the stop, else the first window of entries (the
+    // in-flight ones of its last connection).
+    uint64_t maybe_sent_below = 0;
+    uint64_t maybe_sent_first = 0;
     uint64_t next_seq = 0;
 
     // Inbound QoS 2: packet ids received and routed, awaiting PUBREL.

@@ -226,11 +226,19 @@ void Worker::write_response(Connection& conn, PendingResponse& r) {
     auto& out = conn.link().out();
     switch (r.type) {
         case PacketType::Puback:
-            mqtt::encode_ack(out, conn.version, mqtt::Ack{r.type, r.packet_id, {}, {}});
+            mqtt::encode_ack(out, conn.version,
+                             mqtt::Ack{r.type,
+                                       r.packet_id,
+                                       r.reasons.empty() ? ReasonCode::Success : r.reasons[0],
+                                       {}});
             metrics_.add(Metric::PacketsPubackSent);
             break;
         case PacketType::Pubrec:
-            mqtt::encode_ack(out, conn.version, mqtt::Ack{r.type, r.packet_id, {}, {}});
+            mqtt::encode_ack(out, conn.version,
+                             mqtt::Ack{r.type,
+                                       r.packet_id,
+                                       r.reasons.empty() ? ReasonCode::Success : r.reasons[0],
+                                       {}});
             metrics_.add(Metric::PacketsPubrecSent);
             break;
         case PacketType::Pubrel:
@@ -278,38 +286,116 @@ SessionPtr Worker::find_session(std::string_view client_id) {
     return it == sessions_.end() ? nullptr : it->second;
 }
 
-Connection* Worker::on_connect(Link& link, mqtt::Connect&& c) {
+void Worker::refuse_connect(Link& link, mqtt::Version v, ReasonCode rc) {
+    mqtt::encode_connack(link.out(), v, mqtt::Connack{false, rc, {}});
+    metrics_.add(Metric::PacketsConnack);
+    metrics_.add(Metric::PacketsSent);
+    link.close();
+}
+
+std::optional<auth::Decision> Worker::decide(
+        const std::function<void(auth::DecisionCallback)>& start,
+        std::function<void(auth::Decision)> later) {
+    struct Slot {
+        std::mutex mutex;
+        bool returned = false;
+        bool decided = false;
+        auth::Decision decision;
+    };
+    auto slot = std::make_shared<Slot>();
+    start([this, slot, later = std::move(later)](auth::Decision d) mutable {
+        {
+            std::lock_guard lock(slot->mutex);
+            if (!slot->returned) {
+                slot->decided = true;
+                slot->decision = std::move(d);
+                return;
+            }
+        }
+        // Decided on another thread: continue on this worker.
+        post([later = std::move(later), d = std::move(d)]() mutable { later(std::move(d)); });
+    });
+    std::lock_guard lock(slot->mutex);
+    slot->returned = true;
+    if (slot->decided) {
+        return std::move(slot->decision);
+    }
+    return std::nullopt;
+}
+
+ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
     metrics_.add(Metric::PacketsConnect);
     metrics_.add(Metric::PacketsReceived);
     auto& settings = broker_.settings();
 
-    auto refuse = [&](ReasonCode rc) -> Connection* {
-        mqtt::encode_connack(link.out(), c.version, mqtt::Connack{false, rc, {}});
-        metrics_.add(Metric::PacketsConnack);
-        metrics_.add(Metric::PacketsSent);
-        link.close();
-        return nullptr;
-    };
-
     if (c.client_id.empty()) {
         // [MQTT-3.1.3-8]: a zero-byte client id with CleanSession = 0 is refused with code 2.
-        if (!c.clean_start && c.version != Version::V5) {
-            return refuse(ReasonCode::ClientIdentifierNotValid);
-        }
-        if (c.version == Version::V31) {
-            return refuse(ReasonCode::ClientIdentifierNotValid);  // 3.1 requires 1-23 chars
+        if ((!c.clean_start && c.version != Version::V5) || c.version == Version::V31) {
+            refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
+            return ConnectResult::Refused;
         }
     }
     if (c.client_id.size() > settings.max_clientid_len.load(std::memory_order_relaxed)) {
-        return refuse(ReasonCode::ClientIdentifierNotValid);
-    }
-    if (!c.username && !settings.allow_anonymous.load(std::memory_order_relaxed)) {
-        return refuse(ReasonCode::NotAuthorized);
+        refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
+        return ConnectResult::Refused;
     }
     bool assigned = false;
     if (c.client_id.empty()) {
         c.client_id = broker_.assign_client_id(index_);
         assigned = true;
+    }
+    auth::ClientIdentity identity{c.client_id,      c.username,
+                                  c.password,       link.peer_ip(),
+                                  link.peer_port(), static_cast<uint8_t>(c.version)};
+    // The authentication chain answers at once (local tables, anonymous rules) or later from
+    // its pool (password hashing, HTTP): then the link waits, paused, for the answer.
+    uint64_t key = ++next_pending_connect_;
+    bool anonymous = settings.allow_anonymous.load(std::memory_order_relaxed);
+    auto decision = decide(
+            [&](auth::DecisionCallback cb) {
+                broker_.extensions().auth.authenticate(identity, anonymous, std::move(cb));
+            },
+            [this, key](auth::Decision d) { finish_connect(key, std::move(d)); });
+    if (!decision) {
+        pending_connects_.emplace(
+                key, PendingConnect{&link, std::move(c), std::move(identity), assigned});
+        link.pause();
+        return ConnectResult::Pending;
+    }
+    return conclude_connect(link, std::move(c), std::move(identity), assigned, *decision);
+}
+
+void Worker::finish_connect(uint64_t key, auth::Decision d) {
+    auto it = pending_connects_.find(key);
+    if (it == pending_connects_.end()) {
+        return;
+    }
+    PendingConnect p = std::move(it->second);
+    pending_connects_.erase(it);
+    if (conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d) ==
+        ConnectResult::Accepted) {
+        p.link->resume();
+    }
+}
+
+ConnectResult Worker::conclude_connect(Link& link,
+                                       mqtt::Connect&& c,
+                                       auth::ClientIdentity&& identity,
+                                       bool assigned,
+                                       const auth::Decision& d) {
+    if (d.verdict != auth::Verdict::Allow) {
+        broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
+        if (d.error) {
+            spdlog::warn("client {} from {} refused: {}", c.client_id, link.peer_ip(), d.reason);
+        }
+        // A provider that knew the name and refused the password: bad user name or password
+        // (4 / 0x86); no credentials anyone accepts: not authorized (5 / 0x87).
+        bool bad_password = d.verdict == auth::Verdict::Deny && !d.error &&
+                            c.password.has_value() && d.reason != "anonymous not allowed";
+        refuse_connect(
+                link, c.version,
+                bad_password ? ReasonCode::BadUserNameOrPassword : ReasonCode::NotAuthorized);
+        return ConnectResult::Refused;
     }
 
     int64_t now = unix_ms();
@@ -325,6 +411,9 @@ Connection* Worker::on_connect(Link& link, mqtt::Connect&& c) {
     conn.will = std::move(c.will);
     conn.connected_at_ms = now;
     conn.last_activity_ms = mono_ms();
+    conn.superuser = d.superuser;
+    identity.password.reset();  // not kept past authentication
+    conn.identity = std::move(identity);
 
     bool persistent;
     uint32_t expiry = 0;
@@ -375,6 +464,7 @@ Connection* Worker::on_connect(Link& link, mqtt::Connect&& c) {
 
     connections_.emplace(conn.id(), std::move(conn_ptr));
     connections_count_.store(connections_.size(), std::memory_order_relaxed);
+    link.attach(&conn);
     broker_.clients().add(
             ClientView{conn.client_id, conn.username, link.peer_ip(), link.peer_port(), !persistent,
                        static_cast<uint8_t>(conn.version), conn.keepalive, now, conn.id()});
@@ -382,7 +472,90 @@ Connection* Worker::on_connect(Link& link, mqtt::Connect&& c) {
     if (persistent) {
         store_session(*session);
     }
-    return &conn;
+    on_connected_extensions(conn, !resumed);
+    return ConnectResult::Accepted;
+}
+
+void Worker::on_closed_extensions(Connection& conn, bool session_ended) {
+    auto& ext = broker_.extensions();
+    const char* reason = conn.disconnect_received ? "normal" : "closed";
+    if (ext.modules_on.load(std::memory_order_relaxed) && !stopping_) {
+        if (auto m = ext.modules.load(); m && m->presence_enabled()) {
+            auto pm = m->disconnected(conn.identity, reason, unix_ms() / 1000);
+            publish(make_message(MessageInit{pm.topic,
+                                             pm.payload,
+                                             pm.qos,
+                                             false,
+                                             {},
+                                             {},
+                                             unix_ms(),
+                                             0,
+                                             broker_.store().next_message_id()}),
+                    nullptr, nullptr);
+        }
+    }
+    if (ext.web_hook_on.load(std::memory_order_relaxed)) {
+        if (auto hook = ext.web_hook.load()) {
+            auth::HookEventData e;
+            e.client_id = conn.client_id;
+            e.username = conn.username;
+            e.reason = reason;
+            if (hook->wants(auth::HookEvent::ClientDisconnected)) {
+                e.event = auth::HookEvent::ClientDisconnected;
+                hook->emit(e);
+            }
+            if (session_ended && hook->wants(auth::HookEvent::SessionTerminated)) {
+                e.event = auth::HookEvent::SessionTerminated;
+                hook->emit(e);
+            }
+        }
+    }
+}
+
+void Worker::on_connected_extensions(Connection& conn, bool new_session) {
+    auto& ext = broker_.extensions();
+    if (ext.modules_on.load(std::memory_order_relaxed)) {
+        if (auto m = ext.modules.load()) {
+            for (const auto& sub : m->subscriptions_for(conn.identity)) {
+                if (!mqtt::valid_subscription_filter(sub.topic, conn.version)) {
+                    continue;
+                }
+                mqtt::SubscribeOptions opts;
+                opts.qos = sub.qos;
+                add_subscription(conn.session, sub.topic, opts, 0);
+                send_retained(conn.session, sub.topic, opts, 0);
+            }
+            if (m->presence_enabled()) {
+                auto pm = m->connected(conn.identity, !conn.session->persistent(), 0,
+                                       unix_ms() / 1000);
+                publish(make_message(MessageInit{pm.topic,
+                                                 pm.payload,
+                                                 pm.qos,
+                                                 false,
+                                                 {},
+                                                 {},
+                                                 unix_ms(),
+                                                 0,
+                                                 broker_.store().next_message_id()}),
+                        nullptr, nullptr);
+            }
+        }
+    }
+    if (ext.web_hook_on.load(std::memory_order_relaxed)) {
+        if (auto hook = ext.web_hook.load()) {
+            auth::HookEventData e;
+            e.client_id = conn.client_id;
+            e.username = conn.username;
+            if (hook->wants(auth::HookEvent::ClientConnected)) {
+                e.event = auth::HookEvent::ClientConnected;
+                hook->emit(e);
+            }
+            if (new_session && hook->wants(auth::HookEvent::SessionCreated)) {
+                e.event = auth::HookEvent::SessionCreated;
+                hook->emit(e);
+            }
+        }
+    }
 }
 
 void Worker::store_session(const Session& s) {
@@ -469,7 +642,12 @@ void Worker::close_connection(Connection& conn) {
 
 void Worker::on_closed(Connection& conn) {
     broker_.clients().remove(conn.client_id, conn.id());
+    bool ended = conn.session && !conn.session->persistent();
+    bool had_session = conn.session != nullptr;
     detach(conn);
+    if (had_session) {
+        on_closed_extensions(conn, ended);
+    }
     connections_.erase(conn.id());
     connections_count_.store(connections_.size(), std::memory_order_relaxed);
 }
@@ -537,6 +715,19 @@ bool Worker::admin_subscribe(const std::string& client_id, const std::string& fi
     opts.qos = qos;
     add_subscription(s, filter, opts, 0);
     send_retained(s, filter, opts, 0);
+    return true;
+}
+
+bool Worker::clean_acl_cache(const std::string& client_id, const std::string& topic) {
+    auto s = find_session(client_id);
+    if (!s || !s->connection) {
+        return false;
+    }
+    if (topic.empty()) {
+        s->connection->acl_cache.clear_all();
+    } else {
+        s->connection->acl_cache.clear(topic);
+    }
     return true;
 }
 

@@ -28,6 +28,8 @@
 #include <vector>
 
 #include "broker/admin.h"
+#include "broker/auth/auth_chain.h"
+#include "broker/auth/web_hook.h"
 #include "broker/connection.h"
 #include "broker/metrics.h"
 #include "broker/session.h"
@@ -44,6 +46,12 @@ struct Token {
     uint32_t worker = 0;
     uint64_t connection = 0;
     uint64_t response = 0;
+};
+
+enum class ConnectResult : uint8_t {
+    Accepted,  // CONNACK 0 written; the link is attached to its Connection
+    Refused,   // CONNACK with the refusal written; the link is closing
+    Pending,   // waiting for the authentication chain; the link is paused
 };
 
 struct Delivery {
@@ -74,7 +82,7 @@ public:
     // --- net entry points (this worker's thread) ---
     // Handles a CONNECT whose client id is homed here. Returns the connection, or nullptr when
     // refused (a CONNACK with the refusal was written and the link is closing).
-    Connection* on_connect(Link& link, mqtt::Connect&& connect);
+    ConnectResult on_connect(Link& link, mqtt::Connect&& connect);
     // Handles one packet after CONNECT. A non-success result is a protocol violation: net
     // closes the connection (with a DISCONNECT of that reason on MQTT 5).
     mqtt::ReasonCode on_packet(Connection& conn, mqtt::Packet& packet);
@@ -108,6 +116,7 @@ public:
     std::optional<std::vector<SubscriptionView>> subscriptions_view(const std::string& client_id);
     bool admin_subscribe(const std::string& client_id, const std::string& filter, uint8_t qos);
     bool admin_unsubscribe(const std::string& client_id, const std::string& filter);
+    bool clean_acl_cache(const std::string& client_id, const std::string& topic);
     // Runs `done` once every store write made so far on this worker has committed.
     void after_commit(Task done);
 
@@ -119,6 +128,39 @@ private:
         std::vector<Task> tasks;
         bool scheduled = false;
     };
+
+    struct PendingConnect {
+        Link* link = nullptr;
+        mqtt::Connect connect;
+        auth::ClientIdentity identity;
+        bool assigned = false;
+    };
+
+    // authentication and ACL
+    // Runs `start` with a callback; returns the decision if it came before `start` returned,
+    // otherwise nullopt, and `later` runs on this worker when it comes.
+    std::optional<auth::Decision> decide(const std::function<void(auth::DecisionCallback)>& start,
+                                         std::function<void(auth::Decision)> later);
+    void refuse_connect(Link& link, mqtt::Version v, mqtt::ReasonCode rc);
+    void finish_connect(uint64_t key, auth::Decision d);
+    ConnectResult conclude_connect(Link& link,
+                                   mqtt::Connect&& c,
+                                   auth::ClientIdentity&& identity,
+                                   bool assigned,
+                                   const auth::Decision& d);
+    void on_connected_extensions(Connection& conn, bool new_session);
+    void on_closed_extensions(Connection& conn, bool session_ended);
+    void publish_allowed(Connection& conn, mqtt::Publish& p, std::string_view topic);
+    void publish_denied(Connection& conn, const mqtt::Publish& p);
+    void finish_publish_acl(uint64_t conn_id,
+                            mqtt::Publish p,
+                            std::string topic,
+                            const auth::Decision& d);
+    void finish_subscribe(Connection& conn, mqtt::Subscribe& sub, const std::vector<bool>& allowed);
+    void emit_hook(auth::HookEvent event,
+                   const Connection& conn,
+                   std::string_view topic,
+                   const Message* msg);
 
     // store batch of this turn
     storage::WriteBatch& batch();
@@ -194,6 +236,9 @@ private:
     uint64_t epoch_ = 0;                      // epoch of batch_
     uint64_t committed_epoch_ = 0;            // every batch up to here is durable
     std::vector<SessionPtr> waiting_commit_;  // sessions to pump after the next commit
+
+    std::unordered_map<uint64_t, PendingConnect> pending_connects_;
+    uint64_t next_pending_connect_ = 0;
 
     std::vector<Subscriber> match_scratch_;
     int64_t last_sys_ms_ = 0;

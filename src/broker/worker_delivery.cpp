@@ -105,17 +105,109 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         complete(t);
         return ReasonCode::Success;
     }
+    auto& ext = broker_.extensions();
+    std::string rewritten;
+    std::string_view topic = p.topic;
+    if (ext.modules_on.load(std::memory_order_relaxed)) {
+        if (auto m = ext.modules.load()) {
+            if (auto r = m->rewrite(topic)) {
+                rewritten = std::move(*r);
+                topic = rewritten;
+            }
+        }
+    }
+    if (!conn.superuser) {
+        bool cache = ext.cache_acl.load(std::memory_order_relaxed);
+        std::optional<bool> allowed;
+        if (cache) {
+            allowed = conn.acl_cache.get(topic, ext.acl.epoch());
+        }
+        if (!allowed) {
+            uint64_t id = conn.id();
+            auto d = decide(
+                    [&](auth::DecisionCallback cb) {
+                        ext.acl.check(conn.identity, false, auth::Access::Publish, topic,
+                                      ext.acl_nomatch_allow.load(std::memory_order_relaxed),
+                                      std::move(cb));
+                    },
+                    [this, id, p, t = std::string(topic)](auth::Decision later) mutable {
+                        finish_publish_acl(id, p, std::move(t), later);
+                    });
+            if (!d) {
+                // Decided elsewhere (HTTP): later packets wait, so order is kept; the views
+                // of `p` stay valid while the link is paused.
+                conn.link().pause();
+                return ReasonCode::Success;
+            }
+            allowed = d->verdict == auth::Verdict::Allow;
+            if (cache) {
+                conn.acl_cache.put(topic, *allowed, ext.acl.epoch());
+            }
+        }
+        if (!*allowed) {
+            publish_denied(conn, p);
+            return ReasonCode::Success;
+        }
+    }
+    publish_allowed(conn, p, topic);
+    return ReasonCode::Success;
+}
+
+void Worker::finish_publish_acl(uint64_t conn_id,
+                                mqtt::Publish p,
+                                std::string topic,
+                                const auth::Decision& d) {
+    auto it = connections_.find(conn_id);
+    if (it == connections_.end()) {
+        return;
+    }
+    Connection& conn = *it->second;
+    bool allowed = d.verdict == auth::Verdict::Allow;
+    auto& ext = broker_.extensions();
+    if (ext.cache_acl.load(std::memory_order_relaxed)) {
+        conn.acl_cache.put(topic, allowed, ext.acl.epoch());
+    }
+    if (!conn.closing && conn.session) {
+        if (allowed) {
+            publish_allowed(conn, p, topic);
+        } else {
+            publish_denied(conn, p);
+        }
+    }
+    conn.link().resume();
+}
+
+void Worker::publish_denied(Connection& conn, const mqtt::Publish& p) {
+    // Dropped and counted. QoS 1/2 are still answered, so the client does not resend forever;
+    // MQTT 5 says why (0x87).
+    metrics_.add(Metric::MessagesAclDenied);
+    broker_.extensions().acl_denied_publish.fetch_add(1, std::memory_order_relaxed);
+    if (p.qos == 0) {
+        return;
+    }
+    auto r = response_for(p.qos == 1 ? PacketType::Puback : PacketType::Pubrec, p.packet_id);
+    if (conn.version == Version::V5) {
+        r.reasons.push_back(ReasonCode::NotAuthorized);
+    }
+    complete(new_response(conn, std::move(r)));
+}
+
+void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_view topic) {
+    Session& s = *conn.session;
     int64_t now = unix_ms();
     int64_t expiry_at = 0;
     if (conn.version == Version::V5 && p.properties.message_expiry_interval) {
         expiry_at = now + int64_t{*p.properties.message_expiry_interval} * 1000;
     }
-    auto msg = make_message(MessageInit{p.topic, p.payload, p.qos, p.retain, p.raw_properties,
+    auto msg = make_message(MessageInit{topic, p.payload, p.qos, p.retain, p.raw_properties,
                                         conn.client_id, now, expiry_at,
                                         broker_.store().next_message_id()});
+    if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
+        emit_hook(auth::HookEvent::MessagePublish, conn, topic, msg.get());
+    }
     if (p.qos == 0) {
         publish(msg, &s, nullptr);
-        return ReasonCode::Success;
+        return;
     }
     Token t = new_response(
             conn, response_for(p.qos == 1 ? PacketType::Puback : PacketType::Pubrec, p.packet_id));
@@ -130,7 +222,28 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
     }
     publish(msg, &s, &t);
     complete(t);
-    return ReasonCode::Success;
+}
+
+void Worker::emit_hook(auth::HookEvent event,
+                       const Connection& conn,
+                       std::string_view topic,
+                       const Message* msg) {
+    auto hook = broker_.extensions().web_hook.load();
+    if (!hook || !hook->wants(event, topic)) {
+        return;
+    }
+    auth::HookEventData e;
+    e.event = event;
+    e.client_id = conn.client_id;
+    e.username = conn.username;
+    e.topic.assign(topic);
+    if (msg) {
+        e.from_client_id = msg->from_client;
+        e.payload.assign(msg->payload());
+        e.qos = msg->qos;
+        e.retain = msg->retain;
+    }
+    hook->emit(std::move(e));
 }
 
 void Worker::publish(const MessagePtr& msg, const Session* publisher, const Token* token) {
@@ -314,8 +427,8 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
         return true;
     }
     mqtt::encode_publish(
-            conn->link().out(), conn->version, m.topic(), m.payload(), item.qos, item.retain, dup,
-            pid,
+            conn->link().out(), conn->version, m.topic(), m.payload(), item.qos, item.retain,
+            item.qos > 0 && (dup || item.maybe_sent), pid,
             conn->version == Version::V5 ? std::string_view(m.properties) : std::string_view());
     metrics_.add(Metric::PacketsPublishSent);
     metrics_.add(Metric::PacketsSent);
@@ -333,6 +446,9 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     }
     ++s.deliver_msg;
     conn->link().flush();
+    if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
+        emit_hook(auth::HookEvent::MessageDelivered, *conn, m.topic(), &m);
+    }
     if (item.qos == 0) {
         if (item.stored) {
             batch().remove_queued(s.client_id(), item.seq);
@@ -429,8 +545,13 @@ void Worker::load_disk(Session& s, size_t room) {
     auto entries = broker_.store().read_queue(s.client_id(), from, static_cast<uint32_t>(room));
     for (auto& qm : entries) {
         uint64_t seq = qm.entry.seq;
+        bool maybe_sent = false;
         if (s.disk_unloaded > 0) {
             --s.disk_unloaded;
+            maybe_sent = seq < s.maybe_sent_below || s.maybe_sent_first > 0;
+            if (s.maybe_sent_first > 0) {
+                --s.maybe_sent_first;
+            }
         } else if (!s.disk.empty() && s.disk.front().seq == seq &&
                    s.disk.front().epoch <= committed_epoch_) {
             s.disk.pop_front();
@@ -444,6 +565,7 @@ void Worker::load_disk(Session& s, size_t room) {
         item.retain = qm.entry.retain;
         item.subscription_id = qm.entry.subscription_id;
         item.stored = true;
+        item.maybe_sent = maybe_sent;
         auto& m = qm.message;
         item.msg = make_message(MessageInit{m.topic, m.payload, m.qos, m.retain, m.properties,
                                             m.from_client, m.created_at_ms, m.expiry_at_ms, m.id});
@@ -500,6 +622,11 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
             if (it->second.item.stored) {
                 batch().remove_queued(s.client_id(), it->second.item.seq);
             }
+            if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed) &&
+                it->second.item.msg) {
+                const Message& m = *it->second.item.msg;
+                emit_hook(auth::HookEvent::MessageAcked, conn, m.topic(), &m);
+            }
             s.inflight.erase(it);
             pump(s);
             return ReasonCode::Success;
@@ -530,6 +657,11 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
                     batch().put_inflight(storage::InflightRecord{
                             s.client_id(), storage::Direction::Outbound, a.packet_id, unix_ms()});
                     wait = true;
+                }
+                if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed) &&
+                    it->second.item.msg) {
+                    const Message& m = *it->second.item.msg;
+                    emit_hook(auth::HookEvent::MessageAcked, conn, m.topic(), &m);
                 }
                 it->second.state = InflightItem::State::AwaitComp;
                 it->second.item.msg.reset();
@@ -586,15 +718,95 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
 
 ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
     metrics_.add(Metric::PacketsSubscribe);
+    auto& ext = broker_.extensions();
+    if (ext.modules_on.load(std::memory_order_relaxed)) {
+        if (auto m = ext.modules.load()) {
+            for (auto& [filter, opts] : sub.topics) {
+                if (auto r = m->rewrite(filter)) {
+                    filter = std::move(*r);
+                }
+            }
+        }
+    }
+    std::vector<bool> allowed(sub.topics.size(), true);
+    if (conn.superuser) {
+        finish_subscribe(conn, sub, allowed);
+        return ReasonCode::Success;
+    }
+    // Each filter is checked (not cached); answers from elsewhere (HTTP) are gathered on this
+    // worker while the link waits, paused.
+    struct Gather {
+        mqtt::Subscribe sub;
+        std::vector<bool> allowed;
+        size_t remaining = 0;
+    };
+    auto gather = std::make_shared<Gather>();
+    size_t pending = 0;
+    uint64_t id = conn.id();
+    bool nomatch = ext.acl_nomatch_allow.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < sub.topics.size(); ++i) {
+        const std::string& filter = sub.topics[i].first;
+        if (!mqtt::valid_subscription_filter(filter, conn.version)) {
+            continue;  // refused as invalid in the SUBACK
+        }
+        auto d = decide(
+                [&](auth::DecisionCallback cb) {
+                    ext.acl.check(conn.identity, false, auth::Access::Subscribe, filter, nomatch,
+                                  std::move(cb));
+                },
+                [this, id, gather, i](auth::Decision dd) {
+                    gather->allowed[i] = dd.verdict == auth::Verdict::Allow;
+                    if (--gather->remaining > 0) {
+                        return;
+                    }
+                    auto it = connections_.find(id);
+                    if (it == connections_.end()) {
+                        return;
+                    }
+                    Connection& c = *it->second;
+                    if (!c.closing && c.session) {
+                        finish_subscribe(c, gather->sub, gather->allowed);
+                    }
+                    c.link().resume();
+                });
+        if (d) {
+            allowed[i] = d->verdict == auth::Verdict::Allow;
+        } else {
+            ++pending;
+        }
+    }
+    if (pending == 0) {
+        finish_subscribe(conn, sub, allowed);
+        return ReasonCode::Success;
+    }
+    gather->allowed = std::move(allowed);
+    gather->sub = std::move(sub);
+    gather->remaining = pending;
+    conn.link().pause();
+    return ReasonCode::Success;
+}
+
+void Worker::finish_subscribe(Connection& conn,
+                              mqtt::Subscribe& sub,
+                              const std::vector<bool>& allowed) {
     const SessionPtr& s = conn.session;
     PendingResponse r = response_for(PacketType::Suback, sub.packet_id);
     uint32_t sid = sub.properties.subscription_identifiers.empty()
                            ? 0
                            : sub.properties.subscription_identifiers.front();
     bool wait = false;
-    for (auto& [filter, opts] : sub.topics) {
+    bool hooks = broker_.extensions().web_hook_on.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < sub.topics.size(); ++i) {
+        auto& [filter, opts] = sub.topics[i];
         if (!mqtt::valid_subscription_filter(filter, conn.version)) {
             r.reasons.push_back(conn.version == Version::V5 ? ReasonCode::TopicFilterInvalid
+                                                            : ReasonCode::UnspecifiedError);
+            continue;
+        }
+        if (!allowed[i]) {
+            metrics_.add(Metric::MessagesAclDenied);
+            broker_.extensions().acl_denied_subscribe.fetch_add(1, std::memory_order_relaxed);
+            r.reasons.push_back(conn.version == Version::V5 ? ReasonCode::NotAuthorized
                                                             : ReasonCode::UnspecifiedError);
             continue;
         }
@@ -607,6 +819,9 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
             r.retained_for.emplace_back(filter, opts);
             r.subscription_ids.push_back(sid);
         }
+        if (hooks) {
+            emit_hook(auth::HookEvent::ClientSubscribe, conn, filter, nullptr);
+        }
     }
     Token t = new_response(conn, std::move(r));
     if (wait) {
@@ -614,7 +829,6 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
         add_token_to_batch(t);  // SUBACK after the subscription is stored (contract 2)
     }
     complete(t);
-    return ReasonCode::Success;
 }
 
 ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
@@ -622,7 +836,18 @@ ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
     const SessionPtr& s = conn.session;
     PendingResponse r = response_for(PacketType::Unsuback, u.packet_id);
     bool wait = false;
+    auto& ext = broker_.extensions();
+    auto modules = ext.modules_on.load(std::memory_order_relaxed) ? ext.modules.load() : nullptr;
+    bool hooks = ext.web_hook_on.load(std::memory_order_relaxed);
     for (auto& filter : u.topics) {
+        if (modules) {
+            if (auto rewritten = modules->rewrite(filter)) {
+                filter = std::move(*rewritten);
+            }
+        }
+        if (hooks) {
+            emit_hook(auth::HookEvent::ClientUnsubscribe, conn, filter, nullptr);
+        }
         bool existed = remove_subscription(s, filter);
         wait = wait || (existed && s->persistent());
         if (conn.version == Version::V5) {

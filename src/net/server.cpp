@@ -62,6 +62,9 @@ public:
     const std::string& peer_ip() const override { return peer_ip_; }
     uint16_t peer_port() const override { return peer_port_; }
     const char* transport() const override { return "tcp"; }
+    void pause() override;
+    void resume() override;
+    void attach(broker::Connection* conn) override { conn_ = conn; }
 
 private:
     void read();
@@ -90,6 +93,10 @@ private:
     bool closing_ = false;
     bool closed_ = false;
     bool moved_ = false;
+    bool connect_seen_ = false;
+    bool paused_ = false;
+    bool reading_ = false;
+    std::shared_ptr<ClientLink> hold_;  // keeps a paused link alive (no read pending)
     std::string peer_ip_;
     uint16_t peer_port_ = 0;
 };
@@ -183,7 +190,7 @@ void ClientLink::start(std::vector<uint8_t> initial) {
     if (buf_.size() < kReadChunk) {
         buf_.resize(kReadChunk);
     }
-    if (!conn_) {
+    if (!connect_seen_) {
         auto timeout = server_.broker.settings().connect_timeout_s.load();
         connect_timer_.expires_after(std::chrono::seconds(timeout));
         connect_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
@@ -195,9 +202,32 @@ void ClientLink::start(std::vector<uint8_t> initial) {
     if (end_ > start_) {
         parse();
     }
-    if (!closing_ && !moved_) {
+    if (!closing_ && !moved_ && !paused_) {
         read();
     }
+}
+
+void ClientLink::pause() {
+    paused_ = true;
+    hold_ = shared_from_this();
+}
+
+void ClientLink::resume() {
+    if (!paused_) {
+        return;
+    }
+    paused_ = false;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        self->hold_.reset();
+        if (self->closed_ || self->closing_ || self->paused_) {
+            return;
+        }
+        self->parse();
+        if (!self->closing_ && !self->closed_ && !self->paused_ && !self->moved_ &&
+            !self->reading_) {
+            self->read();
+        }
+    });
 }
 
 void ClientLink::read() {
@@ -211,8 +241,10 @@ void ClientLink::read() {
             buf_.resize(buf_.size() * 2);
         }
     }
+    reading_ = true;
     socket_.async_read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_),
                             [self = shared_from_this()](const error_code& ec, size_t n) {
+                                self->reading_ = false;
                                 if (ec) {
                                     self->finish();
                                     return;
@@ -225,7 +257,7 @@ void ClientLink::on_read(size_t n) {
     end_ += n;
     server_.broker.worker(worker_).metrics().add(broker::Metric::BytesReceived, n);
     parse();
-    if (moved_ || closed_) {
+    if (moved_ || closed_ || paused_) {
         return;
     }
     if (closing_) {
@@ -246,7 +278,7 @@ void ClientLink::on_read(size_t n) {
 
 void ClientLink::parse() {
     auto& worker = server_.broker.worker(worker_);
-    while (start_ < end_ && !closing_) {
+    while (start_ < end_ && !closing_ && !paused_) {
         mqtt::Packet packet;
         auto r = decoder_.feed(std::span<const uint8_t>(buf_.data() + start_, end_ - start_),
                                packet);
@@ -276,13 +308,14 @@ void ClientLink::parse() {
             return;
         }
     }
-    if (start_ == end_) {
+    if (start_ == end_ && !paused_) {
         start_ = end_ = 0;
     }
 }
 
 bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
     start_ += consumed;
+    connect_seen_ = true;
     auto& broker = server_.broker;
     if (c.version == mqtt::Version::V5 || c.version == mqtt::Version::V311 ||
         c.version == mqtt::Version::V31) {
@@ -321,8 +354,9 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
             listener->current.fetch_sub(1);  // the new link counts itself again
             auto link = std::make_shared<ClientLink>(*impl, home, std::move(s), *listener);
             link->decoder_.resume_after_connect(version);
-            link->conn_ = impl->broker.worker(home).on_connect(*link, std::move(connect));
-            if (!link->conn_) {
+            link->connect_seen_ = true;
+            auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
+            if (r == broker::ConnectResult::Refused) {
                 return;
             }
             link->start(std::move(rest));
@@ -330,8 +364,8 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
         return false;
     }
     connect_timer_.cancel();
-    conn_ = broker.worker(worker_).on_connect(*this, std::move(c));
-    return conn_ != nullptr;
+    auto r = broker.worker(worker_).on_connect(*this, std::move(c));
+    return r != broker::ConnectResult::Refused;  // Pending: paused, parse() stops
 }
 
 void ClientLink::fail(mqtt::ReasonCode rc) {
@@ -410,6 +444,7 @@ void ClientLink::finish() {
     closed_ = true;
     closing_ = true;
     connect_timer_.cancel();
+    hold_.reset();
     error_code ec;
     socket_.close(ec);
     if (conn_) {

@@ -143,7 +143,8 @@ private:
 // Thread-safety: none; owned by one connection on its worker.
 class AclCache {
 public:
-    explicit AclCache(size_t capacity = 32) : capacity_(capacity) { entries_.reserve(capacity); }
+    // Entries are allocated as they are used: an idle connection costs nothing here.
+    explicit AclCache(size_t capacity = 32) : capacity_(capacity) {}
 
     std::optional<bool> get(std::string_view topic, uint64_t epoch);
     void put(std::string_view topic, bool allow, uint64_t epoch);
