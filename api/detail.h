@@ -97,6 +97,7 @@ void add(std::vector<Route>& routes,
 
 void add_live_routes(std::vector<Route>& routes);   // clients, sessions, subscriptions, ...
 void add_admin_routes(std::vector<Route>& routes);  // nodes, monitoring, plugins, configs, users
+void add_auth_routes(std::vector<Route>& routes);   // auth_username, auth_clientid, acl/reload
 Json openapi(const std::vector<Route>& routes);
 
 // Paging (curr_page, page_size, cursor). curr_page >= 1, 1 <= page_size <= kMaxPageSize,

@@ -177,10 +177,11 @@ Json clean_acl_cache(Handler& h, Call& c) {
     if (!mqtt::valid_topic_filter(topic)) {
         throw ApiError{kBadParam, "topic is not a valid topic"};
     }
-    if (!h.ctx().admin.clients().find(c.param(0))) {
+    // The worker that owns the connection clears the entry; false when it is not connected
+    // there (gone, or never was).
+    if (!h.ctx().admin.clean_acl_cache(c.param(0), topic)) {
         throw ApiError{kClientOffline, "client " + c.param(0) + " is not connected"};
     }
-    // The ACL cache arrives with the auth/ACL issue; until then there is nothing cached.
     return Json::array();
 }
 
