@@ -124,18 +124,31 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         }
         if (!allowed) {
             uint64_t id = conn.id();
+            // Filled only when the decision comes later: the packet's bytes do not outlive
+            // this call, so the waiting publish owns copies.
+            struct Owned {
+                mqtt::Publish p;
+                std::string topic, payload, raw;
+            };
+            auto owned = std::make_shared<Owned>();
             auto d = decide(
                     [&](auth::DecisionCallback cb) {
                         ext.acl.check(conn.identity, false, auth::Access::Publish, topic,
                                       ext.acl_nomatch_allow.load(std::memory_order_relaxed),
                                       std::move(cb));
                     },
-                    [this, id, p, t = std::string(topic)](auth::Decision later) mutable {
-                        finish_publish_acl(id, p, std::move(t), later);
+                    [this, id, owned](auth::Decision later) {
+                        finish_publish_acl(id, owned->p, owned->topic, later);
                     });
             if (!d) {
-                // Decided elsewhere (HTTP): later packets wait, so order is kept; the views
-                // of `p` stay valid while the link is paused.
+                owned->p = p;
+                owned->topic.assign(topic);
+                owned->payload.assign(p.payload);
+                owned->raw.assign(p.raw_properties);
+                owned->p.topic = owned->topic;
+                owned->p.payload = owned->payload;
+                owned->p.raw_properties = owned->raw;
+                // Decided elsewhere (HTTP): later packets wait, so their order is kept.
                 conn.link().pause();
                 return ReasonCode::Success;
             }

@@ -8,7 +8,7 @@
 namespace mqttd::config {
 namespace {
 
-bool is_numeric(ValueType t) {
+[[maybe_unused]] bool is_numeric(ValueType t) {  // used by assert() only
     return t == ValueType::Bool || t == ValueType::Int || t == ValueType::Duration ||
            t == ValueType::Size || t == ValueType::Enum;
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <span>
 #include <thread>
 
 #include <unistd.h>
@@ -30,6 +31,7 @@ constexpr size_t kReadChunk = 16 * 1024;
 
 struct WorkerLoop {
     asio::io_context ctx{1};
+    std::vector<uint8_t> scratch = std::vector<uint8_t>(4 * kReadChunk);  // shared read buffer
     std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::unique_ptr<asio::steady_timer> tick;
     std::thread thread;
@@ -68,9 +70,12 @@ public:
 
 private:
     void read();
-    void on_read(size_t n);
-    void parse();
-    bool handle_connect(mqtt::Connect&& c, size_t consumed);
+    void on_readable();
+    // Decodes and handles the packets in `data`; returns the bytes used (all of them when the
+    // link failed or moved).
+    size_t parse(std::span<const uint8_t> data);
+    void parse_buffered();
+    bool handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest);
     void write();
     void shutdown_socket();
     void finish();
@@ -81,9 +86,7 @@ private:
     tcp::socket socket_;
     ListenerState& listener_;
     asio::steady_timer connect_timer_;
-    std::vector<uint8_t> buf_;
-    size_t start_ = 0;  // first unparsed byte
-    size_t end_ = 0;    // one past the last received byte
+    std::vector<uint8_t> buf_;  // received, not yet decoded (a partial packet, or after pause)
     mqtt::Decoder decoder_;
     broker::Connection* conn_ = nullptr;
     std::string out_;
@@ -174,6 +177,7 @@ ClientLink::ClientLink(Server::Impl& server,
         peer_port_ = ep.port();
     }
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.non_blocking(true, ec);
     listener_.current.fetch_add(1);
 }
 
@@ -186,10 +190,6 @@ ClientLink::~ClientLink() {
 
 void ClientLink::start(std::vector<uint8_t> initial) {
     buf_ = std::move(initial);
-    end_ = buf_.size();
-    if (buf_.size() < kReadChunk) {
-        buf_.resize(kReadChunk);
-    }
     if (!connect_seen_) {
         auto timeout = server_.broker.settings().connect_timeout_s.load();
         connect_timer_.expires_after(std::chrono::seconds(timeout));
@@ -199,8 +199,8 @@ void ClientLink::start(std::vector<uint8_t> initial) {
             }
         });
     }
-    if (end_ > start_) {
-        parse();
+    if (!buf_.empty()) {
+        parse_buffered();
     }
     if (!closing_ && !moved_ && !paused_) {
         read();
@@ -222,7 +222,7 @@ void ClientLink::resume() {
         if (self->closed_ || self->closing_ || self->paused_) {
             return;
         }
-        self->parse();
+        self->parse_buffered();
         if (!self->closing_ && !self->closed_ && !self->paused_ && !self->moved_ &&
             !self->reading_) {
             self->read();
@@ -231,104 +231,116 @@ void ClientLink::resume() {
 }
 
 void ClientLink::read() {
-    if (buf_.size() - end_ < kReadChunk / 4) {
-        if (start_ > 0) {
-            std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
-            end_ -= start_;
-            start_ = 0;
-        }
-        if (buf_.size() - end_ < kReadChunk / 4) {
-            buf_.resize(buf_.size() * 2);
-        }
-    }
+    // Wait for readability, then read into the worker's scratch buffer: an idle connection
+    // holds no read buffer of its own (only a partial packet, when one is pending).
     reading_ = true;
-    socket_.async_read_some(asio::buffer(buf_.data() + end_, buf_.size() - end_),
-                            [self = shared_from_this()](const error_code& ec, size_t n) {
-                                self->reading_ = false;
-                                if (ec) {
-                                    self->finish();
-                                    return;
-                                }
-                                self->on_read(n);
-                            });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+        self->reading_ = false;
+        if (ec) {
+            self->finish();
+            return;
+        }
+        self->on_readable();
+    });
 }
 
-void ClientLink::on_read(size_t n) {
-    end_ += n;
+void ClientLink::on_readable() {
+    if (closed_) {
+        return;
+    }
+    auto& scratch = server_.loops[worker_]->scratch;
+    error_code ec;
+    size_t n = socket_.read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        read();
+        return;
+    }
+    if (ec || n == 0) {
+        finish();
+        return;
+    }
     server_.broker.worker(worker_).metrics().add(broker::Metric::BytesReceived, n);
-    parse();
-    if (moved_ || closed_ || paused_) {
-        return;
+    if (buf_.empty()) {
+        // Common case: whole packets straight from the scratch buffer; only a trailing partial
+        // packet is kept.
+        size_t used = parse(std::span<const uint8_t>(scratch.data(), n));
+        if (!moved_ && !closed_ && used < n) {
+            buf_.assign(scratch.begin() + static_cast<ptrdiff_t>(used),
+                        scratch.begin() + static_cast<ptrdiff_t>(n));
+        }
+    } else {
+        buf_.insert(buf_.end(), scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(n));
+        parse_buffered();
     }
-    if (closing_) {
-        // Stop reading; what is queued is written and then the socket closes.
-        return;
-    }
-    // A packet larger than the buffer needs room before the next read; its size was checked
-    // against max_packet_size by the decoder before this.
-    size_t want = decoder_.expected_size();
-    if (want > buf_.size() - start_) {
-        std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
-        end_ -= start_;
-        start_ = 0;
-        buf_.resize(want + kReadChunk / 4);
+    if (moved_ || closed_ || paused_ || closing_) {
+        return;  // closing: what is queued is written and then the socket closes
     }
     read();
 }
 
-void ClientLink::parse() {
+void ClientLink::parse_buffered() {
+    // Parsing may pause or move the link; the bytes not used are kept in buf_ either way.
+    std::vector<uint8_t> data = std::move(buf_);
+    buf_.clear();
+    size_t used = parse(std::span<const uint8_t>(data.data(), data.size()));
+    if (moved_ || closed_) {
+        return;
+    }
+    if (used < data.size()) {
+        data.erase(data.begin(), data.begin() + static_cast<ptrdiff_t>(used));
+        if (data.capacity() > 4 * kReadChunk && data.size() < kReadChunk) {
+            data.shrink_to_fit();
+        }
+        buf_ = std::move(data);
+    }
+}
+
+size_t ClientLink::parse(std::span<const uint8_t> data) {
     auto& worker = server_.broker.worker(worker_);
-    while (start_ < end_ && !closing_ && !paused_) {
+    size_t pos = 0;
+    while (pos < data.size() && !closing_ && !paused_) {
         mqtt::Packet packet;
-        auto r = decoder_.feed(std::span<const uint8_t>(buf_.data() + start_, end_ - start_),
-                               packet);
+        auto r = decoder_.feed(data.subspan(pos), packet);
         if (r.status == mqtt::Decoder::Status::NeedMore) {
             break;
         }
         if (r.status == mqtt::Decoder::Status::Error) {
             worker.metrics().add(broker::Metric::PacketsMalformed);
             fail(r.error);
-            return;
+            return data.size();
         }
+        pos += r.consumed;
         if (!conn_) {
             auto* c = std::get_if<mqtt::Connect>(&packet);
             if (!c) {
                 fail(mqtt::ReasonCode::ProtocolError);  // [MQTT-3.1.0-1]
-                return;
+                return data.size();
             }
-            if (!handle_connect(std::move(*c), r.consumed)) {
-                return;
+            if (!handle_connect(std::move(*c), data.subspan(pos))) {
+                return moved_ ? data.size() : pos;
             }
             continue;
         }
-        start_ += r.consumed;
         auto rc = worker.on_packet(*conn_, packet);
         if (rc != mqtt::ReasonCode::Success) {
             fail(rc);
-            return;
+            return data.size();
         }
     }
-    if (start_ == end_ && !paused_) {
-        start_ = end_ = 0;
-    }
+    return pos;
 }
 
-bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
-    start_ += consumed;
+bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
     connect_seen_ = true;
     auto& broker = server_.broker;
-    if (c.version == mqtt::Version::V5 || c.version == mqtt::Version::V311 ||
-        c.version == mqtt::Version::V31) {
-        decoder_.set_version(c.version);
-    }
+    decoder_.set_version(c.version);
     uint32_t home = c.client_id.empty() ? worker_ : broker.home_worker(c.client_id);
     if (home != worker_) {
         // Move to the session's home worker: release the socket here, adopt it there, with
         // whatever bytes followed the CONNECT.
         moved_ = true;
         connect_timer_.cancel();
-        std::vector<uint8_t> rest(buf_.begin() + static_cast<ptrdiff_t>(start_),
-                                  buf_.begin() + static_cast<ptrdiff_t>(end_));
+        std::vector<uint8_t> rest(rest_bytes.begin(), rest_bytes.end());
         error_code ec;
         auto protocol = socket_.local_endpoint(ec).protocol();
         int fd = socket_.release(ec);
@@ -337,30 +349,30 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, size_t consumed) {
             finish();
             return false;
         }
-        auto& target = server_.loops[home]->ctx;
         auto* impl = &server_;
         auto* listener = &listener_;
         auto version = c.version;
-        asio::post(target, [impl, listener, home, fd, protocol, rest = std::move(rest),
-                            connect = std::move(c), version]() mutable {
-            tcp::socket s(impl->loops[home]->ctx);
-            error_code ec2;
-            s.assign(protocol, fd, ec2);
-            if (ec2) {
-                ::close(fd);
-                listener->current.fetch_sub(1);
-                return;
-            }
-            listener->current.fetch_sub(1);  // the new link counts itself again
-            auto link = std::make_shared<ClientLink>(*impl, home, std::move(s), *listener);
-            link->decoder_.resume_after_connect(version);
-            link->connect_seen_ = true;
-            auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
-            if (r == broker::ConnectResult::Refused) {
-                return;
-            }
-            link->start(std::move(rest));
-        });
+        asio::post(
+                impl->loops[home]->ctx, [impl, listener, home, fd, protocol, rest = std::move(rest),
+                                         connect = std::move(c), version]() mutable {
+                    tcp::socket s(impl->loops[home]->ctx);
+                    error_code ec2;
+                    s.assign(protocol, fd, ec2);
+                    if (ec2) {
+                        ::close(fd);
+                        listener->current.fetch_sub(1);
+                        return;
+                    }
+                    listener->current.fetch_sub(1);  // the new link counts itself again
+                    auto link = std::make_shared<ClientLink>(*impl, home, std::move(s), *listener);
+                    link->decoder_.resume_after_connect(version);
+                    link->connect_seen_ = true;
+                    auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
+                    if (r == broker::ConnectResult::Refused) {
+                        return;
+                    }
+                    link->start(std::move(rest));
+                });
         return false;
     }
     connect_timer_.cancel();

@@ -132,7 +132,7 @@ TEST(TopicIndex, ConcurrentReadersAndWriters) {
     TopicIndex index;
     std::vector<SessionPtr> sessions;
     for (int i = 0; i < 64; ++i) {
-        sessions.push_back(make_session("s" + std::to_string(i)));
+        sessions.push_back(make_session(std::string("s").append(std::to_string(i))));
     }
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> matched{0};
@@ -147,7 +147,7 @@ TEST(TopicIndex, ConcurrentReadersAndWriters) {
             }
         });
     }
-    for (int round = 0; round < 200; ++round) {
+    for (int round = 0; round < 50; ++round) {
         for (auto& s : sessions) {
             index.subscribe(s, "t/+/x", qos(1), 0);
         }
