@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "broker/auth/auth_chain.h"
 #include "broker/link.h"
 #include "broker/session.h"
+#include "common/lazy_deque.h"
 #include "mqtt/packets.h"
 
 namespace mqttd::broker {
@@ -53,19 +55,19 @@ public:
     std::string username;
     bool clean_start = true;
     uint16_t keepalive = 0;
-    uint16_t receive_maximum = 0;  // MQTT 5: the client's Receive Maximum, 0 = none given
-    uint32_t max_packet_size = 0;  // MQTT 5: the client's Maximum Packet Size, 0 = no limit
-    std::optional<mqtt::Will> will;
-    bool superuser = false;         // from authentication: the ACL does not apply
-    auth::ClientIdentity identity;  // as authenticated (password dropped)
-    auth::AclCache acl_cache;       // publish decisions (mqtt.cache_acl)
+    uint16_t receive_maximum = 0;      // MQTT 5: the client's Receive Maximum, 0 = none given
+    uint32_t max_packet_size = 0;      // MQTT 5: the client's Maximum Packet Size, 0 = no limit
+    std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
+    bool superuser = false;            // from authentication: the ACL does not apply
+    auth::ClientIdentity identity;     // as authenticated (password dropped)
+    auth::AclCache acl_cache;          // publish decisions (mqtt.cache_acl)
     bool disconnect_received = false;
     bool closing = false;
     int64_t connected_at_ms = 0;
     int64_t last_activity_ms = 0;
     SessionPtr session;
 
-    std::deque<PendingResponse> responses;
+    LazyDeque<PendingResponse> responses;
     uint64_t responses_base = 0;  // response number of responses.front()
 
 private:

@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "broker/message.h"
+#include "common/lazy_deque.h"
 #include "mqtt/packets.h"
 
 namespace mqttd::broker {
@@ -85,8 +86,8 @@ public:
     std::map<std::string, mqtt::SubscribeOptions, std::less<>> subscriptions;
 
     std::map<uint16_t, InflightItem> inflight;
-    std::deque<OutItem> pending;
-    std::deque<DiskItem> disk;
+    LazyDeque<OutItem> pending;
+    LazyDeque<DiskItem> disk;
     // After a restart the disk seqs are not loaded until needed: `disk_unloaded` entries are in
     // the store before disk.front() (or make up the whole disk list when it is empty).
     uint64_t disk_unloaded = 0;

@@ -408,7 +408,9 @@ ConnectResult Worker::conclude_connect(Link& link,
     conn.keepalive = c.keepalive;
     conn.receive_maximum = c.properties.receive_maximum.value_or(0);
     conn.max_packet_size = c.properties.maximum_packet_size.value_or(0);
-    conn.will = std::move(c.will);
+    if (c.will) {
+        conn.will = std::make_unique<mqtt::Will>(std::move(*c.will));
+    }
     conn.connected_at_ms = now;
     conn.last_activity_ms = mono_ms();
     conn.superuser = d.superuser;
