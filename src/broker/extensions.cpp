@@ -216,6 +216,8 @@ Result<std::vector<std::string>, std::string> build_extensions(
     add_rebuilt_plugin(
             registry, "emq_web_hook", "EMQ Web Hook",
             {{"web.hook.api.url", "http://127.0.0.1:8991/webhook"},
+             {"web.hook.timeout", "5000"},
+             {"web.hook.retries", "3"},
              {"web.hook.rule.client.connected.1", "{\"action\": \"on_client_connected\"}"},
              {"web.hook.rule.client.disconnected.1", "{\"action\": \"on_client_disconnected\"}"},
              {"web.hook.rule.client.subscribe.1", "{\"action\": \"on_client_subscribe\"}"},
