@@ -97,7 +97,7 @@ Json reload_acl(Handler& h, Call&) {
         // The old rules stay; the message names the file and line ("acl.conf:7: ...").
         throw ApiError{kUnknownError, err};
     }
-    const auto& file = ctx.broker.extensions().acl_file;
+    const auto file = ctx.broker.extensions().acl_file.load();
     return Json{{"file", file->path()}, {"rules", file->rules()->size()}};
 }
 

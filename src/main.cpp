@@ -157,6 +157,13 @@ int run(int argc, char** argv) {
         ext.cache_acl = cfg->get_bool("mqtt.cache_acl");
         cfg->subscribe("mqtt.acl_nomatch",
                        [&ext](const std::string& v) { ext.acl_nomatch_allow = v == "allow"; });
+        cfg->subscribe("mqtt.acl_file", [&ext](const std::string& path) {
+            if (auto err = broker::switch_acl_file(ext, path); !err.empty()) {
+                spdlog::error("mqtt.acl_file {} refused, old rules kept: {}", path, err);
+            } else {
+                spdlog::info("ACL rules now from {}", path);
+            }
+        });
         cfg->subscribe("mqtt.cache_acl",
                        [&ext](const std::string& v) { ext.cache_acl = v == "true"; });
     }

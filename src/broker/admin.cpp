@@ -226,7 +226,7 @@ bool Admin::clean_acl_cache(const std::string& client_id, const std::string& top
 }
 
 std::string Admin::reload_acl() {
-    auto& file = broker_.extensions().acl_file;
+    auto file = broker_.extensions().acl_file.load();
     if (!file) {
         return "no ACL file configured";
     }

@@ -107,6 +107,16 @@ std::string jwt_config(const std::map<std::string, std::string>& values, auth::J
 
 }  // namespace
 
+std::string switch_acl_file(Extensions& ext, const std::string& path) {
+    auto file = std::make_shared<auth::AclFile>(path, [&ext] { ext.acl.bump_epoch(); });
+    if (auto r = file->reload(); !r) {
+        return r.error();
+    }
+    ext.acl_file.store(file);
+    ext.acl.set(file, true);  // replaces "internal" by name; bumps the cache epoch
+    return {};
+}
+
 Result<std::vector<std::string>, std::string> build_extensions(
         Extensions& ext,
         PluginRegistry& registry,
@@ -117,8 +127,9 @@ Result<std::vector<std::string>, std::string> build_extensions(
     std::vector<std::string> warnings;
 
     // The internal ACL: always on; a missing or broken file stops startup with one line.
-    ext.acl_file = std::make_shared<auth::AclFile>(acl_file, [&ext] { ext.acl.bump_epoch(); });
-    if (auto r = ext.acl_file->reload(); !r) {
+    auto file = std::make_shared<auth::AclFile>(acl_file, [&ext] { ext.acl.bump_epoch(); });
+    ext.acl_file.store(file);
+    if (auto r = file->reload(); !r) {
         std::error_code ec;
         if (std::filesystem::exists(acl_file, ec)) {
             return Err(r.error());
@@ -126,7 +137,7 @@ Result<std::vector<std::string>, std::string> build_extensions(
         // No file: no rules, so mqtt.acl_nomatch decides everything.
         warnings.push_back("ACL file " + acl_file + " not found: mqtt.acl_nomatch applies to all");
     }
-    ext.acl.set(ext.acl_file, true);
+    ext.acl.set(file, true);
 
     ext.usernames = std::make_shared<auth::CredentialStore>(store, auth::CredentialKind::Username);
     ext.client_ids = std::make_shared<auth::CredentialStore>(store, auth::CredentialKind::ClientId);

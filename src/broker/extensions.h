@@ -28,10 +28,11 @@ struct Settings;
 struct Extensions {
     auth::AuthChain auth;
     auth::AclChain acl;
-    std::shared_ptr<auth::AclFile> acl_file;               // the "internal" ACL (mqtt.acl_file)
-    std::shared_ptr<auth::CredentialStore> usernames;      // emq_auth_username
-    std::shared_ptr<auth::CredentialStore> client_ids;     // emq_auth_clientid
-    std::atomic<std::shared_ptr<auth::WebHook>> web_hook;  // emq_web_hook, null = off
+    // The "internal" ACL (mqtt.acl_file); replaced whole when the key changes at run time.
+    std::atomic<std::shared_ptr<auth::AclFile>> acl_file;
+    std::shared_ptr<auth::CredentialStore> usernames;           // emq_auth_username
+    std::shared_ptr<auth::CredentialStore> client_ids;          // emq_auth_clientid
+    std::atomic<std::shared_ptr<auth::WebHook>> web_hook;       // emq_web_hook, null = off
     std::atomic<std::shared_ptr<const auth::Modules>> modules;  // emq_modules, null = off
 
     // Cheap checks for the hot path before loading the shared_ptrs above.
@@ -50,6 +51,10 @@ struct Extensions {
 // auth.client.N.clientid/password pairs), and registers the plugins emq_auth_username,
 // emq_auth_clientid, emq_auth_jwt, emq_auth_http, emq_web_hook and emq_modules with
 // `registry`, whose hooks switch and configure them. Returns warnings to log.
+// Switches the internal ACL to `path` (mqtt.acl_file changed at run time). On error (one
+// line) the current file and rules stay.
+std::string switch_acl_file(Extensions& ext, const std::string& path);
+
 Result<std::vector<std::string>, std::string> build_extensions(
         Extensions& ext,
         PluginRegistry& registry,

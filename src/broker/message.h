@@ -19,9 +19,10 @@ struct Message {
     bool retain = false;
     uint64_t store_id = 0;  // id in the store's `messages` family; 0 until assigned
     int64_t created_at_ms = 0;
-    int64_t expiry_at_ms = 0;  // 0 = never
-    std::string properties;    // MQTT 5 PUBLISH properties, wire-encoded
-    std::string from_client;   // publisher, for no-local
+    int64_t expiry_at_ms = 0;   // 0 = never
+    std::string properties;     // MQTT 5 PUBLISH properties, wire-encoded
+    std::string from_client;    // publisher, for no-local
+    std::string from_username;  // publisher's user name (web hook events)
 
     std::string_view topic() const { return std::string_view(buffer).substr(0, topic_len); }
     std::string_view payload() const { return std::string_view(buffer).substr(topic_len); }
@@ -41,7 +42,7 @@ struct MessageInit {
     uint64_t store_id = 0;
 };
 
-inline MessagePtr make_message(const MessageInit& in) {
+inline MessagePtr make_message(const MessageInit& in, std::string_view from_username = {}) {
     auto m = std::make_shared<Message>();
     m->buffer.reserve(in.topic.size() + in.payload.size());
     m->buffer.append(in.topic);
@@ -54,6 +55,7 @@ inline MessagePtr make_message(const MessageInit& in) {
     m->expiry_at_ms = in.expiry_at_ms;
     m->properties.assign(in.properties);
     m->from_client.assign(in.from_client);
+    m->from_username.assign(from_username);
     return m;
 }
 

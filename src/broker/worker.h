@@ -157,10 +157,12 @@ private:
                             std::string topic,
                             const auth::Decision& d);
     void finish_subscribe(Connection& conn, mqtt::Subscribe& sub, const std::vector<bool>& allowed);
+    // `qos` is the subscription's for subscribe events (a message's QoS otherwise).
     void emit_hook(auth::HookEvent event,
                    const Connection& conn,
                    std::string_view topic,
-                   const Message* msg);
+                   const Message* msg,
+                   uint8_t qos = 0);
 
     // store batch of this turn
     storage::WriteBatch& batch();

@@ -212,9 +212,10 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
     if (conn.version == Version::V5 && p.properties.message_expiry_interval) {
         expiry_at = now + int64_t{*p.properties.message_expiry_interval} * 1000;
     }
-    auto msg = make_message(MessageInit{topic, p.payload, p.qos, p.retain, p.raw_properties,
-                                        conn.client_id, now, expiry_at,
-                                        broker_.store().next_message_id()});
+    auto msg = make_message(
+            MessageInit{topic, p.payload, p.qos, p.retain, p.raw_properties, conn.client_id, now,
+                        expiry_at, broker_.store().next_message_id()},
+            conn.username);
     if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
         emit_hook(auth::HookEvent::MessagePublish, conn, topic, msg.get());
     }
@@ -240,7 +241,8 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
 void Worker::emit_hook(auth::HookEvent event,
                        const Connection& conn,
                        std::string_view topic,
-                       const Message* msg) {
+                       const Message* msg,
+                       uint8_t qos) {
     auto hook = broker_.extensions().web_hook.load();
     if (!hook || !hook->wants(event, topic)) {
         return;
@@ -250,8 +252,10 @@ void Worker::emit_hook(auth::HookEvent event,
     e.client_id = conn.client_id;
     e.username = conn.username;
     e.topic.assign(topic);
+    e.qos = qos;
     if (msg) {
         e.from_client_id = msg->from_client;
+        e.from_username = msg->from_username;
         e.payload.assign(msg->payload());
         e.qos = msg->qos;
         e.retain = msg->retain;
@@ -833,7 +837,7 @@ void Worker::finish_subscribe(Connection& conn,
             r.subscription_ids.push_back(sid);
         }
         if (hooks) {
-            emit_hook(auth::HookEvent::ClientSubscribe, conn, filter, nullptr);
+            emit_hook(auth::HookEvent::ClientSubscribe, conn, filter, nullptr, opts.qos);
         }
     }
     Token t = new_response(conn, std::move(r));

@@ -138,10 +138,8 @@ TEST_F(AuthIt, WebHookEventsFieldsAndRetries) {
 }
 
 // EMQ 2.x's web hook sends the subscription's QoS in client.subscribe ("opts": {"qos": 1})
-// and the publisher's username in message.* ("from_username"). Disabled until the broker
-// fills both (worker_delivery.cpp emit_hook passes no QoS for client.subscribe and never sets
-// from_username); run with --gtest_also_run_disabled_tests.
-TEST_F(AuthIt, DISABLED_WebHookSubscribeQosAndPublisherUsername) {
+// and the publisher's username in message.* ("from_username").
+TEST_F(AuthIt, WebHookSubscribeQosAndPublisherUsername) {
     HttpServer srv;
     ASSERT_NO_FATAL_FAILURE(start_broker("{allow, all}.\n"));
     configure("emq_web_hook", {{"web.hook.api.url", srv.url("/hook")}});
