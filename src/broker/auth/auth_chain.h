@@ -162,7 +162,10 @@ public:
         }
         return false;
     }
-    std::shared_ptr<const Snapshot> snapshot() const { return current_.load(); }
+    std::shared_ptr<const Snapshot> snapshot() const {
+        std::lock_guard lock(snap_mu_);
+        return current_;
+    }
     uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
 
 private:
@@ -183,14 +186,20 @@ private:
                 snap->push_back(e.provider);
             }
         }
-        current_.store(std::move(snap));
+        {
+            std::lock_guard lock(snap_mu_);
+            current_ = std::move(snap);
+        }
         epoch_.fetch_add(1, std::memory_order_acq_rel);
     }
 
     mutable std::mutex mu_;
     std::vector<Entry> entries_;
     uint64_t next_seq_ = 0;
-    std::atomic<std::shared_ptr<const Snapshot>> current_;
+    // A plain mutex, not std::atomic<std::shared_ptr>: libstdc++ 12 implements that with a
+    // lock bit ThreadSanitizer cannot see, and the critical section is one pointer copy.
+    mutable std::mutex snap_mu_;
+    std::shared_ptr<const Snapshot> current_;
     std::atomic<uint64_t> epoch_{0};
 };
 
