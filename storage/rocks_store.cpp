@@ -374,28 +374,30 @@ void RocksStore::process_group(std::vector<Pending>& group) {
         int64_t v = static_cast<int64_t>(counts_[i].load(std::memory_order_relaxed)) + g.delta[i];
         new_counts[i] = v < 0 ? 0 : static_cast<uint64_t>(v);
         if (g.delta[i] != 0) {
-            ws = wb.Put(meta, keys::count(static_cast<uint8_t>(i)),
-                        values::encode_u64(new_counts[i]));
+            ws = wb.GetWriteBatch()->Put(meta, keys::count(static_cast<uint8_t>(i)),
+                                         values::encode_u64(new_counts[i]));
         }
     }
     for (auto& [client, st] : g.sc) {
         if (!ws.ok()) {
             break;
         }
-        ws = st.erased ? wb.Delete(meta, keys::session_counts(client))
-                       : wb.Put(meta, keys::session_counts(client), values::encode(st.c));
+        ws = st.erased ? wb.GetWriteBatch()->Delete(meta, keys::session_counts(client))
+                       : wb.GetWriteBatch()->Put(meta, keys::session_counts(client),
+                                                 values::encode(st.c));
     }
     for (auto& [id, st] : g.rc) {
         if (!ws.ok()) {
             break;
         }
-        ws = st.live ? wb.Put(meta, keys::refcount(id), values::encode_u64(st.rc))
-                     : wb.Delete(meta, keys::refcount(id));
+        ws = st.live ? wb.GetWriteBatch()->Put(meta, keys::refcount(id), values::encode_u64(st.rc))
+                     : wb.GetWriteBatch()->Delete(meta, keys::refcount(id));
     }
     uint64_t new_hwm = hwm_persisted_;
     if (ws.ok() && g.has_message && g.max_message_id + 1 > hwm_persisted_) {
         new_hwm = g.max_message_id + 1;
-        ws = wb.Put(meta, std::string(keys::kNextMessageId), values::encode_u64(new_hwm));
+        ws = wb.GetWriteBatch()->Put(meta, std::string(keys::kNextMessageId),
+                                     values::encode_u64(new_hwm));
     }
 
     if (ws.ok() && options_.fail_write_for_test && options_.fail_write_for_test()) {
@@ -462,7 +464,7 @@ Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     for (uint64_t id : ctx.new_messages) {
         RcState& st = ctx.batch.rc[id];
         if (st.live && st.rc == 0) {
-            rocksdb::Status s = ctx.wb.Delete(cf(Cf::Messages), keys::message(id));
+            rocksdb::Status s = ctx.wb.GetWriteBatch()->Delete(cf(Cf::Messages), keys::message(id));
             if (!s.ok()) {
                 return Status::io_error(s.ToString());
             }
@@ -592,7 +594,7 @@ Status RocksStore::unref(BatchCtx& ctx, uint64_t id) {
         return Status::ok();  // dangling reference: nothing to release
     }
     if (--st->rc == 0) {
-        rocksdb::Status ds = ctx.wb.Delete(cf(Cf::Messages), keys::message(id));
+        rocksdb::Status ds = ctx.wb.GetWriteBatch()->Delete(cf(Cf::Messages), keys::message(id));
         if (!ds.ok()) {
             return Status::io_error(ds.ToString());
         }
@@ -727,7 +729,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
     if (!s.is_ok()) {
         return s;
     }
-    s = rs(ctx.wb.Put(cf(Cf::Messages), keys::message(id), values::encode(o.rec)));
+    s = rs(ctx.wb.GetWriteBatch()->Put(cf(Cf::Messages), keys::message(id), values::encode(o.rec)));
     if (!s.is_ok()) {
         return s;
     }
