@@ -226,37 +226,18 @@ void Worker::write_response(Connection& conn, PendingResponse& r) {
     auto& out = conn.link().out();
     switch (r.type) {
         case PacketType::Puback:
-            mqtt::encode_ack(out, conn.version,
-                             mqtt::Ack{r.type,
-                                       r.packet_id,
-                                       r.reasons.empty() ? ReasonCode::Success : r.reasons[0],
-                                       {}});
-            metrics_.add(Metric::PacketsPubackSent);
-            break;
         case PacketType::Pubrec:
-            mqtt::encode_ack(out, conn.version,
-                             mqtt::Ack{r.type,
-                                       r.packet_id,
-                                       r.reasons.empty() ? ReasonCode::Success : r.reasons[0],
-                                       {}});
-            metrics_.add(Metric::PacketsPubrecSent);
-            break;
         case PacketType::Pubrel:
-            mqtt::encode_ack(out, conn.version,
-                             mqtt::Ack{r.type,
-                                       r.packet_id,
-                                       r.reasons.empty() ? ReasonCode::Success : r.reasons[0],
-                                       {}});
-            metrics_.add(Metric::PacketsPubrelSent);
+        case PacketType::Pubcomp: {
+            static constexpr Metric kSent[] = {Metric::PacketsPubackSent, Metric::PacketsPubrecSent,
+                                               Metric::PacketsPubrelSent,
+                                               Metric::PacketsPubcompSent};
+            ReasonCode reason = r.reasons.empty() ? ReasonCode::Success : r.reasons[0];
+            mqtt::encode_ack(out, conn.version, mqtt::Ack{r.type, r.packet_id, reason, {}});
+            metrics_.add(
+                    kSent[static_cast<size_t>(r.type) - static_cast<size_t>(PacketType::Puback)]);
             break;
-        case PacketType::Pubcomp:
-            mqtt::encode_ack(out, conn.version,
-                             mqtt::Ack{r.type,
-                                       r.packet_id,
-                                       r.reasons.empty() ? ReasonCode::Success : r.reasons[0],
-                                       {}});
-            metrics_.add(Metric::PacketsPubcompSent);
-            break;
+        }
         case PacketType::Suback:
             mqtt::encode_suback(out, conn.version, mqtt::Suback{r.packet_id, r.reasons, {}});
             metrics_.add(Metric::PacketsSuback);

@@ -83,17 +83,10 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
     metrics_.add(Metric::PacketsPublishReceived);
     metrics_.add(Metric::MessagesReceived);
     Session& s = *conn.session;
-    switch (p.qos) {
-        case 0:
-            metrics_.add(Metric::MessagesQos0Received);
-            break;
-        case 1:
-            metrics_.add(Metric::MessagesQos1Received);
-            break;
-        default:
-            metrics_.add(Metric::MessagesQos2Received);
-            break;
-    }
+    static constexpr Metric kReceived[] = {Metric::MessagesQos0Received,
+                                           Metric::MessagesQos1Received,
+                                           Metric::MessagesQos2Received};
+    metrics_.add(kReceived[p.qos]);  // the decoder refuses QoS 3
     if (p.properties.topic_alias) {
         // No Topic Alias Maximum is sent in CONNACK, so none is allowed [MQTT-3.3.2-9].
         return ReasonCode::TopicAliasInvalid;
@@ -450,17 +443,9 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     metrics_.add(Metric::PacketsPublishSent);
     metrics_.add(Metric::PacketsSent);
     metrics_.add(Metric::MessagesSent);
-    switch (item.qos) {
-        case 0:
-            metrics_.add(Metric::MessagesQos0Sent);
-            break;
-        case 1:
-            metrics_.add(Metric::MessagesQos1Sent);
-            break;
-        default:
-            metrics_.add(Metric::MessagesQos2Sent);
-            break;
-    }
+    static constexpr Metric kSent[] = {Metric::MessagesQos0Sent, Metric::MessagesQos1Sent,
+                                       Metric::MessagesQos2Sent};
+    metrics_.add(kSent[item.qos]);
     ++s.deliver_msg;
     conn->link().flush();
     if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
