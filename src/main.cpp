@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
 
@@ -80,6 +81,12 @@ int run(int argc, char** argv) {
         return 0;
     }
     config::init_console_logging();
+    // Every connection is a descriptor: take the hard limit, as other brokers do.
+    rlimit nofile{};
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     auto loaded = config::Config::load(*cl);
     if (!loaded) {
         return fail(loaded.error());
