@@ -459,22 +459,26 @@ ConnectResult Worker::conclude_connect(Link& link,
     return ConnectResult::Accepted;
 }
 
+void Worker::publish_from_broker(std::string_view topic, std::string_view payload, uint8_t qos) {
+    publish(make_message(MessageInit{topic,
+                                     payload,
+                                     qos,
+                                     false,
+                                     {},
+                                     {},
+                                     unix_ms(),
+                                     0,
+                                     broker_.store().next_message_id()}),
+            nullptr, nullptr);
+}
+
 void Worker::on_closed_extensions(Connection& conn, bool session_ended) {
     auto& ext = broker_.extensions();
     const char* reason = conn.disconnect_received ? "normal" : "closed";
     if (ext.modules_on.load(std::memory_order_relaxed) && !stopping_) {
         if (auto m = ext.modules.load(); m && m->presence_enabled()) {
             auto pm = m->disconnected(conn.identity, reason, unix_ms() / 1000);
-            publish(make_message(MessageInit{pm.topic,
-                                             pm.payload,
-                                             pm.qos,
-                                             false,
-                                             {},
-                                             {},
-                                             unix_ms(),
-                                             0,
-                                             broker_.store().next_message_id()}),
-                    nullptr, nullptr);
+            publish_from_broker(pm.topic, pm.payload, pm.qos);
         }
     }
     if (ext.web_hook_on.load(std::memory_order_relaxed)) {
@@ -511,16 +515,7 @@ void Worker::on_connected_extensions(Connection& conn, bool new_session) {
             if (m->presence_enabled()) {
                 auto pm = m->connected(conn.identity, !conn.session->persistent(), 0,
                                        unix_ms() / 1000);
-                publish(make_message(MessageInit{pm.topic,
-                                                 pm.payload,
-                                                 pm.qos,
-                                                 false,
-                                                 {},
-                                                 {},
-                                                 unix_ms(),
-                                                 0,
-                                                 broker_.store().next_message_id()}),
-                        nullptr, nullptr);
+                publish_from_broker(pm.topic, pm.payload, pm.qos);
             }
         }
     }
@@ -775,9 +770,7 @@ void Worker::publish_sys(int64_t now_ms) {
     const auto& settings = broker_.settings();
     std::string prefix = "$SYS/brokers/" + settings.node_name + "/";
     auto emit = [&](const std::string& topic, const std::string& payload) {
-        auto msg = make_message(MessageInit{
-                topic, payload, 0, false, {}, {}, now_ms, 0, broker_.store().next_message_id()});
-        publish(msg, nullptr, nullptr);
+        publish_from_broker(topic, payload, 0);
     };
     emit(prefix + "version", settings.version);
     emit(prefix + "sysdescr", "mqttd MQTT broker");

@@ -148,6 +148,8 @@ private:
                                    auth::ClientIdentity&& identity,
                                    bool assigned,
                                    const auth::Decision& d);
+    // $SYS and presence messages: published by the broker itself, not retained.
+    void publish_from_broker(std::string_view topic, std::string_view payload, uint8_t qos);
     void on_connected_extensions(Connection& conn, bool new_session);
     void on_closed_extensions(Connection& conn, bool session_ended);
     void publish_allowed(Connection& conn, mqtt::Publish& p, std::string_view topic);
