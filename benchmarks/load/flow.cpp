@@ -7,6 +7,9 @@
 //   in_flight(s) = sent(s) - delivered(s) / fanout(s)
 // and a publisher may send while in_flight(s) < window(s), where window(s) is --window divided
 // evenly over the streams: --window is the budget of deliveries in flight in the whole scenario.
+// At QoS 1 and 2 a message also stays in flight until the broker acknowledges it to its
+// publisher (in_flight is at least the publisher's unacknowledged count): a broker whose acks
+// lag its deliveries (a store behind) is paced by its acks, not only by its deliveries.
 // So the broker never has more than --window deliveries pending (below its queue limits), and
 // throughput is what the broker sustains rather than how fast socket buffers fill, with a
 // latency that means something.
@@ -111,12 +114,13 @@ void Flow::fill() {
             continue;
         }
         const std::uint64_t done = s.written_off + s.delivered / s.fanout;
-        std::uint64_t in_flight = s.sent > done ? s.sent - done : 0;
+        const std::uint64_t undelivered = s.sent > done ? s.sent - done : 0;
+        std::uint64_t in_flight = std::max<std::uint64_t>(undelivered, s.publisher->unacked());
         if (in_flight >= s.window) {
             if (now - s.last_progress_ns < kStallNs) {
                 continue;
             }
-            s.written_off += in_flight;
+            s.written_off += undelivered;
             s.last_progress_ns = now;
             ++stalls_;
             in_flight = 0;
