@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <variant>
 
 #include <unistd.h>
@@ -314,6 +315,16 @@ void RocksStore::run_committer() {
 }
 
 void RocksStore::Overlay::merge_from(Overlay& o) {
+    for (size_t c = 0; c < kNumCf; ++c) {
+        auto& from = o.kv[c];
+        while (!from.empty()) {
+            auto node = from.extract(from.begin());
+            auto r = kv[c].insert(std::move(node));
+            if (!r.inserted) {
+                r.position->second = std::move(r.node.mapped());
+            }
+        }
+    }
     for (auto& [id, st] : o.rc) {
         rc[id] = st;
     }
@@ -331,7 +342,6 @@ void RocksStore::Overlay::merge_from(Overlay& o) {
 }
 
 struct RocksStore::BatchCtx {
-    rocksdb::WriteBatchWithIndex& wb;
     Overlay& group;
     Overlay batch;
     std::vector<uint64_t> new_messages;  // put in this batch; must end with a reference
@@ -347,64 +357,82 @@ void RocksStore::process_group(std::vector<Pending>& group) {
         }
         return;
     }
-    rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
     Overlay g;
     std::vector<Status> results(group.size());
     for (size_t i = 0; i < group.size(); ++i) {
-        wb.SetSavePoint();
-        BatchCtx ctx{wb, g, {}, {}};
+        BatchCtx ctx{g, {}, {}};
         Status s = apply_batch(ctx, group[i].batch);
         if (s.is_ok()) {
-            rocksdb::Status ps = wb.PopSavePoint();
-            if (!ps.ok()) {
-                s = Status::io_error("write batch save point: " + ps.ToString());
-            }
             g.merge_from(ctx.batch);
-        } else {
-            wb.RollbackToSavePoint().PermitUncheckedError();
         }
         results[i] = std::move(s);
     }
 
+    // Each key once, at its state after the group (see ABSORPTION in rocks_store.h).
+    rocksdb::WriteBatch wb;
+    rocksdb::Status ws;
+    std::vector<const std::pair<const std::string, Kv>*> sorted;
+    for (size_t c = 0; c < kNumCf && ws.ok(); ++c) {
+        // In key order: each memtable insert then starts next to the previous one.
+        sorted.clear();
+        for (const auto& e : g.kv[c]) {
+            sorted.push_back(&e);
+        }
+        std::sort(sorted.begin(), sorted.end(),
+                  [](const auto* a, const auto* b) { return a->first < b->first; });
+        for (const auto* e : sorted) {
+            const std::string& key = e->first;
+            const Kv& kv = e->second;
+            if (kv.live) {
+                ws = wb.Put(handles_[c], key, kv.value);
+            } else if (kv.in_db) {
+                ws = wb.Delete(handles_[c], key);
+            }
+            if (!ws.ok()) {
+                break;
+            }
+        }
+    }
+
     // Derived state of the group, in the same write.
     rocksdb::ColumnFamilyHandle* meta = cf(Cf::Meta);
-    rocksdb::Status ws;
     std::array<uint64_t, kNumCounted> new_counts{};
     for (size_t i = 0; i < kNumCounted && ws.ok(); ++i) {
         int64_t v = static_cast<int64_t>(counts_[i].load(std::memory_order_relaxed)) + g.delta[i];
         new_counts[i] = v < 0 ? 0 : static_cast<uint64_t>(v);
         if (g.delta[i] != 0) {
-            ws = wb.GetWriteBatch()->Put(meta, keys::count(static_cast<uint8_t>(i)),
-                                         values::encode_u64(new_counts[i]));
+            ws = wb.Put(meta, keys::count(static_cast<uint8_t>(i)),
+                        values::encode_u64(new_counts[i]));
         }
     }
     for (auto& [client, st] : g.sc) {
         if (!ws.ok()) {
             break;
         }
-        ws = st.erased ? wb.GetWriteBatch()->Delete(meta, keys::session_counts(client))
-                       : wb.GetWriteBatch()->Put(meta, keys::session_counts(client),
-                                                 values::encode(st.c));
+        ws = st.erased ? wb.Delete(meta, keys::session_counts(client))
+                       : wb.Put(meta, keys::session_counts(client), values::encode(st.c));
     }
     for (auto& [id, st] : g.rc) {
         if (!ws.ok()) {
             break;
         }
-        ws = st.live ? wb.GetWriteBatch()->Put(meta, keys::refcount(id), values::encode_u64(st.rc))
-                     : wb.GetWriteBatch()->Delete(meta, keys::refcount(id));
+        if (st.live) {
+            ws = wb.Put(meta, keys::refcount(id), values::encode_u64(st.rc));
+        } else if (st.in_db) {
+            ws = wb.Delete(meta, keys::refcount(id));
+        }
     }
     uint64_t new_hwm = hwm_persisted_;
     if (ws.ok() && g.has_message && g.max_message_id + 1 > hwm_persisted_) {
         new_hwm = g.max_message_id + 1;
-        ws = wb.GetWriteBatch()->Put(meta, std::string(keys::kNextMessageId),
-                                     values::encode_u64(new_hwm));
+        ws = wb.Put(meta, std::string(keys::kNextMessageId), values::encode_u64(new_hwm));
     }
 
     if (ws.ok() && options_.fail_write_for_test && options_.fail_write_for_test()) {
         ws = rocksdb::Status::IOError("injected write failure (test hook)");
     }
-    if (ws.ok() && wb.GetWriteBatch()->Count() > 0) {
-        ws = db_->Write(write_options_, wb.GetWriteBatch());
+    if (ws.ok() && wb.Count() > 0) {
+        ws = db_->Write(write_options_, &wb);
     }
 
     if (!ws.ok()) {
@@ -464,10 +492,7 @@ Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     for (uint64_t id : ctx.new_messages) {
         RcState& st = ctx.batch.rc[id];
         if (st.live && st.rc == 0) {
-            rocksdb::Status s = ctx.wb.GetWriteBatch()->Delete(cf(Cf::Messages), keys::message(id));
-            if (!s.ok()) {
-                return Status::io_error(s.ToString());
-            }
+            erase_kv(ctx, Cf::Messages, keys::message(id), st.in_db);
             st.live = false;
             ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
         }
@@ -475,47 +500,96 @@ Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     return Status::ok();
 }
 
-Status RocksStore::exists(
-        BatchCtx& ctx, Cf c, const std::string& key, std::string* value, bool& found) {
+Status RocksStore::read_kv(
+        BatchCtx& ctx, Cf c, const std::string& key, std::string* value, bool& found, bool& in_db) {
+    const size_t i = static_cast<size_t>(c);
+    for (const Overlay* o : {&ctx.batch, &ctx.group}) {
+        if (auto it = o->kv[i].find(key); it != o->kv[i].end()) {
+            found = it->second.live;
+            in_db = it->second.in_db;
+            if (found && value) {
+                *value = it->second.value;
+            }
+            return Status::ok();
+        }
+    }
     std::string scratch;
-    rocksdb::Status s = ctx.wb.GetFromBatchAndDB(db_.get(), rocksdb::ReadOptions(), cf(c), key,
-                                                 value ? value : &scratch);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(c), key, value ? value : &scratch);
     found = s.ok();
+    in_db = found;
     if (s.ok() || s.IsNotFound()) {
         return Status::ok();
     }
     return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
 }
 
-Status RocksStore::put_counted(
-        BatchCtx& ctx, Cf c, Counted counted, const std::string& key, const std::string& value) {
+void RocksStore::put_kv(
+        BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db) {
+    const size_t i = static_cast<size_t>(c);
+    auto it = ctx.batch.kv[i].find(key);
+    if (it == ctx.batch.kv[i].end()) {
+        if (auto g = ctx.group.kv[i].find(key); g != ctx.group.kv[i].end()) {
+            in_db = g->second.in_db;
+        }
+        it = ctx.batch.kv[i].emplace(key, Kv{{}, false, in_db}).first;
+    }
+    it->second.value = std::move(value);
+    it->second.live = true;
+}
+
+void RocksStore::erase_kv(BatchCtx& ctx, Cf c, const std::string& key, bool in_db) {
+    const size_t i = static_cast<size_t>(c);
+    auto it = ctx.batch.kv[i].find(key);
+    if (it == ctx.batch.kv[i].end()) {
+        if (auto g = ctx.group.kv[i].find(key); g != ctx.group.kv[i].end()) {
+            in_db = g->second.in_db;
+        }
+        it = ctx.batch.kv[i].emplace(key, Kv{{}, false, in_db}).first;
+    }
+    it->second.value.clear();
+    it->second.live = false;
+}
+
+Status RocksStore::put_tracked(
+        BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool& created) {
     bool found = false;
-    Status s = exists(ctx, c, key, nullptr, found);
+    bool in_db = false;
+    Status s = read_kv(ctx, c, key, nullptr, found, in_db);
     if (!s.is_ok()) {
         return s;
     }
-    rocksdb::Status ps = ctx.wb.Put(cf(c), key, value);
-    if (!ps.ok()) {
-        return Status::io_error(ps.ToString());
-    }
-    if (!found) {
-        ctx.batch.delta[static_cast<size_t>(counted)]++;
-    }
+    put_kv(ctx, c, key, std::move(value), in_db);
+    created = !found;
     return Status::ok();
 }
 
+Status RocksStore::erase_tracked(
+        BatchCtx& ctx, Cf c, const std::string& key, std::string* old, bool& erased) {
+    bool in_db = false;
+    Status s = read_kv(ctx, c, key, old, erased, in_db);
+    if (s.is_ok() && erased) {
+        erase_kv(ctx, c, key, in_db);
+    }
+    return s;
+}
+
+Status RocksStore::put_counted(
+        BatchCtx& ctx, Cf c, Counted counted, const std::string& key, std::string value) {
+    bool created = false;
+    Status s = put_tracked(ctx, c, key, std::move(value), created);
+    if (created) {
+        ctx.batch.delta[static_cast<size_t>(counted)]++;
+    }
+    return s;
+}
+
 Status RocksStore::delete_counted(BatchCtx& ctx, Cf c, Counted counted, const std::string& key) {
-    bool found = false;
-    Status s = exists(ctx, c, key, nullptr, found);
-    if (!s.is_ok() || !found) {
-        return s;
+    bool erased = false;
+    Status s = erase_tracked(ctx, c, key, nullptr, erased);
+    if (erased) {
+        ctx.batch.delta[static_cast<size_t>(counted)]--;
     }
-    rocksdb::Status ds = ctx.wb.Delete(cf(c), key);
-    if (!ds.ok()) {
-        return Status::io_error(ds.ToString());
-    }
-    ctx.batch.delta[static_cast<size_t>(counted)]--;
-    return Status::ok();
+    return s;
 }
 
 Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
@@ -527,7 +601,7 @@ Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
     if (auto it = ctx.group.rc.find(id); it != ctx.group.rc.end()) {
         st = it->second;
     } else if (auto c = rc_cache_.find(id); c != rc_cache_.end()) {
-        st = RcState{c->second, true};
+        st = RcState{c->second, true, true};
     } else if (id < id_floor_) {
         std::string v;
         rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(Cf::Meta), keys::refcount(id), &v);
@@ -537,7 +611,7 @@ Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
                 return Status::corruption("bad reference count of message " + std::to_string(id) +
                                           " in " + options_.dir);
             }
-            st = RcState{*n, true};
+            st = RcState{*n, true, true};
         } else if (!s.IsNotFound()) {
             return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
         }
@@ -594,10 +668,7 @@ Status RocksStore::unref(BatchCtx& ctx, uint64_t id) {
         return Status::ok();  // dangling reference: nothing to release
     }
     if (--st->rc == 0) {
-        rocksdb::Status ds = ctx.wb.GetWriteBatch()->Delete(cf(Cf::Messages), keys::message(id));
-        if (!ds.ok()) {
-            return Status::io_error(ds.ToString());
-        }
+        erase_kv(ctx, Cf::Messages, keys::message(id), st->in_db);
         st->live = false;
         ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
     }
@@ -632,17 +703,28 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
         return s;
     }
     const std::string prefix = keys::client_prefix(o.client_id);
-    // Collect the keys of each family first: writing to the batch invalidates its iterators.
-    auto collect = [&](Cf c, std::vector<std::pair<std::string, std::string>>& out) {
-        rocksdb::ReadOptions ro;
-        std::unique_ptr<rocksdb::Iterator> it(
-                ctx.wb.NewIteratorWithBase(cf(c), db_->NewIterator(ro, cf(c))));
+    // The session's keys of a family as the ops so far left them: the DB's, then the group's
+    // and the batch's overlays on top.
+    auto collect = [&](Cf c, std::map<std::string, std::string>& out) {
+        std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(c)));
         for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-            out.emplace_back(it->key().ToString(), it->value().ToString());
+            out.emplace(it->key().ToString(), it->value().ToString());
+        }
+        for (const Overlay* ov : {&ctx.group, &ctx.batch}) {
+            for (const auto& [k, v] : ov->kv[static_cast<size_t>(c)]) {
+                if (!k.starts_with(prefix)) {
+                    continue;
+                }
+                if (v.live) {
+                    out[k] = v.value;
+                } else {
+                    out.erase(k);
+                }
+            }
         }
         return rs(it->status());
     };
-    std::vector<std::pair<std::string, std::string>> kv;
+    std::map<std::string, std::string> kv;
     for (Cf c : {Cf::Subscriptions, Cf::Queues, Cf::Inflight}) {
         kv.clear();
         s = collect(c, kv);
@@ -650,10 +732,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
             return s;
         }
         for (auto& [k, v] : kv) {
-            s = rs(ctx.wb.Delete(cf(c), k));
-            if (!s.is_ok()) {
-                return s;
-            }
+            erase_kv(ctx, c, k, true);
             if (c == Cf::Subscriptions) {
                 ctx.batch.delta[static_cast<size_t>(Counted::Subscriptions)]--;
             } else if (c == Cf::Queues) {
@@ -680,14 +759,11 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutSubscription& o) {
     MQTTD_CHECK_CLIENT(o.rec.client_id)
-    const std::string key = keys::subscription(o.rec.client_id, o.rec.topic_filter);
-    bool found = false;
-    Status s = exists(ctx, Cf::Subscriptions, key, nullptr, found);
-    if (!s.is_ok()) {
-        return s;
-    }
-    s = rs(ctx.wb.Put(cf(Cf::Subscriptions), key, values::encode(o.rec)));
-    if (!s.is_ok() || found) {
+    bool created = false;
+    Status s = put_tracked(ctx, Cf::Subscriptions,
+                           keys::subscription(o.rec.client_id, o.rec.topic_filter),
+                           values::encode(o.rec), created);
+    if (!s.is_ok() || !created) {
         return s;
     }
     ScState* sc = nullptr;
@@ -702,14 +778,10 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutSubscription& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSubscription& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
-    const std::string key = keys::subscription(o.client_id, o.topic_filter);
-    bool found = false;
-    Status s = exists(ctx, Cf::Subscriptions, key, nullptr, found);
-    if (!s.is_ok() || !found) {
-        return s;
-    }
-    s = rs(ctx.wb.Delete(cf(Cf::Subscriptions), key));
-    if (!s.is_ok()) {
+    bool erased = false;
+    Status s = erase_tracked(ctx, Cf::Subscriptions,
+                             keys::subscription(o.client_id, o.topic_filter), nullptr, erased);
+    if (!s.is_ok() || !erased) {
         return s;
     }
     ScState* sc = nullptr;
@@ -729,10 +801,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
     if (!s.is_ok()) {
         return s;
     }
-    s = rs(ctx.wb.GetWriteBatch()->Put(cf(Cf::Messages), keys::message(id), values::encode(o.rec)));
-    if (!s.is_ok()) {
-        return s;
-    }
+    put_kv(ctx, Cf::Messages, keys::message(id), values::encode(o.rec), st->in_db);
     if (!st->live) {
         st->live = true;
         st->rc = 0;
@@ -754,9 +823,10 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
     }
     const std::string key = keys::queue(e.client_id, e.seq);
     bool found = false;
+    bool in_db = false;
     std::string old;
     if (e.seq < sc->c.next_seq) {  // only a seq below the high-water mark can exist already
-        s = exists(ctx, Cf::Queues, key, &old, found);
+        s = read_kv(ctx, Cf::Queues, key, &old, found, in_db);
         if (!s.is_ok()) {
             return s;
         }
@@ -771,10 +841,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
                                         " references unknown message " +
                                         std::to_string(e.message_id));
     }
-    s = rs(ctx.wb.Put(cf(Cf::Queues), key, values::encode(e)));
-    if (!s.is_ok()) {
-        return s;
-    }
+    put_kv(ctx, Cf::Queues, key, values::encode(e), in_db);
     if (found) {
         auto prev = values::decode_queue_entry(e.client_id, e.seq, old);
         if (prev && prev->message_id != e.message_id) {
@@ -793,15 +860,10 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
-    const std::string key = keys::queue(o.client_id, o.seq);
-    bool found = false;
+    bool erased = false;
     std::string old;
-    Status s = exists(ctx, Cf::Queues, key, &old, found);
-    if (!s.is_ok() || !found) {
-        return s;
-    }
-    s = rs(ctx.wb.Delete(cf(Cf::Queues), key));
-    if (!s.is_ok()) {
+    Status s = erase_tracked(ctx, Cf::Queues, keys::queue(o.client_id, o.seq), &old, erased);
+    if (!s.is_ok() || !erased) {
         return s;
     }
     ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
@@ -823,14 +885,11 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {
     MQTTD_CHECK_CLIENT(o.rec.client_id)
-    const std::string key = keys::inflight(o.rec.client_id, o.rec.direction, o.rec.packet_id);
-    bool found = false;
-    Status s = exists(ctx, Cf::Inflight, key, nullptr, found);
-    if (!s.is_ok()) {
-        return s;
-    }
-    s = rs(ctx.wb.Put(cf(Cf::Inflight), key, values::encode(o.rec)));
-    if (!s.is_ok() || found) {
+    bool created = false;
+    Status s = put_tracked(ctx, Cf::Inflight,
+                           keys::inflight(o.rec.client_id, o.rec.direction, o.rec.packet_id),
+                           values::encode(o.rec), created);
+    if (!s.is_ok() || !created) {
         return s;
     }
     ScState* sc = nullptr;
@@ -848,14 +907,11 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteInflight& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
-    const std::string key = keys::inflight(o.client_id, o.direction, o.packet_id);
-    bool found = false;
-    Status s = exists(ctx, Cf::Inflight, key, nullptr, found);
-    if (!s.is_ok() || !found) {
-        return s;
-    }
-    s = rs(ctx.wb.Delete(cf(Cf::Inflight), key));
-    if (!s.is_ok()) {
+    bool erased = false;
+    Status s =
+            erase_tracked(ctx, Cf::Inflight, keys::inflight(o.client_id, o.direction, o.packet_id),
+                          nullptr, erased);
+    if (!s.is_ok() || !erased) {
         return s;
     }
     ScState* sc = nullptr;
@@ -895,11 +951,13 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteRoute& o) {
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutConfig& o) {
-    return rs(ctx.wb.Put(cf(Cf::Config), o.rec.key, values::encode_config(o.rec.value)));
+    put_kv(ctx, Cf::Config, o.rec.key, values::encode_config(o.rec.value), true);
+    return Status::ok();
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteConfig& o) {
-    return rs(ctx.wb.Delete(cf(Cf::Config), o.key));
+    erase_kv(ctx, Cf::Config, o.key, true);
+    return Status::ok();
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutUser& o) {

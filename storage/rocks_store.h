@@ -3,12 +3,20 @@
 //
 // GROUP COMMIT. commit() appends the batch to queue_ and wakes the committer thread when the
 // queue was empty. The committer swaps out everything queued (all batches that arrived while
-// the previous DB::Write ran), translates their logical ops into ONE rocksdb
-// WriteBatchWithIndex and issues one DB::Write (WriteOptions.sync = Options::sync), then runs
-// the callbacks in queue order. Each logical batch is bracketed by a save point: a batch whose
-// ops are invalid is rolled back alone and completes with InvalidArgument; the others commit.
+// the previous DB::Write ran), applies their logical ops in order to an in-memory overlay of
+// the keys they touch, and issues ONE DB::Write (WriteOptions.sync = Options::sync) of the
+// overlay's final state, then runs the callbacks in queue order. Each logical batch is staged
+// in its own overlay, merged into the group's when all its ops succeed: a batch whose ops are
+// invalid is dropped alone and completes with InvalidArgument; the others commit.
 // A failed DB::Write makes the store sticky-failed: error() returns the failure and every
 // later commit completes at once with Status::stopped.
+//
+// ABSORPTION. The overlay keeps one state per key, so the write holds each key once, at its
+// state after the group, and a key created and removed within one group is not written at all:
+// a message delivered to an online persistent session and acknowledged before the committer
+// got to it costs no RocksDB write (its put_message, enqueue, remove_queued and reference
+// count cancel out). Each overlay entry remembers whether the key may exist on disk (in_db);
+// a removed key is written as a Delete only then.
 //
 // COUNTS AND REFERENCES. The committer is the only writer, so it keeps derived state in
 // memory and writes it in the same DB::Write as the data it describes:
@@ -17,12 +25,11 @@
 //   - message reference counts in meta "rc/<id>", loaded lazily on first touch. Ids at or
 //     above id_floor_ (the next id at open, raised whenever the cache is trimmed) that are not
 //     in the cache cannot exist yet, so a fresh put_message needs no read.
-// Changes of one group are staged in an Overlay per logical batch, merged into the group's
-// overlay when the batch succeeds and into the caches when the write succeeds, so a failed
-// batch or write leaves the caches as they were. Existence checks ("does this put create a
-// key?") read through the WriteBatchWithIndex (GetFromBatchAndDB) so they see earlier batches
-// of the same group. The hot path (put_message, enqueue of a new seq) does no read;
-// remove_queued reads the queue entry to learn its message.
+// Changes are merged into the caches when the write succeeds, so a failed batch or write
+// leaves the caches as they were. Existence checks ("does this put create a key?") read the
+// batch's overlay, then the group's, then the DB, so they see earlier batches of the same
+// group. The hot path (put_message, enqueue of a new seq) does no read; remove_queued reads
+// the queue entry (usually from the overlay or the memtable) to learn its message.
 //
 // Thread-safety: commit/write/error/next_message_id and every read are safe from any thread.
 // Reads after close() are not allowed (REQUIRES: not closed).
@@ -39,7 +46,6 @@
 #include <vector>
 
 #include <rocksdb/db.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include "storage/store.h"
 
@@ -119,7 +125,14 @@ private:
     };
     struct RcState {
         uint64_t rc = 0;
-        bool live = false;  // the message record exists
+        bool live = false;   // the message record exists
+        bool in_db = false;  // the message and its count may be on disk (before this group)
+    };
+    // A key's state in an overlay: its value when live; in_db when it may be on disk.
+    struct Kv {
+        std::string value;
+        bool live = false;
+        bool in_db = true;
     };
     struct ScState {
         SessionCounts c;
@@ -127,6 +140,7 @@ private:
     };
     // Derived-state changes of one logical batch or one group.
     struct Overlay {
+        std::array<std::unordered_map<std::string, Kv>, kNumCf> kv;
         std::unordered_map<uint64_t, RcState> rc;
         std::unordered_map<std::string, ScState> sc;
         std::array<int64_t, kNumCounted> delta{};
@@ -160,9 +174,26 @@ private:
     Status apply_op(BatchCtx& ctx, const op::DeleteUser& o);
 
     // Committer-only helpers.
-    Status exists(BatchCtx& ctx, Cf c, const std::string& key, std::string* value, bool& found);
+    // The state of `key` after the ops applied so far: found (live) and its value, and in_db
+    // (it may be on disk before this group).
+    Status read_kv(BatchCtx& ctx,
+                   Cf c,
+                   const std::string& key,
+                   std::string* value,
+                   bool& found,
+                   bool& in_db);
+    // Stages a put or removal in the batch's overlay; in_db applies when the group has not
+    // touched the key yet.
+    void put_kv(BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db);
+    void erase_kv(BatchCtx& ctx, Cf c, const std::string& key, bool in_db);
+    // put_kv/erase_kv after reading the key: created (the put made it) / erased (it existed);
+    // erase_tracked returns the old value in *old when old != nullptr.
+    Status put_tracked(
+            BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool& created);
+    Status erase_tracked(
+            BatchCtx& ctx, Cf c, const std::string& key, std::string* old, bool& erased);
     Status put_counted(
-            BatchCtx& ctx, Cf c, Counted counted, const std::string& key, const std::string& value);
+            BatchCtx& ctx, Cf c, Counted counted, const std::string& key, std::string value);
     Status delete_counted(BatchCtx& ctx, Cf c, Counted counted, const std::string& key);
     Status rc_of(BatchCtx& ctx, uint64_t id, RcState*& out);
     Status sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& out);

@@ -1,6 +1,7 @@
 // Store behaviour on a real RocksDB in a per-test temporary directory.
 #include <atomic>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -507,6 +508,69 @@ TEST_F(StoreTest, InvalidBatchIsRolledBackAlone) {
     EXPECT_TRUE(store_->get_session("whole"));
     EXPECT_EQ(store_->count(Counted::Sessions), 1u);
     EXPECT_TRUE(store_->error().is_ok());
+}
+
+// Batches that meet in one group commit are written as the group's final state: an entry
+// enqueued and removed within the group, and its message, are never written, and the counts
+// stay exact (rocks_store.h, ABSORPTION). A failing batch in the middle changes nothing.
+TEST_F(StoreTest, ChangesUndoneWithinOneGroupLeaveNothing) {
+    std::promise<void> release;
+    std::shared_future<void> hold = release.get_future().share();
+    std::atomic<bool> held{false};
+    WriteBatch first;
+    first.put_session(session("c1"));
+    const uint64_t kept = store_->next_message_id();
+    first.put_message(msg(kept, "t", "kept"));
+    first.enqueue(entry("c1", 0, kept));
+    // Callbacks run on the committer: holding this one makes the next batches one group.
+    store_->commit(std::move(first), [&](const Status&) {
+        held = true;
+        hold.wait();
+    });
+    while (!held) {
+        std::this_thread::yield();
+    }
+    const uint64_t gone = store_->next_message_id();
+    WriteBatch add;
+    add.put_message(msg(gone, "t", "gone"));
+    add.enqueue(entry("c1", 1, gone));
+    WriteBatch bad;
+    bad.remove_queued("c1", 0);
+    bad.enqueue(entry("c1", 5, 999999));  // unknown message: the whole batch fails
+    WriteBatch remove;
+    remove.remove_queued("c1", 1);
+    Status add_s, bad_s, remove_s;
+    store_->commit(std::move(add), [&](const Status& s) { add_s = s; });
+    store_->commit(std::move(bad), [&](const Status& s) { bad_s = s; });
+    store_->commit(std::move(remove), [&](const Status& s) { remove_s = s; });
+    release.set_value();
+    write(WriteBatch{});  // completes after every earlier callback
+
+    EXPECT_TRUE(add_s.is_ok()) << add_s.to_string();
+    EXPECT_EQ(bad_s.code(), Status::Code::InvalidArgument) << bad_s.to_string();
+    EXPECT_TRUE(remove_s.is_ok()) << remove_s.to_string();
+    for (int round = 0; round < 2; ++round) {
+        SCOPED_TRACE(round == 0 ? "before reopen" : "after reopen");
+        EXPECT_EQ(store_->count(Counted::QueueEntries), 1u);
+        EXPECT_EQ(store_->count(Counted::Messages), 1u);
+        EXPECT_FALSE(store_->get_message(gone));
+        ASSERT_TRUE(store_->get_message(kept));
+        auto q = store_->read_queue("c1", 0, 10);
+        ASSERT_EQ(q.size(), 1u);
+        EXPECT_EQ(q[0].entry.seq, 0u);
+        EXPECT_EQ(q[0].message.payload, "kept");
+        SessionCounts c = store_->session_counts("c1");
+        EXPECT_EQ(c.queued, 1u);
+        EXPECT_EQ(c.enqueued_total, 2u);
+        EXPECT_EQ(c.next_seq, 2u);
+        reopen();
+    }
+    // The reference count of the surviving message is intact: removing its entry frees it.
+    WriteBatch last;
+    last.remove_queued("c1", 0);
+    write(std::move(last));
+    EXPECT_FALSE(store_->get_message(kept));
+    EXPECT_EQ(store_->count(Counted::Messages), 0u);
 }
 
 TEST(StoreSticky, FailedWriteStopsTheStore) {
