@@ -247,12 +247,12 @@ Json session_mqueue(Handler& h, Call& c) {
     }
     auto page = ctx.store.queue_page(id, req);
     Json list = Json::array();
-    for (const auto& e : page.items) {
+    for (const auto& [e, m] : page.items) {
         Json o{{"seq", e.seq}, {"message_id", e.message_id}, {"qos", e.qos}, {"retain", e.retain}};
-        if (auto m = ctx.store.get_message(e.message_id)) {
-            o["topic"] = m->topic;
-            o["payload_size"] = m->payload.size();
-            o["enqueued_at"] = format_datetime(m->created_at_ms);
+        if (m.id != 0) {
+            o["topic"] = m.topic;
+            o["payload_size"] = m.payload.size();
+            o["enqueued_at"] = format_datetime(m.created_at_ms);
         } else {
             o["topic"] = nullptr;
             o["payload_size"] = 0;

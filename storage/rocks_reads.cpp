@@ -326,52 +326,69 @@ std::vector<QueuedMessage> RocksStore::read_queue(std::string_view client_id,
     ro.snapshot = snap.get();
     const std::string prefix = keys::client_prefix(client_id);
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Cf::Queues)));
-    std::vector<QueueEntry> entries;
     for (it->Seek(keys::queue(client_id, from_seq));
-         it->Valid() && it->key().starts_with(prefix) && entries.size() < limit; it->Next()) {
+         it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
         auto k = keys::parse_queue(it->key().ToStringView());
         if (!k) {
             continue;
         }
-        if (auto e = values::decode_queue_entry(client_id, k->second, it->value().ToStringView())) {
-            entries.push_back(std::move(*e));
+        std::optional<MessageRecord> m;
+        if (auto e = values::decode_queue_entry(client_id, k->second, it->value().ToStringView(),
+                                                &m)) {
+            out.push_back(QueuedMessage{std::move(*e), m ? std::move(*m) : MessageRecord{}});
         }
     }
-    if (entries.empty()) {
-        return out;
-    }
-    std::vector<std::string> key_store;
-    key_store.reserve(entries.size());
-    for (const auto& e : entries) {
-        key_store.push_back(keys::message(e.message_id));
-    }
-    std::vector<rocksdb::Slice> key_slices(key_store.begin(), key_store.end());
-    std::vector<rocksdb::PinnableSlice> vals(entries.size());
-    std::vector<rocksdb::Status> statuses(entries.size());
-    db_->MultiGet(ro, cf(Cf::Messages), key_slices.size(), key_slices.data(), vals.data(),
-                  statuses.data());
-    out.reserve(entries.size());
-    for (size_t i = 0; i < entries.size(); ++i) {
-        if (!statuses[i].ok()) {
-            continue;  // dangling reference: skip the entry
-        }
-        auto m = values::decode_message(entries[i].message_id, vals[i].ToStringView());
-        if (m) {
-            out.push_back(QueuedMessage{std::move(entries[i]), std::move(*m)});
-        }
-    }
+    join_messages(ro, out);
+    // A dangling reference (no message): the entry is skipped.
+    std::erase_if(out, [](const QueuedMessage& q) { return q.message.id == 0; });
     return out;
 }
 
-Page<QueueEntry> RocksStore::queue_page(std::string_view client_id, const PageRequest& req) const {
-    const std::string prefix = keys::client_prefix(client_id);
-    return page_of<QueueEntry>(Cf::Queues, prefix, req, [](std::string_view k, std::string_view v) {
-        std::optional<QueueEntry> r;
-        if (auto key = keys::parse_queue(k)) {
-            r = values::decode_queue_entry(key->first, key->second, v);
+void RocksStore::join_messages(const rocksdb::ReadOptions& ro,
+                               std::vector<QueuedMessage>& entries) const {
+    std::vector<std::string> key_store;
+    std::vector<size_t> at;
+    for (size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].message.id == 0) {  // not inline: in `messages`
+            key_store.push_back(keys::message(entries[i].entry.message_id));
+            at.push_back(i);
         }
-        return r;
-    });
+    }
+    if (at.empty()) {
+        return;
+    }
+    std::vector<rocksdb::Slice> key_slices(key_store.begin(), key_store.end());
+    std::vector<rocksdb::PinnableSlice> vals(at.size());
+    std::vector<rocksdb::Status> statuses(at.size());
+    db_->MultiGet(ro, cf(Cf::Messages), key_slices.size(), key_slices.data(), vals.data(),
+                  statuses.data());
+    for (size_t j = 0; j < at.size(); ++j) {
+        QueuedMessage& q = entries[at[j]];
+        if (!statuses[j].ok()) {
+            continue;
+        }
+        if (auto m = values::decode_message(q.entry.message_id, vals[j].ToStringView())) {
+            q.message = std::move(*m);
+        }
+    }
+}
+
+Page<QueuedMessage> RocksStore::queue_page(std::string_view client_id,
+                                           const PageRequest& req) const {
+    const std::string prefix = keys::client_prefix(client_id);
+    auto page = page_of<QueuedMessage>(
+            Cf::Queues, prefix, req, [](std::string_view k, std::string_view v) {
+                std::optional<QueuedMessage> r;
+                if (auto key = keys::parse_queue(k)) {
+                    std::optional<MessageRecord> m;
+                    if (auto e = values::decode_queue_entry(key->first, key->second, v, &m)) {
+                        r = QueuedMessage{std::move(*e), m ? std::move(*m) : MessageRecord{}};
+                    }
+                }
+                return r;
+            });
+    join_messages(rocksdb::ReadOptions(), page.items);
+    return page;
 }
 
 std::vector<InflightRecord> RocksStore::inflight_of(std::string_view client_id) const {

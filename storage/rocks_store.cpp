@@ -154,20 +154,25 @@ RocksStore::~RocksStore() {
 
 Status RocksStore::start() {
     const std::string& dir = options_.dir;
-    // Schema version: absent in a new store; newer refuses to open.
+    // Schema version: absent in a new store; newer refuses to open; older is upgraded in
+    // place (version 2 only adds inline queue entries, so version 1 data reads as it is; from
+    // then on an older mqttd refuses the directory instead of misreading it).
+    uint32_t version = 0;
     if (auto v = get_raw(Cf::Meta, keys::kSchemaVersion)) {
-        auto version = values::decode_u32(*v);
-        if (!version) {
+        auto d = values::decode_u32(*v);
+        if (!d) {
             return Status::corruption("data directory " + dir +
                                       " is corrupt (unreadable schema version)");
         }
-        if (*version > kSchemaVersion) {
+        version = *d;
+        if (version > kSchemaVersion) {
             return Status::invalid_argument(
                     "data directory " + dir + " has store schema version " +
-                    std::to_string(*version) + ", newer than this mqttd supports (" +
+                    std::to_string(version) + ", newer than this mqttd supports (" +
                     std::to_string(kSchemaVersion) + "); run a newer mqttd");
         }
-    } else {
+    }
+    if (version != kSchemaVersion) {
         rocksdb::WriteOptions wo;
         wo.sync = true;
         rocksdb::Status s = db_->Put(wo, cf(Cf::Meta), std::string(keys::kSchemaVersion),
@@ -345,6 +350,9 @@ struct RocksStore::BatchCtx {
     Overlay& group;
     Overlay batch;
     std::vector<uint64_t> new_messages;  // put in this batch; must end with a reference
+    // New messages with exactly one enqueue in this batch: stored inline in that entry.
+    std::unordered_map<uint64_t, uint32_t> enqueues;  // message id -> enqueues in the batch
+    std::unordered_map<uint64_t, const MessageRecord*> inline_messages;
 };
 
 void RocksStore::process_group(std::vector<Pending>& group) {
@@ -360,7 +368,7 @@ void RocksStore::process_group(std::vector<Pending>& group) {
     Overlay g;
     std::vector<Status> results(group.size());
     for (size_t i = 0; i < group.size(); ++i) {
-        BatchCtx ctx{g, {}, {}};
+        BatchCtx ctx{g, {}, {}, {}, {}};
         Status s = apply_batch(ctx, group[i].batch);
         if (s.is_ok()) {
             g.merge_from(ctx.batch);
@@ -482,7 +490,16 @@ void RocksStore::process_group(std::vector<Pending>& group) {
 }
 
 Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
-    for (const Op& o : batch.ops()) {
+    const auto& ops = batch.ops();
+    if (std::any_of(ops.begin(), ops.end(),
+                    [](const Op& o) { return std::holds_alternative<op::PutMessage>(o); })) {
+        for (const Op& o : ops) {
+            if (const auto* e = std::get_if<op::Enqueue>(&o)) {
+                ctx.enqueues[e->rec.message_id]++;
+            }
+        }
+    }
+    for (const Op& o : ops) {
         Status s = std::visit([&](const auto& x) { return apply_op(ctx, x); }, o);
         if (!s.is_ok()) {
             return s;
@@ -675,6 +692,22 @@ Status RocksStore::unref(BatchCtx& ctx, uint64_t id) {
     return Status::ok();
 }
 
+Status RocksStore::release_entry(BatchCtx& ctx,
+                                 std::string_view client_id,
+                                 uint64_t seq,
+                                 std::string_view value) {
+    std::optional<MessageRecord> inline_message;
+    auto e = values::decode_queue_entry(client_id, seq, value, &inline_message);
+    if (!e) {
+        return Status::ok();  // unreadable entry: dropped without releasing a reference
+    }
+    if (inline_message) {
+        ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
+        return Status::ok();
+    }
+    return unref(ctx, e->message_id);
+}
+
 namespace {
 Status bad_component(const char* what, std::string_view s) {
     return Status::invalid_argument(std::string(what) + " contains U+0000: " +
@@ -737,12 +770,9 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
                 ctx.batch.delta[static_cast<size_t>(Counted::Subscriptions)]--;
             } else if (c == Cf::Queues) {
                 ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
-                auto e = values::decode_queue_entry(o.client_id, 0, v);
-                if (e) {
-                    s = unref(ctx, e->message_id);
-                    if (!s.is_ok()) {
-                        return s;
-                    }
+                s = release_entry(ctx, o.client_id, 0, v);
+                if (!s.is_ok()) {
+                    return s;
                 }
             }
         }
@@ -801,6 +831,14 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
     if (!s.is_ok()) {
         return s;
     }
+    ctx.batch.max_message_id = ctx.batch.has_message ? std::max(ctx.batch.max_message_id, id) : id;
+    ctx.batch.has_message = true;
+    if (!st->live) {
+        if (auto n = ctx.enqueues.find(id); n != ctx.enqueues.end() && n->second == 1) {
+            ctx.inline_messages[id] = &o.rec;  // one reference: kept in its queue entry
+            return Status::ok();
+        }
+    }
     put_kv(ctx, Cf::Messages, keys::message(id), values::encode(o.rec), st->in_db);
     if (!st->live) {
         st->live = true;
@@ -808,8 +846,6 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
         ctx.batch.delta[static_cast<size_t>(Counted::Messages)]++;
         ctx.new_messages.push_back(id);
     }
-    ctx.batch.max_message_id = ctx.batch.has_message ? std::max(ctx.batch.max_message_id, id) : id;
-    ctx.batch.has_message = true;
     return Status::ok();
 }
 
@@ -831,26 +867,28 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
             return s;
         }
     }
-    RcState* st = nullptr;
-    s = rc_of(ctx, e.message_id, st);
-    if (!s.is_ok()) {
-        return s;
-    }
-    if (!st->live) {
-        return Status::invalid_argument("enqueue for " + e.client_id +
-                                        " references unknown message " +
-                                        std::to_string(e.message_id));
-    }
-    put_kv(ctx, Cf::Queues, key, values::encode(e), in_db);
-    if (found) {
-        auto prev = values::decode_queue_entry(e.client_id, e.seq, old);
-        if (prev && prev->message_id != e.message_id) {
-            st->rc++;
-            return unref(ctx, prev->message_id);
+    const MessageRecord* inline_message = nullptr;
+    if (auto it = ctx.inline_messages.find(e.message_id); it != ctx.inline_messages.end()) {
+        inline_message = it->second;
+        ctx.inline_messages.erase(it);
+        ctx.batch.delta[static_cast<size_t>(Counted::Messages)]++;
+    } else {
+        RcState* st = nullptr;
+        s = rc_of(ctx, e.message_id, st);
+        if (!s.is_ok()) {
+            return s;
         }
-        return Status::ok();
+        if (!st->live) {
+            return Status::invalid_argument("enqueue for " + e.client_id +
+                                            " references unknown message " +
+                                            std::to_string(e.message_id));
+        }
+        st->rc++;
     }
-    st->rc++;
+    put_kv(ctx, Cf::Queues, key, values::encode(e, inline_message), in_db);
+    if (found) {
+        return release_entry(ctx, e.client_id, e.seq, old);  // the entry it replaces
+    }
     sc->c.queued++;
     sc->c.enqueued_total++;
     sc->c.next_seq = std::max(sc->c.next_seq, e.seq + 1);
@@ -876,11 +914,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
     if (o.dropped) {
         sc->c.dropped_total++;
     }
-    auto prev = values::decode_queue_entry(o.client_id, o.seq, old);
-    if (!prev) {
-        return Status::ok();  // unreadable entry: dropped without releasing a reference
-    }
-    return unref(ctx, prev->message_id);
+    return release_entry(ctx, o.client_id, o.seq, old);
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {

@@ -68,7 +68,7 @@ enum class Cf : size_t {
 inline constexpr size_t kNumCf = static_cast<size_t>(Cf::Count);
 inline constexpr size_t kNumCounted = 7;
 // Schema version written in meta; a store with a higher one refuses to open.
-inline constexpr uint32_t kSchemaVersion = 1;
+inline constexpr uint32_t kSchemaVersion = 2;
 
 class RocksStore final : public Store {
 public:
@@ -100,7 +100,8 @@ public:
     std::vector<QueuedMessage> read_queue(std::string_view client_id,
                                           uint64_t from_seq,
                                           uint32_t limit) const override;
-    Page<QueueEntry> queue_page(std::string_view client_id, const PageRequest& req) const override;
+    Page<QueuedMessage> queue_page(std::string_view client_id,
+                                   const PageRequest& req) const override;
     std::vector<InflightRecord> inflight_of(std::string_view client_id) const override;
     std::optional<MessageRecord> get_message(uint64_t id) const override;
 
@@ -198,9 +199,18 @@ private:
     Status rc_of(BatchCtx& ctx, uint64_t id, RcState*& out);
     Status sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& out);
     Status unref(BatchCtx& ctx, uint64_t id);
+    // Releases what a removed queue entry (its stored value) held: its inline message, or its
+    // reference to a `messages` record.
+    Status release_entry(BatchCtx& ctx,
+                         std::string_view client_id,
+                         uint64_t seq,
+                         std::string_view value);
     void fail_sticky(const Status& cause);
 
     std::optional<std::string> get_raw(Cf c, std::string_view key) const;
+    // Fills the message of each entry that does not hold it inline (message.id == 0) from
+    // `messages`; one MultiGet.
+    void join_messages(const rocksdb::ReadOptions& ro, std::vector<QueuedMessage>& entries) const;
     // Visits retained records matching `filter` with key > after (when after != nullptr), in
     // key order, until fn returns false.
     Status walk_retained(

@@ -102,9 +102,13 @@ public:
     virtual std::vector<QueuedMessage> read_queue(std::string_view client_id,
                                                   uint64_t from_seq,
                                                   uint32_t limit) const = 0;
-    virtual Page<QueueEntry> queue_page(std::string_view client_id,
-                                        const PageRequest& req) const = 0;
+    // A page of the entries of `client_id`, each with its message (message.id == 0 when the
+    // entry's message is missing).
+    virtual Page<QueuedMessage> queue_page(std::string_view client_id,
+                                           const PageRequest& req) const = 0;
     virtual std::vector<InflightRecord> inflight_of(std::string_view client_id) const = 0;
+    // The `messages` record of a message held by several entries (a message with one entry is
+    // stored inline in it and is read with its entry).
     virtual std::optional<MessageRecord> get_message(uint64_t id) const = 0;
 
     // --- retained ---

@@ -7,9 +7,9 @@ namespace {
 
 class Writer {
 public:
-    explicit Writer(size_t reserve) {
+    explicit Writer(size_t reserve, uint8_t format = kValueFormat) {
         out_.reserve(reserve + 1);
-        out_.push_back(static_cast<char>(kValueFormat));
+        out_.push_back(static_cast<char>(format));
     }
     Writer& u8(uint8_t v) {
         out_.push_back(static_cast<char>(v));
@@ -42,8 +42,8 @@ private:
 // Bounds-checked reader: every read checks pos + n <= end; a failure sticks.
 class Reader {
 public:
-    explicit Reader(std::string_view v) : v_(v) {
-        if (v_.empty() || static_cast<uint8_t>(v_[0]) != kValueFormat) {
+    explicit Reader(std::string_view v, uint8_t format = kValueFormat) : v_(v) {
+        if (v_.empty() || static_cast<uint8_t>(v_[0]) != format) {
             ok_ = false;
         } else {
             pos_ = 1;
@@ -162,24 +162,23 @@ std::optional<SubscriptionRecord> decode_subscription(std::string_view client_id
     return finish(in, std::move(r));
 }
 
-std::string encode(const MessageRecord& r) {
-    return Writer(34 + r.topic.size() + r.from_client.size() + r.properties.size() +
-                  r.payload.size())
-            .u8(r.qos)
+namespace {
+size_t message_size(const MessageRecord& r) {
+    return 34 + r.topic.size() + r.from_client.size() + r.properties.size() + r.payload.size();
+}
+
+Writer& put_message_fields(Writer& w, const MessageRecord& r) {
+    return w.u8(r.qos)
             .u8(r.retain ? 1 : 0)
             .i64(r.created_at_ms)
             .i64(r.expiry_at_ms)
             .str(r.topic)
             .str(r.from_client)
             .str(r.properties)
-            .str(r.payload)
-            .take();
+            .str(r.payload);
 }
 
-std::optional<MessageRecord> decode_message(uint64_t id, std::string_view v) {
-    Reader in(v);
-    MessageRecord r;
-    r.id = id;
+void get_message_fields(Reader& in, MessageRecord& r) {
     r.qos = in.u8();
     r.retain = in.boolean();
     r.created_at_ms = in.i64();
@@ -188,22 +187,38 @@ std::optional<MessageRecord> decode_message(uint64_t id, std::string_view v) {
     r.from_client = in.str();
     r.properties = in.str();
     r.payload = in.str();
+}
+}  // namespace
+
+std::string encode(const MessageRecord& r) {
+    Writer w(message_size(r));
+    return put_message_fields(w, r).take();
+}
+
+std::optional<MessageRecord> decode_message(uint64_t id, std::string_view v) {
+    Reader in(v);
+    MessageRecord r;
+    r.id = id;
+    get_message_fields(in, r);
     return finish(in, std::move(r));
 }
 
-std::string encode(const QueueEntry& r) {
-    return Writer(14)
-            .u64(r.message_id)
-            .u8(r.qos)
-            .u8(r.retain ? 1 : 0)
-            .u32(r.subscription_id)
-            .take();
+std::string encode(const QueueEntry& r, const MessageRecord* inline_message) {
+    Writer w(14 + (inline_message ? message_size(*inline_message) : 0),
+             inline_message ? kInlineQueueFormat : kValueFormat);
+    w.u64(r.message_id).u8(r.qos).u8(r.retain ? 1 : 0).u32(r.subscription_id);
+    if (inline_message) {
+        put_message_fields(w, *inline_message);
+    }
+    return w.take();
 }
 
 std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
                                              uint64_t seq,
-                                             std::string_view v) {
-    Reader in(v);
+                                             std::string_view v,
+                                             std::optional<MessageRecord>* inline_message) {
+    const bool with_message = !v.empty() && static_cast<uint8_t>(v[0]) == kInlineQueueFormat;
+    Reader in(v, with_message ? kInlineQueueFormat : kValueFormat);
     QueueEntry r;
     r.client_id = std::string(client_id);
     r.seq = seq;
@@ -211,6 +226,15 @@ std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
     r.qos = in.u8();
     r.retain = in.boolean();
     r.subscription_id = in.u32();
+    std::optional<MessageRecord> m;
+    if (with_message) {
+        m.emplace();
+        m->id = r.message_id;
+        get_message_fields(in, *m);
+    }
+    if (inline_message) {
+        *inline_message = std::move(m);
+    }
     return finish(in, std::move(r));
 }
 

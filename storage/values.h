@@ -15,6 +15,9 @@
 //   message        ver u8 qos, bool retain, i64 created_at_ms, i64 expiry_at_ms, str topic,
 //                  str from_client, str properties, str payload
 //   queue entry    ver u64 message_id, u8 qos, bool retain, u32 subscription_id
+//                  (format 2, kInlineQueueFormat: followed by the message's fields, as in
+//                  `message`; the entry then holds its message and `message_id` names no
+//                  `messages` record)
 //   inflight       ver i64 at_ms
 //   retained       ver u8 qos, i64 stored_at_ms, i64 expiry_at_ms, str properties, str payload
 //   route          ver str node
@@ -37,6 +40,7 @@
 namespace mqttd::storage::values {
 
 inline constexpr uint8_t kValueFormat = 1;
+inline constexpr uint8_t kInlineQueueFormat = 2;
 
 std::string encode(const SessionRecord& r);
 std::optional<SessionRecord> decode_session(std::string_view client_id, std::string_view v);
@@ -49,10 +53,15 @@ std::optional<SubscriptionRecord> decode_subscription(std::string_view client_id
 std::string encode(const MessageRecord& r);
 std::optional<MessageRecord> decode_message(uint64_t id, std::string_view v);
 
-std::string encode(const QueueEntry& r);
-std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
-                                             uint64_t seq,
-                                             std::string_view v);
+// A queue entry may carry its message inline (a message with one reference is stored once,
+// in its entry, with no `messages` record or reference count). decode_queue_entry sets
+// *inline_message to it, or to nullopt for an entry that references a `messages` record.
+std::string encode(const QueueEntry& r, const MessageRecord* inline_message = nullptr);
+std::optional<QueueEntry> decode_queue_entry(
+        std::string_view client_id,
+        uint64_t seq,
+        std::string_view v,
+        std::optional<MessageRecord>* inline_message = nullptr);
 
 std::string encode(const InflightRecord& r);
 // `rec` holds the key fields (from keys::parse_inflight); fills the value fields.
