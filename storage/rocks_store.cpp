@@ -101,6 +101,11 @@ Status Store::open(const Options& options, std::unique_ptr<Store>& out) {
     dbo.max_background_jobs = 2;
     dbo.keep_log_file_num = 5;
     dbo.db_write_buffer_size = 256u << 20;
+    // Recovery after a crash replays every live WAL file into memtables: bounding the WAL
+    // (RocksDB flushes the families holding the oldest one past this size) bounds the time
+    // from start to the first CONNACK. 1 000 000 queued messages left ~190 MB of WAL and a
+    // 3.6 s recovery without it.
+    dbo.max_total_wal_size = 16u << 20;
     auto cache = rocksdb::NewLRUCache(64u << 20);
 
     // Every existing family must be opened, ours plus any unknown one (a newer mqttd's).
