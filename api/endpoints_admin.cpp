@@ -32,7 +32,7 @@ Json node_json(Handler& h, bool with_name) {
 
 Json node_stats_json(Handler& h) {
     auto f = process_figures();
-    uint64_t clients = h.ctx().admin.clients().size();
+    uint64_t clients = h.ctx().admin.client_count();
     return Json{{"name", node_name(h)},
                 {"otp_release", build_description()},
                 {"memory_total", format_megabytes(f.memory_total)},

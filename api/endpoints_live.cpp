@@ -144,10 +144,10 @@ Json list_clients(Handler& h, Call& c) {
     if (!p.cursor.empty() && !parse_offset_cursor(p.cursor)) {
         throw ApiError{kBadParam, "cursor is not one this list returned"};
     }
-    auto& reg = h.ctx().admin.clients();
-    uint64_t total = reg.size();
+    auto& admin = h.ctx().admin;
+    uint64_t total = admin.client_count();
     uint64_t offset = p.cursor.empty() ? p.offset() : *parse_offset_cursor(p.cursor);
-    auto page = reg.page(offset, p.size);
+    auto page = admin.clients(offset, p.size);
     Json list = Json::array();
     for (const auto& cl : page) {
         list.push_back(client_json(cl));
@@ -159,7 +159,7 @@ Json list_clients(Handler& h, Call& c) {
 
 Json client_lookup(Handler& h, const std::string& id) {
     Json list = Json::array();
-    if (auto cl = h.ctx().admin.clients().find(id)) {
+    if (auto cl = h.ctx().admin.client(id)) {
         list.push_back(client_json(*cl));
     }
     return objects(std::move(list));
@@ -191,13 +191,14 @@ Json list_sessions(Handler& h, Call& c) {
     check_node(h, c.param(0));
     Paging p = paging(c);
     auto& ctx = h.ctx();
-    auto& reg = ctx.admin.clients();
     uint64_t stored_total = ctx.store.count(storage::Counted::Sessions);
-    uint64_t live_total = reg.clean_count();
+    uint64_t live_total = ctx.admin.clean_client_count();
     auto page = combined_page<storage::SessionRecord, broker::ClientView>(
             p, stored_total, live_total,
             [&](const storage::PageRequest& req) { return ctx.store.sessions(req); },
-            [&](uint64_t offset, uint32_t limit) { return reg.clean_page(offset, limit); });
+            [&](uint64_t offset, uint32_t limit) {
+                return ctx.admin.clients(offset, limit, true);
+            });
 
     std::vector<std::string> ids;
     for (const auto& r : page.stored) {
@@ -273,7 +274,7 @@ Json list_subscriptions(Handler& h, Call& c) {
     // Clean sessions' subscriptions are live only: count them per session (one task per
     // worker), then fetch the subscriptions of the sessions the page covers.
     std::vector<std::string> clean_ids;
-    for (const auto& cl : ctx.admin.clients().clean_page(0, kAll)) {
+    for (const auto& cl : ctx.admin.clients(0, kAll, true)) {
         clean_ids.push_back(cl.client_id);
     }
     auto clean_views = ctx.admin.sessions(clean_ids);

@@ -1,7 +1,10 @@
 #include "broker/admin.h"
 
+#include <algorithm>
 #include <atomic>
 #include <future>
+#include <iterator>
+#include <limits>
 #include <memory>
 
 #include "broker/broker.h"
@@ -11,6 +14,7 @@ namespace mqttd::broker {
 namespace {
 
 constexpr auto kTaskTimeout = std::chrono::seconds(5);
+constexpr uint64_t kAllClients = std::numeric_limits<size_t>::max();
 
 // Runs `fn` on worker `w` and waits for its result; nullopt when the worker did not answer
 // in time (it is stopping, or stuck).
@@ -30,82 +34,50 @@ auto run_on(Broker& broker, uint32_t w, Fn fn) -> std::optional<decltype(fn(brok
 
 }  // namespace
 
-void ClientRegistry::add(const ClientView& c) {
-    std::lock_guard lock(mutex_);
-    auto it = clients_.find(c.client_id);
-    if (it != clients_.end()) {
-        clean_ -= it->second.clean_sess ? 1 : 0;
-        it->second = c;
-    } else {
-        clients_.emplace(c.client_id, c);
-    }
-    clean_ += c.clean_sess ? 1 : 0;
+std::optional<ClientView> Admin::client(const std::string& client_id) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto r = run_on(broker_, w,
+                    [client_id](Worker& worker) { return worker.client_view(client_id); });
+    return r ? *r : std::nullopt;
 }
 
-void ClientRegistry::remove(const std::string& client_id, uint64_t connection_id) {
-    std::lock_guard lock(mutex_);
-    auto it = clients_.find(client_id);
-    if (it != clients_.end() && it->second.connection_id == connection_id) {
-        if (it->second.clean_sess) {
-            --clean_;
+std::vector<ClientView> Admin::clients(uint64_t offset, uint64_t limit, bool clean_only) {
+    // Each worker sends its first offset + limit clients in client-id order; the page is cut
+    // from their merge. A worker that does not answer in time is left out.
+    auto n = static_cast<size_t>(offset > kAllClients - limit ? kAllClients : offset + limit);
+    std::vector<ClientView> all;
+    for (uint32_t w = 0; w < broker_.worker_count(); ++w) {
+        auto r = run_on(broker_, w, [n, clean_only](Worker& worker) {
+            return worker.client_views(n, clean_only);
+        });
+        if (r) {
+            all.insert(all.end(), std::make_move_iterator(r->begin()),
+                       std::make_move_iterator(r->end()));
         }
-        clients_.erase(it);
     }
-}
-
-size_t ClientRegistry::size() const {
-    std::lock_guard lock(mutex_);
-    return clients_.size();
-}
-
-size_t ClientRegistry::clean_count() const {
-    std::lock_guard lock(mutex_);
-    return clean_;
-}
-
-std::optional<ClientView> ClientRegistry::find(std::string_view client_id) const {
-    std::lock_guard lock(mutex_);
-    auto it = clients_.find(client_id);
-    if (it == clients_.end()) {
-        return std::nullopt;
-    }
-    return it->second;
-}
-
-std::vector<ClientView> ClientRegistry::page(size_t offset, size_t limit) const {
+    std::sort(all.begin(), all.end(),
+              [](const ClientView& a, const ClientView& b) { return a.client_id < b.client_id; });
     std::vector<ClientView> out;
-    std::lock_guard lock(mutex_);
-    auto it = clients_.begin();
-    for (size_t i = 0; i < offset && it != clients_.end(); ++i) {
-        ++it;
-    }
-    for (; it != clients_.end() && out.size() < limit; ++it) {
-        out.push_back(it->second);
+    for (uint64_t i = offset; i < all.size() && out.size() < limit; ++i) {
+        out.push_back(std::move(all[static_cast<size_t>(i)]));
     }
     return out;
 }
 
-std::vector<ClientView> ClientRegistry::clean_page(size_t offset, size_t limit) const {
-    std::vector<ClientView> out;
-    std::lock_guard lock(mutex_);
-    size_t seen = 0;
-    for (const auto& [id, c] : clients_) {
-        if (!c.clean_sess) {
-            continue;
-        }
-        if (seen++ < offset) {
-            continue;
-        }
-        if (out.size() >= limit) {
-            break;
-        }
-        out.push_back(c);
+uint64_t Admin::client_count() const {
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < broker_.worker_count(); ++w) {
+        n += broker_.worker(w).connection_count();
     }
-    return out;
+    return n;
 }
 
-ClientRegistry& Admin::clients() {
-    return broker_.clients();
+uint64_t Admin::clean_client_count() const {
+    uint64_t n = 0;
+    for (uint32_t w = 0; w < broker_.worker_count(); ++w) {
+        n += broker_.worker(w).clean_session_count();
+    }
+    return n;
 }
 
 bool Admin::kick(const std::string& client_id) {

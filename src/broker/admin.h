@@ -1,20 +1,18 @@
 // broker::Admin: what the management API may see and do, from any thread (Pistache's).
 //
-// Live state is read without touching connections: connected clients come from the
-// ClientRegistry (a mutex-guarded snapshot the workers keep up to date on connect and close);
-// a live session's queue figures are read by a task run on its home worker and awaited with a
-// timeout. Durable state (persistent sessions, subscriptions, routes, retained messages) is
-// read straight from the store by the caller. Actions (kick, publish, subscribe) run as tasks
-// on the owning worker.
+// Live state is read without touching connections from other threads: connected clients and
+// a live session's queue figures are read by tasks run on their home workers (one per worker
+// for a list) and awaited with a timeout; client counts are the workers' own counters. No
+// per-connection table is kept for the API. Durable state (persistent sessions, subscriptions,
+// routes, retained messages) is read straight from the store by the caller. Actions (kick, publish,
+// subscribe) run as tasks on the owning worker.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "broker/metrics.h"
@@ -58,32 +56,19 @@ struct SubscriptionView {
     uint8_t qos = 0;
 };
 
-// Connected clients by client id. Written by workers on connect/close, read by the REST API.
-class ClientRegistry {
-public:
-    void add(const ClientView& c);
-    // Removes the entry of `client_id` if it is still the one of `connection_id` (a takeover
-    // has already replaced it otherwise).
-    void remove(const std::string& client_id, uint64_t connection_id);
-    size_t size() const;
-    std::optional<ClientView> find(std::string_view client_id) const;
-    // Clients in client-id order, skipping `offset`, at most `limit`.
-    std::vector<ClientView> page(size_t offset, size_t limit) const;
-    // Clients with a clean session (they have no stored session), in client-id order.
-    std::vector<ClientView> clean_page(size_t offset, size_t limit) const;
-    size_t clean_count() const;
-
-private:
-    mutable std::mutex mutex_;
-    std::map<std::string, ClientView, std::less<>> clients_;
-    size_t clean_ = 0;
-};
-
 class Admin {
 public:
     explicit Admin(Broker& broker) : broker_(broker) {}
 
-    ClientRegistry& clients();
+    // The connected client `client_id` (asked of its home worker); nullopt when not connected.
+    std::optional<ClientView> client(const std::string& client_id);
+    // Connected clients in client-id order, skipping `offset`, at most `limit` (one task per
+    // worker); only those with a clean session (no stored session) when `clean_only`.
+    std::vector<ClientView> clients(uint64_t offset, uint64_t limit, bool clean_only = false);
+    // Connections, from the workers' counters.
+    uint64_t client_count() const;
+    // Connected clients with a clean session, from the workers' counters.
+    uint64_t clean_client_count() const;
 
     // Disconnects a connected client (its will is published, as for any close the client did
     // not ask for). False when no such client is connected.

@@ -45,7 +45,6 @@ public:
     std::string assign_client_id(uint32_t w);
 
     TopicIndex& index() { return index_; }
-    ClientRegistry& clients() { return clients_; }
     Extensions& extensions() { return extensions_; }
     storage::Store& store() { return store_; }
     Settings& settings() { return settings_; }
@@ -61,7 +60,6 @@ private:
     storage::Store& store_;
     Settings& settings_;
     TopicIndex index_;
-    ClientRegistry clients_;
     Extensions extensions_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::atomic<uint64_t> next_connection_id_{0};

@@ -431,6 +431,9 @@ ConnectResult Worker::conclude_connect(Link& link,
         session->created_at_ms = now;
         sessions_.emplace(c.client_id, session);
         sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
+        if (!persistent) {
+            clean_sessions_count_.fetch_add(1, std::memory_order_relaxed);
+        }
     }
     session->version = c.version;
     session->username = conn.username;
@@ -448,9 +451,6 @@ ConnectResult Worker::conclude_connect(Link& link,
     connections_.emplace(conn.id(), std::move(conn_ptr));
     connections_count_.store(connections_.size(), std::memory_order_relaxed);
     link.attach(&conn);
-    broker_.clients().add(
-            ClientView{conn.client_id, conn.username, link.peer_ip(), link.peer_port(), !persistent,
-                       static_cast<uint8_t>(conn.version), conn.keepalive, now, conn.id()});
     attach(conn, session, resumed);
     if (persistent) {
         store_session(*session);
@@ -607,7 +607,9 @@ void Worker::end_session(const SessionPtr& s) {
     }
     s->pending.clear();
     s->inflight.clear();
-    sessions_.erase(s->client_id());
+    if (sessions_.erase(s->client_id()) > 0 && !s->persistent()) {
+        clean_sessions_count_.fetch_sub(1, std::memory_order_relaxed);
+    }
     sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
 }
 
@@ -619,7 +621,6 @@ void Worker::close_connection(Connection& conn) {
 }
 
 void Worker::on_closed(Connection& conn) {
-    broker_.clients().remove(conn.client_id, conn.id());
     bool ended = conn.session && !conn.session->persistent();
     bool had_session = conn.session != nullptr;
     detach(conn);
@@ -649,6 +650,57 @@ bool Worker::kick(std::string_view client_id) {
 
 // ---------------------------------------------------------------------------------------------
 // Admin
+
+namespace {
+
+ClientView client_view_of(const Connection& conn) {
+    return ClientView{conn.client_id,
+                      conn.username,
+                      conn.identity.ip,
+                      conn.identity.port,
+                      !conn.session->persistent(),
+                      static_cast<uint8_t>(conn.version),
+                      conn.keepalive,
+                      conn.connected_at_ms,
+                      conn.id()};
+}
+
+}  // namespace
+
+std::optional<ClientView> Worker::client_view(std::string_view client_id) {
+    auto s = find_session(client_id);
+    if (!s || !s->connection) {
+        return std::nullopt;
+    }
+    return client_view_of(*s->connection);
+}
+
+std::vector<ClientView> Worker::client_views(size_t n, bool clean_only) {
+    // A connection counts once its session is attached, and no longer once detached (closed,
+    // or taken over by a newer connection of the same client id).
+    std::vector<const Connection*> conns;
+    for (const auto& [id, conn] : connections_) {
+        if (conn->session && (!clean_only || !conn->session->persistent())) {
+            conns.push_back(conn.get());
+        }
+    }
+    auto by_id = [](const Connection* a, const Connection* b) {
+        return a->client_id < b->client_id;
+    };
+    if (conns.size() > n) {
+        std::partial_sort(conns.begin(), conns.begin() + static_cast<ptrdiff_t>(n), conns.end(),
+                          by_id);
+        conns.resize(n);
+    } else {
+        std::sort(conns.begin(), conns.end(), by_id);
+    }
+    std::vector<ClientView> out;
+    out.reserve(conns.size());
+    for (const auto* c : conns) {
+        out.push_back(client_view_of(*c));
+    }
+    return out;
+}
 
 std::optional<SessionView> Worker::session_view(const std::string& client_id) {
     auto s = find_session(client_id);

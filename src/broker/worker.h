@@ -105,6 +105,10 @@ public:
     void adopt_session(SessionPtr s);
     size_t connection_count() const { return connections_count_.load(std::memory_order_relaxed); }
     size_t session_count() const { return sessions_count_.load(std::memory_order_relaxed); }
+    // Sessions with clean_session = 1 (or MQTT 5 expiry 0): they exist only while connected.
+    size_t clean_session_count() const {
+        return clean_sessions_count_.load(std::memory_order_relaxed);
+    }
 
     // Publishes on this worker as the broker itself (wills, $SYS, REST). `token` is
     // completed when every store write of the publish has committed.
@@ -112,6 +116,10 @@ public:
 
     // --- admin (this worker's thread; reached through push_task) ---
     bool kick(std::string_view client_id);
+    // The connected client `client_id`, and the first `n` connected clients in client-id order
+    // (only those with a clean session when `clean_only`).
+    std::optional<ClientView> client_view(std::string_view client_id);
+    std::vector<ClientView> client_views(size_t n, bool clean_only);
     std::optional<SessionView> session_view(const std::string& client_id);
     std::optional<std::vector<SubscriptionView>> subscriptions_view(const std::string& client_id);
     bool admin_subscribe(const std::string& client_id, const std::string& filter, uint8_t qos);
@@ -231,6 +239,7 @@ private:
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::atomic<size_t> connections_count_{0};
     std::atomic<size_t> sessions_count_{0};
+    std::atomic<size_t> clean_sessions_count_{0};
 
     storage::WriteBatch batch_;
     std::vector<Token> batch_tokens_;
