@@ -729,9 +729,9 @@ Status rs(const rocksdb::Status& s) {
     }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutSession& o) {
-    MQTTD_CHECK_CLIENT(o.rec.client_id)
-    return put_counted(ctx, Cf::Sessions, Counted::Sessions, o.rec.client_id,
-                       values::encode(o.rec));
+    MQTTD_CHECK_CLIENT(o.rec->client_id)
+    return put_counted(ctx, Cf::Sessions, Counted::Sessions, o.rec->client_id,
+                       values::encode(*o.rec));
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
@@ -830,7 +830,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSubscription& o) {
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
-    const uint64_t id = o.rec.id;
+    const uint64_t id = o.rec->id;
     RcState* st = nullptr;
     Status s = rc_of(ctx, id, st);
     if (!s.is_ok()) {
@@ -840,11 +840,11 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
     ctx.batch.has_message = true;
     if (!st->live) {
         if (auto n = ctx.enqueues.find(id); n != ctx.enqueues.end() && n->second == 1) {
-            ctx.inline_messages[id] = &o.rec;  // one reference: kept in its queue entry
+            ctx.inline_messages[id] = o.rec.get();  // one reference: kept in its queue entry
             return Status::ok();
         }
     }
-    put_kv(ctx, Cf::Messages, keys::message(id), values::encode(o.rec), st->in_db);
+    put_kv(ctx, Cf::Messages, keys::message(id), values::encode(*o.rec), st->in_db);
     if (!st->live) {
         st->live = true;
         st->rc = 0;
@@ -967,11 +967,11 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteInflight& o) {
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutRetained& o) {
-    if (!keys::valid_component(o.rec.topic)) {
-        return bad_component("retained topic", o.rec.topic);
+    if (!keys::valid_component(o.rec->topic)) {
+        return bad_component("retained topic", o.rec->topic);
     }
-    return put_counted(ctx, Cf::Retained, Counted::Retained, keys::retained(o.rec.topic),
-                       values::encode(o.rec));
+    return put_counted(ctx, Cf::Retained, Counted::Retained, keys::retained(o.rec->topic),
+                       values::encode(*o.rec));
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteRetained& o) {
@@ -1000,7 +1000,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteConfig& o) {
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutUser& o) {
-    return put_counted(ctx, Cf::Users, Counted::Users, o.rec.username, values::encode(o.rec));
+    return put_counted(ctx, Cf::Users, Counted::Users, o.rec->username, values::encode(*o.rec));
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteUser& o) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -18,8 +19,10 @@
 namespace mqttd::storage {
 
 namespace op {
+// The large records are held by pointer so an Op stays small (a batch of ten thousand acks
+// is ten thousand RemoveQueued).
 struct PutSession {
-    SessionRecord rec;
+    std::unique_ptr<const SessionRecord> rec;
 };
 struct DeleteSession {
     std::string client_id;
@@ -31,7 +34,7 @@ struct DeleteSubscription {
     std::string client_id, topic_filter;
 };
 struct PutMessage {
-    MessageRecord rec;
+    std::unique_ptr<const MessageRecord> rec;
 };
 struct Enqueue {
     QueueEntry rec;
@@ -50,7 +53,7 @@ struct DeleteInflight {
     uint16_t packet_id;
 };
 struct PutRetained {
-    RetainedRecord rec;
+    std::unique_ptr<const RetainedRecord> rec;
 };
 struct DeleteRetained {
     std::string topic;
@@ -68,7 +71,7 @@ struct DeleteConfig {
     std::string key;
 };
 struct PutUser {
-    UserRecord rec;
+    std::unique_ptr<const UserRecord> rec;
 };
 struct DeleteUser {
     std::string username;
@@ -103,7 +106,7 @@ public:
     WriteBatch(const WriteBatch&) = delete;
     WriteBatch& operator=(const WriteBatch&) = delete;
 
-    void put_session(SessionRecord r) { ops_.emplace_back(op::PutSession{std::move(r)}); }
+    void put_session(SessionRecord r) { ops_.emplace_back(op::PutSession{box(std::move(r))}); }
     void delete_session(std::string client_id) {
         ops_.emplace_back(op::DeleteSession{std::move(client_id)});
     }
@@ -113,7 +116,7 @@ public:
     void delete_subscription(std::string client_id, std::string topic_filter) {
         ops_.emplace_back(op::DeleteSubscription{std::move(client_id), std::move(topic_filter)});
     }
-    void put_message(MessageRecord r) { ops_.emplace_back(op::PutMessage{std::move(r)}); }
+    void put_message(MessageRecord r) { ops_.emplace_back(op::PutMessage{box(std::move(r))}); }
     void enqueue(QueueEntry e) { ops_.emplace_back(op::Enqueue{std::move(e)}); }
     // `dropped` counts the removal as a queue overflow (mqueue_dropped) instead of a delivery.
     void remove_queued(std::string client_id, uint64_t seq, bool dropped = false) {
@@ -123,7 +126,7 @@ public:
     void delete_inflight(std::string client_id, Direction d, uint16_t packet_id) {
         ops_.emplace_back(op::DeleteInflight{std::move(client_id), d, packet_id});
     }
-    void put_retained(RetainedRecord r) { ops_.emplace_back(op::PutRetained{std::move(r)}); }
+    void put_retained(RetainedRecord r) { ops_.emplace_back(op::PutRetained{box(std::move(r))}); }
     void delete_retained(std::string topic) {
         ops_.emplace_back(op::DeleteRetained{std::move(topic)});
     }
@@ -135,7 +138,7 @@ public:
         ops_.emplace_back(op::PutConfig{ConfigRecord{std::move(key), std::move(value)}});
     }
     void delete_config(std::string key) { ops_.emplace_back(op::DeleteConfig{std::move(key)}); }
-    void put_user(UserRecord r) { ops_.emplace_back(op::PutUser{std::move(r)}); }
+    void put_user(UserRecord r) { ops_.emplace_back(op::PutUser{box(std::move(r))}); }
     void delete_user(std::string username) {
         ops_.emplace_back(op::DeleteUser{std::move(username)});
     }
@@ -146,6 +149,10 @@ public:
     void clear() { ops_.clear(); }
 
 private:
+    template <typename T>
+    static std::unique_ptr<const T> box(T&& r) {
+        return std::make_unique<const T>(std::move(r));
+    }
     std::vector<Op> ops_;
 };
 
