@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/rw_lock.h"
 #include "mqtt/packets.h"
 
 namespace mqttd::broker {
@@ -91,7 +92,7 @@ private:
                       const Session* session,
                       UnsubscribeResult& result);
 
-    mutable std::shared_mutex mutex_;
+    mutable RwLock mutex_;  // writer-preferring: a subscribe is not starved by matches
     std::unique_ptr<Node> root_;
     size_t subscriptions_ = 0;
     size_t filters_ = 0;
