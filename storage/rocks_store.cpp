@@ -30,6 +30,7 @@ constexpr std::array<const char*, kNumCf> kCfNames = {
 // Trim the caches past these sizes (disk stays authoritative; see rocks_store.h).
 constexpr size_t kMaxRcCache = size_t{1} << 20;
 constexpr size_t kMaxScCache = size_t{1} << 20;
+constexpr size_t kMaxRecentBytes = size_t{8} << 20;
 
 bool contains(const std::string& s, std::string_view what) {
     return s.find(what) != std::string::npos;
@@ -486,6 +487,18 @@ void RocksStore::process_group(std::vector<Pending>& group) {
             }
         }
         hwm_persisted_ = new_hwm;
+        for (const auto& [key, kv] : g.kv[static_cast<size_t>(Cf::Queues)]) {
+            if (kv.live) {
+                recent_queue_bytes_ += key.size() + kv.value.size();
+                recent_queue_[key] = kv.value;
+            } else {
+                recent_queue_.erase(key);
+            }
+        }
+        if (recent_queue_bytes_ > kMaxRecentBytes) {
+            recent_queue_.clear();
+            recent_queue_bytes_ = 0;
+        }
     }
     for (size_t i = 0; i < group.size(); ++i) {
         if (group[i].done) {
@@ -531,6 +544,16 @@ Status RocksStore::read_kv(
             in_db = it->second.in_db;
             if (found && value) {
                 *value = it->second.value;
+            }
+            return Status::ok();
+        }
+    }
+    if (c == Cf::Queues) {
+        if (auto it = recent_queue_.find(key); it != recent_queue_.end()) {
+            found = true;
+            in_db = true;
+            if (value) {
+                *value = it->second;
             }
             return Status::ok();
         }

@@ -29,7 +29,7 @@
 // leaves the caches as they were. Existence checks ("does this put create a key?") read the
 // batch's overlay, then the group's, then the DB, so they see earlier batches of the same
 // group. The hot path (put_message, enqueue of a new seq) does no read; remove_queued reads
-// the queue entry (usually from the overlay or the memtable) to learn its message.
+// the queue entry (from the overlay, the recent-entries cache, or the DB) to learn its message.
 //
 // Thread-safety: commit/write/error/next_message_id and every read are safe from any thread.
 // Reads after close() are not allowed (REQUIRES: not closed).
@@ -246,6 +246,10 @@ private:
 
     // Committer-only state.
     std::unordered_map<uint64_t, uint64_t> rc_cache_;  // live messages: id -> references
+    // Queue entries written by recent groups (key -> value), so the remove_queued that usually
+    // follows within a group or two needs no DB read; dropped whole past kMaxRecentBytes.
+    std::unordered_map<std::string, std::string> recent_queue_;
+    size_t recent_queue_bytes_ = 0;
     uint64_t id_floor_ = 1;
     uint64_t hwm_persisted_ = 0;
 };
