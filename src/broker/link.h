@@ -20,7 +20,8 @@ public:
     // Writes what is pending, then closes. The broker learns of the close through
     // Worker::on_closed(), exactly once, whoever started it.
     virtual void close() = 0;
-    virtual const std::string& peer_ip() const = 0;
+    // Formatted on each call (links keep the address as bytes).
+    virtual std::string peer_ip() const = 0;
     virtual uint16_t peer_port() const = 0;
     virtual const char* transport() const = 0;  // "tcp", "ssl", "ws", "wss"
 

@@ -1,18 +1,21 @@
 #include "net/server.h"
 
+#include <array>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <limits>
 #include <span>
 #include <thread>
 
 #include <unistd.h>
 
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
@@ -25,15 +28,41 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
+// Sockets and timers name the io_context's executor type rather than any_io_executor: the
+// socket is 32 B smaller and each pending operation 40 B smaller (no type-erased executor),
+// which counts for every idle connection.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
+                                         asio::wait_traits<std::chrono::steady_clock>,
+                                         Executor>;
+
+class ClientLink;
+
 namespace {
 
 constexpr size_t kReadChunk = 16 * 1024;
+// Out buffers larger than this are released once written, so a burst does not stay with an
+// idle connection.
+constexpr size_t kKeepOutCapacity = 64 * 1024;
+constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
+
+// A link accepted on this worker that has not sent its CONNECT yet, since when (mono ms).
+struct AwaitingConnect {
+    ClientLink* link = nullptr;  // null once it sent CONNECT or closed
+    int64_t since_ms = 0;
+};
 
 struct WorkerLoop {
+    // Links waiting for CONNECT, oldest first; the tick closes those past mqtt.connect_timeout
+    // (DESIGN.md, Bad input). Entry i has slot number awaiting_base + i (mod 2^32). Declared
+    // before ctx: links destroyed with ctx's pending handlers may still unlist themselves.
+    std::deque<AwaitingConnect> awaiting;
+    uint32_t awaiting_base = 0;
     asio::io_context ctx{1};
     std::vector<uint8_t> scratch = std::vector<uint8_t>(4 * kReadChunk);  // shared read buffer
-    std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-    std::unique_ptr<asio::steady_timer> tick;
+    std::unique_ptr<asio::executor_work_guard<Executor>> guard;
+    std::unique_ptr<Timer> tick;
     std::thread thread;
 };
 
@@ -49,19 +78,36 @@ struct ListenerState {
 }  // namespace
 
 // One MQTT connection's socket, read buffer and decoder; the broker's view of it is the Link.
-// Lives on one worker's thread; kept alive by its pending handlers.
-class ClientLink final : public broker::Link, public std::enable_shared_from_this<ClientLink> {
+// Lives on one worker's thread; kept alive by its pending handlers through an intrusive,
+// non-atomic count (only that thread touches it). Its size is per connection: it keeps no
+// timer (the worker's tick enforces the connect timeout), no second write buffer (writes go
+// straight from out_, waiting for writability when the socket is full) and the peer address
+// as bytes.
+class ClientLink final : public broker::Link {
 public:
-    ClientLink(Server::Impl& server, uint32_t worker, tcp::socket socket, ListenerState& listener);
+    ClientLink(Server::Impl& server, uint32_t worker, Socket socket, ListenerState& listener);
     ~ClientLink() override;
+    ClientLink(const ClientLink&) = delete;
+    ClientLink& operator=(const ClientLink&) = delete;
 
     void start(std::vector<uint8_t> initial = {});
+    // No CONNECT within mqtt.connect_timeout: called by the tick, which has unlisted it.
+    void connect_timed_out();
+    // The worker is going away: forget the slot in its list.
+    void forget_slot() { connect_slot_ = kNoSlot; }
+
+    friend void intrusive_ptr_add_ref(ClientLink* p) { ++p->refs_; }
+    friend void intrusive_ptr_release(ClientLink* p) {
+        if (--p->refs_ == 0) {
+            delete p;
+        }
+    }
 
     // broker::Link
     std::string& out() override { return out_; }
     void flush() override;
     void close() override;
-    const std::string& peer_ip() const override { return peer_ip_; }
+    std::string peer_ip() const override;
     uint16_t peer_port() const override { return peer_port_; }
     const char* transport() const override { return "tcp"; }
     void pause() override;
@@ -69,6 +115,10 @@ public:
     void attach(broker::Connection* conn) override { conn_ = conn; }
 
 private:
+    using Ref = boost::intrusive_ptr<ClientLink>;
+    Ref ref() { return Ref(this); }
+    void await_connect();
+    void leave_connect_wait();
     void read();
     void on_readable();
     // Decodes and handles the packets in `data`; returns the bytes used (all of them when the
@@ -77,31 +127,33 @@ private:
     void parse_buffered();
     bool handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest);
     void write();
+    void wait_writable();
     void shutdown_socket();
     void finish();
     void fail(mqtt::ReasonCode rc);
 
-    Server::Impl& server_;
-    uint32_t worker_;
-    tcp::socket socket_;
-    ListenerState& listener_;
-    asio::steady_timer connect_timer_;
-    std::vector<uint8_t> buf_;  // received, not yet decoded (a partial packet, or after pause)
-    mqtt::Decoder decoder_;
-    broker::Connection* conn_ = nullptr;
-    std::string out_;
-    std::string writing_;
+    uint32_t refs_ = 0;
+    const uint32_t worker_;
+    uint32_t connect_slot_ = kNoSlot;  // in the worker's awaiting list, until CONNECT
+    uint16_t peer_port_ = 0;
+    bool peer_v6_ = false;
     bool write_posted_ = false;
-    bool writing_now_ = false;
+    bool writing_now_ = false;  // waiting for the socket to take more of out_
     bool closing_ = false;
     bool closed_ = false;
     bool moved_ = false;
     bool connect_seen_ = false;
     bool paused_ = false;
     bool reading_ = false;
-    std::shared_ptr<ClientLink> hold_;  // keeps a paused link alive (no read pending)
-    std::string peer_ip_;
-    uint16_t peer_port_ = 0;
+    bool held_ = false;  // a reference keeps a paused link alive (no read pending)
+    Server::Impl& server_;
+    ListenerState& listener_;
+    Socket socket_;
+    std::vector<uint8_t> buf_;  // received, not yet decoded (a partial packet, or after pause)
+    mqtt::Decoder decoder_;
+    broker::Connection* conn_ = nullptr;
+    std::string out_;                       // encoded, not yet taken by the socket
+    std::array<uint8_t, 16> peer_bytes_{};  // IPv4 in the first 4 bytes
 };
 
 struct Server::Impl {
@@ -111,6 +163,25 @@ struct Server::Impl {
     std::vector<std::unique_ptr<ListenerState>> listeners;
     bool started = false;
     bool stopped = false;
+
+    ~Impl() {
+        // Acceptors go before the contexts they are bound to; links still listed as waiting
+        // for CONNECT must not unlist themselves while the contexts are destroyed.
+        for (auto& l : listeners) {
+            l->acceptor.reset();
+        }
+        for (auto& loop : loops) {
+            for (auto& a : loop->awaiting) {
+                if (a.link) {
+                    a.link->forget_slot();
+                }
+            }
+            loop->awaiting.clear();
+        }
+        loops.clear();
+    }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
 
     Impl(broker::Broker& b, uint64_t mc) : broker(b), max_clients(mc) {
         for (uint32_t i = 0; i < b.worker_count(); ++i) {
@@ -124,8 +195,7 @@ struct Server::Impl {
 
     void accept(ListenerState& l) {
         uint32_t w = l.next_worker++ % static_cast<uint32_t>(loops.size());
-        l.acceptor->async_accept(loops[w]->ctx, [this, &l, w](const error_code& ec,
-                                                              tcp::socket socket) {
+        l.acceptor->async_accept(loops[w]->ctx, [this, &l, w](const error_code& ec, Socket socket) {
             if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) {
                 return;
             }
@@ -136,7 +206,8 @@ struct Server::Impl {
                 } else {
                     // The socket belongs to worker w's context: start it there.
                     asio::post(loops[w]->ctx, [this, &l, w, s = std::move(socket)]() mutable {
-                        std::make_shared<ClientLink>(*this, w, std::move(s), l)->start();
+                        boost::intrusive_ptr<ClientLink>(new ClientLink(*this, w, std::move(s), l))
+                                ->start();
                     });
                 }
             } else {
@@ -154,26 +225,51 @@ struct Server::Impl {
                 return;
             }
             broker.worker(w).tick(unix_ms());
+            expire_connects(w);
             schedule_tick(w);
         });
+    }
+
+    void expire_connects(uint32_t w) {
+        auto& loop = *loops[w];
+        int64_t timeout_ms = broker.settings().connect_timeout_s.load() * 1000;
+        int64_t now = mono_ms();
+        while (!loop.awaiting.empty()) {
+            AwaitingConnect a = loop.awaiting.front();
+            if (a.link && now - a.since_ms < timeout_ms) {
+                break;  // the oldest still waiting is in time, so are the younger ones
+            }
+            loop.awaiting.pop_front();
+            ++loop.awaiting_base;
+            if (a.link) {
+                a.link->forget_slot();
+                a.link->connect_timed_out();
+            }
+        }
     }
 };
 
 ClientLink::ClientLink(Server::Impl& server,
                        uint32_t worker,
-                       tcp::socket socket,
+                       Socket socket,
                        ListenerState& listener)
-    : server_(server),
-      worker_(worker),
-      socket_(std::move(socket)),
+    : worker_(worker),
+      server_(server),
       listener_(listener),
-      connect_timer_(server.loops[worker]->ctx),
+      socket_(std::move(socket)),
       decoder_(mqtt::Side::Server,
                mqtt::DecoderLimits{server.broker.settings().max_packet_size.load()}) {
     error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     if (!ec) {
-        peer_ip_ = ep.address().to_string();
+        auto addr = ep.address();
+        peer_v6_ = addr.is_v6();
+        if (peer_v6_) {
+            peer_bytes_ = addr.to_v6().to_bytes();
+        } else {
+            auto v4 = addr.to_v4().to_bytes();
+            std::copy(v4.begin(), v4.end(), peer_bytes_.begin());
+        }
         peer_port_ = ep.port();
     }
     socket_.set_option(tcp::no_delay(true), ec);
@@ -182,22 +278,47 @@ ClientLink::ClientLink(Server::Impl& server,
 }
 
 ClientLink::~ClientLink() {
+    leave_connect_wait();
     if (!moved_) {
         listener_.current.fetch_sub(1);
         listener_.shutdowns.fetch_add(1);
     }
 }
 
+std::string ClientLink::peer_ip() const {
+    if (peer_v6_) {
+        return asio::ip::address_v6(peer_bytes_).to_string();
+    }
+    return asio::ip::address_v4(asio::ip::address_v4::bytes_type{peer_bytes_[0], peer_bytes_[1],
+                                                                 peer_bytes_[2], peer_bytes_[3]})
+            .to_string();
+}
+
+void ClientLink::await_connect() {
+    auto& loop = *server_.loops[worker_];
+    connect_slot_ = loop.awaiting_base + static_cast<uint32_t>(loop.awaiting.size());
+    loop.awaiting.push_back(AwaitingConnect{this, mono_ms()});
+}
+
+void ClientLink::leave_connect_wait() {
+    if (connect_slot_ == kNoSlot) {
+        return;
+    }
+    auto& loop = *server_.loops[worker_];
+    loop.awaiting[connect_slot_ - loop.awaiting_base].link = nullptr;
+    connect_slot_ = kNoSlot;
+}
+
+void ClientLink::connect_timed_out() {
+    if (!conn_ && !closed_) {
+        close();  // no CONNECT in time (mqtt.connect_timeout)
+    }
+}
+
 void ClientLink::start(std::vector<uint8_t> initial) {
     buf_ = std::move(initial);
     if (!connect_seen_) {
-        auto timeout = server_.broker.settings().connect_timeout_s.load();
-        connect_timer_.expires_after(std::chrono::seconds(timeout));
-        connect_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-            if (!ec && !self->conn_ && !self->closed_) {
-                self->close();  // no CONNECT in time (mqtt.connect_timeout)
-            }
-        });
+        await_connect();
     }
     if (!buf_.empty()) {
         parse_buffered();
@@ -209,7 +330,10 @@ void ClientLink::start(std::vector<uint8_t> initial) {
 
 void ClientLink::pause() {
     paused_ = true;
-    hold_ = shared_from_this();
+    if (!held_) {
+        held_ = true;
+        intrusive_ptr_add_ref(this);
+    }
 }
 
 void ClientLink::resume() {
@@ -217,8 +341,11 @@ void ClientLink::resume() {
         return;
     }
     paused_ = false;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-        self->hold_.reset();
+    asio::post(socket_.get_executor(), [self = ref()] {
+        if (self->held_ && !self->paused_) {
+            self->held_ = false;
+            intrusive_ptr_release(self.get());  // `self` still holds one; paused again: kept
+        }
         if (self->closed_ || self->closing_ || self->paused_) {
             return;
         }
@@ -234,7 +361,7 @@ void ClientLink::read() {
     // Wait for readability, then read into the worker's scratch buffer: an idle connection
     // holds no read buffer of its own (only a partial packet, when one is pending).
     reading_ = true;
-    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+    socket_.async_wait(Socket::wait_read, [self = ref()](const error_code& ec) {
         self->reading_ = false;
         if (ec) {
             self->finish();
@@ -332,6 +459,7 @@ size_t ClientLink::parse(std::span<const uint8_t> data) {
 
 bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
     connect_seen_ = true;
+    leave_connect_wait();
     auto& broker = server_.broker;
     decoder_.set_version(c.version);
     uint32_t home = c.client_id.empty() ? worker_ : broker.home_worker(c.client_id);
@@ -339,7 +467,6 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
         // Move to the session's home worker: release the socket here, adopt it there, with
         // whatever bytes followed the CONNECT.
         moved_ = true;
-        connect_timer_.cancel();
         std::vector<uint8_t> rest(rest_bytes.begin(), rest_bytes.end());
         error_code ec;
         auto protocol = socket_.local_endpoint(ec).protocol();
@@ -352,30 +479,30 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
         auto* impl = &server_;
         auto* listener = &listener_;
         auto version = c.version;
-        asio::post(
-                impl->loops[home]->ctx, [impl, listener, home, fd, protocol, rest = std::move(rest),
-                                         connect = std::move(c), version]() mutable {
-                    tcp::socket s(impl->loops[home]->ctx);
-                    error_code ec2;
-                    s.assign(protocol, fd, ec2);
-                    if (ec2) {
-                        ::close(fd);
-                        listener->current.fetch_sub(1);
-                        return;
-                    }
-                    listener->current.fetch_sub(1);  // the new link counts itself again
-                    auto link = std::make_shared<ClientLink>(*impl, home, std::move(s), *listener);
-                    link->decoder_.resume_after_connect(version);
-                    link->connect_seen_ = true;
-                    auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
-                    if (r == broker::ConnectResult::Refused) {
-                        return;
-                    }
-                    link->start(std::move(rest));
-                });
+        asio::post(impl->loops[home]->ctx,
+                   [impl, listener, home, fd, protocol, rest = std::move(rest),
+                    connect = std::move(c), version]() mutable {
+                       Socket s(impl->loops[home]->ctx.get_executor());
+                       error_code ec2;
+                       s.assign(protocol, fd, ec2);
+                       if (ec2) {
+                           ::close(fd);
+                           listener->current.fetch_sub(1);
+                           return;
+                       }
+                       listener->current.fetch_sub(1);  // the new link counts itself again
+                       boost::intrusive_ptr<ClientLink> link(
+                               new ClientLink(*impl, home, std::move(s), *listener));
+                       link->decoder_.resume_after_connect(version);
+                       link->connect_seen_ = true;
+                       auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
+                       if (r == broker::ConnectResult::Refused) {
+                           return;
+                       }
+                       link->start(std::move(rest));
+                   });
         return false;
     }
-    connect_timer_.cancel();
     auto r = broker.worker(worker_).on_connect(*this, std::move(c));
     return r != broker::ConnectResult::Refused;  // Pending: paused, parse() stops
 }
@@ -398,38 +525,53 @@ void ClientLink::flush() {
         return;
     }
     write_posted_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    asio::post(socket_.get_executor(), [self = ref()] {
         self->write_posted_ = false;
         self->write();
     });
 }
 
 void ClientLink::write() {
+    // Non-blocking writes straight from out_; when the socket is full, wait for writability
+    // with no buffer handed to Asio, so the broker may keep appending to out_ meanwhile.
     if (writing_now_ || closed_) {
         return;
     }
-    if (out_.empty()) {
-        if (closing_) {
-            shutdown_socket();
+    auto& metrics = server_.broker.worker(worker_).metrics();
+    while (!out_.empty()) {
+        error_code ec;
+        size_t n = socket_.write_some(asio::buffer(out_), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            wait_writable();
+            return;
         }
-        return;
+        if (ec) {
+            out_.clear();
+            finish();
+            return;
+        }
+        metrics.add(broker::Metric::BytesSent, n);
+        out_.erase(0, n);
     }
+    if (out_.capacity() > kKeepOutCapacity) {
+        std::string().swap(out_);
+    }
+    if (closing_) {
+        shutdown_socket();
+    }
+}
+
+void ClientLink::wait_writable() {
     writing_now_ = true;
-    writing_.clear();
-    writing_.swap(out_);
-    asio::async_write(socket_, asio::buffer(writing_),
-                      [self = shared_from_this()](const error_code& ec, size_t n) {
-                          self->writing_now_ = false;
-                          self->server_.broker.worker(self->worker_)
-                                  .metrics()
-                                  .add(broker::Metric::BytesSent, n);
-                          if (ec) {
-                              self->out_.clear();
-                              self->finish();
-                              return;
-                          }
-                          self->write();
-                      });
+    socket_.async_wait(Socket::wait_write, [self = ref()](const error_code& ec) {
+        self->writing_now_ = false;
+        if (ec) {
+            self->out_.clear();
+            self->finish();
+            return;
+        }
+        self->write();
+    });
 }
 
 void ClientLink::close() {
@@ -439,13 +581,13 @@ void ClientLink::close() {
     closing_ = true;
     if (!writing_now_) {
         // Writes what is queued, then shuts the socket down (write() sees closing_).
-        asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write(); });
+        asio::post(socket_.get_executor(), [self = ref()] { self->write(); });
     }
 }
 
 void ClientLink::shutdown_socket() {
     error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.shutdown(Socket::shutdown_both, ec);
     finish();
 }
 
@@ -453,10 +595,14 @@ void ClientLink::finish() {
     if (closed_ || moved_) {
         return;
     }
+    Ref keep = ref();  // the hold of a paused link may be the last reference
     closed_ = true;
     closing_ = true;
-    connect_timer_.cancel();
-    hold_.reset();
+    leave_connect_wait();
+    if (held_) {
+        held_ = false;
+        intrusive_ptr_release(this);
+    }
     error_code ec;
     socket_.close(ec);
     if (conn_) {
@@ -535,7 +681,7 @@ void Server::start() {
         auto& loop = *impl_->loops[i];
         loop.guard = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
                 loop.ctx.get_executor());
-        loop.tick = std::make_unique<asio::steady_timer>(loop.ctx);
+        loop.tick = std::make_unique<Timer>(loop.ctx.get_executor());
         impl_->schedule_tick(i);
         loop.thread = std::thread([&loop] { loop.ctx.run(); });
     }
