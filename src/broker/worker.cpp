@@ -263,8 +263,8 @@ void Worker::write_response(Connection& conn, PendingResponse& r) {
 // Connect and close
 
 SessionPtr Worker::find_session(std::string_view client_id) {
-    auto it = sessions_.find(std::string(client_id));
-    return it == sessions_.end() ? nullptr : it->second;
+    auto it = sessions_.find(client_id);
+    return it == sessions_.end() ? nullptr : *it;
 }
 
 void Worker::refuse_connect(Link& link, mqtt::Version v, ReasonCode rc) {
@@ -429,7 +429,7 @@ ConnectResult Worker::conclude_connect(Link& link,
     if (!session) {
         session = std::make_shared<Session>(c.client_id, index_, persistent);
         session->created_at_ms = now;
-        sessions_.emplace(c.client_id, session);
+        sessions_.insert(session);
         sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
         if (!persistent) {
             clean_sessions_count_.fetch_add(1, std::memory_order_relaxed);
@@ -607,8 +607,11 @@ void Worker::end_session(const SessionPtr& s) {
     }
     s->pending.clear();
     s->inflight.clear();
-    if (sessions_.erase(s->client_id()) > 0 && !s->persistent()) {
-        clean_sessions_count_.fetch_sub(1, std::memory_order_relaxed);
+    if (auto it = sessions_.find(s->client_id()); it != sessions_.end()) {
+        if (!(*it)->persistent()) {
+            clean_sessions_count_.fetch_sub(1, std::memory_order_relaxed);
+        }
+        sessions_.erase(it);
     }
     sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
 }
@@ -774,7 +777,7 @@ bool Worker::admin_unsubscribe(const std::string& client_id, const std::string& 
 // Periodic work
 
 void Worker::adopt_session(SessionPtr s) {
-    sessions_.emplace(s->client_id(), std::move(s));
+    sessions_.insert(std::move(s));
     sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
 }
 
@@ -794,7 +797,7 @@ void Worker::tick(int64_t now_ms) {
     if (now_ms - last_expiry_check_ms_ >= 1000) {
         last_expiry_check_ms_ = now_ms;
         std::vector<SessionPtr> gone;
-        for (auto& [id, s] : sessions_) {
+        for (const auto& s : sessions_) {
             if (s->online || !s->persistent()) {
                 continue;
             }

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/admin.h"
@@ -235,7 +236,26 @@ private:
     Metrics metrics_;
     Inbox inbox_;
 
-    std::unordered_map<std::string, SessionPtr, std::hash<std::string>, std::equal_to<>> sessions_;
+    // Sessions keyed by their own client id: a set node holds only the pointer (no copy of the
+    // id), and no cached hash (the id hashes again on a rehash or a bucket walk: connect,
+    // expiry and REST only, never per message).
+    struct SessionKeyHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view id) const noexcept {
+            return std::hash<std::string_view>{}(id);
+        }
+        size_t operator()(const SessionPtr& s) const noexcept { return (*this)(s->client_id()); }
+    };
+    struct SessionKeyEqual {
+        using is_transparent = void;
+        static std::string_view key(std::string_view id) { return id; }
+        static std::string_view key(const SessionPtr& s) { return s->client_id(); }
+        template <typename A, typename B>
+        bool operator()(const A& a, const B& b) const {
+            return key(a) == key(b);
+        }
+    };
+    std::unordered_set<SessionPtr, SessionKeyHash, SessionKeyEqual> sessions_;
     std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
     std::atomic<size_t> connections_count_{0};
     std::atomic<size_t> sessions_count_{0};
