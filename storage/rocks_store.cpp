@@ -371,6 +371,7 @@ void RocksStore::process_group(std::vector<Pending>& group) {
         }
         return;
     }
+    prefetch_removals(group);
     Overlay g;
     std::vector<Status> results(group.size());
     for (size_t i = 0; i < group.size(); ++i) {
@@ -381,6 +382,8 @@ void RocksStore::process_group(std::vector<Pending>& group) {
         }
         results[i] = std::move(s);
     }
+
+    prefetched_.clear();
 
     // Each key once, at its state after the group (see ABSORPTION in rocks_store.h).
     rocksdb::WriteBatch wb;
@@ -507,6 +510,37 @@ void RocksStore::process_group(std::vector<Pending>& group) {
     }
 }
 
+void RocksStore::prefetch_removals(const std::vector<Pending>& group) {
+    std::vector<std::string> keys;
+    for (const auto& p : group) {
+        for (const Op& o : p.batch.ops()) {
+            if (const auto* r = std::get_if<op::RemoveQueued>(&o)) {
+                std::string k = keys::queue(r->client_id, r->seq);
+                if (!recent_queue_.contains(k)) {
+                    keys.push_back(std::move(k));
+                }
+            }
+        }
+    }
+    if (keys.size() < 2) {
+        return;  // a single read is as cheap as a MultiGet
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db_->MultiGet(rocksdb::ReadOptions(), cf(Cf::Queues), slices.size(), slices.data(),
+                  values.data(), statuses.data(), /*sorted_input=*/true);
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (statuses[i].ok()) {
+            prefetched_.emplace(std::move(keys[i]), values[i].ToString());
+        } else if (statuses[i].IsNotFound()) {
+            prefetched_.emplace(std::move(keys[i]), std::nullopt);
+        }  // an error: read_kv reads the key again and reports it
+    }
+}
+
 Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     const auto& ops = batch.ops();
     if (std::any_of(ops.begin(), ops.end(),
@@ -549,11 +583,22 @@ Status RocksStore::read_kv(
         }
     }
     if (c == Cf::Queues) {
+        const std::string* cached = nullptr;
         if (auto it = recent_queue_.find(key); it != recent_queue_.end()) {
+            cached = &it->second;
+        } else if (auto p = prefetched_.find(key); p != prefetched_.end()) {
+            if (!p->second) {
+                found = false;
+                in_db = false;
+                return Status::ok();
+            }
+            cached = &*p->second;
+        }
+        if (cached) {
             found = true;
             in_db = true;
             if (value) {
-                *value = it->second;
+                *value = *cached;
             }
             return Status::ok();
         }

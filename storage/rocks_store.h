@@ -40,6 +40,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -155,6 +156,7 @@ private:
 
     void run_committer();
     void process_group(std::vector<Pending>& group);
+    void prefetch_removals(const std::vector<Pending>& group);
     Status apply_batch(BatchCtx& ctx, const WriteBatch& batch);
     Status apply_op(BatchCtx& ctx, const op::PutSession& o);
     Status apply_op(BatchCtx& ctx, const op::DeleteSession& o);
@@ -249,6 +251,9 @@ private:
     // Queue entries written by recent groups (key -> value), so the remove_queued that usually
     // follows within a group or two needs no DB read; dropped whole past kMaxRecentBytes.
     std::unordered_map<std::string, std::string> recent_queue_;
+    // The DB's state, at the start of the group being applied, of the queue entries it
+    // removes (nullopt: absent); read with one MultiGet by prefetch_removals.
+    std::unordered_map<std::string, std::optional<std::string>> prefetched_;
     size_t recent_queue_bytes_ = 0;
     uint64_t id_floor_ = 1;
     uint64_t hwm_persisted_ = 0;
