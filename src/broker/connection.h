@@ -70,6 +70,11 @@ public:
     LazyDeque<PendingResponse> responses;
     uint64_t responses_base = 0;  // response number of responses.front()
 
+    // Reading is paused while holds > 0 (Worker::hold/release): a decision taken elsewhere,
+    // or too many acks waiting for the store (acks_held).
+    uint8_t holds = 0;
+    bool acks_held = false;
+
 private:
     const uint64_t id_;
     Link* const link_;

@@ -179,9 +179,27 @@ void Worker::drain_inbox() {
 // ---------------------------------------------------------------------------------------------
 // Ordered responses
 
+void Worker::hold(Connection& conn) {
+    if (conn.holds++ == 0) {
+        conn.link().pause();
+    }
+}
+
+void Worker::release(Connection& conn) {
+    if (conn.holds > 0 && --conn.holds == 0) {
+        conn.link().resume();
+    }
+}
+
 Token Worker::new_response(Connection& conn, PendingResponse&& r) {
     r.remaining = 1;  // released by the caller's complete() once everything is scheduled
     conn.responses.push_back(std::move(r));
+    if (!conn.acks_held && conn.responses.size() >= kMaxWaitingAcks) {
+        // Backpressure: a publisher faster than the store stops being read until half of
+        // its acks are out, instead of queueing without bound.
+        conn.acks_held = true;
+        hold(conn);
+    }
     return Token{index_, conn.id(), conn.responses_base + conn.responses.size() - 1};
 }
 
@@ -219,6 +237,10 @@ void Worker::send_ready_responses(Connection& conn) {
     }
     if (wrote) {
         conn.link().flush();
+    }
+    if (conn.acks_held && conn.responses.size() <= kMaxWaitingAcks / 2) {
+        conn.acks_held = false;
+        release(conn);
     }
 }
 

@@ -222,7 +222,13 @@ private:
     void drop_oldest(Session& s);
 
     // responses
+    // A connection with this many acks waiting (for the store, or for acks before them) is
+    // not read until half of them are sent.
+    static constexpr size_t kMaxWaitingAcks = 4096;
     Token new_response(Connection& conn, PendingResponse&& r);
+    // Pause reading a connection / undo one pause; reading resumes when every hold is released.
+    void hold(Connection& conn);
+    void release(Connection& conn);
     void complete(const Token& t);
     void send_ready_responses(Connection& conn);
     void write_response(Connection& conn, PendingResponse& r);

@@ -142,7 +142,7 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
                 owned->p.payload = owned->payload;
                 owned->p.raw_properties = owned->raw;
                 // Decided elsewhere (HTTP): later packets wait, so their order is kept.
-                conn.link().pause();
+                hold(conn);
                 return ReasonCode::Success;
             }
             allowed = d->verdict == auth::Verdict::Allow;
@@ -180,7 +180,7 @@ void Worker::finish_publish_acl(uint64_t conn_id,
             publish_denied(conn, p);
         }
     }
-    conn.link().resume();
+    release(conn);
 }
 
 void Worker::publish_denied(Connection& conn, const mqtt::Publish& p) {
@@ -769,7 +769,7 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
                     if (!c.closing && c.session) {
                         finish_subscribe(c, gather->sub, gather->allowed);
                     }
-                    c.link().resume();
+                    release(c);
                 });
         if (d) {
             allowed[i] = d->verdict == auth::Verdict::Allow;
@@ -784,7 +784,7 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
     gather->allowed = std::move(allowed);
     gather->sub = std::move(sub);
     gather->remaining = pending;
-    conn.link().pause();
+    hold(conn);
     return ReasonCode::Success;
 }
 

@@ -200,6 +200,42 @@ TEST(Publish, OrderPreservedPerTopic_MQTT_4_6_0_5) {
     }
 }
 
+// A publisher that pipelines more QoS 1 messages than the broker lets wait for acks
+// (Worker::kMaxWaitingAcks, 4096) into a persistent session is paused and resumed, not
+// stalled: all 10 000 PUBACKs come back in order and the session receives all 10 000.
+TEST(Publish, PipelinedBurstBeyondTheAckLimitCompletesInOrder) {
+    BrokerProcess broker({"mqtt.mqueue.max_len=20000", "storage.sync=true"});
+    ASSERT_TRUE(broker.running());
+    {
+        RawClient sub;
+        sub.connect_ok(broker.port(), "burst-sub", false);
+        ASSERT_EQ(sub.subscribe("burst/t", 1), Bytes{1});
+        sub.disconnect();
+    }
+    constexpr int kN = 10000;
+    RawClient pub;
+    pub.connect_ok(broker.port(), "burst-pub");
+    Bytes burst;
+    for (int i = 0; i < kN; ++i) {
+        Bytes one = pkt::publish("burst/t", std::to_string(i), 1, static_cast<uint16_t>(i + 1));
+        burst.insert(burst.end(), one.begin(), one.end());
+    }
+    ASSERT_TRUE(pub.send(burst));
+    for (int i = 0; i < kN; ++i) {
+        auto a = pub.read(std::chrono::seconds(30));
+        ASSERT_TRUE(a) << "PUBACK " << i;
+        ASSERT_EQ(a->type(), kPuback);
+        ASSERT_EQ(packet_id_of(*a), i + 1);
+    }
+    RawClient sub;
+    EXPECT_TRUE(sub.connect_ok(broker.port(), "burst-sub", false));
+    for (int i = 0; i < kN; ++i) {
+        auto m = sub.receive_and_ack(std::chrono::seconds(30));
+        ASSERT_TRUE(m) << "message " << i;
+        ASSERT_EQ(m->payload, std::to_string(i));
+    }
+}
+
 // [MQTT-4.4.0-1] [MQTT-3.3.1-1] unacknowledged QoS 1 and 2 PUBLISHes are re-sent with DUP=1 and
 // their original packet ids when a persistent session reconnects; a PUBRECed QoS 2 message
 // continues with PUBREL.
