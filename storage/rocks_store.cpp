@@ -613,8 +613,7 @@ Status RocksStore::read_kv(
     return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
 }
 
-void RocksStore::put_kv(
-        BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db) {
+RocksStore::Kv& RocksStore::staged(BatchCtx& ctx, Cf c, const std::string& key, bool in_db) {
     const size_t i = static_cast<size_t>(c);
     auto it = ctx.batch.kv[i].find(key);
     if (it == ctx.batch.kv[i].end()) {
@@ -623,21 +622,20 @@ void RocksStore::put_kv(
         }
         it = ctx.batch.kv[i].emplace(key, Kv{{}, false, in_db}).first;
     }
-    it->second.value = std::move(value);
-    it->second.live = true;
+    return it->second;
+}
+
+void RocksStore::put_kv(
+        BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db) {
+    Kv& kv = staged(ctx, c, key, in_db);
+    kv.value = std::move(value);
+    kv.live = true;
 }
 
 void RocksStore::erase_kv(BatchCtx& ctx, Cf c, const std::string& key, bool in_db) {
-    const size_t i = static_cast<size_t>(c);
-    auto it = ctx.batch.kv[i].find(key);
-    if (it == ctx.batch.kv[i].end()) {
-        if (auto g = ctx.group.kv[i].find(key); g != ctx.group.kv[i].end()) {
-            in_db = g->second.in_db;
-        }
-        it = ctx.batch.kv[i].emplace(key, Kv{{}, false, in_db}).first;
-    }
-    it->second.value.clear();
-    it->second.live = false;
+    Kv& kv = staged(ctx, c, key, in_db);
+    kv.value.clear();
+    kv.live = false;
 }
 
 Status RocksStore::put_tracked(

@@ -188,6 +188,7 @@ private:
     // Stages a put or removal in the batch's overlay; in_db applies when the group has not
     // touched the key yet.
     void put_kv(BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db);
+    Kv& staged(BatchCtx& ctx, Cf c, const std::string& key, bool in_db);
     void erase_kv(BatchCtx& ctx, Cf c, const std::string& key, bool in_db);
     // put_kv/erase_kv after reading the key: created (the put made it) / erased (it existed);
     // erase_tracked returns the old value in *old when old != nullptr.

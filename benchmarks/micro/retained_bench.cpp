@@ -34,31 +34,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "alloc_count.h"
 #include "storage/store.h"
-
-namespace {
-
-thread_local uint64_t t_allocs = 0;
-
-}  // namespace
-
-// Not inlined: GCC 12 would pair the inlined malloc()/free() with operator new/delete and warn
-// (-Wmismatched-new-delete).
-[[gnu::noinline]] void* operator new(std::size_t n) {
-    ++t_allocs;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) {
-        return p;
-    }
-    throw std::bad_alloc();
-}
-
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-    std::free(p);
-}
-
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
 
 namespace mqttd::storage {
 namespace {
