@@ -44,27 +44,33 @@ storage::Status Broker::recover() {
         // A session that was connected when the broker stopped went offline at the restart.
         s->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : now;
         s->expiry_interval_s = r.expiry_interval_s;
-        s->deliver_msg = r.deliver_msg;
         s->username = r.username;
         auto counts = store_.session_counts(r.client_id);
-        s->disk_unloaded = counts.queued;
-        if (r.disconnected_at_ms == 0) {
-            s->maybe_sent_below = counts.next_seq;
-        } else {
-            s->maybe_sent_first = settings_.max_inflight.load(std::memory_order_relaxed);
-        }
-        s->next_seq = counts.next_seq;
-        s->enqueue_msg = counts.enqueued_total;
-        s->mqueue_dropped = counts.dropped_total;
-        if (counts.awaiting_rel + counts.awaiting_comp > 0) {
-            for (auto& in : store_.inflight_of(r.client_id)) {
-                if (in.direction == storage::Direction::Inbound) {
-                    s->awaiting_rel.insert(in.packet_id);
-                } else {
-                    InflightItem item;
-                    item.state = InflightItem::State::AwaitComp;
-                    item.item.stored = true;
-                    s->inflight.emplace(in.packet_id, std::move(item));
+        // A session no message has flowed through keeps its queue block unallocated.
+        if (r.deliver_msg != 0 || counts.queued != 0 || counts.next_seq != 0 ||
+            counts.enqueued_total != 0 || counts.dropped_total != 0 ||
+            counts.awaiting_rel + counts.awaiting_comp != 0) {
+            SessionQueue& q = s->queue();
+            q.deliver_msg = r.deliver_msg;
+            q.disk_unloaded = counts.queued;
+            if (r.disconnected_at_ms == 0) {
+                q.maybe_sent_below = counts.next_seq;
+            } else {
+                q.maybe_sent_first = settings_.max_inflight.load(std::memory_order_relaxed);
+            }
+            q.next_seq = counts.next_seq;
+            q.enqueue_msg = counts.enqueued_total;
+            q.mqueue_dropped = counts.dropped_total;
+            if (counts.awaiting_rel + counts.awaiting_comp > 0) {
+                for (auto& in : store_.inflight_of(r.client_id)) {
+                    if (in.direction == storage::Direction::Inbound) {
+                        q.awaiting_rel.insert(in.packet_id);
+                    } else {
+                        InflightItem item;
+                        item.state = InflightItem::State::AwaitComp;
+                        item.item.stored = true;
+                        q.inflight.emplace(in.packet_id, std::move(item));
+                    }
                 }
             }
         }

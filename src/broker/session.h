@@ -59,33 +59,13 @@ struct DiskItem {
     uint64_t epoch = 0;  // the worker's commit epoch that stores it; readable once committed
 };
 
-class Session {
-public:
-    Session(std::string client_id, uint32_t worker, bool persistent)
-        : client_id_(std::move(client_id)), worker_(worker), persistent_(persistent) {}
-    Session(const Session&) = delete;
-    Session& operator=(const Session&) = delete;
-
-    // Immutable; readable from any thread.
-    const std::string& client_id() const { return client_id_; }
-    uint32_t worker() const { return worker_; }
-    bool persistent() const { return persistent_; }
-
-    // Written on the home worker, read anywhere (routing decisions may be stale).
-    std::atomic<bool> online{false};
-    std::atomic<bool> ended{false};
-
-    // --- home worker only below ---
-    Connection* connection = nullptr;
-    mqtt::Version version = mqtt::Version::V311;
-    std::string username;
-    int64_t created_at_ms = 0;
-    int64_t disconnected_at_ms = 0;
-    uint32_t expiry_interval_s = 0;  // MQTT 5 session expiry; 3.x uses the broker default
-
-    std::map<std::string, mqtt::SubscribeOptions, std::less<>> subscriptions;
-
+// The outbound queue, in-flight window, inbound QoS 2 state and message counters of a session:
+// none of it matters until a message flows, so it lives in one block Session::queue() allocates
+// on first use and an idle session pays a pointer for it. Home worker only.
+struct SessionQueue {
     std::map<uint16_t, InflightItem> inflight;
+    // Inbound QoS 2: packet ids received and routed, awaiting PUBREL.
+    std::set<uint16_t> awaiting_rel;
     LazyDeque<OutItem> pending;
     LazyDeque<DiskItem> disk;
     // After a restart the disk seqs are not loaded until needed: `disk_unloaded` entries are in
@@ -100,17 +80,54 @@ public:
     uint64_t maybe_sent_first = 0;
     uint64_t next_seq = 0;
 
-    // Inbound QoS 2: packet ids received and routed, awaiting PUBREL.
-    std::set<uint16_t> awaiting_rel;
-
     uint64_t deliver_msg = 0;
     uint64_t enqueue_msg = 0;
     uint64_t mqueue_dropped = 0;
 
     size_t queue_len() const { return pending.size() + disk.size() + disk_unloaded; }
+};
+
+class Session {
+public:
+    Session(std::string client_id, uint32_t worker, bool persistent)
+        : client_id_(std::move(client_id)), worker_(worker), persistent_(persistent) {}
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
+
+    // Immutable; readable from any thread.
+    const std::string& client_id() const { return client_id_; }
+    uint32_t worker() const { return worker_; }
+    bool persistent() const { return persistent_; }
+
+    // --- home worker only below (except the two atomics) ---
+    std::string username;
+    std::map<std::string, mqtt::SubscribeOptions, std::less<>> subscriptions;
+    Connection* connection = nullptr;
+    int64_t created_at_ms = 0;
+    int64_t disconnected_at_ms = 0;
+    uint32_t expiry_interval_s = 0;  // MQTT 5 session expiry; 3.x uses the broker default
+    mqtt::Version version = mqtt::Version::V311;
+
+    // Written on the home worker, read anywhere (routing decisions may be stale).
+    std::atomic<bool> online{false};
+    std::atomic<bool> ended{false};
+
+    // The queue state, allocated here on first use: call it where a message flows.
+    SessionQueue& queue() {
+        if (!queue_) {
+            queue_ = std::make_unique<SessionQueue>();
+        }
+        return *queue_;
+    }
+    // nullptr while no message has flowed: an empty queue with zero counters.
+    SessionQueue* queue_if_any() { return queue_.get(); }
+    const SessionQueue* queue_if_any() const { return queue_.get(); }
+
+    size_t queue_len() const { return queue_ ? queue_->queue_len() : 0; }
 
 private:
     const std::string client_id_;
+    std::unique_ptr<SessionQueue> queue_;
     const uint32_t worker_;
     const bool persistent_;
 };

@@ -567,7 +567,7 @@ void Worker::store_session(const Session& s) {
     r.disconnected_at_ms = s.online ? 0 : s.disconnected_at_ms;
     r.max_inflight =
             static_cast<uint16_t>(broker_.settings().max_inflight.load(std::memory_order_relaxed));
-    r.deliver_msg = s.deliver_msg;
+    r.deliver_msg = s.queue_if_any() ? s.queue_if_any()->deliver_msg : 0;
     r.username = s.username;
     batch().put_session(std::move(r));
 }
@@ -627,8 +627,10 @@ void Worker::end_session(const SessionPtr& s) {
     if (s->persistent()) {
         batch().delete_session(s->client_id());
     }
-    s->pending.clear();
-    s->inflight.clear();
+    if (SessionQueue* q = s->queue_if_any()) {
+        q->pending.clear();
+        q->inflight.clear();
+    }
     if (auto it = sessions_.find(s->client_id()); it != sessions_.end()) {
         if (!(*it)->persistent()) {
             clean_sessions_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -738,12 +740,14 @@ std::optional<SessionView> Worker::session_view(const std::string& client_id) {
     v.online = s->online;
     v.subscriptions = s->subscriptions.size();
     v.max_inflight = broker_.settings().max_inflight.load(std::memory_order_relaxed);
-    v.inflight_len = s->inflight.size();
     v.mqueue_len = s->queue_len();
-    v.mqueue_dropped = s->mqueue_dropped;
-    v.awaiting_rel_len = s->awaiting_rel.size();
-    v.deliver_msg = s->deliver_msg;
-    v.enqueue_msg = s->enqueue_msg;
+    if (const SessionQueue* q = s->queue_if_any()) {
+        v.inflight_len = q->inflight.size();
+        v.mqueue_dropped = q->mqueue_dropped;
+        v.awaiting_rel_len = q->awaiting_rel.size();
+        v.deliver_msg = q->deliver_msg;
+        v.enqueue_msg = q->enqueue_msg;
+    }
     v.created_at_ms = s->created_at_ms;
     return v;
 }

@@ -91,7 +91,7 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         // No Topic Alias Maximum is sent in CONNACK, so none is allowed [MQTT-3.3.2-9].
         return ReasonCode::TopicAliasInvalid;
     }
-    if (p.qos == 2 && s.awaiting_rel.count(p.packet_id) != 0) {
+    if (p.qos == 2 && s.queue().awaiting_rel.count(p.packet_id) != 0) {
         // A resent QoS 2 PUBLISH before PUBREL: acknowledge again, deliver nothing
         // ([MQTT-4.3.3-2], method B).
         Token t = new_response(conn, response_for(PacketType::Pubrec, p.packet_id));
@@ -219,7 +219,7 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
     Token t = new_response(
             conn, response_for(p.qos == 1 ? PacketType::Puback : PacketType::Pubrec, p.packet_id));
     if (p.qos == 2) {
-        s.awaiting_rel.insert(p.packet_id);
+        s.queue().awaiting_rel.insert(p.packet_id);
         if (s.persistent()) {
             batch().put_inflight(storage::InflightRecord{s.client_id(), storage::Direction::Inbound,
                                                          p.packet_id, now});
@@ -356,7 +356,8 @@ void Worker::deliver(Delivery&& d) {
     if (d.msg->expiry_at_ms != 0 && d.msg->expiry_at_ms <= unix_ms()) {
         return;
     }
-    bool backlog = !s.disk.empty() || s.disk_unloaded > 0;
+    SessionQueue& q = s.queue();
+    bool backlog = !q.disk.empty() || q.disk_unloaded > 0;
     bool disk_path = s.persistent() && (!s.online || backlog);
     OutItem item;
     item.msg = std::move(d.msg);
@@ -373,8 +374,8 @@ void Worker::deliver(Delivery&& d) {
     } else {
         item.stored = s.persistent() && item.qos > 0;
     }
-    item.seq = s.next_seq++;
-    ++s.enqueue_msg;
+    item.seq = q.next_seq++;
+    ++q.enqueue_msg;
     if (item.stored) {
         const Message& m = *item.msg;
         if (std::find(batch_messages_.begin(), batch_messages_.end(), m.store_id) ==
@@ -386,7 +387,7 @@ void Worker::deliver(Delivery&& d) {
                                             item.retain, item.subscription_id});
     }
     if (disk_path) {
-        s.disk.push_back(DiskItem{item.seq, epoch_});
+        q.disk.push_back(DiskItem{item.seq, epoch_});
     } else {
         enqueue_item(s, std::move(item));
     }
@@ -400,27 +401,29 @@ void Worker::deliver(Delivery&& d) {
 }
 
 void Worker::enqueue_item(Session& s, OutItem&& item) {
+    SessionQueue& q = s.queue();
     uint32_t window = send_window(s);
-    if (s.pending.empty() && (item.qos == 0 || s.inflight.size() < window)) {
+    if (q.pending.empty() && (item.qos == 0 || q.inflight.size() < window)) {
         if (send_item(s, std::move(item), false)) {
             return;
         }
         return;
     }
-    s.pending.push_back(std::move(item));
+    q.pending.push_back(std::move(item));
 }
 
 bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
+    SessionQueue& q = s.queue();
     Connection* conn = s.connection;
     if (!conn || conn->closing) {
-        s.pending.push_front(std::move(item));
+        q.pending.push_front(std::move(item));
         return false;
     }
     uint16_t pid = 0;
     if (item.qos > 0) {
         pid = pid_for_seq(item.seq);
-        if (s.inflight.count(pid) != 0) {
-            s.pending.push_front(std::move(item));
+        if (q.inflight.count(pid) != 0) {
+            q.pending.push_front(std::move(item));
             return false;  // the id is still in use by an older message
         }
     }
@@ -432,7 +435,7 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
         if (item.stored) {
             batch().remove_queued(s.client_id(), item.seq, true);
         }
-        ++s.mqueue_dropped;
+        ++q.mqueue_dropped;
         metrics_.add(Metric::MessagesDropped);
         return true;
     }
@@ -446,7 +449,7 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     static constexpr Metric kSent[] = {Metric::MessagesQos0Sent, Metric::MessagesQos1Sent,
                                        Metric::MessagesQos2Sent};
     metrics_.add(kSent[item.qos]);
-    ++s.deliver_msg;
+    ++q.deliver_msg;
     conn->link().flush();
     if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
         emit_hook(auth::HookEvent::MessageDelivered, *conn, m.topic(), &m);
@@ -461,25 +464,27 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     in.state = item.qos == 1 ? InflightItem::State::AwaitAck : InflightItem::State::AwaitRec;
     in.sent_at_ms = mono_ms();
     in.item = std::move(item);
-    s.inflight.emplace(pid, std::move(in));
+    q.inflight.emplace(pid, std::move(in));
     return true;
 }
 
 void Worker::resend_inflight(Session& s) {
     Connection* conn = s.connection;
-    if (!conn) {
-        return;
+    SessionQueue* qp = s.queue_if_any();
+    if (!conn || qp == nullptr) {
+        return;  // no queue: nothing in flight
     }
+    SessionQueue& q = *qp;
     auto& out = conn->link().out();
     // Resent in the order first sent ([MQTT-4.4.0-1]), with DUP set on PUBLISH ([MQTT-3.3.1-1]).
     std::vector<std::pair<uint64_t, uint16_t>> order;
-    order.reserve(s.inflight.size());
-    for (auto& [pid, in] : s.inflight) {
+    order.reserve(q.inflight.size());
+    for (auto& [pid, in] : q.inflight) {
         order.emplace_back(in.item.seq, pid);
     }
     std::sort(order.begin(), order.end());
     for (auto [seq, pid] : order) {
-        auto& in = s.inflight[pid];
+        auto& in = q.inflight[pid];
         if (in.state == InflightItem::State::AwaitComp) {
             mqtt::encode_ack(out, conn->version, mqtt::Ack{PacketType::Pubrel, pid, {}, {}});
             metrics_.add(Metric::PacketsPubrelSent);
@@ -506,30 +511,32 @@ uint32_t Worker::send_window(const Session& s) const {
 }
 
 void Worker::pump(Session& s) {
-    if (!s.online || !s.connection) {
-        return;
+    SessionQueue* qp = s.queue_if_any();
+    if (!s.online || !s.connection || qp == nullptr) {
+        return;  // no queue: nothing to send
     }
+    SessionQueue& q = *qp;
     uint32_t window = send_window(s);
     while (true) {
-        if (s.pending.empty()) {
-            if (s.disk.empty() && s.disk_unloaded == 0) {
+        if (q.pending.empty()) {
+            if (q.disk.empty() && q.disk_unloaded == 0) {
                 return;
             }
-            size_t room = s.inflight.size() < window ? window - s.inflight.size() : 0;
+            size_t room = q.inflight.size() < window ? window - q.inflight.size() : 0;
             if (room == 0) {
                 return;
             }
             load_disk(s, std::max<size_t>(room, 16));
-            if (s.pending.empty()) {
+            if (q.pending.empty()) {
                 return;
             }
         }
-        OutItem& front = s.pending.front();
-        if (front.qos > 0 && s.inflight.size() >= window) {
+        OutItem& front = q.pending.front();
+        if (front.qos > 0 && q.inflight.size() >= window) {
             return;
         }
         OutItem item = std::move(front);
-        s.pending.pop_front();
+        q.pending.pop_front();
         if (!send_item(s, std::move(item), false)) {
             return;
         }
@@ -537,30 +544,31 @@ void Worker::pump(Session& s) {
 }
 
 void Worker::load_disk(Session& s, size_t room) {
-    if (s.disk_unloaded == 0 && !s.disk.empty() && s.disk.front().epoch > committed_epoch_) {
+    SessionQueue& q = s.queue();
+    if (q.disk_unloaded == 0 && !q.disk.empty() && q.disk.front().epoch > committed_epoch_) {
         if (auto self = find_session(s.client_id())) {
             waiting_commit_.push_back(std::move(self));
         }
         return;  // readable once the batch that stores it has committed
     }
-    uint64_t from = s.disk_unloaded > 0 || s.disk.empty() ? s.disk_read_from : s.disk.front().seq;
+    uint64_t from = q.disk_unloaded > 0 || q.disk.empty() ? q.disk_read_from : q.disk.front().seq;
     auto entries = broker_.store().read_queue(s.client_id(), from, static_cast<uint32_t>(room));
     for (auto& qm : entries) {
         uint64_t seq = qm.entry.seq;
         bool maybe_sent = false;
-        if (s.disk_unloaded > 0) {
-            --s.disk_unloaded;
-            maybe_sent = seq < s.maybe_sent_below || s.maybe_sent_first > 0;
-            if (s.maybe_sent_first > 0) {
-                --s.maybe_sent_first;
+        if (q.disk_unloaded > 0) {
+            --q.disk_unloaded;
+            maybe_sent = seq < q.maybe_sent_below || q.maybe_sent_first > 0;
+            if (q.maybe_sent_first > 0) {
+                --q.maybe_sent_first;
             }
-        } else if (!s.disk.empty() && s.disk.front().seq == seq &&
-                   s.disk.front().epoch <= committed_epoch_) {
-            s.disk.pop_front();
+        } else if (!q.disk.empty() && q.disk.front().seq == seq &&
+                   q.disk.front().epoch <= committed_epoch_) {
+            q.disk.pop_front();
         } else {
             break;  // not what this session expects next: stop and wait
         }
-        s.disk_read_from = seq + 1;
+        q.disk_read_from = seq + 1;
         OutItem item;
         item.seq = seq;
         item.qos = qm.entry.qos;
@@ -571,40 +579,41 @@ void Worker::load_disk(Session& s, size_t room) {
         auto& m = qm.message;
         item.msg = make_message(MessageInit{m.topic, m.payload, m.qos, m.retain, m.properties,
                                             m.from_client, m.created_at_ms, m.expiry_at_ms, m.id});
-        s.pending.push_back(std::move(item));
+        q.pending.push_back(std::move(item));
     }
-    if (entries.empty() && s.disk_unloaded > 0) {
-        s.disk_unloaded = 0;  // the counts said more than the store holds
+    if (entries.empty() && q.disk_unloaded > 0) {
+        q.disk_unloaded = 0;  // the counts said more than the store holds
     }
 }
 
 void Worker::drop_oldest(Session& s) {
-    ++s.mqueue_dropped;
+    SessionQueue& q = s.queue();
+    ++q.mqueue_dropped;
     metrics_.add(Metric::MessagesDropped);
     // Oldest first: loaded items, then those still only in the store, then this turn's.
-    if (!s.pending.empty()) {
-        auto& item = s.pending.front();
+    if (!q.pending.empty()) {
+        auto& item = q.pending.front();
         if (item.qos == 2) {
             metrics_.add(Metric::MessagesQos2Dropped);
         }
         if (item.stored) {
             batch().remove_queued(s.client_id(), item.seq, true);
         }
-        s.pending.pop_front();
+        q.pending.pop_front();
         return;
     }
-    if (s.disk_unloaded > 0) {
-        auto entries = broker_.store().read_queue(s.client_id(), s.disk_read_from, 1);
-        --s.disk_unloaded;
+    if (q.disk_unloaded > 0) {
+        auto entries = broker_.store().read_queue(s.client_id(), q.disk_read_from, 1);
+        --q.disk_unloaded;
         if (!entries.empty()) {
             batch().remove_queued(s.client_id(), entries[0].entry.seq, true);
-            s.disk_read_from = entries[0].entry.seq + 1;
+            q.disk_read_from = entries[0].entry.seq + 1;
         }
         return;
     }
-    if (!s.disk.empty()) {
-        batch().remove_queued(s.client_id(), s.disk.front().seq, true);
-        s.disk.pop_front();
+    if (!q.disk.empty()) {
+        batch().remove_queued(s.client_id(), q.disk.front().seq, true);
+        q.disk.pop_front();
     }
 }
 
@@ -613,11 +622,12 @@ void Worker::drop_oldest(Session& s) {
 
 ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
     Session& s = *conn.session;
-    auto it = s.inflight.find(a.packet_id);
+    SessionQueue& q = s.queue();
+    auto it = q.inflight.find(a.packet_id);
     switch (a.type) {
         case PacketType::Puback: {
             metrics_.add(Metric::PacketsPubackReceived);
-            if (it == s.inflight.end() || it->second.state != InflightItem::State::AwaitAck) {
+            if (it == q.inflight.end() || it->second.state != InflightItem::State::AwaitAck) {
                 metrics_.add(Metric::PacketsPubackMissed);
                 return ReasonCode::Success;
             }
@@ -629,7 +639,7 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
                 const Message& m = *it->second.item.msg;
                 emit_hook(auth::HookEvent::MessageAcked, conn, m.topic(), &m);
             }
-            s.inflight.erase(it);
+            q.inflight.erase(it);
             pump(s);
             return ReasonCode::Success;
         }
@@ -637,7 +647,7 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
             metrics_.add(Metric::PacketsPubrecReceived);
             PendingResponse r = response_for(PacketType::Pubrel, a.packet_id);
             bool wait = false;
-            if (it == s.inflight.end()) {
+            if (it == q.inflight.end()) {
                 metrics_.add(Metric::PacketsPubrecMissed);
                 if (conn.version == Version::V5) {
                     r.reasons.push_back(ReasonCode::PacketIdentifierNotFound);
@@ -648,7 +658,7 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
                     if (it->second.item.stored) {
                         batch().remove_queued(s.client_id(), it->second.item.seq);
                     }
-                    s.inflight.erase(it);
+                    q.inflight.erase(it);
                     pump(s);
                     return ReasonCode::Success;
                 }
@@ -678,14 +688,14 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
         }
         case PacketType::Pubcomp: {
             metrics_.add(Metric::PacketsPubcompReceived);
-            if (it == s.inflight.end() || it->second.state != InflightItem::State::AwaitComp) {
+            if (it == q.inflight.end() || it->second.state != InflightItem::State::AwaitComp) {
                 metrics_.add(Metric::PacketsPubcompMissed);
                 return ReasonCode::Success;
             }
             if (s.persistent()) {
                 batch().delete_inflight(s.client_id(), storage::Direction::Outbound, a.packet_id);
             }
-            s.inflight.erase(it);
+            q.inflight.erase(it);
             pump(s);
             return ReasonCode::Success;
         }
@@ -693,7 +703,7 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
             metrics_.add(Metric::PacketsPubrelReceived);
             PendingResponse r = response_for(PacketType::Pubcomp, a.packet_id);
             bool wait = false;
-            if (s.awaiting_rel.erase(a.packet_id) == 0) {
+            if (q.awaiting_rel.erase(a.packet_id) == 0) {
                 metrics_.add(Metric::PacketsPubrelMissed);
                 if (conn.version == Version::V5) {
                     r.reasons.push_back(ReasonCode::PacketIdentifierNotFound);
