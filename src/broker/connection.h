@@ -50,25 +50,39 @@ public:
     uint64_t id() const { return id_; }
     Link& link() { return *link_; }
 
-    mqtt::Version version = mqtt::Version::V311;
-    std::string client_id;
-    std::string username;
-    bool clean_start = true;
-    uint16_t keepalive = 0;
-    uint16_t receive_maximum = 0;      // MQTT 5: the client's Receive Maximum, 0 = none given
-    uint32_t max_packet_size = 0;      // MQTT 5: the client's Maximum Packet Size, 0 = no limit
-    std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
-    bool superuser = false;            // from authentication: the ACL does not apply
-    auth::ClientIdentity identity;     // as authenticated (password dropped)
-    auth::AclCache acl_cache;          // publish decisions (mqtt.cache_acl)
-    bool disconnect_received = false;
-    bool closing = false;
-    int64_t connected_at_ms = 0;
-    int64_t last_activity_ms = 0;
-    SessionPtr session;
+    // The client id and user name live once, in `identity`, which the auth chain is given.
+    const std::string& client_id() const { return identity.client_id; }
+    // Empty when the client gave none.
+    const std::string& username() const {
+        static const std::string kNone;
+        return identity.username ? *identity.username : kNone;
+    }
 
+    // Publish decisions (mqtt.cache_acl), allocated on the first one cached.
+    auth::AclCache& acl_cache() {
+        if (!acl_cache_) {
+            acl_cache_ = std::make_unique<auth::AclCache>();
+        }
+        return *acl_cache_;
+    }
+    // nullptr while nothing has been cached.
+    auth::AclCache* acl_cache_if_any() { return acl_cache_.get(); }
+
+    auth::ClientIdentity identity;  // as authenticated (password dropped)
+    SessionPtr session;
+    std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
     LazyDeque<PendingResponse> responses;
     uint64_t responses_base = 0;  // response number of responses.front()
+    int64_t connected_at_ms = 0;
+    int64_t last_activity_ms = 0;
+    uint32_t max_packet_size = 0;  // MQTT 5: the client's Maximum Packet Size, 0 = no limit
+    uint16_t keepalive = 0;
+    uint16_t receive_maximum = 0;  // MQTT 5: the client's Receive Maximum, 0 = none given
+    mqtt::Version version = mqtt::Version::V311;
+    bool clean_start = true;
+    bool superuser = false;  // from authentication: the ACL does not apply
+    bool disconnect_received = false;
+    bool closing = false;
 
     // Reading is paused while holds > 0 (Worker::hold/release): a decision taken elsewhere,
     // or too many acks waiting for the store (acks_held).
@@ -76,6 +90,7 @@ public:
     bool acks_held = false;
 
 private:
+    std::unique_ptr<auth::AclCache> acl_cache_;
     const uint64_t id_;
     Link* const link_;
 };

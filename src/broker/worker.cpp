@@ -405,8 +405,6 @@ ConnectResult Worker::conclude_connect(Link& link,
     auto conn_ptr = std::make_unique<Connection>(broker_.next_connection_id(), &link);
     Connection& conn = *conn_ptr;
     conn.version = c.version;
-    conn.client_id = c.client_id;
-    conn.username = c.username.value_or("");
     conn.clean_start = c.clean_start;
     conn.keepalive = c.keepalive;
     conn.receive_maximum = c.properties.receive_maximum.value_or(0);
@@ -458,7 +456,7 @@ ConnectResult Worker::conclude_connect(Link& link,
         }
     }
     session->version = c.version;
-    session->username = conn.username;
+    session->username = conn.username();
     session->expiry_interval_s = expiry;
 
     mqtt::Connack ack{resumed, ReasonCode::Success, {}};
@@ -506,8 +504,8 @@ void Worker::on_closed_extensions(Connection& conn, bool session_ended) {
     if (ext.web_hook_on.load(std::memory_order_relaxed)) {
         if (auto hook = ext.web_hook.load()) {
             auth::HookEventData e;
-            e.client_id = conn.client_id;
-            e.username = conn.username;
+            e.client_id = conn.client_id();
+            e.username = conn.username();
             e.reason = reason;
             if (hook->wants(auth::HookEvent::ClientDisconnected)) {
                 e.event = auth::HookEvent::ClientDisconnected;
@@ -544,8 +542,8 @@ void Worker::on_connected_extensions(Connection& conn, bool new_session) {
     if (ext.web_hook_on.load(std::memory_order_relaxed)) {
         if (auto hook = ext.web_hook.load()) {
             auth::HookEventData e;
-            e.client_id = conn.client_id;
-            e.username = conn.username;
+            e.client_id = conn.client_id();
+            e.username = conn.username();
             if (hook->wants(auth::HookEvent::ClientConnected)) {
                 e.event = auth::HookEvent::ClientConnected;
                 hook->emit(e);
@@ -596,7 +594,7 @@ void Worker::detach(Connection& conn) {
                                             w.qos,
                                             w.retain,
                                             {},
-                                            conn.client_id,
+                                            conn.client_id(),
                                             unix_ms(),
                                             0,
                                             broker_.store().next_message_id()});
@@ -681,8 +679,8 @@ bool Worker::kick(std::string_view client_id) {
 namespace {
 
 ClientView client_view_of(const Connection& conn) {
-    return ClientView{conn.client_id,
-                      conn.username,
+    return ClientView{conn.client_id(),
+                      conn.username(),
                       conn.identity.ip,
                       conn.identity.port,
                       !conn.session->persistent(),
@@ -712,7 +710,7 @@ std::vector<ClientView> Worker::client_views(size_t n, bool clean_only) {
         }
     }
     auto by_id = [](const Connection* a, const Connection* b) {
-        return a->client_id < b->client_id;
+        return a->client_id() < b->client_id();
     };
     if (conns.size() > n) {
         std::partial_sort(conns.begin(), conns.begin() + static_cast<ptrdiff_t>(n), conns.end(),
@@ -782,10 +780,14 @@ bool Worker::clean_acl_cache(const std::string& client_id, const std::string& to
     if (!s || !s->connection) {
         return false;
     }
+    auth::AclCache* cache = s->connection->acl_cache_if_any();
+    if (cache == nullptr) {
+        return true;  // nothing cached yet
+    }
     if (topic.empty()) {
-        s->connection->acl_cache.clear_all();
+        cache->clear_all();
     } else {
-        s->connection->acl_cache.clear(topic);
+        cache->clear(topic);
     }
     return true;
 }

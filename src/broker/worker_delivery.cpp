@@ -112,8 +112,8 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
     if (!conn.superuser) {
         bool cache = ext.cache_acl.load(std::memory_order_relaxed);
         std::optional<bool> allowed;
-        if (cache) {
-            allowed = conn.acl_cache.get(topic, ext.acl.epoch());
+        if (cache && conn.acl_cache_if_any() != nullptr) {
+            allowed = conn.acl_cache_if_any()->get(topic, ext.acl.epoch());
         }
         if (!allowed) {
             uint64_t id = conn.id();
@@ -147,7 +147,7 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
             }
             allowed = d->verdict == auth::Verdict::Allow;
             if (cache) {
-                conn.acl_cache.put(topic, *allowed, ext.acl.epoch());
+                conn.acl_cache().put(topic, *allowed, ext.acl.epoch());
             }
         }
         if (!*allowed) {
@@ -171,7 +171,7 @@ void Worker::finish_publish_acl(uint64_t conn_id,
     bool allowed = d.verdict == auth::Verdict::Allow;
     auto& ext = broker_.extensions();
     if (ext.cache_acl.load(std::memory_order_relaxed)) {
-        conn.acl_cache.put(topic, allowed, ext.acl.epoch());
+        conn.acl_cache().put(topic, allowed, ext.acl.epoch());
     }
     if (!conn.closing && conn.session) {
         if (allowed) {
@@ -206,9 +206,9 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
         expiry_at = now + int64_t{*p.properties.message_expiry_interval} * 1000;
     }
     auto msg = make_message(
-            MessageInit{topic, p.payload, p.qos, p.retain, p.raw_properties, conn.client_id, now,
+            MessageInit{topic, p.payload, p.qos, p.retain, p.raw_properties, conn.client_id(), now,
                         expiry_at, broker_.store().next_message_id()},
-            conn.username);
+            conn.username());
     if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
         emit_hook(auth::HookEvent::MessagePublish, conn, topic, msg.get());
     }
@@ -242,8 +242,8 @@ void Worker::emit_hook(auth::HookEvent event,
     }
     auth::HookEventData e;
     e.event = event;
-    e.client_id = conn.client_id;
-    e.username = conn.username;
+    e.client_id = conn.client_id();
+    e.username = conn.username();
     e.topic.assign(topic);
     e.qos = qos;
     if (msg) {
