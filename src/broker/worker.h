@@ -225,6 +225,9 @@ private:
     // A connection with this many acks waiting (for the store, or for acks before them) is
     // not read until half of them are sent.
     static constexpr size_t kMaxWaitingAcks = 4096;
+    // QoS 0 deliveries to a connection with this much output not yet taken by its socket are
+    // dropped (counted in messages/dropped and the session's mqueue_dropped).
+    static constexpr size_t kMaxUnsentBytes = size_t{16} << 20;
     Token new_response(Connection& conn, PendingResponse&& r);
     // Pause reading a connection / undo one pause; reading resumes when every hold is released.
     void hold(Connection& conn);

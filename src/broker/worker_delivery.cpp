@@ -428,10 +428,13 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
         }
     }
     const Message& m = *item.msg;
-    if (conn->max_packet_size != 0 &&
-        m.buffer.size() + m.properties.size() + 16 > conn->max_packet_size) {
-        // MQTT 5 [MQTT-3.1.2-25]: never send a packet above the client's Maximum Packet Size;
-        // the message is discarded for this client as if delivered.
+    // MQTT 5 [MQTT-3.1.2-25]: never send a packet above the client's Maximum Packet Size; and
+    // a QoS 0 message to a client that does not read what it was already sent is not buffered
+    // without bound. Either is discarded for this client as if delivered.
+    const bool too_big = conn->max_packet_size != 0 &&
+                         m.buffer.size() + m.properties.size() + 16 > conn->max_packet_size;
+    const bool backlogged = item.qos == 0 && conn->link().out().size() >= kMaxUnsentBytes;
+    if (too_big || backlogged) {
         if (item.stored) {
             batch().remove_queued(s.client_id(), item.seq, true);
         }

@@ -105,6 +105,36 @@ TEST_F(BadInput, HugeRemainingLengthClosedWithoutAllocating) {
     check_bystander();
 }
 
+// A subscriber that never reads its socket does not make the broker buffer without bound:
+// QoS 0 deliveries past Worker::kMaxUnsentBytes (16 MB) of unsent output are dropped for it,
+// while the publisher and other clients carry on.
+TEST(BadInputLimits, SubscriberThatNeverReadsDoesNotGrowTheBroker) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient watch;
+    watch.connect_ok(broker.port(), "watch");
+    ASSERT_EQ(watch.subscribe("watch/t", 1), Bytes{1});
+    RawClient slow;
+    slow.connect_ok(broker.port(), "never-reads");
+    ASSERT_EQ(slow.subscribe("flood/#", 0), Bytes{0});
+    long rss_before = broker.rss_kb();
+    ASSERT_GT(rss_before, 0);
+    RawClient pub;
+    pub.connect_ok(broker.port(), "flood-pub");
+    const std::string payload(100 * 1024, 'f');
+    for (int i = 0; i < 1500; ++i) {  // 150 MB for a client that reads none of it
+        ASSERT_TRUE(pub.send(pkt::publish("flood/t", payload, 0))) << "publish " << i;
+    }
+    // A QoS 1 round trip (the helper reads its PUBACK): the flood has been routed.
+    pub.publish("watch/t", "after the flood", 1);
+    long rss_after = broker.rss_kb();
+    EXPECT_LT(rss_after - rss_before, 64 * 1024)
+            << "RSS grew from " << rss_before << " KiB to " << rss_after << " KiB";
+    auto m = watch.receive_and_ack();
+    ASSERT_TRUE(m) << "another subscriber stopped receiving";
+    EXPECT_EQ(m->payload, "after the flood");
+}
+
 // mqtt.max_packet_size: a larger packet closes the connection.
 TEST(BadInputLimits, PacketOverMaxPacketSizeCloses) {
     BrokerProcess broker({"mqtt.max_packet_size=1024"});
