@@ -1,6 +1,7 @@
 #include "broker/worker.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include <spdlog/spdlog.h>
 
@@ -115,16 +116,30 @@ void Worker::on_commit(uint64_t epoch,
 // ---------------------------------------------------------------------------------------------
 // Inbox
 
-void Worker::push_delivery(Delivery&& d) {
+void Worker::push_deliveries(std::vector<Delivery>&& ds) {
     bool schedule;
     {
         std::lock_guard lock(inbox_.mutex);
-        inbox_.deliveries.push_back(std::move(d));
+        if (inbox_.deliveries.empty()) {
+            inbox_.deliveries.swap(ds);
+        } else {
+            std::move(ds.begin(), ds.end(), std::back_inserter(inbox_.deliveries));
+        }
         schedule = !inbox_.scheduled;
         inbox_.scheduled = true;
     }
     if (schedule) {
         post([this] { drain_inbox(); });
+    }
+}
+
+void Worker::send_outbox() {
+    outbox_scheduled_ = false;
+    for (size_t w = 0; w < outbox_.size(); ++w) {
+        if (!outbox_[w].empty()) {
+            broker_.worker(static_cast<uint32_t>(w)).push_deliveries(std::move(outbox_[w]));
+            outbox_[w].clear();
+        }
     }
 }
 

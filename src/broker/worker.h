@@ -98,7 +98,9 @@ public:
     void shutdown();
 
     // --- cross-worker (any thread) ---
-    void push_delivery(Delivery&& d);
+    // Deliveries from another worker, in its order; that worker gathers those of a loop turn
+    // and pushes them together (one lock and at most one wake-up per turn, not per message).
+    void push_deliveries(std::vector<Delivery>&& ds);
     void push_completions(std::vector<Token>&& tokens);
     void push_task(Task t);
 
@@ -130,6 +132,11 @@ public:
     void after_commit(Task done);
 
 private:
+    // Deliveries routed this turn to sessions homed on other workers, per worker.
+    std::vector<std::vector<Delivery>> outbox_;
+    bool outbox_scheduled_ = false;
+    void send_outbox();
+
     struct Inbox {
         std::mutex mutex;
         std::vector<Delivery> deliveries;

@@ -335,8 +335,15 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
         d.session = std::move(sub.session);
         if (w == index_) {
             deliver(std::move(d));
-        } else {
-            broker_.worker(w).push_delivery(std::move(d));
+            continue;
+        }
+        if (outbox_.size() <= w) {
+            outbox_.resize(broker_.worker_count());
+        }
+        outbox_[w].push_back(std::move(d));
+        if (!outbox_scheduled_) {
+            outbox_scheduled_ = true;
+            post([this] { send_outbox(); });  // after the rest of this turn's packets
         }
     }
     subs.clear();
