@@ -517,20 +517,10 @@ void Worker::on_closed_extensions(Connection& conn, bool session_ended) {
         }
     }
     if (ext.web_hook_on.load(std::memory_order_relaxed)) {
-        if (auto hook = ext.web_hook.load()) {
-            auth::HookEventData e;
-            e.client_id = conn.client_id();
-            e.username = conn.username();
-            e.reason = reason;
-            if (hook->wants(auth::HookEvent::ClientDisconnected)) {
-                e.event = auth::HookEvent::ClientDisconnected;
-                hook->emit(e);
-            }
-            if (session_ended && hook->wants(auth::HookEvent::SessionTerminated)) {
-                e.event = auth::HookEvent::SessionTerminated;
-                hook->emit(e);
-            }
-        }
+        emit_client_hooks(conn,
+                          {{auth::HookEvent::ClientDisconnected, true},
+                           {auth::HookEvent::SessionTerminated, session_ended}},
+                          reason);
     }
 }
 
@@ -555,18 +545,28 @@ void Worker::on_connected_extensions(Connection& conn, bool new_session) {
         }
     }
     if (ext.web_hook_on.load(std::memory_order_relaxed)) {
-        if (auto hook = ext.web_hook.load()) {
-            auth::HookEventData e;
-            e.client_id = conn.client_id();
-            e.username = conn.username();
-            if (hook->wants(auth::HookEvent::ClientConnected)) {
-                e.event = auth::HookEvent::ClientConnected;
-                hook->emit(e);
-            }
-            if (new_session && hook->wants(auth::HookEvent::SessionCreated)) {
-                e.event = auth::HookEvent::SessionCreated;
-                hook->emit(e);
-            }
+        emit_client_hooks(conn,
+                          {{auth::HookEvent::ClientConnected, true},
+                           {auth::HookEvent::SessionCreated, new_session}},
+                          "");
+    }
+}
+
+void Worker::emit_client_hooks(const Connection& conn,
+                               std::initializer_list<std::pair<auth::HookEvent, bool>> events,
+                               const char* reason) {
+    auto hook = broker_.extensions().web_hook.load();
+    if (!hook) {
+        return;
+    }
+    auth::HookEventData e;
+    e.client_id = conn.client_id();
+    e.username = conn.username();
+    e.reason = reason;
+    for (const auto& [event, on] : events) {
+        if (on && hook->wants(event)) {
+            e.event = event;
+            hook->emit(e);
         }
     }
 }

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "broker/admin.h"
@@ -176,6 +178,11 @@ private:
                             const auth::Decision& d);
     void finish_subscribe(Connection& conn, mqtt::Subscribe& sub, const std::vector<bool>& allowed);
     // `qos` is the subscription's for subscribe events (a message's QoS otherwise).
+    // Web hook events about a client (connected, disconnected, session created/terminated),
+    // each sent when its flag is set and the hook wants it; `reason` for the disconnects.
+    void emit_client_hooks(const Connection& conn,
+                           std::initializer_list<std::pair<auth::HookEvent, bool>> events,
+                           const char* reason);
     void emit_hook(auth::HookEvent event,
                    const Connection& conn,
                    std::string_view topic,
