@@ -245,7 +245,7 @@ std::optional<SessionRecord> RocksStore::get_session(std::string_view client_id)
 SessionCounts RocksStore::session_counts(std::string_view client_id) const {
     {
         std::lock_guard lock(sc_mu_);
-        if (auto it = sc_cache_.find(std::string(client_id)); it != sc_cache_.end()) {
+        if (auto it = sc_cache_.find(client_id); it != sc_cache_.end()) {
             return it->second;
         }
     }

@@ -512,9 +512,29 @@ void RocksStore::process_group(std::vector<Pending>& group) {
 
 void RocksStore::prefetch_removals(const std::vector<Pending>& group) {
     std::vector<std::string> keys;
-    for (const auto& p : group) {
-        for (const Op& o : p.batch.ops()) {
-            if (const auto* r = std::get_if<op::RemoveQueued>(&o)) {
+    {
+        // A seq at or above the session's committed next_seq is not on disk: it was enqueued
+        // in this group (most acks of an online session are; the overlay has them) or never.
+        // Sessions not in sc_cache_ are read whatever the seq.
+        std::lock_guard lock(sc_mu_);
+        std::string_view client;
+        uint64_t next_seq = 0;
+        bool have_client = false;
+        for (const auto& p : group) {
+            for (const Op& o : p.batch.ops()) {
+                const auto* r = std::get_if<op::RemoveQueued>(&o);
+                if (r == nullptr) {
+                    continue;
+                }
+                if (!have_client || r->client_id != client) {
+                    client = r->client_id;
+                    have_client = true;
+                    auto c = sc_cache_.find(client);
+                    next_seq = c == sc_cache_.end() ? UINT64_MAX : c->second.next_seq;
+                }
+                if (r->seq >= next_seq) {
+                    continue;
+                }
                 std::string k = keys::queue(r->client_id, r->seq);
                 if (!recent_queue_.contains(k)) {
                     keys.push_back(std::move(k));

@@ -38,10 +38,13 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -244,8 +247,16 @@ private:
     std::atomic<uint64_t> next_id_{1};
     std::array<std::atomic<uint64_t>, kNumCounted> counts_{};
 
+    // Transparent hashing: look a std::string key up by string_view without a copy.
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    template <typename V>
+    using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
     mutable std::mutex sc_mu_;
-    std::unordered_map<std::string, SessionCounts> sc_cache_;  // guarded by sc_mu_
+    StringMap<SessionCounts> sc_cache_;  // guarded by sc_mu_
 
     // Committer-only state.
     std::unordered_map<uint64_t, uint64_t> rc_cache_;  // live messages: id -> references
@@ -253,7 +264,8 @@ private:
     // follows within a group or two needs no DB read; dropped whole past kMaxRecentBytes.
     std::unordered_map<std::string, std::string> recent_queue_;
     // The DB's state, at the start of the group being applied, of the queue entries it
-    // removes (nullopt: absent); read with one MultiGet by prefetch_removals.
+    // removes that may be on disk and are not in recent_queue_ (nullopt: absent); read with one
+    // MultiGet by prefetch_removals.
     std::unordered_map<std::string, std::optional<std::string>> prefetched_;
     size_t recent_queue_bytes_ = 0;
     uint64_t id_floor_ = 1;
