@@ -10,11 +10,13 @@
 #include <map>
 #include <variant>
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
 #include "storage/keys.h"
@@ -56,8 +58,29 @@ Status open_error(const std::string& dir, const rocksdb::Status& s) {
     return Status::io_error("cannot open data directory " + dir + " (" + msg + ")");
 }
 
-rocksdb::ColumnFamilyOptions family_options(const std::shared_ptr<rocksdb::Cache>& cache) {
+// The prefix of a queues key, client_id 0x00 (keys.h). Each session's entries are inserted in
+// increasing seq order, so a memtable insert hinted with the session's previous insert position
+// lands next to it instead of searching the skiplist from the top: with sessions interleaved in
+// one write, the unhinted search was a third of the committer's time on durable --online.
+// Affects memtable insertion only, not the format or reads.
+class QueueClientPrefix final : public rocksdb::SliceTransform {
+public:
+    const char* Name() const override { return "mqttd.QueueClientPrefix"; }
+    rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+        return rocksdb::Slice(key.data(), key.size() - 8);
+    }
+    bool InDomain(const rocksdb::Slice& key) const override {
+        return key.size() >= 9 && key[key.size() - 9] == keys::kSep;
+    }
+};
+
+rocksdb::ColumnFamilyOptions family_options(const std::shared_ptr<rocksdb::Cache>& cache,
+                                            bool queues = false) {
     rocksdb::ColumnFamilyOptions cfo;
+    if (queues) {
+        static const auto kQueuePrefix = std::make_shared<QueueClientPrefix>();
+        cfo.memtable_insert_with_hint_prefix_extractor = kQueuePrefix;
+    }
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -107,6 +130,9 @@ Status Store::open(const Options& options, std::unique_ptr<Store>& out) {
     // from start to the first CONNACK. 1 000 000 queued messages left ~190 MB of WAL and a
     // 3.6 s recovery without it.
     dbo.max_total_wal_size = 16u << 20;
+    // One writer (the committer): concurrent memtable inserts would only disable the insert
+    // hints of the queues family (family_options).
+    dbo.allow_concurrent_memtable_write = false;
     auto cache = rocksdb::NewLRUCache(64u << 20);
 
     // Every existing family must be opened, ours plus any unknown one (a newer mqttd's).
@@ -118,8 +144,9 @@ Status Store::open(const Options& options, std::unique_ptr<Store>& out) {
         }
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const char* name : kCfNames) {
-        descriptors.emplace_back(name, family_options(cache));
+    for (size_t i = 0; i < kNumCf; ++i) {
+        descriptors.emplace_back(kCfNames[i],
+                                 family_options(cache, i == static_cast<size_t>(Cf::Queues)));
     }
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, family_options(cache));
     for (const std::string& name : existing) {
@@ -221,7 +248,10 @@ Status RocksStore::start() {
     }
     next_id_.store(next);
     id_floor_ = next;
-    committer_ = std::thread([this] { run_committer(); });
+    committer_ = std::thread([this] {
+        ::pthread_setname_np(::pthread_self(), "mqttd-commit");  // for top -H and perf
+        run_committer();
+    });
     return Status::ok();
 }
 
