@@ -49,10 +49,14 @@ std::optional<uint64_t> parse_message(std::string_view key) {
 std::string queue(std::string_view client_id, uint64_t seq) {
     std::string k;
     k.reserve(client_id.size() + 9);
-    k.append(client_id);
-    k.push_back(kSep);
-    put_be64(k, seq);
+    append_queue(k, client_id, seq);
     return k;
+}
+
+void append_queue(std::string& out, std::string_view client_id, uint64_t seq) {
+    out.append(client_id);
+    out.push_back(kSep);
+    put_be64(out, seq);
 }
 
 std::optional<std::pair<std::string, uint64_t>> parse_queue(std::string_view key) {

@@ -51,6 +51,8 @@ std::string message(uint64_t id);
 std::optional<uint64_t> parse_message(std::string_view key);
 
 std::string queue(std::string_view client_id, uint64_t seq);
+// The queues key of (client_id, seq) appended to `out` (a reused buffer on hot paths).
+void append_queue(std::string& out, std::string_view client_id, uint64_t seq);
 // (client_id, seq) of a queues key.
 std::optional<std::pair<std::string, uint64_t>> parse_queue(std::string_view key);
 

@@ -385,10 +385,7 @@ void RocksStore::Overlay::merge_from(Overlay& o) {
 struct RocksStore::BatchCtx {
     Overlay& group;
     Overlay batch;
-    std::vector<uint64_t> new_messages;  // put in this batch; must end with a reference
-    // New messages with exactly one enqueue in this batch: stored inline in that entry.
-    std::unordered_map<uint64_t, uint32_t> enqueues;  // message id -> enqueues in the batch
-    std::unordered_map<uint64_t, const MessageRecord*> inline_messages;
+    std::vector<uint64_t> new_messages;  // records put in this batch; must end with a reference
 };
 
 void RocksStore::process_group(std::vector<Pending>& group) {
@@ -405,7 +402,7 @@ void RocksStore::process_group(std::vector<Pending>& group) {
     Overlay g;
     std::vector<Status> results(group.size());
     for (size_t i = 0; i < group.size(); ++i) {
-        BatchCtx ctx{g, {}, {}, {}, {}};
+        BatchCtx ctx{g, {}, {}};
         Status s = apply_batch(ctx, group[i].batch);
         if (s.is_ok()) {
             g.merge_from(ctx.batch);
@@ -416,7 +413,13 @@ void RocksStore::process_group(std::vector<Pending>& group) {
     prefetched_.clear();
 
     // Each key once, at its state after the group (see ABSORPTION in rocks_store.h).
-    rocksdb::WriteBatch wb;
+    size_t bytes = 0;
+    for (const auto& m : g.kv) {
+        for (const auto& [key, kv] : m) {
+            bytes += key.size() + kv.value.size() + 16;  // + tag, family, two varint lengths
+        }
+    }
+    rocksdb::WriteBatch wb(bytes + 1024);
     rocksdb::Status ws;
     std::vector<const std::pair<const std::string, Kv>*> sorted;
     for (size_t c = 0; c < kNumCf && ws.ok(); ++c) {
@@ -520,12 +523,17 @@ void RocksStore::process_group(std::vector<Pending>& group) {
             }
         }
         hwm_persisted_ = new_hwm;
-        for (const auto& [key, kv] : g.kv[static_cast<size_t>(Cf::Queues)]) {
-            if (kv.live) {
-                recent_queue_bytes_ += key.size() + kv.value.size();
-                recent_queue_[key] = kv.value;
-            } else {
-                recent_queue_.erase(key);
+        auto& written = g.kv[static_cast<size_t>(Cf::Queues)];
+        while (!written.empty()) {
+            auto node = written.extract(written.begin());
+            if (!node.mapped().live) {
+                recent_queue_.erase(node.key());
+                continue;
+            }
+            recent_queue_bytes_ += node.key().size() + node.mapped().value.size();
+            auto r = recent_queue_.insert(std::move(node));
+            if (!r.inserted) {
+                r.position->second = std::move(r.node.mapped());
             }
         }
         if (recent_queue_bytes_ > kMaxRecentBytes) {
@@ -593,11 +601,20 @@ void RocksStore::prefetch_removals(const std::vector<Pending>& group) {
 
 Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     const auto& ops = batch.ops();
-    if (std::any_of(ops.begin(), ops.end(),
-                    [](const Op& o) { return std::holds_alternative<op::PutMessage>(o); })) {
+    new_messages_.clear();
+    for (const Op& o : ops) {
+        if (const auto* m = std::get_if<op::PutMessage>(&o)) {
+            new_messages_.push_back(NewMessage{m->rec->id, 0, nullptr});
+        }
+    }
+    if (!new_messages_.empty()) {
+        std::sort(new_messages_.begin(), new_messages_.end(),
+                  [](const NewMessage& a, const NewMessage& b) { return a.id < b.id; });
         for (const Op& o : ops) {
             if (const auto* e = std::get_if<op::Enqueue>(&o)) {
-                ctx.enqueues[e->rec.message_id]++;
+                if (NewMessage* m = new_message(e->rec.message_id)) {
+                    m->enqueues++;
+                }
             }
         }
     }
@@ -619,15 +636,25 @@ Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     return Status::ok();
 }
 
-Status RocksStore::read_kv(
-        BatchCtx& ctx, Cf c, const std::string& key, std::string* value, bool& found, bool& in_db) {
+RocksStore::NewMessage* RocksStore::new_message(uint64_t id) {
+    auto it = std::lower_bound(new_messages_.begin(), new_messages_.end(), id,
+                               [](const NewMessage& m, uint64_t v) { return m.id < v; });
+    return it != new_messages_.end() && it->id == id ? &*it : nullptr;
+}
+
+Status RocksStore::read_kv(BatchCtx& ctx,
+                           Cf c,
+                           std::string_view key,
+                           const std::string** value,
+                           bool& found,
+                           bool& in_db) {
     const size_t i = static_cast<size_t>(c);
     for (const Overlay* o : {&ctx.batch, &ctx.group}) {
         if (auto it = o->kv[i].find(key); it != o->kv[i].end()) {
             found = it->second.live;
             in_db = it->second.in_db;
             if (found && value) {
-                *value = it->second.value;
+                *value = &it->second.value;
             }
             return Status::ok();
         }
@@ -635,7 +662,7 @@ Status RocksStore::read_kv(
     if (c == Cf::Queues) {
         const std::string* cached = nullptr;
         if (auto it = recent_queue_.find(key); it != recent_queue_.end()) {
-            cached = &it->second;
+            cached = &it->second.value;
         } else if (auto p = prefetched_.find(key); p != prefetched_.end()) {
             if (!p->second) {
                 found = false;
@@ -648,48 +675,49 @@ Status RocksStore::read_kv(
             found = true;
             in_db = true;
             if (value) {
-                *value = *cached;
+                *value = cached;
             }
             return Status::ok();
         }
     }
-    std::string scratch;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(c), key, value ? value : &scratch);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(c), key, &read_buf_);
     found = s.ok();
     in_db = found;
+    if (found && value) {
+        *value = &read_buf_;
+    }
     if (s.ok() || s.IsNotFound()) {
         return Status::ok();
     }
     return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
 }
 
-RocksStore::Kv& RocksStore::staged(BatchCtx& ctx, Cf c, const std::string& key, bool in_db) {
+RocksStore::Kv& RocksStore::staged(BatchCtx& ctx, Cf c, std::string_view key, bool in_db) {
     const size_t i = static_cast<size_t>(c);
     auto it = ctx.batch.kv[i].find(key);
     if (it == ctx.batch.kv[i].end()) {
         if (auto g = ctx.group.kv[i].find(key); g != ctx.group.kv[i].end()) {
             in_db = g->second.in_db;
         }
-        it = ctx.batch.kv[i].emplace(key, Kv{{}, false, in_db}).first;
+        it = ctx.batch.kv[i].emplace(std::string(key), Kv{{}, false, in_db}).first;
     }
     return it->second;
 }
 
-void RocksStore::put_kv(
-        BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db) {
+void RocksStore::put_kv(BatchCtx& ctx, Cf c, std::string_view key, std::string value, bool in_db) {
     Kv& kv = staged(ctx, c, key, in_db);
     kv.value = std::move(value);
     kv.live = true;
 }
 
-void RocksStore::erase_kv(BatchCtx& ctx, Cf c, const std::string& key, bool in_db) {
+void RocksStore::erase_kv(BatchCtx& ctx, Cf c, std::string_view key, bool in_db) {
     Kv& kv = staged(ctx, c, key, in_db);
     kv.value.clear();
     kv.live = false;
 }
 
 Status RocksStore::put_tracked(
-        BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool& created) {
+        BatchCtx& ctx, Cf c, std::string_view key, std::string value, bool& created) {
     bool found = false;
     bool in_db = false;
     Status s = read_kv(ctx, c, key, nullptr, found, in_db);
@@ -701,10 +729,9 @@ Status RocksStore::put_tracked(
     return Status::ok();
 }
 
-Status RocksStore::erase_tracked(
-        BatchCtx& ctx, Cf c, const std::string& key, std::string* old, bool& erased) {
+Status RocksStore::erase_tracked(BatchCtx& ctx, Cf c, std::string_view key, bool& erased) {
     bool in_db = false;
-    Status s = read_kv(ctx, c, key, old, erased, in_db);
+    Status s = read_kv(ctx, c, key, nullptr, erased, in_db);
     if (s.is_ok() && erased) {
         erase_kv(ctx, c, key, in_db);
     }
@@ -712,7 +739,7 @@ Status RocksStore::erase_tracked(
 }
 
 Status RocksStore::put_counted(
-        BatchCtx& ctx, Cf c, Counted counted, const std::string& key, std::string value) {
+        BatchCtx& ctx, Cf c, Counted counted, std::string_view key, std::string value) {
     bool created = false;
     Status s = put_tracked(ctx, c, key, std::move(value), created);
     if (created) {
@@ -721,9 +748,9 @@ Status RocksStore::put_counted(
     return s;
 }
 
-Status RocksStore::delete_counted(BatchCtx& ctx, Cf c, Counted counted, const std::string& key) {
+Status RocksStore::delete_counted(BatchCtx& ctx, Cf c, Counted counted, std::string_view key) {
     bool erased = false;
-    Status s = erase_tracked(ctx, c, key, nullptr, erased);
+    Status s = erase_tracked(ctx, c, key, erased);
     if (erased) {
         ctx.batch.delta[static_cast<size_t>(counted)]--;
     }
@@ -736,8 +763,20 @@ Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
         return Status::ok();
     }
     RcState st;
-    if (auto it = ctx.group.rc.find(id); it != ctx.group.rc.end()) {
-        st = it->second;
+    Status s = rc_peek(ctx, id, st);
+    if (!s.is_ok()) {
+        return s;
+    }
+    out = &ctx.batch.rc.emplace(id, st).first->second;
+    return Status::ok();
+}
+
+Status RocksStore::rc_peek(BatchCtx& ctx, uint64_t id, RcState& st) {
+    st = RcState{};
+    if (auto b = ctx.batch.rc.find(id); b != ctx.batch.rc.end()) {
+        st = b->second;
+    } else if (auto g = ctx.group.rc.find(id); g != ctx.group.rc.end()) {
+        st = g->second;
     } else if (auto c = rc_cache_.find(id); c != rc_cache_.end()) {
         st = RcState{c->second, true, true};
     } else if (id < id_floor_) {
@@ -754,7 +793,6 @@ Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
             return Status::io_error("read of " + options_.dir + " failed: " + s.ToString());
         }
     }
-    out = &ctx.batch.rc.emplace(id, st).first->second;
     return Status::ok();
 }
 
@@ -813,20 +851,15 @@ Status RocksStore::unref(BatchCtx& ctx, uint64_t id) {
     return Status::ok();
 }
 
-Status RocksStore::release_entry(BatchCtx& ctx,
-                                 std::string_view client_id,
-                                 uint64_t seq,
-                                 std::string_view value) {
-    std::optional<MessageRecord> inline_message;
-    auto e = values::decode_queue_entry(client_id, seq, value, &inline_message);
-    if (!e) {
+Status RocksStore::release_entry(BatchCtx& ctx, const std::optional<values::QueueEntryRef>& entry) {
+    if (!entry) {
         return Status::ok();  // unreadable entry: dropped without releasing a reference
     }
-    if (inline_message) {
+    if (entry->inline_message) {
         ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
         return Status::ok();
     }
-    return unref(ctx, e->message_id);
+    return unref(ctx, entry->message_id);
 }
 
 namespace {
@@ -891,7 +924,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
                 ctx.batch.delta[static_cast<size_t>(Counted::Subscriptions)]--;
             } else if (c == Cf::Queues) {
                 ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
-                s = release_entry(ctx, o.client_id, 0, v);
+                s = release_entry(ctx, values::peek_queue_entry(v));
                 if (!s.is_ok()) {
                     return s;
                 }
@@ -931,7 +964,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSubscription& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
     bool erased = false;
     Status s = erase_tracked(ctx, Cf::Subscriptions,
-                             keys::subscription(o.client_id, o.topic_filter), nullptr, erased);
+                             keys::subscription(o.client_id, o.topic_filter), erased);
     if (!s.is_ok() || !erased) {
         return s;
     }
@@ -947,18 +980,23 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSubscription& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutMessage& o) {
     const uint64_t id = o.rec->id;
+    ctx.batch.max_message_id = ctx.batch.has_message ? std::max(ctx.batch.max_message_id, id) : id;
+    ctx.batch.has_message = true;
+    if (NewMessage* m = new_message(id); m != nullptr && m->enqueues == 1) {
+        RcState peek;
+        Status s = rc_peek(ctx, id, peek);
+        if (!s.is_ok()) {
+            return s;
+        }
+        if (!peek.live) {
+            m->inline_rec = o.rec.get();  // one reference: kept in its queue entry
+            return Status::ok();
+        }
+    }
     RcState* st = nullptr;
     Status s = rc_of(ctx, id, st);
     if (!s.is_ok()) {
         return s;
-    }
-    ctx.batch.max_message_id = ctx.batch.has_message ? std::max(ctx.batch.max_message_id, id) : id;
-    ctx.batch.has_message = true;
-    if (!st->live) {
-        if (auto n = ctx.enqueues.find(id); n != ctx.enqueues.end() && n->second == 1) {
-            ctx.inline_messages[id] = o.rec.get();  // one reference: kept in its queue entry
-            return Status::ok();
-        }
     }
     put_kv(ctx, Cf::Messages, keys::message(id), values::encode(*o.rec), st->in_db);
     if (!st->live) {
@@ -978,20 +1016,26 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
     if (!s.is_ok()) {
         return s;
     }
-    const std::string key = keys::queue(e.client_id, e.seq);
+    key_buf_.clear();
+    keys::append_queue(key_buf_, e.client_id, e.seq);
+    const std::string_view key = key_buf_;
     bool found = false;
     bool in_db = false;
-    std::string old;
+    std::optional<values::QueueEntryRef> replaced;
     if (e.seq < sc->c.next_seq) {  // only a seq below the high-water mark can exist already
+        const std::string* old = nullptr;
         s = read_kv(ctx, Cf::Queues, key, &old, found, in_db);
         if (!s.is_ok()) {
             return s;
         }
+        if (found) {
+            replaced = values::peek_queue_entry(*old);
+        }
     }
     const MessageRecord* inline_message = nullptr;
-    if (auto it = ctx.inline_messages.find(e.message_id); it != ctx.inline_messages.end()) {
-        inline_message = it->second;
-        ctx.inline_messages.erase(it);
+    if (NewMessage* m = new_message(e.message_id); m != nullptr && m->inline_rec != nullptr) {
+        inline_message = m->inline_rec;
+        m->inline_rec = nullptr;
         ctx.batch.delta[static_cast<size_t>(Counted::Messages)]++;
     } else {
         RcState* st = nullptr;
@@ -1008,7 +1052,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
     }
     put_kv(ctx, Cf::Queues, key, values::encode(e, inline_message), in_db);
     if (found) {
-        return release_entry(ctx, e.client_id, e.seq, old);  // the entry it replaces
+        return release_entry(ctx, replaced);  // the entry it replaces
     }
     sc->c.queued++;
     sc->c.enqueued_total++;
@@ -1019,12 +1063,17 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
-    bool erased = false;
-    std::string old;
-    Status s = erase_tracked(ctx, Cf::Queues, keys::queue(o.client_id, o.seq), &old, erased);
-    if (!s.is_ok() || !erased) {
+    key_buf_.clear();
+    keys::append_queue(key_buf_, o.client_id, o.seq);
+    bool found = false;
+    bool in_db = false;
+    const std::string* old = nullptr;
+    Status s = read_kv(ctx, Cf::Queues, key_buf_, &old, found, in_db);
+    if (!s.is_ok() || !found) {
         return s;
     }
+    const auto entry = values::peek_queue_entry(*old);  // before the erase clears it
+    erase_kv(ctx, Cf::Queues, key_buf_, in_db);
     ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
     ScState* sc = nullptr;
     s = sc_of(ctx, o.client_id, sc);
@@ -1035,7 +1084,7 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
     if (o.dropped) {
         sc->c.dropped_total++;
     }
-    return release_entry(ctx, o.client_id, o.seq, old);
+    return release_entry(ctx, entry);
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {
@@ -1063,9 +1112,8 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {
 Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteInflight& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
     bool erased = false;
-    Status s =
-            erase_tracked(ctx, Cf::Inflight, keys::inflight(o.client_id, o.direction, o.packet_id),
-                          nullptr, erased);
+    Status s = erase_tracked(ctx, Cf::Inflight,
+                             keys::inflight(o.client_id, o.direction, o.packet_id), erased);
     if (!s.is_ok() || !erased) {
         return s;
     }

@@ -52,6 +52,7 @@
 #include <rocksdb/db.h>
 
 #include "storage/store.h"
+#include "storage/values.h"
 
 namespace mqttd::storage {
 
@@ -124,6 +125,14 @@ public:
     uint64_t count(Counted what) const override;
 
 private:
+    // Transparent hashing: look a std::string key up by string_view without a copy.
+    struct StringHash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    template <typename V>
+    using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
     struct Pending {
         WriteBatch batch;
         CommitCallback done;
@@ -139,13 +148,21 @@ private:
         bool live = false;
         bool in_db = true;
     };
+    using KvMap = StringMap<Kv>;
     struct ScState {
         SessionCounts c;
         bool erased = false;  // delete_session: drop the meta key
     };
+    // A message put by the batch being applied: how many of its enqueues the batch holds, and
+    // its record while it waits for the one enqueue that stores it inline.
+    struct NewMessage {
+        uint64_t id = 0;
+        uint32_t enqueues = 0;
+        const MessageRecord* inline_rec = nullptr;
+    };
     // Derived-state changes of one logical batch or one group.
     struct Overlay {
-        std::array<std::unordered_map<std::string, Kv>, kNumCf> kv;
+        std::array<KvMap, kNumCf> kv;
         std::unordered_map<uint64_t, RcState> rc;
         std::unordered_map<std::string, ScState> sc;
         std::array<int64_t, kNumCounted> delta{};
@@ -180,37 +197,37 @@ private:
     Status apply_op(BatchCtx& ctx, const op::DeleteUser& o);
 
     // Committer-only helpers.
-    // The state of `key` after the ops applied so far: found (live) and its value, and in_db
-    // (it may be on disk before this group).
+    // The state of `key` after the ops applied so far: found (live), and in_db (it may be on
+    // disk before this group). When found, *value points at its value, valid until the next
+    // read_kv or the next change of that key.
     Status read_kv(BatchCtx& ctx,
                    Cf c,
-                   const std::string& key,
-                   std::string* value,
+                   std::string_view key,
+                   const std::string** value,
                    bool& found,
                    bool& in_db);
     // Stages a put or removal in the batch's overlay; in_db applies when the group has not
     // touched the key yet.
-    void put_kv(BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool in_db);
-    Kv& staged(BatchCtx& ctx, Cf c, const std::string& key, bool in_db);
-    void erase_kv(BatchCtx& ctx, Cf c, const std::string& key, bool in_db);
-    // put_kv/erase_kv after reading the key: created (the put made it) / erased (it existed);
-    // erase_tracked returns the old value in *old when old != nullptr.
-    Status put_tracked(
-            BatchCtx& ctx, Cf c, const std::string& key, std::string value, bool& created);
-    Status erase_tracked(
-            BatchCtx& ctx, Cf c, const std::string& key, std::string* old, bool& erased);
+    void put_kv(BatchCtx& ctx, Cf c, std::string_view key, std::string value, bool in_db);
+    Kv& staged(BatchCtx& ctx, Cf c, std::string_view key, bool in_db);
+    void erase_kv(BatchCtx& ctx, Cf c, std::string_view key, bool in_db);
+    // put_kv/erase_kv after reading the key: created (the put made it) / erased (it existed).
+    Status put_tracked(BatchCtx& ctx, Cf c, std::string_view key, std::string value, bool& created);
+    Status erase_tracked(BatchCtx& ctx, Cf c, std::string_view key, bool& erased);
     Status put_counted(
-            BatchCtx& ctx, Cf c, Counted counted, const std::string& key, std::string value);
-    Status delete_counted(BatchCtx& ctx, Cf c, Counted counted, const std::string& key);
+            BatchCtx& ctx, Cf c, Counted counted, std::string_view key, std::string value);
+    Status delete_counted(BatchCtx& ctx, Cf c, Counted counted, std::string_view key);
+    // The reference state of message `id` after the ops applied so far; rc_of stages it in the
+    // batch's overlay, rc_peek only reads it.
     Status rc_of(BatchCtx& ctx, uint64_t id, RcState*& out);
+    Status rc_peek(BatchCtx& ctx, uint64_t id, RcState& out);
     Status sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& out);
     Status unref(BatchCtx& ctx, uint64_t id);
-    // Releases what a removed queue entry (its stored value) held: its inline message, or its
-    // reference to a `messages` record.
-    Status release_entry(BatchCtx& ctx,
-                         std::string_view client_id,
-                         uint64_t seq,
-                         std::string_view value);
+    // Releases what a removed queue entry held (`entry`: values::peek_queue_entry of its stored
+    // value): its inline message, or its reference to a `messages` record. An unreadable
+    // entry (nullopt) releases nothing.
+    Status release_entry(BatchCtx& ctx, const std::optional<values::QueueEntryRef>& entry);
+    NewMessage* new_message(uint64_t id);
     void fail_sticky(const Status& cause);
 
     std::optional<std::string> get_raw(Cf c, std::string_view key) const;
@@ -247,14 +264,6 @@ private:
     std::atomic<uint64_t> next_id_{1};
     std::array<std::atomic<uint64_t>, kNumCounted> counts_{};
 
-    // Transparent hashing: look a std::string key up by string_view without a copy.
-    struct StringHash {
-        using is_transparent = void;
-        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    template <typename V>
-    using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
-
     mutable std::mutex sc_mu_;
     StringMap<SessionCounts> sc_cache_;  // guarded by sc_mu_
 
@@ -262,11 +271,17 @@ private:
     std::unordered_map<uint64_t, uint64_t> rc_cache_;  // live messages: id -> references
     // Queue entries written by recent groups (key -> value), so the remove_queued that usually
     // follows within a group or two needs no DB read; dropped whole past kMaxRecentBytes.
-    std::unordered_map<std::string, std::string> recent_queue_;
+    // Nodes move here from the group's overlay after its write (no copy); every entry is live.
+    KvMap recent_queue_;
     // The DB's state, at the start of the group being applied, of the queue entries it
     // removes that may be on disk and are not in recent_queue_ (nullopt: absent); read with one
     // MultiGet by prefetch_removals.
-    std::unordered_map<std::string, std::optional<std::string>> prefetched_;
+    StringMap<std::optional<std::string>> prefetched_;
+    // Scratch of the batch being applied: its new messages (sorted by id), a key buffer, and
+    // the value of the last read_kv that came from the DB.
+    std::vector<NewMessage> new_messages_;
+    std::string key_buf_;
+    std::string read_buf_;
     size_t recent_queue_bytes_ = 0;
     uint64_t id_floor_ = 1;
     uint64_t hwm_persisted_ = 0;

@@ -96,6 +96,12 @@ public:
         pos_ += n;
         return r;
     }
+    void skip_str() {
+        uint32_t n = u32();
+        if (has(n)) {
+            pos_ += n;
+        }
+    }
     // True when every read succeeded and nothing is left over.
     bool done() const { return ok_ && pos_ == v_.size(); }
 
@@ -234,6 +240,27 @@ std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
     }
     if (inline_message) {
         *inline_message = std::move(m);
+    }
+    return finish(in, std::move(r));
+}
+
+std::optional<QueueEntryRef> peek_queue_entry(std::string_view v) {
+    const bool with_message = !v.empty() && static_cast<uint8_t>(v[0]) == kInlineQueueFormat;
+    Reader in(v, with_message ? kInlineQueueFormat : kValueFormat);
+    QueueEntryRef r;
+    r.message_id = in.u64();
+    r.inline_message = with_message;
+    in.u8();             // qos
+    in.u8();             // retain
+    in.u32();            // subscription_id
+    if (with_message) {  // the fields of get_message_fields
+        in.u8();
+        in.u8();
+        in.i64();
+        in.i64();
+        for (int i = 0; i < 4; ++i) {
+            in.skip_str();
+        }
     }
     return finish(in, std::move(r));
 }

@@ -63,6 +63,14 @@ std::optional<QueueEntry> decode_queue_entry(
         std::string_view v,
         std::optional<MessageRecord>* inline_message = nullptr);
 
+// What a stored queue entry holds, read without copying its message: the message it references
+// (message_id), or its message inline. nullopt exactly when decode_queue_entry refuses the value.
+struct QueueEntryRef {
+    uint64_t message_id = 0;
+    bool inline_message = false;
+};
+std::optional<QueueEntryRef> peek_queue_entry(std::string_view v);
+
 std::string encode(const InflightRecord& r);
 // `rec` holds the key fields (from keys::parse_inflight); fills the value fields.
 bool decode_inflight(std::string_view v, InflightRecord& rec);

@@ -57,6 +57,27 @@ TEST(Values, QueueEntry) {
     EXPECT_EQ(b->subscription_id, 7u);
 }
 
+// peek_queue_entry agrees with decode_queue_entry on what an entry holds and on what it
+// refuses, for both formats, without decoding the inline message.
+TEST(Values, PeekQueueEntryMatchesDecode) {
+    QueueEntry e{"c", 9, 42, 1, false, 0};
+    MessageRecord m{42, "t/1", std::string("p\0y", 3), 1, false, "pr", "pub", 5, 6};
+    const MessageRecord* const formats[] = {nullptr, &m};
+    for (const MessageRecord* with : formats) {
+        const std::string v = values::encode(e, with);
+        auto r = values::peek_queue_entry(v);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->message_id, 42u);
+        EXPECT_EQ(r->inline_message, with != nullptr);
+        for (size_t n = 0; n < v.size(); ++n) {  // every truncation is refused by both
+            EXPECT_FALSE(values::peek_queue_entry(v.substr(0, n))) << n;
+            EXPECT_FALSE(values::decode_queue_entry("c", 9, v.substr(0, n))) << n;
+        }
+        EXPECT_FALSE(values::peek_queue_entry(v + "x"));
+        EXPECT_FALSE(values::decode_queue_entry("c", 9, v + "x"));
+    }
+}
+
 TEST(Values, Inflight) {
     InflightRecord r{"c", Direction::Inbound, 5, 1234};
     InflightRecord b{"c", Direction::Inbound, 5, 0};
