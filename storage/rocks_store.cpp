@@ -19,6 +19,7 @@
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
+#include "common/byte_order.h"
 #include "storage/keys.h"
 #include "storage/values.h"
 
@@ -570,12 +571,14 @@ void RocksStore::prefetch_removals(const std::vector<Pending>& group) {
                     auto c = sc_cache_.find(client);
                     next_seq = c == sc_cache_.end() ? UINT64_MAX : c->second.next_seq;
                 }
-                if (r->seq >= next_seq) {
-                    continue;
-                }
-                std::string k = keys::queue(r->client_id, r->seq);
-                if (!recent_queue_.contains(k)) {
-                    keys.push_back(std::move(k));
+                for (uint64_t seq : r->seqs) {
+                    if (seq >= next_seq) {
+                        continue;
+                    }
+                    std::string k = keys::queue(r->client_id, seq);
+                    if (!recent_queue_.contains(k)) {
+                        keys.push_back(std::move(k));
+                    }
                 }
             }
         }
@@ -1063,28 +1066,42 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::Enqueue& o) {
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::RemoveQueued& o) {
     MQTTD_CHECK_CLIENT(o.client_id)
-    key_buf_.clear();
-    keys::append_queue(key_buf_, o.client_id, o.seq);
-    bool found = false;
-    bool in_db = false;
-    const std::string* old = nullptr;
-    Status s = read_kv(ctx, Cf::Queues, key_buf_, &old, found, in_db);
-    if (!s.is_ok() || !found) {
-        return s;
-    }
-    const auto entry = values::peek_queue_entry(*old);  // before the erase clears it
-    erase_kv(ctx, Cf::Queues, key_buf_, in_db);
-    ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
     ScState* sc = nullptr;
-    s = sc_of(ctx, o.client_id, sc);
-    if (!s.is_ok()) {
-        return s;
+    key_buf_.clear();
+    keys::append_queue(key_buf_, o.client_id, 0);
+    const size_t seq_at = key_buf_.size() - 8;
+    for (uint64_t seq : o.seqs) {
+        key_buf_.resize(seq_at);
+        put_be64(key_buf_, seq);
+        bool found = false;
+        bool in_db = false;
+        const std::string* old = nullptr;
+        Status s = read_kv(ctx, Cf::Queues, key_buf_, &old, found, in_db);
+        if (!s.is_ok()) {
+            return s;
+        }
+        if (!found) {
+            continue;
+        }
+        const auto entry = values::peek_queue_entry(*old);  // before the erase clears it
+        erase_kv(ctx, Cf::Queues, key_buf_, in_db);
+        ctx.batch.delta[static_cast<size_t>(Counted::QueueEntries)]--;
+        if (sc == nullptr) {
+            s = sc_of(ctx, o.client_id, sc);
+            if (!s.is_ok()) {
+                return s;
+            }
+        }
+        sc->c.queued = sat_dec(sc->c.queued);
+        if (o.dropped) {
+            sc->c.dropped_total++;
+        }
+        s = release_entry(ctx, entry);
+        if (!s.is_ok()) {
+            return s;
+        }
     }
-    sc->c.queued = sat_dec(sc->c.queued);
-    if (o.dropped) {
-        sc->c.dropped_total++;
-    }
-    return release_entry(ctx, entry);
+    return Status::ok();
 }
 
 Status RocksStore::apply_op(BatchCtx& ctx, const op::PutInflight& o) {

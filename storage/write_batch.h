@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -19,8 +20,9 @@
 namespace mqttd::storage {
 
 namespace op {
-// The large records are held by pointer so an Op stays small (a batch of ten thousand acks
-// is ten thousand RemoveQueued).
+// The large records are held by pointer so an Op stays small. Consecutive removals of one
+// session's entries share one RemoveQueued (a batch of ten thousand acks of one subscriber is
+// one op, one client id and a list of seqs).
 struct PutSession {
     std::unique_ptr<const SessionRecord> rec;
 };
@@ -41,7 +43,7 @@ struct Enqueue {
 };
 struct RemoveQueued {
     std::string client_id;
-    uint64_t seq;
+    std::vector<uint64_t> seqs;  // applied in this order
     bool dropped;
 };
 struct PutInflight {
@@ -119,8 +121,16 @@ public:
     void put_message(MessageRecord r) { ops_.emplace_back(op::PutMessage{box(std::move(r))}); }
     void enqueue(QueueEntry e) { ops_.emplace_back(op::Enqueue{std::move(e)}); }
     // `dropped` counts the removal as a queue overflow (mqueue_dropped) instead of a delivery.
-    void remove_queued(std::string client_id, uint64_t seq, bool dropped = false) {
-        ops_.emplace_back(op::RemoveQueued{std::move(client_id), seq, dropped});
+    // Appended to the previous op when that removes entries of the same session alike.
+    void remove_queued(std::string_view client_id, uint64_t seq, bool dropped = false) {
+        if (!ops_.empty()) {
+            if (auto* last = std::get_if<op::RemoveQueued>(&ops_.back());
+                last != nullptr && last->dropped == dropped && last->client_id == client_id) {
+                last->seqs.push_back(seq);
+                return;
+            }
+        }
+        ops_.emplace_back(op::RemoveQueued{std::string(client_id), {seq}, dropped});
     }
     void put_inflight(InflightRecord r) { ops_.emplace_back(op::PutInflight{std::move(r)}); }
     void delete_inflight(std::string client_id, Direction d, uint16_t packet_id) {

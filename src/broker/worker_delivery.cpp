@@ -17,6 +17,11 @@ using mqtt::Version;
 
 namespace {
 
+// Stored entries are read at least this many at a time: each read_queue is a snapshot, an
+// iterator and a seek, and once the window is full an ack frees one slot at a time. The
+// extra entries wait in `pending` (bounded by the session's queue, mqtt.mqueue.max_len).
+constexpr size_t kMinDiskPage = 64;
+
 storage::MessageRecord to_record(const Message& m) {
     storage::MessageRecord r;
     r.id = m.store_id;
@@ -536,7 +541,7 @@ void Worker::pump(Session& s) {
             if (room == 0) {
                 return;
             }
-            load_disk(s, std::max<size_t>(room, 16));
+            load_disk(s, std::max(room, kMinDiskPage));
             if (q.pending.empty()) {
                 return;
             }
