@@ -1,15 +1,17 @@
 // Store micro-benchmarks (benchmarks/README.md, "Store"): group-commit write throughput with
-// 1/4/16 concurrent writers, fan-out enqueue, and REST paging over 1 000 000 sessions.
-// Every store lives in a temporary directory removed at exit.
+// 1/4/16 concurrent writers, fan-out enqueue, online publish + ack, and REST paging over 1 000 000
+// sessions. Every store lives in a temporary directory removed at exit.
 #include "storage/store.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <unistd.h>
 
@@ -149,6 +151,83 @@ void BM_Fanout(benchmark::State& state) {
                                                       benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Fanout)->ArgName("sessions")->Arg(1)->Arg(1000)->UseRealTime();
+
+// The store side of durable --online QoS 1: each round, every publisher commits a batch of
+// put_message + enqueue (one subscriber each, so the message goes inline in its entry) and
+// every subscriber commits a batch of remove_queued acks: half for entries of this round
+// (usually absorbed in the same group), half for the previous round's (written, then deleted).
+// Commits are asynchronous, as from the workers; a round waits for all of its callbacks.
+// Process CPU time per message is the committer's cost plus the (fixed) cost of building the
+// batches. Args: sessions, messages per batch.
+void BM_OnlineAcks(benchmark::State& state) {
+    const auto sessions = static_cast<uint64_t>(state.range(0));
+    const auto per_batch = static_cast<uint64_t>(state.range(1));
+    Store& store = stores().get("online", false);
+    std::vector<std::string> clients;
+    for (uint64_t i = 0; i < sessions; ++i) {
+        clients.push_back(client_name("durable-sub-", i));
+    }
+    std::vector<uint64_t> next_seq(sessions, 1);
+    const std::string payload(16, 'x');
+    std::mutex mu;
+    std::condition_variable cv;
+    uint64_t pending = 0;
+    bool failed = false;
+    auto done = [&](const Status& st) {
+        std::lock_guard lock(mu);
+        failed = failed || !st.is_ok();
+        if (--pending == 0) {
+            cv.notify_one();
+        }
+    };
+    for (auto _ : state) {
+        {
+            std::lock_guard lock(mu);
+            pending = 2 * sessions;
+        }
+        for (uint64_t s = 0; s < sessions; ++s) {
+            WriteBatch b;
+            for (uint64_t i = 0; i < per_batch; ++i) {
+                MessageRecord m;
+                m.id = store.next_message_id();
+                m.topic = "bench/online/" + std::to_string(s);
+                m.payload = payload;
+                m.qos = 1;
+                m.from_client = "durable-pub-0";
+                const uint64_t id = m.id;
+                b.put_message(std::move(m));
+                b.enqueue(QueueEntry{clients[s], next_seq[s] + i, id, 1, false, 0});
+            }
+            store.commit(std::move(b), done);
+        }
+        for (uint64_t s = 0; s < sessions; ++s) {
+            WriteBatch b;
+            const uint64_t half = per_batch / 2;
+            for (uint64_t i = 0; i < half; ++i) {  // the previous round's second half
+                if (next_seq[s] > per_batch) {
+                    b.remove_queued(clients[s], next_seq[s] - per_batch + half + i);
+                }
+            }
+            for (uint64_t i = 0; i < half; ++i) {  // this round's first half
+                b.remove_queued(clients[s], next_seq[s] + i);
+            }
+            next_seq[s] += per_batch;
+            store.commit(std::move(b), done);
+        }
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return pending == 0; });
+        if (failed) {
+            state.SkipWithError("commit failed");
+            break;
+        }
+    }
+    state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(sessions * per_batch));
+}
+BENCHMARK(BM_OnlineAcks)
+        ->ArgNames({"sessions", "batch"})
+        ->Args({8, 50})
+        ->MeasureProcessCPUTime()
+        ->UseRealTime();
 
 constexpr uint64_t kSessions = 1'000'000;
 constexpr uint32_t kPageSize = 20;
