@@ -500,7 +500,9 @@ TEST_F(RestApi, PluginsListAndConfig) {
               108);
     EXPECT_EQ(code(call("PUT", base + "/plugin_configs/emq_retainer", R"({"nope":"1"})")), 108);
     // Nothing of the refused request was applied.
-    for (const auto& i : get(base + "/plugin_configs/emq_retainer")["result"]) {
+    // Kept in a variable: a range-for over a temporary's member reads freed memory.
+    const auto page1 = get(base + "/plugin_configs/emq_retainer");
+    for (const auto& i : page1["result"]) {
         if (i["key"] == "retainer.max_message_num") {
             EXPECT_EQ(i["value"], "0");
         }
@@ -533,7 +535,9 @@ TEST_F(RestApi, ConfigsListHotKeys) {
     EXPECT_EQ(
             code(call("PUT", "configs/other", R"({"key":"mqtt.allow_anonymous","value":"true"})")),
             108);
-    for (const auto& i : get("configs")["result"][kNode]) {
+    // Kept in a variable: a range-for over a temporary's member reads freed memory.
+    const auto page2 = get("configs");
+    for (const auto& i : page2["result"][kNode]) {
         if (i["key"] == "mqtt.allow_anonymous") {
             EXPECT_EQ(i["value"], "true");
         }
@@ -639,12 +643,16 @@ TEST(RestApiRestart, ConfigPluginsAndUsersSurviveARestart) {
     EXPECT_EQ(http(b.api_port(), "GET", "/api/v2/users", "", "admin:public").status, 401);
     auto plugins = as_admin(base + "/plugins");
     EXPECT_EQ(plugins["result"][0]["active"], false) << plugins.dump();
-    for (const auto& i : as_admin(base + "/plugin_configs/emq_retainer")["result"]) {
+    // Kept in a variable: a range-for over a temporary's member reads freed memory.
+    const auto page3 = as_admin(base + "/plugin_configs/emq_retainer");
+    for (const auto& i : page3["result"]) {
         if (i["key"] == "retainer.max_message_num") {
             EXPECT_EQ(i["value"], "7");
         }
     }
-    for (const auto& i : as_admin("/api/v2/configs")["result"][kNode]) {
+    // Kept in a variable: a range-for over a temporary's member reads freed memory.
+    const auto page4 = as_admin("/api/v2/configs");
+    for (const auto& i : page4["result"][kNode]) {
         if (i["key"] == "mqtt.allow_anonymous") {
             EXPECT_EQ(i["value"], "false");
         }
