@@ -1,21 +1,27 @@
 #include "net/server.h"
 
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <deque>
 #include <limits>
 #include <span>
+#include <stdexcept>
 #include <thread>
 
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/basic_waitable_timer.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
@@ -28,14 +34,13 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-// Sockets and timers name the io_context's executor type rather than any_io_executor: the
-// socket is 32 B smaller and each pending operation 40 B smaller (no type-erased executor),
-// which counts for every idle connection.
+// Timers and descriptors name the io_context's executor type rather than any_io_executor (no
+// type-erased executor in each object or pending operation).
 using Executor = asio::io_context::executor_type;
-using Socket = asio::basic_stream_socket<tcp, Executor>;
 using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
                                          asio::wait_traits<std::chrono::steady_clock>,
                                          Executor>;
+using Descriptor = asio::posix::basic_stream_descriptor<Executor>;
 
 class ClientLink;
 
@@ -46,6 +51,7 @@ constexpr size_t kReadChunk = 16 * 1024;
 // idle connection.
 constexpr size_t kKeepOutCapacity = 64 * 1024;
 constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
+constexpr int kMaxEvents = 256;  // per epoll_wait
 
 // A link accepted on this worker that has not sent its CONNECT yet, since when (mono ms).
 struct AwaitingConnect {
@@ -53,13 +59,23 @@ struct AwaitingConnect {
     int64_t since_ms = 0;
 };
 
+// One worker's event loop. Client sockets are not registered with Asio one by one: each
+// worker keeps its own epoll set (level-triggered, the link's address in each event) and Asio
+// watches only that set's descriptor. An idle connection then costs its epoll entry and the
+// link, not Asio's per-descriptor state and a pending operation (about 240 B each).
 struct WorkerLoop {
     // Links waiting for CONNECT, oldest first; the tick closes those past mqtt.connect_timeout
     // (DESIGN.md, Bad input). Entry i has slot number awaiting_base + i (mod 2^32). Declared
     // before ctx: links destroyed with ctx's pending handlers may still unlist themselves.
     std::deque<AwaitingConnect> awaiting;
     uint32_t awaiting_base = 0;
+    // The open links of this worker; each holds one reference to itself while listed here.
+    std::vector<ClientLink*> links;
+    bool repoll = false;    // events may be left in the set: poll again before waiting
+    bool stopping = false;  // Server::stop: stop watching once the last link is gone
     asio::io_context ctx{1};
+    int epfd = -1;                      // owned by `watch`
+    std::unique_ptr<Descriptor> watch;  // the epoll set, as Asio sees it
     std::vector<uint8_t> scratch = std::vector<uint8_t>(4 * kReadChunk);  // shared read buffer
     std::unique_ptr<asio::executor_work_guard<Executor>> guard;
     std::unique_ptr<Timer> tick;
@@ -69,6 +85,7 @@ struct WorkerLoop {
 struct ListenerState {
     std::string address;
     std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<Timer> retry;  // accept paused after running out of descriptors
     std::atomic<uint64_t> current{0};
     std::atomic<uint64_t> shutdowns{0};
     uint64_t max_clients = 0;
@@ -78,23 +95,28 @@ struct ListenerState {
 }  // namespace
 
 // One MQTT connection's socket, read buffer and decoder; the broker's view of it is the Link.
-// Lives on one worker's thread; kept alive by its pending handlers through an intrusive,
-// non-atomic count (only that thread touches it). Its size is per connection: it keeps no
-// timer (the worker's tick enforces the connect timeout), no second write buffer (writes go
-// straight from out_, waiting for writability when the socket is full) and the peer address
-// as bytes.
+// Lives on one worker's thread; kept alive by an intrusive, non-atomic count (only that thread
+// touches it): one reference while it is listed in its worker's links, one per posted handler.
+// Its size is per connection: it keeps no timer (the worker's tick enforces the connect
+// timeout), no second write buffer (writes go straight from out_, waiting for writability
+// when the socket is full), the peer address as bytes and the socket as a bare descriptor.
 class ClientLink final : public broker::Link {
 public:
-    ClientLink(Server::Impl& server, uint32_t worker, Socket socket, ListenerState& listener);
+    ClientLink(Server::Impl& server, uint32_t worker, int fd, ListenerState& listener);
     ~ClientLink() override;
     ClientLink(const ClientLink&) = delete;
     ClientLink& operator=(const ClientLink&) = delete;
 
     void start(std::vector<uint8_t> initial = {});
+    // What epoll reported for this link's socket.
+    void on_event(uint32_t events);
     // No CONNECT within mqtt.connect_timeout: called by the tick, which has unlisted it.
     void connect_timed_out();
     // The worker is going away: forget the slot in its list.
     void forget_slot() { connect_slot_ = kNoSlot; }
+    // The server is destroyed with this link still open: close the socket, drop the list's
+    // reference.
+    void abandon();
 
     friend void intrusive_ptr_add_ref(ClientLink* p) { ++p->refs_; }
     friend void intrusive_ptr_release(ClientLink* p) {
@@ -110,24 +132,29 @@ public:
     std::string peer_ip() const override;
     uint16_t peer_port() const override { return peer_port_; }
     const char* transport() const override { return "tcp"; }
-    void pause() override;
+    void pause() override { paused_ = true; }  // interest in reading drops at the next event
     void resume() override;
     void attach(broker::Connection* conn) override { conn_ = conn; }
 
 private:
     using Ref = boost::intrusive_ptr<ClientLink>;
     Ref ref() { return Ref(this); }
+    WorkerLoop& loop();
+    void list();
+    void unlist();
+    // Brings the epoll registration in line with what the link waits for. Dropping interest
+    // is left to the next event that finds it unwanted (level-triggered: it comes once).
+    void update_interest();
     void await_connect();
     void leave_connect_wait();
-    void read();
     void on_readable();
     // Decodes and handles the packets in `data`; returns the bytes used (all of them when the
     // link failed or moved).
     size_t parse(std::span<const uint8_t> data);
     void parse_buffered();
     bool handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest);
+    void move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8_t> rest);
     void write();
-    void wait_writable();
     void shutdown_socket();
     void finish();
     void fail(mqtt::ReasonCode rc);
@@ -135,6 +162,9 @@ private:
     uint32_t refs_ = 0;
     const uint32_t worker_;
     uint32_t connect_slot_ = kNoSlot;  // in the worker's awaiting list, until CONNECT
+    uint32_t list_slot_ = kNoSlot;     // in the worker's links
+    int fd_;
+    uint32_t events_ = 0;  // registered in the worker's epoll set; 0 = not registered
     uint16_t peer_port_ = 0;
     bool peer_v6_ = false;
     bool write_posted_ = false;
@@ -144,11 +174,8 @@ private:
     bool moved_ = false;
     bool connect_seen_ = false;
     bool paused_ = false;
-    bool reading_ = false;
-    bool held_ = false;  // a reference keeps a paused link alive (no read pending)
     Server::Impl& server_;
     ListenerState& listener_;
-    Socket socket_;
     std::vector<uint8_t> buf_;  // received, not yet decoded (a partial packet, or after pause)
     mqtt::Decoder decoder_;
     broker::Connection* conn_ = nullptr;
@@ -166,8 +193,10 @@ struct Server::Impl {
 
     ~Impl() {
         // Acceptors go before the contexts they are bound to; links still listed as waiting
-        // for CONNECT must not unlist themselves while the contexts are destroyed.
+        // for CONNECT must not unlist themselves while the contexts are destroyed, and links
+        // still open (stop() timed out) give up their sockets first.
         for (auto& l : listeners) {
+            l->retry.reset();
             l->acceptor.reset();
         }
         for (auto& loop : loops) {
@@ -177,6 +206,10 @@ struct Server::Impl {
                 }
             }
             loop->awaiting.clear();
+            auto open = std::move(loop->links);
+            for (auto* link : open) {
+                link->abandon();
+            }
         }
         loops.clear();
     }
@@ -189,32 +222,98 @@ struct Server::Impl {
             auto* ctx = &loop->ctx;
             b.worker(i).set_poster(
                     [ctx](broker::Worker::Task t) { asio::post(*ctx, std::move(t)); });
+            int fd = ::epoll_create1(EPOLL_CLOEXEC);
+            if (fd < 0) {
+                throw std::runtime_error(std::string("cannot create an epoll set: ") +
+                                         std::strerror(errno));
+            }
+            loop->epfd = fd;
+            loop->watch = std::make_unique<Descriptor>(loop->ctx.get_executor(), fd);
             loops.push_back(std::move(loop));
         }
     }
 
+    // Waits for the epoll set to have events, unless events may be left from the last poll.
+    void watch(uint32_t w) {
+        auto& loop = *loops[w];
+        if (loop.repoll) {
+            loop.repoll = false;
+            asio::post(loop.ctx, [this, w] { poll(w); });
+            return;
+        }
+        if (loop.stopping && loop.links.empty()) {
+            return;  // nothing to watch: the context may run out of work
+        }
+        loop.watch->async_wait(Descriptor::wait_read, [this, w](const error_code& ec) {
+            if (!ec) {
+                poll(w);
+            }
+        });
+    }
+
+    // Handles one batch of socket events. A link closed while the batch runs stays allocated
+    // until the batch is over (its list reference is released from a posted handler), so the
+    // events after it may still name it.
+    void poll(uint32_t w) {
+        auto& loop = *loops[w];
+        std::array<epoll_event, kMaxEvents> events;
+        int n = ::epoll_wait(loop.epfd, events.data(), kMaxEvents, 0);
+        if (n == kMaxEvents) {
+            loop.repoll = true;
+        }
+        for (int i = 0; i < n; ++i) {
+            static_cast<ClientLink*>(events[static_cast<size_t>(i)].data.ptr)
+                    ->on_event(events[static_cast<size_t>(i)].events);
+        }
+        watch(w);
+    }
+
     void accept(ListenerState& l) {
-        uint32_t w = l.next_worker++ % static_cast<uint32_t>(loops.size());
-        l.acceptor->async_accept(loops[w]->ctx, [this, &l, w](const error_code& ec, Socket socket) {
+        l.acceptor->async_wait(tcp::acceptor::wait_read, [this, &l](const error_code& ec) {
             if (ec == asio::error::operation_aborted || !l.acceptor->is_open()) {
                 return;
             }
-            if (!ec) {
-                if (l.current.load() >= l.max_clients) {
-                    error_code ignored;
-                    socket.close(ignored);
-                } else {
-                    // The socket belongs to worker w's context: start it there.
-                    asio::post(loops[w]->ctx, [this, &l, w, s = std::move(socket)]() mutable {
-                        boost::intrusive_ptr<ClientLink>(new ClientLink(*this, w, std::move(s), l))
-                                ->start();
-                    });
-                }
-            } else {
+            if (ec) {
                 spdlog::warn("accept on {}: {}", l.address, ec.message());
             }
-            accept(l);
+            accept_ready(l);
         });
+    }
+
+    // Accepts every connection waiting (the acceptor's readiness is edge-triggered in Asio),
+    // then waits again; out of descriptors, retries in 100 ms.
+    void accept_ready(ListenerState& l) {
+        for (;;) {
+            int fd = ::accept4(l.acceptor->native_handle(), nullptr, nullptr,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                int e = errno;
+                if (e == EINTR || e == ECONNABORTED || e == EPROTO) {
+                    continue;
+                }
+                if (e == EAGAIN || e == EWOULDBLOCK) {
+                    break;
+                }
+                spdlog::warn("accept on {}: {}", l.address, std::strerror(e));
+                l.retry->expires_after(std::chrono::milliseconds(100));
+                l.retry->async_wait([this, &l](const error_code& tec) {
+                    if (!tec && l.acceptor->is_open()) {
+                        accept_ready(l);
+                    }
+                });
+                return;
+            }
+            if (l.current.load() >= l.max_clients) {
+                ::close(fd);
+                continue;
+            }
+            uint32_t w = l.next_worker++ % static_cast<uint32_t>(loops.size());
+            // The connection lives on worker w: start it there.
+            asio::post(loops[w]->ctx, [this, &l, w, fd] {
+                boost::intrusive_ptr<ClientLink>(new ClientLink(*this, w, fd, l))->start();
+            });
+        }
+        accept(l);
     }
 
     void schedule_tick(uint32_t w) {
@@ -247,33 +346,52 @@ struct Server::Impl {
             }
         }
     }
+
+    // Server::stop on worker w's thread: the broker closes its connections, links still
+    // waiting for CONNECT are closed, and the loop stops watching once the last link is gone.
+    void stop_worker(uint32_t w) {
+        auto& loop = *loops[w];
+        broker.worker(w).shutdown();
+        loop.tick->cancel();
+        loop.stopping = true;
+        std::vector<ClientLink*> waiting;
+        for (auto& a : loop.awaiting) {
+            if (a.link) {
+                waiting.push_back(a.link);
+            }
+        }
+        for (auto* link : waiting) {
+            link->close();
+        }
+        if (loop.links.empty()) {
+            loop.watch->cancel();
+        }
+    }
 };
 
-ClientLink::ClientLink(Server::Impl& server,
-                       uint32_t worker,
-                       Socket socket,
-                       ListenerState& listener)
+ClientLink::ClientLink(Server::Impl& server, uint32_t worker, int fd, ListenerState& listener)
     : worker_(worker),
+      fd_(fd),
       server_(server),
       listener_(listener),
-      socket_(std::move(socket)),
       decoder_(mqtt::Side::Server,
                mqtt::DecoderLimits{server.broker.settings().max_packet_size.load()}) {
-    error_code ec;
-    auto ep = socket_.remote_endpoint(ec);
-    if (!ec) {
-        auto addr = ep.address();
-        peer_v6_ = addr.is_v6();
-        if (peer_v6_) {
-            peer_bytes_ = addr.to_v6().to_bytes();
-        } else {
-            auto v4 = addr.to_v4().to_bytes();
-            std::copy(v4.begin(), v4.end(), peer_bytes_.begin());
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+        if (peer.ss_family == AF_INET6) {
+            const auto& a6 = reinterpret_cast<const sockaddr_in6&>(peer);
+            peer_v6_ = true;
+            std::memcpy(peer_bytes_.data(), &a6.sin6_addr, 16);
+            peer_port_ = ntohs(a6.sin6_port);
+        } else if (peer.ss_family == AF_INET) {
+            const auto& a4 = reinterpret_cast<const sockaddr_in&>(peer);
+            std::memcpy(peer_bytes_.data(), &a4.sin_addr, 4);
+            peer_port_ = ntohs(a4.sin_port);
         }
-        peer_port_ = ep.port();
     }
-    socket_.set_option(tcp::no_delay(true), ec);
-    socket_.non_blocking(true, ec);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     listener_.current.fetch_add(1);
 }
 
@@ -283,6 +401,76 @@ ClientLink::~ClientLink() {
         listener_.current.fetch_sub(1);
         listener_.shutdowns.fetch_add(1);
     }
+}
+
+WorkerLoop& ClientLink::loop() {
+    return *server_.loops[worker_];
+}
+
+void ClientLink::list() {
+    auto& links = loop().links;
+    list_slot_ = static_cast<uint32_t>(links.size());
+    links.push_back(this);
+    intrusive_ptr_add_ref(this);
+}
+
+void ClientLink::unlist() {
+    if (list_slot_ == kNoSlot) {
+        return;
+    }
+    auto& l = loop();
+    ClientLink* last = l.links.back();
+    l.links[list_slot_] = last;
+    last->list_slot_ = list_slot_;
+    l.links.pop_back();
+    list_slot_ = kNoSlot;
+    // The list's reference goes after the current handler: events of the batch being handled
+    // may still name this link.
+    asio::post(l.ctx, [self = Ref(this, false)] {});
+    if (l.stopping && l.links.empty()) {
+        l.watch->cancel();
+    }
+}
+
+void ClientLink::abandon() {
+    list_slot_ = kNoSlot;
+    closed_ = true;
+    conn_ = nullptr;
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+    intrusive_ptr_release(this);
+}
+
+void ClientLink::update_interest() {
+    if (closed_ || moved_) {
+        return;
+    }
+    uint32_t want = 0;
+    if (!paused_ && !closing_) {
+        want |= EPOLLIN;
+    }
+    if (writing_now_) {
+        want |= EPOLLOUT;
+    }
+    if (want == events_) {
+        return;
+    }
+    // Not registered while nothing is wanted, so that a hang-up of a paused socket does not
+    // keep reporting itself.
+    epoll_event ev{};
+    ev.events = want;
+    ev.data.ptr = this;
+    int op = events_ == 0 ? EPOLL_CTL_ADD : (want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD);
+    if (::epoll_ctl(loop().epfd, op, fd_, &ev) != 0) {
+        spdlog::warn("epoll_ctl on a client socket: {}", std::strerror(errno));
+        events_ = 0;
+        out_.clear();
+        finish();
+        return;
+    }
+    events_ = want;
 }
 
 std::string ClientLink::peer_ip() const {
@@ -295,17 +483,17 @@ std::string ClientLink::peer_ip() const {
 }
 
 void ClientLink::await_connect() {
-    auto& loop = *server_.loops[worker_];
-    connect_slot_ = loop.awaiting_base + static_cast<uint32_t>(loop.awaiting.size());
-    loop.awaiting.push_back(AwaitingConnect{this, mono_ms()});
+    auto& l = loop();
+    connect_slot_ = l.awaiting_base + static_cast<uint32_t>(l.awaiting.size());
+    l.awaiting.push_back(AwaitingConnect{this, mono_ms()});
 }
 
 void ClientLink::leave_connect_wait() {
     if (connect_slot_ == kNoSlot) {
         return;
     }
-    auto& loop = *server_.loops[worker_];
-    loop.awaiting[connect_slot_ - loop.awaiting_base].link = nullptr;
+    auto& l = loop();
+    l.awaiting[connect_slot_ - l.awaiting_base].link = nullptr;
     connect_slot_ = kNoSlot;
 }
 
@@ -316,6 +504,7 @@ void ClientLink::connect_timed_out() {
 }
 
 void ClientLink::start(std::vector<uint8_t> initial) {
+    list();
     buf_ = std::move(initial);
     if (!connect_seen_) {
         await_connect();
@@ -323,17 +512,21 @@ void ClientLink::start(std::vector<uint8_t> initial) {
     if (!buf_.empty()) {
         parse_buffered();
     }
-    if (!closing_ && !moved_ && !paused_) {
-        read();
-    }
+    update_interest();
 }
 
-void ClientLink::pause() {
-    paused_ = true;
-    if (!held_) {
-        held_ = true;
-        intrusive_ptr_add_ref(this);
+void ClientLink::on_event(uint32_t events) {
+    if (closed_ || moved_) {
+        return;  // closed earlier in this batch
     }
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && writing_now_) {
+        writing_now_ = false;
+        write();
+    }
+    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0 && !closed_ && !paused_ && !closing_) {
+        on_readable();
+    }
+    update_interest();
 }
 
 void ClientLink::resume() {
@@ -341,50 +534,29 @@ void ClientLink::resume() {
         return;
     }
     paused_ = false;
-    asio::post(socket_.get_executor(), [self = ref()] {
-        if (self->held_ && !self->paused_) {
-            self->held_ = false;
-            intrusive_ptr_release(self.get());  // `self` still holds one; paused again: kept
-        }
-        if (self->closed_ || self->closing_ || self->paused_) {
+    asio::post(server_.loops[worker_]->ctx, [self = ref()] {
+        if (self->closed_ || self->closing_ || self->paused_ || self->moved_) {
             return;
         }
         self->parse_buffered();
-        if (!self->closing_ && !self->closed_ && !self->paused_ && !self->moved_ &&
-            !self->reading_) {
-            self->read();
-        }
-    });
-}
-
-void ClientLink::read() {
-    // Wait for readability, then read into the worker's scratch buffer: an idle connection
-    // holds no read buffer of its own (only a partial packet, when one is pending).
-    reading_ = true;
-    socket_.async_wait(Socket::wait_read, [self = ref()](const error_code& ec) {
-        self->reading_ = false;
-        if (ec) {
-            self->finish();
-            return;
-        }
-        self->on_readable();
+        self->update_interest();
     });
 }
 
 void ClientLink::on_readable() {
-    if (closed_) {
-        return;
+    auto& l = loop();
+    auto& scratch = l.scratch;
+    ssize_t got = ::recv(fd_, scratch.data(), scratch.size(), 0);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;  // level-triggered: reported again while data is there
     }
-    auto& scratch = server_.loops[worker_]->scratch;
-    error_code ec;
-    size_t n = socket_.read_some(asio::buffer(scratch), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        read();
-        return;
-    }
-    if (ec || n == 0) {
+    if (got <= 0) {
         finish();
         return;
+    }
+    auto n = static_cast<size_t>(got);
+    if (n == scratch.size()) {
+        l.repoll = true;  // more may be waiting
     }
     server_.broker.worker(worker_).metrics().add(broker::Metric::BytesReceived, n);
     if (buf_.empty()) {
@@ -399,10 +571,6 @@ void ClientLink::on_readable() {
         buf_.insert(buf_.end(), scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(n));
         parse_buffered();
     }
-    if (moved_ || closed_ || paused_ || closing_) {
-        return;  // closing: what is queued is written and then the socket closes
-    }
-    read();
 }
 
 void ClientLink::parse_buffered() {
@@ -464,47 +632,45 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
     decoder_.set_version(c.version);
     uint32_t home = c.client_id.empty() ? worker_ : broker.home_worker(c.client_id);
     if (home != worker_) {
-        // Move to the session's home worker: release the socket here, adopt it there, with
-        // whatever bytes followed the CONNECT.
-        moved_ = true;
-        std::vector<uint8_t> rest(rest_bytes.begin(), rest_bytes.end());
-        error_code ec;
-        auto protocol = socket_.local_endpoint(ec).protocol();
-        int fd = socket_.release(ec);
-        if (ec) {
-            moved_ = false;
-            finish();
-            return false;
-        }
-        auto* impl = &server_;
-        auto* listener = &listener_;
-        auto version = c.version;
-        asio::post(impl->loops[home]->ctx,
-                   [impl, listener, home, fd, protocol, rest = std::move(rest),
-                    connect = std::move(c), version]() mutable {
-                       Socket s(impl->loops[home]->ctx.get_executor());
-                       error_code ec2;
-                       s.assign(protocol, fd, ec2);
-                       if (ec2) {
-                           ::close(fd);
-                           listener->current.fetch_sub(1);
-                           return;
-                       }
-                       listener->current.fetch_sub(1);  // the new link counts itself again
-                       boost::intrusive_ptr<ClientLink> link(
-                               new ClientLink(*impl, home, std::move(s), *listener));
-                       link->decoder_.resume_after_connect(version);
-                       link->connect_seen_ = true;
-                       auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
-                       if (r == broker::ConnectResult::Refused) {
-                           return;
-                       }
-                       link->start(std::move(rest));
-                   });
+        move_to(home, std::move(c), rest_bytes);
         return false;
     }
     auto r = broker.worker(worker_).on_connect(*this, std::move(c));
     return r != broker::ConnectResult::Refused;  // Pending: paused, parse() stops
+}
+
+void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
+    // The session's home worker adopts the socket, with whatever bytes followed the CONNECT.
+    if (events_ != 0) {
+        ::epoll_ctl(loop().epfd, EPOLL_CTL_DEL, fd_, nullptr);
+        events_ = 0;
+    }
+    moved_ = true;
+    int fd = fd_;
+    fd_ = -1;
+    unlist();
+    std::vector<uint8_t> rest(rest_bytes.begin(), rest_bytes.end());
+    auto* impl = &server_;
+    auto* listener = &listener_;
+    auto version = c.version;
+    listener->current.fetch_sub(1);  // the new link counts itself again
+    asio::post(impl->loops[home]->ctx, [impl, listener, home, fd, rest = std::move(rest),
+                                        connect = std::move(c), version]() mutable {
+        boost::intrusive_ptr<ClientLink> link(new ClientLink(*impl, home, fd, *listener));
+        link->decoder_.resume_after_connect(version);
+        link->connect_seen_ = true;
+        link->list();
+        auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
+        if (r == broker::ConnectResult::Refused) {
+            link->update_interest();  // refused: the CONNACK is written, then the close
+            return;
+        }
+        link->buf_ = std::move(rest);
+        if (!link->buf_.empty() && !link->paused_) {
+            link->parse_buffered();
+        }
+        link->update_interest();
+    });
 }
 
 void ClientLink::fail(mqtt::ReasonCode rc) {
@@ -525,33 +691,36 @@ void ClientLink::flush() {
         return;
     }
     write_posted_ = true;
-    asio::post(socket_.get_executor(), [self = ref()] {
+    asio::post(loop().ctx, [self = ref()] {
         self->write_posted_ = false;
         self->write();
+        self->update_interest();
     });
 }
 
 void ClientLink::write() {
     // Non-blocking writes straight from out_; when the socket is full, wait for writability
-    // with no buffer handed to Asio, so the broker may keep appending to out_ meanwhile.
+    // (EPOLLOUT), so the broker may keep appending to out_ meanwhile.
     if (writing_now_ || closed_) {
         return;
     }
     auto& metrics = server_.broker.worker(worker_).metrics();
     while (!out_.empty()) {
-        error_code ec;
-        size_t n = socket_.write_some(asio::buffer(out_), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
-            wait_writable();
-            return;
-        }
-        if (ec) {
+        ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                writing_now_ = true;  // update_interest() adds EPOLLOUT
+                return;
+            }
             out_.clear();
             finish();
             return;
         }
-        metrics.add(broker::Metric::BytesSent, n);
-        out_.erase(0, n);
+        metrics.add(broker::Metric::BytesSent, static_cast<size_t>(n));
+        out_.erase(0, static_cast<size_t>(n));
     }
     if (out_.capacity() > kKeepOutCapacity) {
         std::string().swap(out_);
@@ -561,19 +730,6 @@ void ClientLink::write() {
     }
 }
 
-void ClientLink::wait_writable() {
-    writing_now_ = true;
-    socket_.async_wait(Socket::wait_write, [self = ref()](const error_code& ec) {
-        self->writing_now_ = false;
-        if (ec) {
-            self->out_.clear();
-            self->finish();
-            return;
-        }
-        self->write();
-    });
-}
-
 void ClientLink::close() {
     if (closing_ || closed_) {
         return;
@@ -581,13 +737,15 @@ void ClientLink::close() {
     closing_ = true;
     if (!writing_now_) {
         // Writes what is queued, then shuts the socket down (write() sees closing_).
-        asio::post(socket_.get_executor(), [self = ref()] { self->write(); });
+        asio::post(loop().ctx, [self = ref()] {
+            self->write();
+            self->update_interest();
+        });
     }
 }
 
 void ClientLink::shutdown_socket() {
-    error_code ec;
-    socket_.shutdown(Socket::shutdown_both, ec);
+    ::shutdown(fd_, SHUT_RDWR);
     finish();
 }
 
@@ -595,16 +753,14 @@ void ClientLink::finish() {
     if (closed_ || moved_) {
         return;
     }
-    Ref keep = ref();  // the hold of a paused link may be the last reference
+    Ref keep = ref();  // the list's reference may be the last one
     closed_ = true;
     closing_ = true;
     leave_connect_wait();
-    if (held_) {
-        held_ = false;
-        intrusive_ptr_release(this);
-    }
-    error_code ec;
-    socket_.close(ec);
+    ::close(fd_);  // also leaves the epoll set (the descriptor is never duplicated)
+    fd_ = -1;
+    events_ = 0;
+    unlist();
     if (conn_) {
         auto* conn = conn_;
         conn_ = nullptr;
@@ -646,6 +802,7 @@ std::string Server::listen_tcp(const std::string& address) {
     l->address = address;
     l->max_clients = impl_->max_clients;
     l->acceptor = std::make_unique<tcp::acceptor>(impl_->loops[0]->ctx);
+    l->retry = std::make_unique<Timer>(impl_->loops[0]->ctx.get_executor());
     tcp::endpoint ep(ip, static_cast<uint16_t>(port));
     l->acceptor->open(ep.protocol(), ec);
     if (!ec) {
@@ -656,6 +813,9 @@ std::string Server::listen_tcp(const std::string& address) {
     }
     if (!ec) {
         l->acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (!ec) {
+        l->acceptor->native_non_blocking(true, ec);  // accept_ready() calls accept4 itself
     }
     if (ec) {
         return "cannot listen on " + address + ": " + ec.message();
@@ -683,6 +843,7 @@ void Server::start() {
                 loop.ctx.get_executor());
         loop.tick = std::make_unique<Timer>(loop.ctx.get_executor());
         impl_->schedule_tick(i);
+        impl_->watch(i);
         loop.thread = std::thread([&loop] { loop.ctx.run(); });
     }
 }
@@ -696,14 +857,11 @@ void Server::stop() {
         asio::post(impl_->loops[0]->ctx, [&l] {
             error_code ec;
             l->acceptor->close(ec);
+            l->retry->cancel();
         });
     }
     for (uint32_t i = 0; i < impl_->loops.size(); ++i) {
-        auto& loop = *impl_->loops[i];
-        asio::post(loop.ctx, [this, i, &loop] {
-            impl_->broker.worker(i).shutdown();
-            loop.tick->cancel();
-        });
+        asio::post(impl_->loops[i]->ctx, [this, i] { impl_->stop_worker(i); });
     }
     // Give connections a moment to write what they have, then stop the loops.
     for (auto& loop : impl_->loops) {

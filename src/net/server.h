@@ -1,7 +1,9 @@
 // net::Server: the worker threads (one io_context each) and the MQTT listeners, on Boost.Asio.
 // Only this folder sees Asio. A connection is accepted onto a worker, reads its CONNECT there,
-// then moves (its socket released and re-assigned) to the home worker of its client id, where
-// it stays for its whole life with its session (DESIGN.md, Threads).
+// then moves (its socket leaves one worker's epoll set for another's) to the home worker of its
+// client id, where it stays for its whole life with its session (DESIGN.md, Threads). Client
+// sockets are not registered with Asio one by one: each worker watches its own epoll set
+// through one Asio descriptor, so an idle connection costs no Asio state.
 //
 // Thread-safety: listen() and start() before any traffic, from the main thread; stop() from
 // the main thread; listeners() from any thread.
