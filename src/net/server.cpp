@@ -64,6 +64,8 @@ struct AwaitingConnect {
 // watches only that set's descriptor. An idle connection then costs its epoll entry and the
 // link, not Asio's per-descriptor state and a pending operation (about 240 B each).
 struct WorkerLoop {
+    Server::Impl* impl = nullptr;
+    uint32_t index = 0;  // the worker's number
     // Links waiting for CONNECT, oldest first; the tick closes those past mqtt.connect_timeout
     // (DESIGN.md, Bad input). Entry i has slot number awaiting_base + i (mod 2^32). Declared
     // before ctx: links destroyed with ctx's pending handlers may still unlist themselves.
@@ -83,6 +85,7 @@ struct WorkerLoop {
 };
 
 struct ListenerState {
+    uint8_t index = 0;  // in Server::Impl::listeners
     std::string address;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<Timer> retry;  // accept paused after running out of descriptors
@@ -102,7 +105,7 @@ struct ListenerState {
 // when the socket is full), the peer address as bytes and the socket as a bare descriptor.
 class ClientLink final : public broker::Link {
 public:
-    ClientLink(Server::Impl& server, uint32_t worker, int fd, ListenerState& listener);
+    ClientLink(WorkerLoop& loop, int fd, uint8_t listener);
     ~ClientLink() override;
     ClientLink(const ClientLink&) = delete;
     ClientLink& operator=(const ClientLink&) = delete;
@@ -129,8 +132,9 @@ public:
     std::string& out() override { return out_; }
     void flush() override;
     void close() override;
+    // Asked from the socket (getpeername) on each call: the broker keeps what it needs.
     std::string peer_ip() const override;
-    uint16_t peer_port() const override { return peer_port_; }
+    uint16_t peer_port() const override;
     const char* transport() const override { return "tcp"; }
     void pause() override { paused_ = true; }  // interest in reading drops at the next event
     void resume() override;
@@ -139,7 +143,10 @@ public:
 private:
     using Ref = boost::intrusive_ptr<ClientLink>;
     Ref ref() { return Ref(this); }
-    WorkerLoop& loop();
+    WorkerLoop& loop() { return loop_; }
+    broker::Worker& worker();
+    ListenerState& listener();
+    bool peer(sockaddr_storage& addr) const;
     void list();
     void unlist();
     // Brings the epoll registration in line with what the link waits for. Dropping interest
@@ -160,13 +167,11 @@ private:
     void fail(mqtt::ReasonCode rc);
 
     uint32_t refs_ = 0;
-    const uint32_t worker_;
     uint32_t connect_slot_ = kNoSlot;  // in the worker's awaiting list, until CONNECT
     uint32_t list_slot_ = kNoSlot;     // in the worker's links
     int fd_;
     uint32_t events_ = 0;  // registered in the worker's epoll set; 0 = not registered
-    uint16_t peer_port_ = 0;
-    bool peer_v6_ = false;
+    const uint8_t listener_;
     bool write_posted_ = false;
     bool writing_now_ = false;  // waiting for the socket to take more of out_
     bool closing_ = false;
@@ -174,13 +179,13 @@ private:
     bool moved_ = false;
     bool connect_seen_ = false;
     bool paused_ = false;
-    Server::Impl& server_;
-    ListenerState& listener_;
-    std::vector<uint8_t> buf_;  // received, not yet decoded (a partial packet, or after pause)
+    WorkerLoop& loop_;
+    // Received, not yet decoded (a partial packet, or bytes held while paused); allocated
+    // only while there are some.
+    std::unique_ptr<std::vector<uint8_t>> pending_;
     mqtt::Decoder decoder_;
     broker::Connection* conn_ = nullptr;
-    std::string out_;                       // encoded, not yet taken by the socket
-    std::array<uint8_t, 16> peer_bytes_{};  // IPv4 in the first 4 bytes
+    std::string out_;  // encoded, not yet taken by the socket
 };
 
 struct Server::Impl {
@@ -219,6 +224,8 @@ struct Server::Impl {
     Impl(broker::Broker& b, uint64_t mc) : broker(b), max_clients(mc) {
         for (uint32_t i = 0; i < b.worker_count(); ++i) {
             auto loop = std::make_unique<WorkerLoop>();
+            loop->impl = this;
+            loop->index = i;
             auto* ctx = &loop->ctx;
             b.worker(i).set_poster(
                     [ctx](broker::Worker::Task t) { asio::post(*ctx, std::move(t)); });
@@ -310,7 +317,7 @@ struct Server::Impl {
             uint32_t w = l.next_worker++ % static_cast<uint32_t>(loops.size());
             // The connection lives on worker w: start it there.
             asio::post(loops[w]->ctx, [this, &l, w, fd] {
-                boost::intrusive_ptr<ClientLink>(new ClientLink(*this, w, fd, l))->start();
+                boost::intrusive_ptr<ClientLink>(new ClientLink(*loops[w], fd, l.index))->start();
             });
         }
         accept(l);
@@ -369,42 +376,31 @@ struct Server::Impl {
     }
 };
 
-ClientLink::ClientLink(Server::Impl& server, uint32_t worker, int fd, ListenerState& listener)
-    : worker_(worker),
-      fd_(fd),
-      server_(server),
+ClientLink::ClientLink(WorkerLoop& loop, int fd, uint8_t listener)
+    : fd_(fd),
       listener_(listener),
+      loop_(loop),
       decoder_(mqtt::Side::Server,
-               mqtt::DecoderLimits{server.broker.settings().max_packet_size.load()}) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof(peer);
-    if (::getpeername(fd_, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
-        if (peer.ss_family == AF_INET6) {
-            const auto& a6 = reinterpret_cast<const sockaddr_in6&>(peer);
-            peer_v6_ = true;
-            std::memcpy(peer_bytes_.data(), &a6.sin6_addr, 16);
-            peer_port_ = ntohs(a6.sin6_port);
-        } else if (peer.ss_family == AF_INET) {
-            const auto& a4 = reinterpret_cast<const sockaddr_in&>(peer);
-            std::memcpy(peer_bytes_.data(), &a4.sin_addr, 4);
-            peer_port_ = ntohs(a4.sin_port);
-        }
-    }
+               mqtt::DecoderLimits{loop.impl->broker.settings().max_packet_size.load()}) {
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    listener_.current.fetch_add(1);
+    this->listener().current.fetch_add(1);
 }
 
 ClientLink::~ClientLink() {
     leave_connect_wait();
     if (!moved_) {
-        listener_.current.fetch_sub(1);
-        listener_.shutdowns.fetch_add(1);
+        listener().current.fetch_sub(1);
+        listener().shutdowns.fetch_add(1);
     }
 }
 
-WorkerLoop& ClientLink::loop() {
-    return *server_.loops[worker_];
+broker::Worker& ClientLink::worker() {
+    return loop_.impl->broker.worker(loop_.index);
+}
+
+ListenerState& ClientLink::listener() {
+    return *loop_.impl->listeners[listener_];
 }
 
 void ClientLink::list() {
@@ -473,13 +469,33 @@ void ClientLink::update_interest() {
     events_ = want;
 }
 
+bool ClientLink::peer(sockaddr_storage& addr) const {
+    socklen_t len = sizeof(addr);
+    return fd_ >= 0 && ::getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+}
+
 std::string ClientLink::peer_ip() const {
-    if (peer_v6_) {
-        return asio::ip::address_v6(peer_bytes_).to_string();
+    sockaddr_storage a{};
+    if (!peer(a)) {
+        return {};
     }
-    return asio::ip::address_v4(asio::ip::address_v4::bytes_type{peer_bytes_[0], peer_bytes_[1],
-                                                                 peer_bytes_[2], peer_bytes_[3]})
-            .to_string();
+    if (a.ss_family == AF_INET6) {
+        asio::ip::address_v6::bytes_type b;
+        std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in6&>(a).sin6_addr, b.size());
+        return asio::ip::address_v6(b).to_string();
+    }
+    asio::ip::address_v4::bytes_type b;
+    std::memcpy(b.data(), &reinterpret_cast<const sockaddr_in&>(a).sin_addr, b.size());
+    return asio::ip::address_v4(b).to_string();
+}
+
+uint16_t ClientLink::peer_port() const {
+    sockaddr_storage a{};
+    if (!peer(a)) {
+        return 0;
+    }
+    return ntohs(a.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(a).sin6_port
+                                         : reinterpret_cast<const sockaddr_in&>(a).sin_port);
 }
 
 void ClientLink::await_connect() {
@@ -505,13 +521,13 @@ void ClientLink::connect_timed_out() {
 
 void ClientLink::start(std::vector<uint8_t> initial) {
     list();
-    buf_ = std::move(initial);
+    if (!initial.empty()) {
+        pending_ = std::make_unique<std::vector<uint8_t>>(std::move(initial));
+    }
     if (!connect_seen_) {
         await_connect();
     }
-    if (!buf_.empty()) {
-        parse_buffered();
-    }
+    parse_buffered();
     update_interest();
 }
 
@@ -534,7 +550,7 @@ void ClientLink::resume() {
         return;
     }
     paused_ = false;
-    asio::post(server_.loops[worker_]->ctx, [self = ref()] {
+    asio::post(loop_.ctx, [self = ref()] {
         if (self->closed_ || self->closing_ || self->paused_ || self->moved_) {
             return;
         }
@@ -558,40 +574,44 @@ void ClientLink::on_readable() {
     if (n == scratch.size()) {
         l.repoll = true;  // more may be waiting
     }
-    server_.broker.worker(worker_).metrics().add(broker::Metric::BytesReceived, n);
-    if (buf_.empty()) {
+    worker().metrics().add(broker::Metric::BytesReceived, n);
+    if (!pending_) {
         // Common case: whole packets straight from the scratch buffer; only a trailing partial
         // packet is kept.
         size_t used = parse(std::span<const uint8_t>(scratch.data(), n));
         if (!moved_ && !closed_ && used < n) {
-            buf_.assign(scratch.begin() + static_cast<ptrdiff_t>(used),
-                        scratch.begin() + static_cast<ptrdiff_t>(n));
+            pending_ = std::make_unique<std::vector<uint8_t>>(
+                    scratch.begin() + static_cast<ptrdiff_t>(used),
+                    scratch.begin() + static_cast<ptrdiff_t>(n));
         }
     } else {
-        buf_.insert(buf_.end(), scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(n));
+        pending_->insert(pending_->end(), scratch.begin(),
+                         scratch.begin() + static_cast<ptrdiff_t>(n));
         parse_buffered();
     }
 }
 
 void ClientLink::parse_buffered() {
-    // Parsing may pause or move the link; the bytes not used are kept in buf_ either way.
-    std::vector<uint8_t> data = std::move(buf_);
-    buf_.clear();
-    size_t used = parse(std::span<const uint8_t>(data.data(), data.size()));
+    // Parsing may pause or move the link; the bytes not used are kept in pending_ either way.
+    if (!pending_) {
+        return;
+    }
+    std::unique_ptr<std::vector<uint8_t>> data = std::move(pending_);
+    size_t used = parse(std::span<const uint8_t>(data->data(), data->size()));
     if (moved_ || closed_) {
         return;
     }
-    if (used < data.size()) {
-        data.erase(data.begin(), data.begin() + static_cast<ptrdiff_t>(used));
-        if (data.capacity() > 4 * kReadChunk && data.size() < kReadChunk) {
-            data.shrink_to_fit();
+    if (used < data->size()) {
+        data->erase(data->begin(), data->begin() + static_cast<ptrdiff_t>(used));
+        if (data->capacity() > 4 * kReadChunk && data->size() < kReadChunk) {
+            data->shrink_to_fit();
         }
-        buf_ = std::move(data);
+        pending_ = std::move(data);
     }
 }
 
 size_t ClientLink::parse(std::span<const uint8_t> data) {
-    auto& worker = server_.broker.worker(worker_);
+    auto& worker = this->worker();
     size_t pos = 0;
     while (pos < data.size() && !closing_ && !paused_) {
         mqtt::Packet packet;
@@ -628,14 +648,13 @@ size_t ClientLink::parse(std::span<const uint8_t> data) {
 bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
     connect_seen_ = true;
     leave_connect_wait();
-    auto& broker = server_.broker;
     decoder_.set_version(c.version);
-    uint32_t home = c.client_id.empty() ? worker_ : broker.home_worker(c.client_id);
-    if (home != worker_) {
+    uint32_t home = c.client_id.empty() ? loop_.index : loop_.impl->broker.home_worker(c.client_id);
+    if (home != loop_.index) {
         move_to(home, std::move(c), rest_bytes);
         return false;
     }
-    auto r = broker.worker(worker_).on_connect(*this, std::move(c));
+    auto r = worker().on_connect(*this, std::move(c));
     return r != broker::ConnectResult::Refused;  // Pending: paused, parse() stops
 }
 
@@ -650,24 +669,26 @@ void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8
     fd_ = -1;
     unlist();
     std::vector<uint8_t> rest(rest_bytes.begin(), rest_bytes.end());
-    auto* impl = &server_;
-    auto* listener = &listener_;
+    auto* to = loop_.impl->loops[home].get();
+    auto listener = listener_;
     auto version = c.version;
-    listener->current.fetch_sub(1);  // the new link counts itself again
-    asio::post(impl->loops[home]->ctx, [impl, listener, home, fd, rest = std::move(rest),
-                                        connect = std::move(c), version]() mutable {
-        boost::intrusive_ptr<ClientLink> link(new ClientLink(*impl, home, fd, *listener));
+    this->listener().current.fetch_sub(1);  // the new link counts itself again
+    asio::post(to->ctx, [to, listener, fd, rest = std::move(rest), connect = std::move(c),
+                         version]() mutable {
+        boost::intrusive_ptr<ClientLink> link(new ClientLink(*to, fd, listener));
         link->decoder_.resume_after_connect(version);
         link->connect_seen_ = true;
         link->list();
-        auto r = impl->broker.worker(home).on_connect(*link, std::move(connect));
+        auto r = link->worker().on_connect(*link, std::move(connect));
         if (r == broker::ConnectResult::Refused) {
             link->update_interest();  // refused: the CONNACK is written, then the close
             return;
         }
-        link->buf_ = std::move(rest);
-        if (!link->buf_.empty() && !link->paused_) {
-            link->parse_buffered();
+        if (!rest.empty()) {
+            link->pending_ = std::make_unique<std::vector<uint8_t>>(std::move(rest));
+            if (!link->paused_) {
+                link->parse_buffered();
+            }
         }
         link->update_interest();
     });
@@ -704,7 +725,7 @@ void ClientLink::write() {
     if (writing_now_ || closed_) {
         return;
     }
-    auto& metrics = server_.broker.worker(worker_).metrics();
+    auto& metrics = worker().metrics();
     while (!out_.empty()) {
         ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
         if (n < 0) {
@@ -764,7 +785,7 @@ void ClientLink::finish() {
     if (conn_) {
         auto* conn = conn_;
         conn_ = nullptr;
-        server_.broker.worker(worker_).on_closed(*conn);
+        worker().on_closed(*conn);
     }
 }
 
@@ -799,6 +820,10 @@ std::string Server::listen_tcp(const std::string& address) {
         return "listener address \"" + address + "\": " + ec.message();
     }
     auto l = std::make_unique<ListenerState>();
+    if (impl_->listeners.size() >= std::numeric_limits<uint8_t>::max()) {
+        return "too many listeners";
+    }
+    l->index = static_cast<uint8_t>(impl_->listeners.size());
     l->address = address;
     l->max_clients = impl_->max_clients;
     l->acceptor = std::make_unique<tcp::acceptor>(impl_->loops[0]->ctx);
