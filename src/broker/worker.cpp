@@ -362,9 +362,13 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
         c.client_id = broker_.assign_client_id(index_);
         assigned = true;
     }
-    auth::ClientIdentity identity{c.client_id,      c.username,
-                                  c.password,       link.peer_ip(),
-                                  link.peer_port(), static_cast<uint8_t>(c.version)};
+    auth::ClientIdentity identity{
+            c.client_id,
+            c.username,
+            c.password ? std::make_shared<const std::string>(*c.password) : nullptr,
+            link.peer_ip(),
+            link.peer_port(),
+            static_cast<uint8_t>(c.version)};
     // The authentication chain answers at once (local tables, anonymous rules) or later from
     // its pool (password hashing, HTTP): then the link waits, paused, for the answer.
     uint64_t key = ++next_pending_connect_;

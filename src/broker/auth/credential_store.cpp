@@ -84,7 +84,7 @@ void CredentialStore::authenticate(const ClientIdentity& id, DecisionCallback do
         done(Decision::ignore());
         return;
     }
-    std::string password = id.password.value_or("");
+    std::string password = id.password ? *id.password : std::string();
     std::string tag = cache_tag(password);
     if (cache_hit(*subject, tag)) {
         cache_hits_.fetch_add(1, std::memory_order_relaxed);

@@ -114,7 +114,7 @@ std::vector<std::pair<std::string, std::string>> HttpAuth::expand(std::string_vi
                     value += id.client_id;
                     break;
                 case 'P':
-                    value += id.password.value_or("");
+                    value += id.password ? *id.password : std::string();
                     break;
                 case 'a':
                     value += id.ip;

@@ -37,7 +37,9 @@ inline ClientIdentity identity(std::string client_id,
     ClientIdentity id;
     id.client_id = std::move(client_id);
     id.username = std::move(username);
-    id.password = std::move(password);
+    if (password) {
+        id.password = std::make_shared<const std::string>(std::move(*password));
+    }
     id.ip = std::move(ip);
     id.port = 50000;
     id.proto_ver = 4;
