@@ -19,6 +19,7 @@
 #include "broker/admin.h"
 #include "broker/extensions.h"
 #include "broker/metrics.h"
+#include "broker/retained_in_flight.h"
 #include "broker/settings.h"
 #include "broker/topic_index.h"
 #include "broker/worker.h"
@@ -47,6 +48,7 @@ public:
     TopicIndex& index() { return index_; }
     Extensions& extensions() { return extensions_; }
     storage::Store& store() { return store_; }
+    RetainedInFlight& retained_in_flight() { return retained_in_flight_; }
     Settings& settings() { return settings_; }
     int64_t started_at_ms() const { return started_at_ms_; }
     uint64_t next_connection_id() { return next_connection_id_.fetch_add(1) + 1; }
@@ -61,6 +63,7 @@ private:
     Settings& settings_;
     TopicIndex index_;
     Extensions extensions_;
+    RetainedInFlight retained_in_flight_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::atomic<uint64_t> next_connection_id_{0};
     std::atomic<uint64_t> assigned_ids_{0};

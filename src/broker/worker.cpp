@@ -88,6 +88,12 @@ void Worker::after_commit(Task done) {
     schedule_flush();
 }
 
+void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms) {
+    auto& in_flight = broker_.retained_in_flight();
+    uint64_t stamp = in_flight.put(topic, std::move(msg), expiry_at_ms);
+    after_commit([&in_flight, t = std::string(topic), stamp] { in_flight.forget(t, stamp); });
+}
+
 void Worker::on_commit(uint64_t epoch,
                        std::vector<Token>&& tokens,
                        std::vector<Task>&& callbacks,

@@ -216,6 +216,9 @@ private:
     // routing and delivery
     void route(const MessagePtr& msg, const Session* publisher, const Token* token);
     void deliver(Delivery&& d);
+    // A change to the retained set was added to this turn's batch: visible to SUBSCRIBEs on
+    // every worker (Broker::retained_in_flight) until that batch commits.
+    void retained_changing(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms);
     void send_retained(const SessionPtr& s,
                        const std::string& filter,
                        const mqtt::SubscribeOptions& opts,

@@ -271,6 +271,7 @@ void Worker::publish(const MessagePtr& msg, const Session* publisher, const Toke
         int64_t expiry_s = settings.retainer_expiry_interval_s.load(std::memory_order_relaxed);
         if (msg->payload().empty()) {
             batch().delete_retained(std::string(msg->topic()));
+            retained_changing(msg->topic(), nullptr, 0);
         } else if ((max_size != 0 && msg->payload().size() > max_size) ||
                    (max_num != 0 && broker_.store().count(storage::Counted::Retained) >= max_num &&
                     !broker_.store().get_retained(msg->topic()))) {
@@ -287,7 +288,9 @@ void Worker::publish(const MessagePtr& msg, const Session* publisher, const Toke
                 (r.expiry_at_ms == 0 || r.expiry_at_ms > msg->created_at_ms + expiry_s * 1000)) {
                 r.expiry_at_ms = msg->created_at_ms + expiry_s * 1000;
             }
+            int64_t expiry_at_ms = r.expiry_at_ms;
             batch().put_retained(std::move(r));
+            retained_changing(msg->topic(), msg, expiry_at_ms);
             metrics_.add(Metric::MessagesRetained);
         }
         if (token) {
@@ -898,28 +901,47 @@ void Worker::send_retained(const SessionPtr& s,
         return;
     }
     int64_t now = unix_ms();
-    auto st = broker_.store().match_retained(filter, [&](storage::RetainedRecord&& r) {
-        if (r.expiry_at_ms != 0 && r.expiry_at_ms <= now) {
-            return true;
+    auto send = [&](std::string_view topic, std::string_view payload, uint8_t qos,
+                    std::string_view properties, int64_t stored_at_ms, int64_t expiry_at_ms) {
+        if (expiry_at_ms != 0 && expiry_at_ms <= now) {
+            return;
         }
         Delivery d;
         d.session = s;
-        d.qos = std::min(r.qos, opts.qos);
+        d.qos = std::min(qos, opts.qos);
         d.retain = true;  // [MQTT-3.3.1-8]
         d.subscription_id = subscription_id;
-        d.msg = make_message(MessageInit{r.topic,
-                                         r.payload,
-                                         r.qos,
+        d.msg = make_message(MessageInit{topic,
+                                         payload,
+                                         qos,
                                          true,
-                                         r.properties,
+                                         properties,
                                          {},
-                                         r.stored_at_ms,
-                                         r.expiry_at_ms,
+                                         stored_at_ms,
+                                         expiry_at_ms,
                                          broker_.store().next_message_id()});
         deliver(std::move(d));
+    };
+    // Changes not committed yet replace what the store has for their topics; read them first,
+    // so that a change committing meanwhile is found in one or the other.
+    auto in_flight = broker_.retained_in_flight().matching(filter);
+    auto changing = [&](std::string_view topic) {
+        return std::any_of(in_flight.begin(), in_flight.end(),
+                           [&](const auto& c) { return c.first == topic; });
+    };
+    auto st = broker_.store().match_retained(filter, [&](storage::RetainedRecord&& r) {
+        if (!changing(r.topic)) {
+            send(r.topic, r.payload, r.qos, r.properties, r.stored_at_ms, r.expiry_at_ms);
+        }
         return true;
     });
     st.ignore();
+    for (const auto& [topic, c] : in_flight) {
+        if (c.msg) {
+            send(topic, c.msg->payload(), c.msg->qos, c.msg->properties, c.msg->created_at_ms,
+                 c.expiry_at_ms);
+        }
+    }
 }
 
 bool Worker::add_subscription(const SessionPtr& s,

@@ -174,6 +174,39 @@ TEST(Retain, LiveDeliveryHasRetainZero_MQTT_3_3_1_9) {
     }
 }
 
+// A retained message one subscriber has received live is found by a SUBSCRIBE made right
+// after, on any worker, even before the store has committed it [MQTT-3.3.1-6]: QoS 0 and
+// wills have no acknowledgement that waits for that commit. storage.sync=true makes the commit
+// slow enough for the race to show on most runs without the in-flight overlay.
+TEST(Retain, SeenLiveThenFoundByTheNextSubscribe_MQTT_3_3_1_6) {
+    BrokerProcess broker({"storage.sync=true"});
+    ASSERT_TRUE(broker.running());
+    RawClient watcher;
+    watcher.connect_ok(broker.port(), "rwatch");
+    watcher.subscribe("ret/race/#", 0);
+    RawClient pub;
+    pub.connect_ok(broker.port(), "rpub");
+    for (int i = 0; i < 20; ++i) {
+        std::string topic = num("ret/race/", i);
+        pub.publish(topic, num("v", i), 0, true);
+        ASSERT_TRUE(watcher.receive_and_ack()) << topic;
+        RawClient late;
+        late.connect_ok(broker.port(), num("rlate", i));
+        late.subscribe(topic, 0);
+        auto m = late.receive_and_ack();
+        ASSERT_TRUE(m) << topic << ": delivered live, not found by the next SUBSCRIBE";
+        EXPECT_EQ(m->payload, num("v", i));
+        EXPECT_TRUE(m->retain);
+    }
+    // A deletion is seen the same way: nothing retained right after the empty message.
+    pub.publish("ret/race/0", "", 0, true);
+    ASSERT_TRUE(watcher.receive_and_ack());
+    RawClient late;
+    late.connect_ok(broker.port(), "rlate-deleted");
+    late.subscribe("ret/race/0", 0);
+    late.expect_silence(300ms);
+}
+
 // A persistent session that merely reconnects (no new SUBSCRIBE) does not get the retained
 // messages again: they are sent only when a subscription is made [MQTT-3.3.1-6].
 TEST(Retain, NotResentOnPersistentReconnect_MQTT_3_3_1_6) {
