@@ -551,6 +551,18 @@ void RocksStore::process_group(std::vector<Pending>& group) {
 
 void RocksStore::prefetch_removals(const std::vector<Pending>& group) {
     std::vector<std::string> keys;
+    size_t removals = 0;
+    for (const auto& p : group) {
+        for (const Op& o : p.batch.ops()) {
+            if (const auto* r = std::get_if<op::RemoveQueued>(&o)) {
+                removals += r->seqs.size();
+            }
+        }
+    }
+    if (removals == 0) {
+        return;
+    }
+    keys.reserve(removals);
     {
         // A seq at or above the session's committed next_seq is not on disk: it was enqueued
         // in this group (most acks of an online session are; the overlay has them) or never.
@@ -586,19 +598,35 @@ void RocksStore::prefetch_removals(const std::vector<Pending>& group) {
     if (keys.size() < 2) {
         return;  // a single read is as cheap as a MultiGet
     }
-    std::sort(keys.begin(), keys.end());
+    if (!std::is_sorted(keys.begin(), keys.end())) {  // one session's acks come in seq order
+        std::sort(keys.begin(), keys.end());
+    }
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-    std::vector<rocksdb::PinnableSlice> values(keys.size());
-    std::vector<rocksdb::Status> statuses(keys.size());
-    db_->MultiGet(rocksdb::ReadOptions(), cf(Cf::Queues), slices.size(), slices.data(),
-                  values.data(), statuses.data(), /*sorted_input=*/true);
-    for (size_t i = 0; i < keys.size(); ++i) {
-        if (statuses[i].ok()) {
-            prefetched_.emplace(std::move(keys[i]), values[i].ToString());
-        } else if (statuses[i].IsNotFound()) {
-            prefetched_.emplace(std::move(keys[i]), std::nullopt);
-        }  // an error: read_kv reads the key again and reports it
+    // In chunks of at most 32 keys: RocksDB's MultiGet keeps that many key contexts inline and
+    // grows a heap vector one element at a time past it.
+    constexpr size_t kChunk = 32;
+    std::array<rocksdb::Slice, kChunk> slices;
+    std::array<rocksdb::PinnableSlice, kChunk> values;
+    std::array<rocksdb::Status, kChunk> statuses;
+    const rocksdb::ReadOptions ro;
+    for (size_t at = 0; at < keys.size(); at += kChunk) {
+        const size_t n = std::min(kChunk, keys.size() - at);
+        for (size_t i = 0; i < n; ++i) {
+            slices[i] = keys[at + i];
+            values[i].Reset();
+        }
+        db_->MultiGet(ro, cf(Cf::Queues), n, slices.data(), values.data(), statuses.data(),
+                      /*sorted_input=*/true);
+        for (size_t i = 0; i < n; ++i) {
+            if (statuses[i].ok()) {
+                prefetched_.emplace(std::move(keys[at + i]), values[i].ToString());
+            } else if (statuses[i].IsNotFound()) {
+                prefetched_.emplace(std::move(keys[at + i]), std::nullopt);
+            }  // an error: read_kv reads the key again and reports it
+        }
+    }
+    for (auto& v : values) {
+        v.Reset();
     }
 }
 
