@@ -288,6 +288,7 @@ Handler::Handler(Context ctx)
 Handler::~Handler() = default;
 
 void Handler::set_api_listener(const std::string& address, uint32_t threads, uint64_t max_clients) {
+    std::lock_guard lock(api_listener_mutex_);
     api_listener_ = ListenerView{"mqtt:api", address, threads, max_clients, 0, 0};
 }
 
@@ -296,6 +297,7 @@ std::vector<ListenerView> Handler::listeners() {
     if (ctx_.listeners) {
         out = ctx_.listeners();
     }
+    std::lock_guard lock(api_listener_mutex_);
     if (!api_listener_.address.empty()) {
         ListenerView self = api_listener_;
         self.current_clients = in_flight_.load();

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,8 @@ public:
 
     Response handle(const Request& req) noexcept;
 
-    // The row of the API listener itself in monitoring/listeners.
+    // The row of the API listener itself in monitoring/listeners. Set once the endpoint is
+    // bound, while requests may already be served (so under a lock).
     void set_api_listener(const std::string& address, uint32_t threads, uint64_t max_clients);
 
     // For the endpoints.
@@ -51,7 +53,8 @@ private:
     Users users_;
     std::string default_user_;
     std::vector<detail::Route> routes_;
-    ListenerView api_listener_;
+    std::mutex api_listener_mutex_;
+    ListenerView api_listener_;  // guarded by api_listener_mutex_
     std::atomic<uint64_t> in_flight_{0};
 };
 
