@@ -778,9 +778,14 @@ void ClientLink::finish() {
     closed_ = true;
     closing_ = true;
     leave_connect_wait();
-    ::close(fd_);  // also leaves the epoll set (the descriptor is never duplicated)
+    if (events_ != 0) {
+        // Explicitly: close() alone leaves the set only if no other descriptor refers to the
+        // same socket, and an event naming this link must never come after its release.
+        ::epoll_ctl(loop_.epfd, EPOLL_CTL_DEL, fd_, nullptr);
+        events_ = 0;
+    }
+    ::close(fd_);
     fd_ = -1;
-    events_ = 0;
     unlist();
     if (conn_) {
         auto* conn = conn_;
