@@ -356,23 +356,7 @@ void RocksStore::run_committer() {
     }
 }
 
-void RocksStore::Overlay::merge_from(Overlay& o) {
-    for (size_t c = 0; c < kNumCf; ++c) {
-        auto& from = o.kv[c];
-        while (!from.empty()) {
-            auto node = from.extract(from.begin());
-            auto r = kv[c].insert(std::move(node));
-            if (!r.inserted) {
-                r.position->second = std::move(r.node.mapped());
-            }
-        }
-    }
-    for (auto& [id, st] : o.rc) {
-        rc[id] = st;
-    }
-    for (auto& [client, st] : o.sc) {
-        sc[client] = std::move(st);
-    }
+void RocksStore::Deltas::add(const Deltas& o) {
     for (size_t i = 0; i < kNumCounted; ++i) {
         delta[i] += o.delta[i];
     }
@@ -383,9 +367,36 @@ void RocksStore::Overlay::merge_from(Overlay& o) {
     }
 }
 
+void RocksStore::undo_batch(Overlay& g) {
+    for (auto it = kv_undo_.rbegin(); it != kv_undo_.rend(); ++it) {
+        if (it->created) {
+            const std::string key = it->node->first;
+            g.kv[it->cf].erase(key);
+        } else {
+            it->node->second = std::move(it->old);
+        }
+    }
+    for (auto it = rc_undo_.rbegin(); it != rc_undo_.rend(); ++it) {
+        if (it->created) {
+            const uint64_t id = it->node->first;
+            g.rc.erase(id);
+        } else {
+            it->node->second = it->old;
+        }
+    }
+    for (auto it = sc_undo_.rbegin(); it != sc_undo_.rend(); ++it) {
+        if (it->created) {
+            const std::string client = it->node->first;
+            g.sc.erase(client);
+        } else {
+            it->node->second = it->old;
+        }
+    }
+}
+
 struct RocksStore::BatchCtx {
     Overlay& group;
-    Overlay batch;
+    Deltas batch;
     std::vector<uint64_t> new_messages;  // records put in this batch; must end with a reference
 };
 
@@ -404,10 +415,16 @@ void RocksStore::process_group(std::vector<Pending>& group) {
     std::vector<Status> results(group.size());
     for (size_t i = 0; i < group.size(); ++i) {
         BatchCtx ctx{g, {}, {}};
+        ++batch_stamp_;
         Status s = apply_batch(ctx, group[i].batch);
         if (s.is_ok()) {
-            g.merge_from(ctx.batch);
+            g.add(ctx.batch);
+        } else {
+            undo_batch(g);
         }
+        kv_undo_.clear();
+        rc_undo_.clear();
+        sc_undo_.clear();
         results[i] = std::move(s);
     }
 
@@ -657,10 +674,14 @@ Status RocksStore::apply_batch(BatchCtx& ctx, const WriteBatch& batch) {
     }
     // A message left with no reference is not stored (write_batch.h).
     for (uint64_t id : ctx.new_messages) {
-        RcState& st = ctx.batch.rc[id];
-        if (st.live && st.rc == 0) {
-            erase_kv(ctx, Cf::Messages, keys::message(id), st.in_db);
-            st.live = false;
+        RcState* st = nullptr;
+        Status s = rc_of(ctx, id, st);
+        if (!s.is_ok()) {
+            return s;
+        }
+        if (st->live && st->rc == 0) {
+            erase_kv(ctx, Cf::Messages, keys::message(id), st->in_db);
+            st->live = false;
             ctx.batch.delta[static_cast<size_t>(Counted::Messages)]--;
         }
     }
@@ -680,15 +701,13 @@ Status RocksStore::read_kv(BatchCtx& ctx,
                            bool& found,
                            bool& in_db) {
     const size_t i = static_cast<size_t>(c);
-    for (const Overlay* o : {&ctx.batch, &ctx.group}) {
-        if (auto it = o->kv[i].find(key); it != o->kv[i].end()) {
-            found = it->second.live;
-            in_db = it->second.in_db;
-            if (found && value) {
-                *value = &it->second.value;
-            }
-            return Status::ok();
+    if (auto it = ctx.group.kv[i].find(key); it != ctx.group.kv[i].end()) {
+        found = it->second.live;
+        in_db = it->second.in_db;
+        if (found && value) {
+            *value = &it->second.value;
         }
+        return Status::ok();
     }
     if (c == Cf::Queues) {
         const std::string* cached = nullptr;
@@ -725,12 +744,21 @@ Status RocksStore::read_kv(BatchCtx& ctx,
 
 RocksStore::Kv& RocksStore::staged(BatchCtx& ctx, Cf c, std::string_view key, bool in_db) {
     const size_t i = static_cast<size_t>(c);
-    auto it = ctx.batch.kv[i].find(key);
-    if (it == ctx.batch.kv[i].end()) {
-        if (auto g = ctx.group.kv[i].find(key); g != ctx.group.kv[i].end()) {
-            in_db = g->second.in_db;
-        }
-        it = ctx.batch.kv[i].emplace(std::string(key), Kv{{}, false, in_db}).first;
+    KvMap& m = ctx.group.kv[i];
+    auto it = m.find(key);
+    if (it == m.end()) {
+        it = m.emplace(std::string(key), Kv{{}, false, in_db, batch_stamp_}).first;
+        kv_undo_.push_back(KvUndo{i, &*it, true, {}});
+    } else if (it->second.stamp != batch_stamp_) {
+        // The old value moves to the journal: every caller overwrites or clears it next, and
+        // live/in_db stay as they were.
+        kv_undo_.push_back(KvUndo{i, &*it, false, {}});
+        Kv& old = kv_undo_.back().old;
+        old.value = std::move(it->second.value);
+        old.live = it->second.live;
+        old.in_db = it->second.in_db;
+        old.stamp = it->second.stamp;
+        it->second.stamp = batch_stamp_;
     }
     return it->second;
 }
@@ -789,7 +817,11 @@ Status RocksStore::delete_counted(BatchCtx& ctx, Cf c, Counted counted, std::str
 }
 
 Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
-    if (auto it = ctx.batch.rc.find(id); it != ctx.batch.rc.end()) {
+    if (auto it = ctx.group.rc.find(id); it != ctx.group.rc.end()) {
+        if (it->second.stamp != batch_stamp_) {
+            rc_undo_.push_back(RcUndo{&*it, false, it->second});
+            it->second.stamp = batch_stamp_;
+        }
         out = &it->second;
         return Status::ok();
     }
@@ -798,15 +830,16 @@ Status RocksStore::rc_of(BatchCtx& ctx, uint64_t id, RcState*& out) {
     if (!s.is_ok()) {
         return s;
     }
-    out = &ctx.batch.rc.emplace(id, st).first->second;
+    st.stamp = batch_stamp_;
+    auto it = ctx.group.rc.emplace(id, st).first;
+    rc_undo_.push_back(RcUndo{&*it, true, {}});
+    out = &it->second;
     return Status::ok();
 }
 
 Status RocksStore::rc_peek(BatchCtx& ctx, uint64_t id, RcState& st) {
     st = RcState{};
-    if (auto b = ctx.batch.rc.find(id); b != ctx.batch.rc.end()) {
-        st = b->second;
-    } else if (auto g = ctx.group.rc.find(id); g != ctx.group.rc.end()) {
+    if (auto g = ctx.group.rc.find(id); g != ctx.group.rc.end()) {
         st = g->second;
     } else if (auto c = rc_cache_.find(id); c != rc_cache_.end()) {
         st = RcState{c->second, true, true};
@@ -828,14 +861,17 @@ Status RocksStore::rc_peek(BatchCtx& ctx, uint64_t id, RcState& st) {
 }
 
 Status RocksStore::sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& out) {
-    if (auto it = ctx.batch.sc.find(client_id); it != ctx.batch.sc.end()) {
+    if (auto it = ctx.group.sc.find(client_id); it != ctx.group.sc.end()) {
+        if (it->second.stamp != batch_stamp_) {  // first touch by this batch
+            sc_undo_.push_back(ScUndo{&*it, false, it->second});
+            it->second.stamp = batch_stamp_;
+            it->second.erased = false;
+        }
         out = &it->second;
         return Status::ok();
     }
     ScState st;
-    if (auto it = ctx.group.sc.find(client_id); it != ctx.group.sc.end()) {
-        st = it->second;
-    } else {
+    {
         bool cached = false;
         {
             std::lock_guard lock(sc_mu_);
@@ -861,7 +897,10 @@ Status RocksStore::sc_of(BatchCtx& ctx, const std::string& client_id, ScState*& 
         }
     }
     st.erased = false;
-    out = &ctx.batch.sc.emplace(client_id, st).first->second;
+    st.stamp = batch_stamp_;
+    auto it = ctx.group.sc.emplace(client_id, st).first;
+    sc_undo_.push_back(ScUndo{&*it, true, {}});
+    out = &it->second;
     return Status::ok();
 }
 
@@ -921,23 +960,21 @@ Status RocksStore::apply_op(BatchCtx& ctx, const op::DeleteSession& o) {
         return s;
     }
     const std::string prefix = keys::client_prefix(o.client_id);
-    // The session's keys of a family as the ops so far left them: the DB's, then the group's
-    // and the batch's overlays on top.
+    // The session's keys of a family as the ops so far left them: the DB's, then the overlay
+    // on top.
     auto collect = [&](Cf c, std::map<std::string, std::string>& out) {
         std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(c)));
         for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
             out.emplace(it->key().ToString(), it->value().ToString());
         }
-        for (const Overlay* ov : {&ctx.group, &ctx.batch}) {
-            for (const auto& [k, v] : ov->kv[static_cast<size_t>(c)]) {
-                if (!k.starts_with(prefix)) {
-                    continue;
-                }
-                if (v.live) {
-                    out[k] = v.value;
-                } else {
-                    out.erase(k);
-                }
+        for (const auto& [k, v] : ctx.group.kv[static_cast<size_t>(c)]) {
+            if (!k.starts_with(prefix)) {
+                continue;
+            }
+            if (v.live) {
+                out[k] = v.value;
+            } else {
+                out.erase(k);
             }
         }
         return rs(it->status());

@@ -5,9 +5,9 @@
 // queue was empty. The committer swaps out everything queued (all batches that arrived while
 // the previous DB::Write ran), applies their logical ops in order to an in-memory overlay of
 // the keys they touch, and issues ONE DB::Write (WriteOptions.sync = Options::sync) of the
-// overlay's final state, then runs the callbacks in queue order. Each logical batch is staged
-// in its own overlay, merged into the group's when all its ops succeed: a batch whose ops are
-// invalid is dropped alone and completes with InvalidArgument; the others commit.
+// overlay's final state, then runs the callbacks in queue order. Each logical batch applies its
+// ops to the group's overlay, journaling the first change to each entry: a batch whose ops are
+// invalid is rolled back alone and completes with InvalidArgument; the others commit.
 // A failed DB::Write makes the store sticky-failed: error() returns the failure and every
 // later commit completes at once with Status::stopped.
 //
@@ -27,9 +27,9 @@
 //     in the cache cannot exist yet, so a fresh put_message needs no read.
 // Changes are merged into the caches when the write succeeds, so a failed batch or write
 // leaves the caches as they were. Existence checks ("does this put create a key?") read the
-// batch's overlay, then the group's, then the DB, so they see earlier batches of the same
-// group. The hot path (put_message, enqueue of a new seq) does no read; remove_queued reads
-// the queue entry (from the overlay, the recent-entries cache, or the DB) to learn its message.
+// overlay, then the DB, so they see earlier batches of the same group. The hot path (put_message,
+// enqueue of a new seq) does no read; remove_queued reads the queue entry (from the overlay, the
+// recent-entries cache, or the DB) to learn its message.
 //
 // Thread-safety: commit/write/error/next_message_id and every read are safe from any thread.
 // Reads after close() are not allowed (REQUIRES: not closed).
@@ -137,22 +137,28 @@ private:
         WriteBatch batch;
         CommitCallback done;
     };
+    // Overlay entries carry the stamp of the batch that last journaled them (see Undo).
     struct RcState {
         uint64_t rc = 0;
         bool live = false;   // the message record exists
         bool in_db = false;  // the message and its count may be on disk (before this group)
+        uint64_t stamp = 0;
     };
     // A key's state in an overlay: its value when live; in_db when it may be on disk.
     struct Kv {
         std::string value;
         bool live = false;
         bool in_db = true;
+        uint64_t stamp = 0;
     };
     using KvMap = StringMap<Kv>;
     struct ScState {
         SessionCounts c;
         bool erased = false;  // delete_session: drop the meta key
+        uint64_t stamp = 0;
     };
+    using RcMap = std::unordered_map<uint64_t, RcState>;
+    using ScMap = StringMap<ScState>;
     // A message put by the batch being applied: how many of its enqueues the batch holds, and
     // its record while it waits for the one enqueue that stores it inline.
     struct NewMessage {
@@ -160,15 +166,37 @@ private:
         uint32_t enqueues = 0;
         const MessageRecord* inline_rec = nullptr;
     };
-    // Derived-state changes of one logical batch or one group.
-    struct Overlay {
-        std::array<KvMap, kNumCf> kv;
-        std::unordered_map<uint64_t, RcState> rc;
-        std::unordered_map<std::string, ScState> sc;
+    // Counter changes of one logical batch or one group.
+    struct Deltas {
         std::array<int64_t, kNumCounted> delta{};
         uint64_t max_message_id = 0;
         bool has_message = false;
-        void merge_from(Overlay& o);
+        void add(const Deltas& o);
+    };
+    // The group's state of every key, reference count and session count its ops touched.
+    // Batches apply their ops to it directly; the first change a batch makes to an entry
+    // journals the entry's previous state (created, or its old value moved out), so a batch
+    // whose ops fail is rolled back alone (undo_batch) and one that succeeds costs no merge.
+    struct Overlay : Deltas {
+        std::array<KvMap, kNumCf> kv;
+        RcMap rc;
+        ScMap sc;
+    };
+    struct KvUndo {
+        size_t cf;
+        KvMap::value_type* node;
+        bool created;
+        Kv old;
+    };
+    struct RcUndo {
+        RcMap::value_type* node;
+        bool created;
+        RcState old;
+    };
+    struct ScUndo {
+        ScMap::value_type* node;
+        bool created;
+        ScState old;
     };
     struct BatchCtx;
 
@@ -228,6 +256,8 @@ private:
     // entry (nullopt) releases nothing.
     Status release_entry(BatchCtx& ctx, const std::optional<values::QueueEntryRef>& entry);
     NewMessage* new_message(uint64_t id);
+    // Restores the overlay entries the failed batch changed (its journal, newest first).
+    void undo_batch(Overlay& g);
     void fail_sticky(const Status& cause);
 
     std::optional<std::string> get_raw(Cf c, std::string_view key) const;
@@ -280,6 +310,10 @@ private:
     // Scratch of the batch being applied: its new messages (sorted by id), a key buffer, and
     // the value of the last read_kv that came from the DB.
     std::vector<NewMessage> new_messages_;
+    uint64_t batch_stamp_ = 0;  // of the batch being applied
+    std::vector<KvUndo> kv_undo_;
+    std::vector<RcUndo> rc_undo_;
+    std::vector<ScUndo> sc_undo_;
     std::string key_buf_;
     std::string read_buf_;
     size_t recent_queue_bytes_ = 0;

@@ -605,6 +605,69 @@ TEST_F(StoreTest, ChangesUndoneWithinOneGroupLeaveNothing) {
     EXPECT_EQ(store_->count(Counted::Messages), 0u);
 }
 
+// A failing batch that changed what an earlier batch of its own group wrote (removed its entry,
+// replaced its message's reference) leaves that state exactly as the earlier batch left it.
+TEST_F(StoreTest, FailedBatchRestoresWhatEarlierBatchesOfItsGroupWrote) {
+    std::promise<void> release;
+    std::shared_future<void> hold = release.get_future().share();
+    std::atomic<bool> held{false};
+    WriteBatch first;
+    first.put_session(session("c1"));
+    store_->commit(std::move(first), [&](const Status&) {
+        held = true;
+        hold.wait();
+    });
+    while (!held) {
+        std::this_thread::yield();
+    }
+    const uint64_t a = store_->next_message_id();
+    const uint64_t b = store_->next_message_id();
+    WriteBatch add;
+    add.put_message(msg(a, "t", "inline"));  // one reference: inline in its entry
+    add.enqueue(entry("c1", 0, a));
+    add.put_message(msg(b, "t", "shared"));  // two references: a `messages` record
+    add.enqueue(entry("c1", 1, b));
+    add.enqueue(entry("c2", 0, b));
+    WriteBatch bad;
+    bad.remove_queued("c1", 0);
+    bad.remove_queued("c1", 1);
+    bad.remove_queued("c2", 0);
+    bad.enqueue(entry("c1", 7, 999999));  // unknown message: the whole batch fails
+    Status add_s, bad_s;
+    store_->commit(std::move(add), [&](const Status& s) { add_s = s; });
+    store_->commit(std::move(bad), [&](const Status& s) { bad_s = s; });
+    release.set_value();
+    write(WriteBatch{});
+
+    EXPECT_TRUE(add_s.is_ok()) << add_s.to_string();
+    EXPECT_EQ(bad_s.code(), Status::Code::InvalidArgument) << bad_s.to_string();
+    for (int round = 0; round < 2; ++round) {
+        SCOPED_TRACE(round == 0 ? "before reopen" : "after reopen");
+        EXPECT_EQ(store_->count(Counted::QueueEntries), 3u);
+        EXPECT_EQ(store_->count(Counted::Messages), 2u);
+        auto q = store_->read_queue("c1", 0, 10);
+        ASSERT_EQ(q.size(), 2u);
+        EXPECT_EQ(q[0].message.payload, "inline");
+        EXPECT_EQ(q[1].message.payload, "shared");
+        ASSERT_EQ(store_->read_queue("c2", 0, 10).size(), 1u);
+        EXPECT_EQ(store_->session_counts("c1").queued, 2u);
+        EXPECT_EQ(store_->session_counts("c2").queued, 1u);
+        reopen();
+    }
+    // Both references of the shared message are intact: it goes with the second removal.
+    WriteBatch one;
+    one.remove_queued("c1", 1);
+    write(std::move(one));
+    EXPECT_TRUE(store_->get_message(b));
+    WriteBatch two;
+    two.remove_queued("c2", 0);
+    two.remove_queued("c1", 0);
+    write(std::move(two));
+    EXPECT_FALSE(store_->get_message(b));
+    EXPECT_EQ(store_->count(Counted::Messages), 0u);
+    EXPECT_EQ(store_->count(Counted::QueueEntries), 0u);
+}
+
 TEST(StoreSticky, FailedWriteStopsTheStore) {
     TempDir dir;
     std::atomic<bool> fail{false};
