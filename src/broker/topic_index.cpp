@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "broker/session.h"
+
 namespace mqttd::broker {
 namespace {
 
@@ -15,16 +17,54 @@ std::pair<std::string_view, size_t> level_at(std::string_view s, size_t pos) {
     return {s.substr(pos, slash - pos), slash + 1};
 }
 
+// Adds `sub` to `subs`, or replaces the options of the session's entry. Returns whether the
+// session was there already.
+bool upsert(std::vector<Subscriber>& subs, Subscriber&& sub) {
+    for (auto& existing : subs) {
+        if (existing.session == sub.session) {
+            existing.options = sub.options;
+            existing.subscription_id = sub.subscription_id;
+            return true;
+        }
+    }
+    subs.push_back(std::move(sub));
+    return false;
+}
+
+// Removes the session's entry; returns whether there was one.
+bool remove(std::vector<Subscriber>& subs, const Session* session) {
+    auto it = std::find_if(subs.begin(), subs.end(),
+                           [&](const Subscriber& s) { return s.session.get() == session; });
+    if (it == subs.end()) {
+        return false;
+    }
+    subs.erase(it);
+    return true;
+}
+
 }  // namespace
+
+std::optional<SharedFilter> parse_shared(std::string_view filter) {
+    constexpr std::string_view kShare = "$share/";
+    constexpr std::string_view kQueue = "$queue/";
+    if (filter.starts_with(kQueue) && filter.size() > kQueue.size()) {
+        return SharedFilter{"$queue", filter.substr(kQueue.size())};
+    }
+    if (!filter.starts_with(kShare)) {
+        return std::nullopt;
+    }
+    std::string_view rest = filter.substr(kShare.size());
+    size_t slash = rest.find('/');
+    if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
+        return std::nullopt;
+    }
+    return SharedFilter{rest.substr(0, slash), rest.substr(slash + 1)};
+}
 
 TopicIndex::TopicIndex() : root_(std::make_unique<Node>()) {}
 TopicIndex::~TopicIndex() = default;
 
-TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>& session,
-                                                  std::string_view filter,
-                                                  const mqtt::SubscribeOptions& options,
-                                                  uint32_t subscription_id) {
-    std::unique_lock lock(mutex_);
+TopicIndex::Node& TopicIndex::node_for(std::string_view filter) {
     Node* node = root_.get();
     size_t pos = 0;
     while (true) {
@@ -46,24 +86,38 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
         }
         node = slot->get();
         if (next == std::string_view::npos) {
-            break;
+            return *node;
         }
         pos = next;
     }
-    SubscribeResult result;
-    for (auto& sub : node->subscribers) {
-        if (sub.session == session) {
-            sub.options = options;
-            sub.subscription_id = subscription_id;
-            result.existed = true;
-            return result;
+}
+
+TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>& session,
+                                                  std::string_view filter,
+                                                  const mqtt::SubscribeOptions& options,
+                                                  uint32_t subscription_id) {
+    std::unique_lock lock(mutex_);
+    auto shared = parse_shared(filter);
+    Node& node = node_for(shared ? shared->filter : filter);
+    std::vector<Subscriber>* subs = &node.subscribers;
+    if (shared) {
+        auto it = std::find_if(node.groups.begin(), node.groups.end(),
+                               [&](const auto& g) { return g->name == shared->group; });
+        if (it == node.groups.end()) {
+            node.groups.push_back(std::make_unique<Group>());
+            node.groups.back()->name = std::string(shared->group);
+            it = node.groups.end() - 1;
         }
+        subs = &(*it)->members;
     }
-    result.new_filter = node->subscribers.empty();
-    node->subscribers.push_back(Subscriber{session, options, subscription_id});
-    ++subscriptions_;
-    if (result.new_filter) {
-        ++filters_;
+    SubscribeResult result;
+    result.new_filter = subs->empty();
+    result.existed = upsert(*subs, Subscriber{session, options, subscription_id});
+    if (!result.existed) {
+        ++subscriptions_;
+        if (result.new_filter) {
+            ++filters_;
+        }
     }
     return result;
 }
@@ -71,6 +125,7 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
 bool TopicIndex::prune(Node& node,
                        std::string_view filter,
                        size_t pos,
+                       std::optional<std::string_view> group,
                        const Session* session,
                        UnsubscribeResult& result) {
     auto [level, next] = level_at(filter, pos);
@@ -92,16 +147,24 @@ bool TopicIndex::prune(Node& node,
     }
     Node& child = **slot;
     if (next == std::string_view::npos) {
-        auto& subs = child.subscribers;
-        auto it = std::find_if(subs.begin(), subs.end(),
-                               [&](const Subscriber& s) { return s.session.get() == session; });
-        if (it == subs.end()) {
-            return false;
+        if (!group) {
+            if (!remove(child.subscribers, session)) {
+                return false;
+            }
+            result.filter_gone = child.subscribers.empty();
+        } else {
+            auto g = std::find_if(child.groups.begin(), child.groups.end(),
+                                  [&](const auto& x) { return x->name == *group; });
+            if (g == child.groups.end() || !remove((*g)->members, session)) {
+                return false;
+            }
+            result.filter_gone = (*g)->members.empty();
+            if (result.filter_gone) {
+                child.groups.erase(g);
+            }
         }
-        subs.erase(it);
         result.existed = true;
-        result.filter_gone = subs.empty();
-    } else if (!prune(child, filter, next, session, result)) {
+    } else if (!prune(child, filter, next, group, session, result)) {
         return false;
     }
     if (child.empty()) {
@@ -118,7 +181,9 @@ TopicIndex::UnsubscribeResult TopicIndex::unsubscribe(const Session* session,
                                                       std::string_view filter) {
     std::unique_lock lock(mutex_);
     UnsubscribeResult result;
-    prune(*root_, filter, 0, session, result);
+    auto shared = parse_shared(filter);
+    prune(*root_, shared ? shared->filter : filter, 0,
+          shared ? std::optional<std::string_view>(shared->group) : std::nullopt, session, result);
     if (result.existed) {
         --subscriptions_;
         if (result.filter_gone) {
@@ -126,6 +191,25 @@ TopicIndex::UnsubscribeResult TopicIndex::unsubscribe(const Session* session,
         }
     }
     return result;
+}
+
+void TopicIndex::take(const Node& node, std::vector<Subscriber>& out) {
+    out.insert(out.end(), node.subscribers.begin(), node.subscribers.end());
+    for (const auto& g : node.groups) {
+        // Round robin over the members, skipping offline sessions (their messages would wait
+        // in a queue while another member could take them); all offline: the next in turn.
+        const auto n = static_cast<uint32_t>(g->members.size());
+        uint32_t start = g->next.fetch_add(1, std::memory_order_relaxed) % n;
+        uint32_t pick = start;
+        for (uint32_t k = 0; k < n; ++k) {
+            uint32_t i = (start + k) % n;
+            if (g->members[i].session->online.load(std::memory_order_relaxed)) {
+                pick = i;
+                break;
+            }
+        }
+        out.push_back(g->members[pick]);
+    }
 }
 
 void TopicIndex::collect(const Node& node,
@@ -137,15 +221,14 @@ void TopicIndex::collect(const Node& node,
     // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a topic starting with $.
     bool wildcards = !(first_level && !level.empty() && level.front() == '$');
     if (wildcards && node.hash) {
-        out.insert(out.end(), node.hash->subscribers.begin(), node.hash->subscribers.end());
+        take(*node.hash, out);
     }
     auto visit = [&](const Node& child) {
         if (next == std::string_view::npos) {
-            out.insert(out.end(), child.subscribers.begin(), child.subscribers.end());
+            take(child, out);
             // "a/#" matches "a" as well [MQTT-4.7.1-2].
             if (child.hash) {
-                out.insert(out.end(), child.hash->subscribers.begin(),
-                           child.hash->subscribers.end());
+                take(*child.hash, out);
             }
         } else {
             collect(child, topic, next, false, out);

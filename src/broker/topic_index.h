@@ -8,12 +8,19 @@
 // child's subscribers (3.1.1 4.7.1: "sport/#" also matches "sport"); at level 0, a topic
 // starting with '$' skips the wildcard children [MQTT-4.7.2-1].
 //
+// Shared subscriptions ("$share/{group}/{filter}", MQTT 5 4.8.2, and EMQ 2.x's "$queue/{filter}",
+// one group named "$queue"; both for every protocol version, as EMQ 2.x did): the members of
+// a group sit at their filter's node, and a match picks one member per group, round robin,
+// preferring a session that is online.
+//
 // Collect under the lock, act outside it (STYLE.md 7): match() appends to a caller-owned
 // vector, reused between calls, and copies the session pointers so they outlive the lock.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -33,6 +40,14 @@ struct Subscriber {
     uint32_t subscription_id = 0;
 };
 
+// The parts of a shared subscription's filter; nullopt for a plain filter (or a "$share/" one
+// without a group and a filter).
+struct SharedFilter {
+    std::string_view group;
+    std::string_view filter;
+};
+std::optional<SharedFilter> parse_shared(std::string_view filter);
+
 class TopicIndex {
 public:
     TopicIndex();
@@ -44,7 +59,8 @@ public:
         bool existed = false;     // the session already had this filter (options replaced)
         bool new_filter = false;  // first subscriber of this filter (a new route)
     };
-    // REQUIRES: filter is a valid topic filter.
+    // REQUIRES: filter is a valid topic filter. A shared subscription's filter is given whole
+    // ("$share/g/a/+"); "filter" in the results means that whole string.
     SubscribeResult subscribe(const std::shared_ptr<Session>& session,
                               std::string_view filter,
                               const mqtt::SubscribeOptions& options,
@@ -73,14 +89,26 @@ private:
         using is_transparent = void;
         bool operator()(std::string_view a, std::string_view b) const { return a == b; }
     };
+    struct Group {
+        std::string name;
+        std::vector<Subscriber> members;
+        mutable std::atomic<uint32_t> next{0};  // round robin; matches run under a shared lock
+    };
     struct Node {
         std::unordered_map<std::string, std::unique_ptr<Node>, Hash, Eq> children;
         std::unique_ptr<Node> plus;
         std::unique_ptr<Node> hash;
         std::vector<Subscriber> subscribers;
-        bool empty() const { return children.empty() && !plus && !hash && subscribers.empty(); }
+        std::vector<std::unique_ptr<Group>> groups;
+        bool empty() const {
+            return children.empty() && !plus && !hash && subscribers.empty() && groups.empty();
+        }
     };
 
+    // The node of `filter` (plain, without any "$share/" prefix), created on the way.
+    Node& node_for(std::string_view filter);
+    // The node's subscribers, and one member of each of its groups.
+    static void take(const Node& node, std::vector<Subscriber>& out);
     static void collect(const Node& node,
                         std::string_view topic,
                         size_t pos,
@@ -89,6 +117,7 @@ private:
     static bool prune(Node& node,
                       std::string_view filter,
                       size_t pos,
+                      std::optional<std::string_view> group,
                       const Session* session,
                       UnsubscribeResult& result);
 

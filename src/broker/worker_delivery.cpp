@@ -779,10 +779,13 @@ ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
         if (!mqtt::valid_subscription_filter(filter, conn.version)) {
             continue;  // refused as invalid in the SUBACK
         }
+        // A shared subscription is authorised for the topics it receives, as a plain one.
+        auto shared = parse_shared(filter);
+        std::string_view acl_filter = shared ? shared->filter : std::string_view(filter);
         auto d = decide(
                 [&](auth::DecisionCallback cb) {
-                    ext.acl.check(conn.identity, false, auth::Access::Subscribe, filter, nomatch,
-                                  std::move(cb));
+                    ext.acl.check(conn.identity, false, auth::Access::Subscribe, acl_filter,
+                                  nomatch, std::move(cb));
                 },
                 [this, id, gather, i](auth::Decision dd) {
                     gather->allowed[i] = dd.verdict == auth::Verdict::Allow;
@@ -844,8 +847,10 @@ void Worker::finish_subscribe(Connection& conn,
         wait = wait || s->persistent();
         r.reasons.push_back(static_cast<ReasonCode>(opts.qos));
         // Retained messages on every SUBSCRIBE, a repeated one included ([MQTT-3.3.1-6]);
-        // MQTT 5 retain handling 1 = only for a new subscription, 2 = never.
-        if (opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed)) {
+        // MQTT 5 retain handling 1 = only for a new subscription, 2 = never; none for a shared
+        // subscription (MQTT 5 4.8.2).
+        if ((opts.retain_handling == 0 || (opts.retain_handling == 1 && !existed)) &&
+            !parse_shared(filter)) {
             r.retained_for.emplace_back(filter, opts);
             r.subscription_ids.push_back(sid);
         }

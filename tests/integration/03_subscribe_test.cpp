@@ -325,5 +325,82 @@ TEST(Subscribe, LibmosquittoWildcards) {
     EXPECT_FALSE(sub.wait_message(kQuiet));
 }
 
+// Shared subscriptions (MQTT 5 4.8.2; EMQ 2.x also takes "$share/" from 3.1.1 clients): each
+// message goes to one member of the group, the plain subscribers get theirs as usual, and a
+// new shared subscription gets no retained messages.
+TEST(Subscribe, SharedSubscriptionDeliversEachMessageToOneMember) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient pub;
+    pub.connect_ok(broker.port(), "sh-pub");
+    pub.publish("sh/retained", "kept", 1, true);
+    RawClient m1;
+    RawClient m2;
+    RawClient plain;
+    m1.connect_ok(broker.port(), "sh-m1");
+    m2.connect_ok(broker.port(), "sh-m2");
+    plain.connect_ok(broker.port(), "sh-plain");
+    EXPECT_EQ(m1.subscribe("$share/grp/sh/#", 1), std::vector<uint8_t>{1});
+    EXPECT_EQ(m2.subscribe("$share/grp/sh/#", 1), std::vector<uint8_t>{1});
+    EXPECT_EQ(plain.subscribe("sh/#", 1), std::vector<uint8_t>{1});
+    auto m = plain.receive_and_ack();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->topic, "sh/retained");
+    constexpr int kMessages = 20;
+    for (int i = 0; i < kMessages; ++i) {
+        pub.publish(num("sh/n/", i), num("p", i), 1);
+    }
+    std::set<std::string> seen;
+    int per_member[2] = {0, 0};
+    RawClient* members[2] = {&m1, &m2};
+    for (int k = 0; k < 2; ++k) {
+        while (auto packet = members[k]->next(300ms)) {
+            ASSERT_EQ(packet->type(), kPublish);
+            auto p = parse_publish(*packet);
+            members[k]->ack(p);
+            EXPECT_NE(p.topic, "sh/retained") << "no retained message for a shared subscription";
+            EXPECT_TRUE(seen.insert(p.topic).second) << "delivered to both members: " << p.topic;
+            ++per_member[k];
+        }
+    }
+    EXPECT_EQ(seen.size(), static_cast<size_t>(kMessages)) << "each message to one member";
+    EXPECT_GT(per_member[0], 0);
+    EXPECT_GT(per_member[1], 0);
+    for (int i = 0; i < kMessages; ++i) {
+        auto p = plain.receive_and_ack();
+        ASSERT_TRUE(p) << "plain subscriber, message " << i;
+    }
+    // Unsubscribing the shared filter leaves the other member alone in the group.
+    m1.unsubscribe({"$share/grp/sh/#"});
+    pub.publish("sh/after", "x", 1);
+    auto p = m2.receive_and_ack();
+    ASSERT_TRUE(p);
+    EXPECT_EQ(p->topic, "sh/after");
+    m1.expect_silence(300ms);
+}
+
+// A real MQTT 5 client (mosquitto_sub -V 5) subscribes to a shared filter and receives.
+TEST(Subscribe, SharedSubscriptionWithMosquittoSubV5) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    std::string port = std::to_string(broker.port());
+    Child sub = spawn_child({"mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-t",
+                             "$share/cli/shcli/#", "-q", "1", "-C", "3", "-F", "%t %p"});
+    RawClient pub;
+    pub.connect_ok(broker.port(), "shcli-pub");
+    // Publish until the subscriber has had its three messages (it subscribes asynchronously).
+    int sent = 0;
+    EXPECT_TRUE(eventually(
+            [&] {
+                pub.publish("shcli/t", "m", 1);
+                ++sent;
+                return child_exited(sub);
+            },
+            8s));
+    std::string out = finish_child(sub);
+    EXPECT_EQ(out, "shcli/t m\nshcli/t m\nshcli/t m\n") << "after " << sent << " publishes";
+    EXPECT_EQ(sub.status, 0);
+}
+
 }  // namespace
 }  // namespace mqttd::itest

@@ -109,6 +109,73 @@ TEST(TopicIndex, ResubscribeReplacesOptionsAndUnsubscribePrunes) {
     EXPECT_EQ(match_ids(index, "x/y"), Ids{});
 }
 
+TEST(TopicIndex, ParseShared) {
+    auto s = parse_shared("$share/g1/a/+");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->group, "g1");
+    EXPECT_EQ(s->filter, "a/+");
+    auto q = parse_shared("$queue/a/b");
+    ASSERT_TRUE(q);
+    EXPECT_EQ(q->group, "$queue");
+    EXPECT_EQ(q->filter, "a/b");
+    EXPECT_FALSE(parse_shared("a/b"));
+    EXPECT_FALSE(parse_shared("$share/g"));
+    EXPECT_FALSE(parse_shared("$share//a"));
+    EXPECT_FALSE(parse_shared("$share/g/"));
+    EXPECT_FALSE(parse_shared("$SYS/x"));
+}
+
+// MQTT 5 4.8.2: each message goes to one member of each group, next to the plain subscribers.
+TEST(TopicIndex, SharedGroupsGetOneMemberEachRoundRobin) {
+    TopicIndex index;
+    auto a = make_session("a");
+    auto b = make_session("b");
+    auto c = make_session("c");
+    auto plain = make_session("plain");
+    for (const auto& s : {a, b, c, plain}) {
+        s->online = true;
+    }
+    EXPECT_TRUE(index.subscribe(a, "$share/g/t/+", qos(1), 0).new_filter);
+    EXPECT_FALSE(index.subscribe(b, "$share/g/t/+", qos(1), 0).new_filter);
+    EXPECT_TRUE(index.subscribe(c, "$share/h/t/x", qos(0), 0).new_filter);
+    EXPECT_TRUE(index.subscribe(plain, "t/+", qos(0), 0).new_filter);
+    EXPECT_TRUE(index.subscribe(a, "$share/g/t/+", qos(2), 0).existed);
+    EXPECT_EQ(index.subscription_count(), 4u);
+    EXPECT_EQ(index.filter_count(), 3u);
+
+    int got_a = 0;
+    int got_b = 0;
+    for (int i = 0; i < 10; ++i) {
+        auto ids = match_ids(index, "t/x");
+        ASSERT_EQ(ids.size(), 3u) << "plain + one of g + one of h";
+        EXPECT_TRUE(std::count(ids.begin(), ids.end(), "plain") == 1);
+        EXPECT_TRUE(std::count(ids.begin(), ids.end(), "c") == 1);
+        got_a += static_cast<int>(std::count(ids.begin(), ids.end(), "a"));
+        got_b += static_cast<int>(std::count(ids.begin(), ids.end(), "b"));
+    }
+    EXPECT_EQ(got_a, 5);
+    EXPECT_EQ(got_b, 5);
+
+    // An offline member is skipped while another is online.
+    b->online = false;
+    for (int i = 0; i < 4; ++i) {
+        auto ids = match_ids(index, "t/y");
+        EXPECT_EQ(ids, (Ids{"a", "plain"}));
+    }
+
+    auto u = index.unsubscribe(a.get(), "$share/g/t/+");
+    EXPECT_TRUE(u.existed);
+    EXPECT_FALSE(u.filter_gone);
+    EXPECT_FALSE(index.unsubscribe(a.get(), "t/+").existed) << "the plain filter is another one";
+    EXPECT_EQ(match_ids(index, "t/y"), (Ids{"b", "plain"})) << "offline, but the only member";
+    EXPECT_TRUE(index.unsubscribe(b.get(), "$share/g/t/+").filter_gone);
+    EXPECT_TRUE(index.unsubscribe(c.get(), "$share/h/t/x").filter_gone);
+    EXPECT_TRUE(index.unsubscribe(plain.get(), "t/+").filter_gone);
+    EXPECT_EQ(index.subscription_count(), 0u);
+    EXPECT_EQ(index.filter_count(), 0u);
+    EXPECT_EQ(match_ids(index, "t/x"), Ids{});
+}
+
 TEST(TopicIndex, MergeBySessionKeepsHighestQos) {
     // 3.1.1 3.3.5: overlapping subscriptions deliver once, at the highest QoS.
     TopicIndex index;
