@@ -599,6 +599,8 @@ void Worker::attach(Connection& conn, const SessionPtr& s, bool resumed) {
     conn.session = s;
     s->connection = &conn;
     s->online = true;
+    // Back before the Will Delay Interval passed: the will is not sent [MQTT-3.1.3-9].
+    std::erase_if(delayed_wills_, [&](const DelayedWill& d) { return d.session == s; });
     if (resumed) {
         resend_inflight(*s);
     }
@@ -613,18 +615,16 @@ void Worker::detach(Connection& conn) {
     // The will goes out on any close the client did not ask for ([MQTT-3.1.2-8]), never
     // after DISCONNECT ([MQTT-3.1.2-10]).
     if (conn.will && !conn.disconnect_received && !stopping_) {
-        auto& w = *conn.will;
-        auto msg = make_message(MessageInit{w.topic,
-                                            w.payload,
-                                            w.qos,
-                                            w.retain,
-                                            {},
-                                            conn.client_id(),
-                                            unix_ms(),
-                                            0,
-                                            broker_.store().next_message_id()});
-        conn.will.reset();
-        publish(msg, s.get(), nullptr);
+        // MQTT 5: after the Will Delay Interval, or when the session ends if that comes
+        // first; a session that ends with this connection publishes it now [MQTT-3.1.3-9].
+        uint32_t delay = conn.will->properties.will_delay_interval.value_or(0);
+        if (delay > 0 && s->persistent()) {
+            delayed_wills_.push_back(
+                    DelayedWill{s, std::move(conn.will), unix_ms() + int64_t{delay} * 1000});
+        } else {
+            publish(will_message(*conn.will, conn.client_id()), s.get(), nullptr);
+            conn.will.reset();
+        }
     }
     s->connection = nullptr;
     s->online = false;
@@ -637,7 +637,35 @@ void Worker::detach(Connection& conn) {
     }
 }
 
+MessagePtr Worker::will_message(const mqtt::Will& w, const std::string& client_id) {
+    int64_t now = unix_ms();
+    std::string properties;
+    int64_t expiry_at_ms = 0;
+    if (!w.properties.empty()) {
+        mqtt::Properties p = w.properties;
+        p.will_delay_interval.reset();  // a will property, not a PUBLISH one
+        mqtt::encode_properties_body(properties, p);
+        if (p.message_expiry_interval) {
+            expiry_at_ms = now + int64_t{*p.message_expiry_interval} * 1000;
+        }
+    }
+    return make_message(MessageInit{w.topic, w.payload, w.qos, w.retain, properties, client_id, now,
+                                    expiry_at_ms, broker_.store().next_message_id()});
+}
+
+void Worker::release_delayed_will(const Session* s) {
+    for (size_t i = 0; i < delayed_wills_.size(); ++i) {
+        if (delayed_wills_[i].session.get() == s) {
+            DelayedWill d = std::move(delayed_wills_[i]);
+            delayed_wills_.erase(delayed_wills_.begin() + static_cast<ptrdiff_t>(i));
+            publish(will_message(*d.will, d.session->client_id()), d.session.get(), nullptr);
+            return;
+        }
+    }
+}
+
 void Worker::end_session(const SessionPtr& s) {
+    release_delayed_will(s.get());
     s->ended = true;
     s->online = false;
     for (const auto& [filter, opts] : s->subscriptions) {
@@ -862,6 +890,17 @@ void Worker::tick(int64_t now_ms) {
         }
         for (auto& s : gone) {
             end_session(s);
+        }
+    }
+    if (!delayed_wills_.empty()) {
+        std::vector<const Session*> due;
+        for (const auto& d : delayed_wills_) {
+            if (d.due_ms <= now_ms) {
+                due.push_back(d.session.get());
+            }
+        }
+        for (const auto* s : due) {
+            release_delayed_will(s);
         }
     }
     if (index_ == 0) {

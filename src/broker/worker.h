@@ -205,6 +205,11 @@ private:
     void end_session(const SessionPtr& s);
     void attach(Connection& conn, const SessionPtr& s, bool resumed);
     void detach(Connection& conn);
+    // The will of a connection that closed without DISCONNECT, as a message published now
+    // (MQTT 5 will properties carried over, Will Delay Interval left out).
+    MessagePtr will_message(const mqtt::Will& w, const std::string& client_id);
+    // Publishes the delayed will of `s`, if one is waiting (its session ends).
+    void release_delayed_will(const Session* s);
     void store_session(const Session& s);
 
     // packets
@@ -303,6 +308,14 @@ private:
     int64_t last_sys_ms_ = 0;
     bool stopping_ = false;
     int64_t last_expiry_check_ms_ = 0;
+    // MQTT 5 Will Delay Interval [MQTT-3.1.3-9]: wills waiting for their delay to pass, the
+    // session to end or the client to come back (then dropped). Not kept across a restart.
+    struct DelayedWill {
+        SessionPtr session;
+        std::unique_ptr<mqtt::Will> will;
+        int64_t due_ms = 0;
+    };
+    std::vector<DelayedWill> delayed_wills_;
 };
 
 }  // namespace mqttd::broker

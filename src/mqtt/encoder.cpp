@@ -301,4 +301,8 @@ void encode_properties(std::string& out, const Properties& p) {
     put_block(out, p, detail::properties_body_size(p));
 }
 
+void encode_properties_body(std::string& out, const Properties& p) {
+    detail::put_properties_body(out, p);
+}
+
 }  // namespace mqttd::mqtt

@@ -43,5 +43,7 @@ void encode_client_disconnect(std::string& out, Version v);
 
 // MQTT 5 property block (length + properties) as written on the wire.
 void encode_properties(std::string& out, const Properties& p);
+// The properties alone, without the length: a `raw_properties` block for encode_publish.
+void encode_properties_body(std::string& out, const Properties& p);
 
 }  // namespace mqttd::mqtt

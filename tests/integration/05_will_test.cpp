@@ -188,5 +188,77 @@ TEST(Will, MosquittoSubCliKilledPublishesWill) {
     EXPECT_EQ(m->qos, 1);
 }
 
+// Starts an MQTT 5 mosquitto_sub with a persistent session and a will delayed by
+// `delay_s`; returns once it is subscribed (it has printed the retained "ready" message).
+Child start_delayed_will_client(uint16_t port, const std::string& id, int delay_s) {
+    RawClient pub;
+    pub.connect_ok(port, id + "-ready-pub");
+    pub.publish("ready/" + id, "ready", 1, true);
+    Child c = spawn_child({"mosquitto_sub",
+                           "-V",
+                           "5",
+                           "-h",
+                           "127.0.0.1",
+                           "-p",
+                           std::to_string(port),
+                           "-t",
+                           "ready/" + id,
+                           "-i",
+                           id,
+                           "-c",
+                           "-x",
+                           "60",
+                           "--will-topic",
+                           "wd/" + id,
+                           "--will-payload",
+                           "bye",
+                           "--will-qos",
+                           "1",
+                           "-D",
+                           "will",
+                           "will-delay-interval",
+                           std::to_string(delay_s),
+                           "-D",
+                           "will",
+                           "content-type",
+                           "text/x-test"});
+    pollfd pfd{c.out_fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&pfd, 1, 5000), 1) << "mosquitto_sub did not get the retained message";
+    return c;
+}
+
+// MQTT 5 [MQTT-3.1.3-9]: the will waits for its Will Delay Interval, and goes out with its
+// will properties (here Content Type) as PUBLISH properties.
+TEST(Will, DelayedWillWaitsForItsInterval_MQTT5_3_1_3_9) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    std::string port = std::to_string(broker.port());
+    Child watcher = spawn_child({"mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-t",
+                                 "wd/#", "-q", "1", "-C", "1", "-W", "12", "-F", "%t %p %C"});
+    Child victim = start_delayed_will_client(broker.port(), "wd-victim", 2);
+    auto killed_at = Clock::now();
+    ::kill(victim.pid, SIGKILL);
+    finish_child(victim);
+    std::string out = finish_child(watcher, 12s);
+    auto waited = Clock::now() - killed_at;
+    EXPECT_EQ(out, "wd/wd-victim bye text/x-test\n");
+    EXPECT_GE(waited, 1500ms) << "the will came before its delay";
+}
+
+// ...and is not sent when the client comes back to its session before the delay has passed.
+TEST(Will, DelayedWillDroppedWhenTheClientReturns_MQTT5_3_1_3_9) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient watcher;
+    watcher.connect_ok(broker.port(), "wd-watcher");
+    watcher.subscribe("wd/#", 1);
+    Child victim = start_delayed_will_client(broker.port(), "wd-back", 2);
+    ::kill(victim.pid, SIGKILL);
+    finish_child(victim);
+    RawClient back;
+    EXPECT_TRUE(back.connect_ok(broker.port(), "wd-back", false)) << "session present";
+    watcher.expect_silence(3000ms);
+}
+
 }  // namespace
 }  // namespace mqttd::itest
