@@ -36,6 +36,30 @@ storage::MessageRecord to_record(const Message& m) {
     return r;
 }
 
+// The PUBLISH properties of a delivery: none before MQTT 5; else the message's own, plus the
+// Subscription Identifier of the subscription it matched, if that had one (3.3.2.3.8).
+// `scratch` holds the result when it is not the message's block as is.
+std::string_view publish_properties(const Message& m,
+                                    Version v,
+                                    uint32_t subscription_id,
+                                    std::string& scratch) {
+    if (v != Version::V5) {
+        return {};
+    }
+    if (subscription_id == 0) {
+        return m.properties;
+    }
+    scratch.assign(m.properties);
+    scratch.push_back(static_cast<char>(0x0B));  // Subscription Identifier, a varint
+    uint32_t x = subscription_id;
+    do {
+        auto byte = static_cast<uint8_t>(x % 128);
+        x /= 128;
+        scratch.push_back(static_cast<char>(x > 0 ? byte | 0x80 : byte));
+    } while (x > 0);
+    return scratch;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -457,10 +481,10 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
         metrics_.add(Metric::MessagesDropped);
         return true;
     }
-    mqtt::encode_publish(
-            conn->link().out(), conn->version, m.topic(), m.payload(), item.qos, item.retain,
-            item.qos > 0 && (dup || item.maybe_sent), pid,
-            conn->version == Version::V5 ? std::string_view(m.properties) : std::string_view());
+    std::string props;
+    mqtt::encode_publish(conn->link().out(), conn->version, m.topic(), m.payload(), item.qos,
+                         item.retain, item.qos > 0 && (dup || item.maybe_sent), pid,
+                         publish_properties(m, conn->version, item.subscription_id, props));
     metrics_.add(Metric::PacketsPublishSent);
     metrics_.add(Metric::PacketsSent);
     metrics_.add(Metric::MessagesSent);
@@ -508,10 +532,10 @@ void Worker::resend_inflight(Session& s) {
             metrics_.add(Metric::PacketsPubrelSent);
         } else {
             const Message& m = *in.item.msg;
-            mqtt::encode_publish(out, conn->version, m.topic(), m.payload(), in.item.qos,
-                                 in.item.retain, true, pid,
-                                 conn->version == Version::V5 ? std::string_view(m.properties)
-                                                              : std::string_view());
+            std::string props;
+            mqtt::encode_publish(
+                    out, conn->version, m.topic(), m.payload(), in.item.qos, in.item.retain, true,
+                    pid, publish_properties(m, conn->version, in.item.subscription_id, props));
             metrics_.add(Metric::PacketsPublishSent);
         }
         metrics_.add(Metric::PacketsSent);

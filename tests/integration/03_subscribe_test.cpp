@@ -2,6 +2,8 @@
 #include <memory>
 #include <set>
 
+#include <poll.h>
+
 #include <gtest/gtest.h>
 
 #include "harness.h"
@@ -400,6 +402,24 @@ TEST(Subscribe, SharedSubscriptionWithMosquittoSubV5) {
     std::string out = finish_child(sub);
     EXPECT_EQ(out, "shcli/t m\nshcli/t m\nshcli/t m\n") << "after " << sent << " publishes";
     EXPECT_EQ(sub.status, 0);
+}
+
+// MQTT 5 3.3.2.3.8: a PUBLISH matched by a subscription made with a Subscription Identifier
+// carries it (mosquitto_sub -V 5 prints it with %S).
+TEST(Subscribe, SubscriptionIdentifierIsSentWithMatchingMessages) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient pub;
+    pub.connect_ok(broker.port(), "sid-pub");
+    pub.publish("sid/retained", "r", 1, true);
+    Child sub =
+            spawn_child({"mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p",
+                         std::to_string(broker.port()), "-t", "sid/#", "-q", "1", "-D", "subscribe",
+                         "subscription-identifier", "300", "-C", "2", "-F", "%t %p sid=%S"});
+    pollfd pfd{sub.out_fd, POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "no retained message";
+    pub.publish("sid/live", "l", 1);
+    EXPECT_EQ(finish_child(sub, 5s), "sid/retained r sid=300\nsid/live l sid=300\n");
 }
 
 }  // namespace
