@@ -363,6 +363,12 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
         refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
         return ConnectResult::Refused;
     }
+    if (c.properties.authentication_method) {
+        // MQTT 5 enhanced authentication: no method is supported, so CONNACK 0x8C and close
+        // [MQTT-4.12.0-1] (accepting would let the client believe it authenticated).
+        refuse_connect(link, c.version, ReasonCode::BadAuthenticationMethod);
+        return ConnectResult::Refused;
+    }
     bool assigned = false;
     if (c.client_id.empty()) {
         c.client_id = broker_.assign_client_id(index_);

@@ -338,5 +338,22 @@ TEST(Connect, LibmosquittoSessionPresent_MQTT_3_2_2_2) {
     EXPECT_TRUE(c.session_present());
 }
 
+// MQTT 5 [MQTT-4.12.0-1]: a CONNECT with an Authentication Method the server does not support
+// is refused (CONNACK 0x8C here; mosquitto_pub exits with the reason code) and closed.
+TEST(Connect, UnsupportedAuthenticationMethodIsRefused_MQTT5_4_12_0_1) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    std::string port = std::to_string(broker.port());
+    auto [rc, out] =
+            run_command({"mosquitto_pub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-t", "auth/x",
+                         "-m", "m", "-D", "connect", "authentication-method", "SCRAM-SHA-1"},
+                        5s);
+    EXPECT_EQ(rc, 0x8C) << out;
+    auto [rc2, out2] = run_command(
+            {"mosquitto_pub", "-V", "5", "-h", "127.0.0.1", "-p", port, "-t", "auth/x", "-m", "m"},
+            5s);
+    EXPECT_EQ(rc2, 0) << out2;
+}
+
 }  // namespace
 }  // namespace mqttd::itest
