@@ -444,7 +444,9 @@ void RocksStore::process_group(std::vector<Pending>& group) {
         // In key order: each memtable insert then starts next to the previous one.
         sorted.clear();
         for (const auto& e : g.kv[c]) {
-            sorted.push_back(&e);
+            if (e.second.live || e.second.in_db) {  // else created and removed in this group
+                sorted.push_back(&e);
+            }
         }
         std::sort(sorted.begin(), sorted.end(),
                   [](const auto* a, const auto* b) { return a->first < b->first; });
@@ -545,7 +547,10 @@ void RocksStore::process_group(std::vector<Pending>& group) {
         while (!written.empty()) {
             auto node = written.extract(written.begin());
             if (!node.mapped().live) {
-                recent_queue_.erase(node.key());
+                // A key that was not on disk (in_db false: created in this group) is not cached.
+                if (node.mapped().in_db) {
+                    recent_queue_.erase(node.key());
+                }
                 continue;
             }
             recent_queue_bytes_ += node.key().size() + node.mapped().value.size();
