@@ -46,10 +46,20 @@ std::string_view publish_properties(const Message& m,
     if (v != Version::V5) {
         return {};
     }
-    if (subscription_id == 0) {
-        return m.properties;
+    bool own = false;
+    if (m.expiry_at_ms != 0) {
+        // The Message Expiry Interval counts down while the message waits here
+        // [MQTT-3.3.2-6] (the message is dropped once it reaches 0).
+        int64_t left_ms = std::max<int64_t>(m.expiry_at_ms - unix_ms(), 1000);
+        own = mqtt::with_message_expiry(m.properties, static_cast<uint32_t>(left_ms / 1000),
+                                        scratch);
     }
-    scratch.assign(m.properties);
+    if (subscription_id == 0) {
+        return own ? std::string_view(scratch) : std::string_view(m.properties);
+    }
+    if (!own) {
+        scratch.assign(m.properties);
+    }
     scratch.push_back(static_cast<char>(0x0B));  // Subscription Identifier, a varint
     uint32_t x = subscription_id;
     do {
@@ -469,11 +479,13 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     const Message& m = *item.msg;
     // MQTT 5 [MQTT-3.1.2-25]: never send a packet above the client's Maximum Packet Size; and
     // a QoS 0 message to a client that does not read what it was already sent is not buffered
-    // without bound. Either is discarded for this client as if delivered.
+    // without bound. Either is discarded for this client as if delivered, as is an expired one.
     const bool too_big = conn->max_packet_size != 0 &&
                          m.buffer.size() + m.properties.size() + 16 > conn->max_packet_size;
     const bool backlogged = item.qos == 0 && conn->link().out().size() >= kMaxUnsentBytes;
-    if (too_big || backlogged) {
+    // MQTT 5 [MQTT-3.3.2-5]: a message whose expiry passed while it waited is not sent.
+    const bool expired = m.expiry_at_ms != 0 && m.expiry_at_ms <= unix_ms();
+    if (too_big || backlogged || expired) {
         if (item.stored) {
             batch().remove_queued(s.client_id(), item.seq, true);
         }

@@ -305,4 +305,23 @@ void encode_properties_body(std::string& out, const Properties& p) {
     detail::put_properties_body(out, p);
 }
 
+bool with_message_expiry(std::string_view raw, uint32_t seconds, std::string& out) {
+    std::string block;
+    put_varint(block, static_cast<uint32_t>(raw.size()));
+    block.append(raw);
+    detail::Reader r{reinterpret_cast<const uint8_t*>(block.data()),
+                     reinterpret_cast<const uint8_t*>(block.data()) + block.size()};
+    Properties p;
+    std::string_view parsed;
+    if (detail::read_properties(r, detail::PropertyContext::Publish, p, parsed) !=
+                ReasonCode::Success ||
+        !p.message_expiry_interval) {
+        return false;
+    }
+    p.message_expiry_interval = seconds;
+    out.clear();
+    detail::put_properties_body(out, p);
+    return true;
+}
+
 }  // namespace mqttd::mqtt

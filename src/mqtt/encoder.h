@@ -45,5 +45,9 @@ void encode_client_disconnect(std::string& out, Version v);
 void encode_properties(std::string& out, const Properties& p);
 // The properties alone, without the length: a `raw_properties` block for encode_publish.
 void encode_properties_body(std::string& out, const Properties& p);
+// MQTT 5 [MQTT-3.3.2-6]: `raw` (a PUBLISH property block without its length, as received)
+// re-encoded into `out` with its Message Expiry Interval set to `seconds`. Returns false, and
+// leaves `out` alone, when `raw` has no Message Expiry Interval (or does not parse).
+bool with_message_expiry(std::string_view raw, uint32_t seconds, std::string& out);
 
 }  // namespace mqttd::mqtt

@@ -1,6 +1,7 @@
 // 02 PUBLISH QoS 0/1/2 in both directions (MQTT 3.1.1 sections 3.3-3.7, 4.3, 4.4, 4.6).
 #include <map>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -381,6 +382,56 @@ TEST(Publish, MosquittoSubCli) {
     std::string out = finish_child(c);
     EXPECT_TRUE(done);
     EXPECT_EQ(out, "clisub/x hi\n");
+}
+
+// MQTT 5 Message Expiry Interval, for a message waiting in an offline session: one that
+// expires while it waits is not sent [MQTT-3.3.2-5]; one that does not is sent with the
+// interval minus the time it waited [MQTT-3.3.2-6], its other properties kept.
+TEST(Publish, MessageExpiryWhileQueued_MQTT5_3_3_2_5) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    std::string port = std::to_string(broker.port());
+    std::vector<std::string> sub = {
+            "mosquitto_sub", "-V", "5", "-h", "127.0.0.1", "-p",    port, "-t",
+            "ex/#",          "-q", "1", "-c", "-i",        "exsub", "-x", "60"};
+    auto make_session = sub;
+    make_session.push_back("-E");
+    ASSERT_EQ(run_command(make_session, 5s).first, 0);
+    auto pub = [&](const std::string& topic, const std::string& expiry) {
+        return run_command({"mosquitto_pub",
+                            "-V",
+                            "5",
+                            "-h",
+                            "127.0.0.1",
+                            "-p",
+                            port,
+                            "-t",
+                            topic,
+                            "-m",
+                            "m",
+                            "-q",
+                            "1",
+                            "-D",
+                            "publish",
+                            "message-expiry-interval",
+                            expiry,
+                            "-D",
+                            "publish",
+                            "user-property",
+                            "k",
+                            "v"},
+                           5s)
+                .first;
+    };
+    ASSERT_EQ(pub("ex/short", "1"), 0);
+    ASSERT_EQ(pub("ex/long", "10"), 0);
+    std::this_thread::sleep_for(2500ms);
+    auto drain = sub;
+    for (const char* a : {"-W", "2", "-F", "%t %E %P"}) {
+        drain.push_back(a);
+    }
+    auto [rc, out] = run_command(drain, 5s);
+    EXPECT_TRUE(out == "ex/long 7 k:v\n" || out == "ex/long 8 k:v\n") << out;
 }
 
 }  // namespace
