@@ -262,11 +262,13 @@ void merge_by_session(std::vector<Subscriber>& subs) {
         return;
     }
     std::sort(subs.begin(), subs.end(), [](const Subscriber& a, const Subscriber& b) {
-        return a.session.get() < b.session.get();
+        return a.session.get() != b.session.get() ? a.session.get() < b.session.get()
+                                                  : a.subscription_id < b.subscription_id;
     });
     size_t w = 0;
     for (size_t r = 1; r < subs.size(); ++r) {
-        if (subs[r].session == subs[w].session) {
+        if (subs[r].session == subs[w].session &&
+            subs[r].subscription_id == subs[w].subscription_id) {
             auto& kept = subs[w].options;
             kept.qos = std::max(kept.qos, subs[r].options.qos);
             kept.retain_as_published |= subs[r].options.retain_as_published;

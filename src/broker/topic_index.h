@@ -129,8 +129,9 @@ private:
 
 // Overlapping subscriptions of one session deliver one message at the highest granted QoS
 // (3.1.1 3.3.5). Sorts `subs` by session and folds each session's entries into one, keeping
-// the highest QoS, OR-ing retain-as-published, AND-ing no-local, and the first subscription
-// id.
+// the highest QoS, OR-ing retain-as-published, AND-ing no-local. Entries with different MQTT 5
+// Subscription Identifiers stay apart: one copy per identifier, each carrying its own
+// (5.0 3.3.4: a single copy would have to carry all of them).
 void merge_by_session(std::vector<Subscriber>& subs);
 
 }  // namespace mqttd::broker

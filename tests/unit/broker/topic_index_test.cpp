@@ -196,6 +196,29 @@ TEST(TopicIndex, MergeBySessionKeepsHighestQos) {
     }
 }
 
+TEST(TopicIndex, MergeBySessionKeepsSubscriptionIdentifiersApart) {
+    // 5.0 3.3.4: one copy per Subscription Identifier; same identifier: merged.
+    TopicIndex index;
+    auto a = make_session("a");
+    index.subscribe(a, "s/+", qos(0), 5);
+    index.subscribe(a, "s/#", qos(2), 5);
+    index.subscribe(a, "+/x", qos(1), 7);
+    index.subscribe(a, "s/x", qos(1), 0);
+    std::vector<Subscriber> out;
+    index.match("s/x", out);
+    merge_by_session(out);
+    ASSERT_EQ(out.size(), 3u);
+    std::sort(out.begin(), out.end(), [](const Subscriber& l, const Subscriber& r) {
+        return l.subscription_id < r.subscription_id;
+    });
+    EXPECT_EQ(out[0].subscription_id, 0u);
+    EXPECT_EQ(out[0].options.qos, 1);
+    EXPECT_EQ(out[1].subscription_id, 5u);
+    EXPECT_EQ(out[1].options.qos, 2);
+    EXPECT_EQ(out[2].subscription_id, 7u);
+    EXPECT_EQ(out[2].options.qos, 1);
+}
+
 TEST(TopicIndex, ConcurrentReadersAndWriters) {
     TopicIndex index;
     std::vector<SessionPtr> sessions;
