@@ -7,6 +7,7 @@
 // order their requests arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -32,6 +33,15 @@ struct PendingResponse {
     // SUBACK: filters whose retained messages go out after the SUBACK.
     std::vector<std::pair<std::string, mqtt::SubscribeOptions>> retained_for;
     std::vector<uint32_t> subscription_ids;
+};
+
+// MQTT 5 topic aliases a client may set (Topic Alias Maximum in CONNACK).
+inline constexpr uint16_t kTopicAliasMaximum = 10;
+
+// A client's topic aliases (MQTT 5 3.3.2.3.4), allocated on the first PUBLISH that uses one.
+struct TopicAliases {
+    std::array<std::string, kTopicAliasMaximum> topics;  // alias n at n - 1
+    std::string properties;  // the PUBLISH's properties without its Topic Alias, while handled
 };
 
 inline PendingResponse response_for(mqtt::PacketType type, uint16_t packet_id) {
@@ -71,6 +81,7 @@ public:
     auth::ClientIdentity identity;  // as authenticated (password dropped)
     SessionPtr session;
     std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
+    std::unique_ptr<TopicAliases> topic_aliases;
     LazyDeque<PendingResponse> responses;
     uint64_t responses_base = 0;  // response number of responses.front()
     int64_t connected_at_ms = 0;

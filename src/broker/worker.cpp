@@ -491,8 +491,11 @@ ConnectResult Worker::conclude_connect(Link& link,
     session->expiry_interval_s = expiry;
 
     mqtt::Connack ack{resumed, ReasonCode::Success, {}};
-    if (c.version == Version::V5 && assigned) {
-        ack.properties.assigned_client_identifier = c.client_id;
+    if (c.version == Version::V5) {
+        ack.properties.topic_alias_maximum = kTopicAliasMaximum;
+        if (assigned) {
+            ack.properties.assigned_client_identifier = c.client_id;
+        }
     }
     mqtt::encode_connack(link.out(), c.version, ack);
     metrics_.add(Metric::PacketsConnack);

@@ -127,8 +127,29 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
                                            Metric::MessagesQos2Received};
     metrics_.add(kReceived[p.qos]);  // the decoder refuses QoS 3
     if (p.properties.topic_alias) {
-        // No Topic Alias Maximum is sent in CONNACK, so none is allowed [MQTT-3.3.2-9].
-        return ReasonCode::TopicAliasInvalid;
+        // MQTT 5 3.3.2.3.4: 1..Topic Alias Maximum [MQTT-3.3.2-8], [MQTT-3.3.2-9]; a topic
+        // name sets the alias, an empty one uses it (unknown: a Protocol Error).
+        uint16_t alias = *p.properties.topic_alias;
+        if (conn.version != Version::V5 || alias == 0 || alias > kTopicAliasMaximum) {
+            return ReasonCode::TopicAliasInvalid;
+        }
+        if (!conn.topic_aliases) {
+            conn.topic_aliases = std::make_unique<TopicAliases>();
+        }
+        auto& aliases = *conn.topic_aliases;
+        std::string& known = aliases.topics[alias - 1];
+        if (!p.topic.empty()) {
+            known.assign(p.topic);
+        } else if (known.empty()) {
+            return ReasonCode::ProtocolError;
+        }
+        p.topic = known;
+        // The alias is this connection's: subscribers must not see it.
+        mqtt::Properties forwarded = p.properties;
+        forwarded.topic_alias.reset();
+        aliases.properties.clear();
+        mqtt::encode_properties_body(aliases.properties, forwarded);
+        p.raw_properties = aliases.properties;
     }
     if (p.qos == 2 && s.queue().awaiting_rel.count(p.packet_id) != 0) {
         // A resent QoS 2 PUBLISH before PUBREL: acknowledge again, deliver nothing

@@ -434,5 +434,69 @@ TEST(Publish, MessageExpiryWhileQueued_MQTT5_3_3_2_5) {
     EXPECT_TRUE(out == "ex/long 7 k:v\n" || out == "ex/long 8 k:v\n") << out;
 }
 
+// MQTT 5 frames built by hand (the raw client speaks 3.1.1): CONNECT with no properties, and
+// QoS 0 PUBLISH with a Topic Alias property.
+Bytes connect_v5(const std::string& client_id) {
+    Bytes body;
+    pkt::put_str(body, "MQTT");
+    body.push_back(5);     // protocol level
+    body.push_back(0x02);  // clean start
+    pkt::put_u16(body, 60);
+    body.push_back(0);  // properties
+    pkt::put_str(body, client_id);
+    return pkt::frame(0x10, body);
+}
+
+Bytes publish_with_alias(std::string_view topic, uint16_t alias, std::string_view payload) {
+    Bytes body;
+    pkt::put_str(body, topic);
+    body.push_back(3);     // properties: 3 bytes
+    body.push_back(0x23);  // Topic Alias
+    pkt::put_u16(body, alias);
+    body.insert(body.end(), payload.begin(), payload.end());
+    return pkt::frame(0x30, body);
+}
+
+// MQTT 5 3.3.2.3.4: CONNACK announces a Topic Alias Maximum; a PUBLISH with a topic name and
+// an alias sets it, one with an empty name uses it; subscribers get the topic, not the alias;
+// an alias above the maximum closes with DISCONNECT 0x94 [MQTT-3.3.2-9].
+TEST(Publish, TopicAliasesFromAnMqtt5Client_MQTT5_3_3_2_9) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient sub;
+    sub.connect_ok(broker.port(), "ta-sub");
+    sub.subscribe("ta/#", 0);
+    RawClient pub(broker.port());
+    ASSERT_TRUE(pub.send(connect_v5("ta-pub")));
+    auto connack = pub.read();
+    ASSERT_TRUE(connack);
+    ASSERT_EQ(connack->type(), kConnack);
+    // Flags, reason 0, properties: Topic Alias Maximum (0x22) 10 is among them.
+    const Bytes& b = connack->body;
+    ASSERT_GE(b.size(), 3u);
+    EXPECT_EQ(b[1], 0);
+    bool announced = false;
+    for (size_t i = 3; i + 2 < b.size(); ++i) {
+        announced = announced || (b[i] == 0x22 && b[i + 1] == 0 && b[i + 2] == 10);
+    }
+    EXPECT_TRUE(announced) << "no Topic Alias Maximum 10 in CONNACK";
+    ASSERT_TRUE(pub.send(publish_with_alias("ta/named", 1, "first")));
+    ASSERT_TRUE(pub.send(publish_with_alias("", 1, "second")));
+    for (const char* payload : {"first", "second"}) {
+        auto m = sub.receive_and_ack();
+        ASSERT_TRUE(m) << payload;
+        EXPECT_EQ(m->topic, "ta/named");
+        EXPECT_EQ(m->payload, payload);
+    }
+    ASSERT_TRUE(pub.send(publish_with_alias("ta/x", 11, "too far")));
+    auto d = pub.read();
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->type(), kDisconnect);
+    ASSERT_FALSE(d->body.empty());
+    EXPECT_EQ(d->body[0], 0x94);
+    EXPECT_TRUE(pub.wait_closed());
+    sub.expect_silence(300ms);
+}
+
 }  // namespace
 }  // namespace mqttd::itest
