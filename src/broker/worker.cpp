@@ -74,13 +74,17 @@ void Worker::flush_batch() {
     uint64_t epoch = epoch_++;
     storage::WriteBatch b = std::move(batch_);
     batch_.clear();
-    broker_.store().commit(std::move(b), [this, epoch, tokens = std::move(tokens),
-                                          callbacks = std::move(callbacks)](
-                                                 const storage::Status& st) mutable {
-        bool ok = st.is_ok();
-        post([this, epoch, tokens = std::move(tokens), callbacks = std::move(callbacks),
-              ok]() mutable { on_commit(epoch, std::move(tokens), std::move(callbacks), ok); });
-    });
+    // Through the inbox: the committer completes several batches of this worker per group,
+    // and they wake the worker once (one post while the inbox waits to be drained).
+    broker_.store().commit(std::move(b),
+                           [this, epoch, tokens = std::move(tokens),
+                            callbacks = std::move(callbacks)](const storage::Status& st) mutable {
+                               bool ok = st.is_ok();
+                               push_task([this, epoch, tokens = std::move(tokens),
+                                          callbacks = std::move(callbacks), ok]() mutable {
+                                   on_commit(epoch, std::move(tokens), std::move(callbacks), ok);
+                               });
+                           });
 }
 
 void Worker::after_commit(Task done) {
