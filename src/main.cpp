@@ -92,6 +92,16 @@ int run(int argc, char** argv) {
         return fail(loaded.error());
     }
     std::unique_ptr<config::Config> cfg = std::move(loaded.value());
+    // These listeners are configurable (EMQ 2.x's keys) but not implemented yet: asking for one
+    // stops startup rather than leaving clients to find nothing listening.
+    for (const char* key :
+         {"listener.ssl.external", "listener.ws.external", "listener.wss.external"}) {
+        if (!cfg->get_string(key).empty()) {
+            return fail(std::string(key) + " = " + cfg->get_string(key) +
+                        ": TLS and WebSocket listeners are not implemented in this version; "
+                        "leave it empty");
+        }
+    }
 
     std::error_code fs_ec;
     std::filesystem::create_directories(cfg->data_dir(), fs_ec);

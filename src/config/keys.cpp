@@ -41,15 +41,18 @@ constexpr std::array kKeys{
            .min = 1, .max = 100000000,
            .description = "Most concurrent MQTT connections over all listeners."},
     KeyDef{.name = "listener.ssl.external", .type = Address, .default_text = "",
-           .description = "MQTT over TLS: host:port or port; empty = off (e.g. 0.0.0.0:8883)."},
+           .description = "MQTT over TLS: not implemented yet, must stay empty (setting it stops "
+                          "startup)."},
     KeyDef{.name = "listener.ssl.certfile", .type = String, .default_text = "",
            .description = "PEM certificate chain for the TLS and WSS listeners."},
     KeyDef{.name = "listener.ssl.keyfile", .type = String, .default_text = "",
            .description = "PEM private key for the TLS and WSS listeners."},
     KeyDef{.name = "listener.ws.external", .type = Address, .default_text = "",
-           .description = "MQTT over WebSocket: host:port or port; empty = off (e.g. 8083)."},
+           .description = "MQTT over WebSocket: not implemented yet, must stay empty (setting it "
+                          "stops startup)."},
     KeyDef{.name = "listener.wss.external", .type = Address, .default_text = "",
-           .description = "MQTT over secure WebSocket: host:port or port; empty = off."},
+           .description = "MQTT over secure WebSocket: not implemented yet, must stay empty (setting "
+                          "it stops startup)."},
     KeyDef{.name = "listener.api.mgmt", .type = Address, .default_text = "127.0.0.1:8080",
            .min = 1, .description = "REST API v2 (management): host:port or port."},
 

@@ -1027,6 +1027,10 @@ std::string finish_child(Child& c, std::chrono::milliseconds timeout) {
     return out;
 }
 
+const char* mqttd_binary() {
+    return MQTTD_BINARY;
+}
+
 std::pair<int, std::string> run_command(const std::vector<std::string>& argv,
                                         std::chrono::milliseconds timeout) {
     Child c = spawn_child(argv);

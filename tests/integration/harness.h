@@ -326,6 +326,9 @@ private:
     std::vector<int> published_;
 };
 
+// The mqttd binary under test.
+const char* mqttd_binary();
+
 // Runs argv (argv[0] searched in PATH) with a timeout; returns {exit status, stdout}. A
 // process still running at the timeout gets SIGTERM (exit status -1).
 std::pair<int, std::string> run_command(const std::vector<std::string>& argv,
