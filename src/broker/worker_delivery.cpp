@@ -103,6 +103,12 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
     }
     if (auto* d = std::get_if<mqtt::Disconnect>(&packet)) {
         metrics_.add(Metric::PacketsDisconnect);
+        // [MQTT-3.14.2-2]: a session that ends with its connection cannot be given an expiry
+        // at DISCONNECT (a Protocol Error: the will goes out, as for any error).
+        if (conn.version == Version::V5 && d->properties.session_expiry_interval.value_or(0) != 0 &&
+            conn.session && !conn.session->persistent()) {
+            return ReasonCode::ProtocolError;
+        }
         // MQTT 5: reason 0x04 asks for the will to be published all the same.
         conn.disconnect_received = d->reason != ReasonCode::DisconnectWithWill;
         if (conn.version == Version::V5 && d->properties.session_expiry_interval && conn.session &&

@@ -498,5 +498,25 @@ TEST(Publish, TopicAliasesFromAnMqtt5Client_MQTT5_3_3_2_9) {
     sub.expect_silence(300ms);
 }
 
+// MQTT 5 [MQTT-3.14.2-2]: a client that connected with Session Expiry Interval 0 may not set a
+// non-zero one in DISCONNECT: the server answers DISCONNECT 0x82 (Protocol Error) and closes.
+TEST(Publish, DisconnectCannotGiveExpiryToAnEndingSession_MQTT5_3_14_2_2) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c(broker.port());
+    ASSERT_TRUE(c.send(connect_v5("dx-v5")));
+    auto connack = c.read();
+    ASSERT_TRUE(connack);
+    ASSERT_EQ(connack->type(), kConnack);
+    // Reason 0, properties (5 bytes): Session Expiry Interval (0x11) = 60.
+    ASSERT_TRUE(c.send(pkt::frame(0xE0, Bytes{0x00, 0x05, 0x11, 0x00, 0x00, 0x00, 0x3C})));
+    auto d = c.read();
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->type(), kDisconnect);
+    ASSERT_FALSE(d->body.empty());
+    EXPECT_EQ(d->body[0], 0x82);
+    EXPECT_TRUE(c.wait_closed());
+}
+
 }  // namespace
 }  // namespace mqttd::itest
