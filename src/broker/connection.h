@@ -93,6 +93,7 @@ public:
     bool clean_start = true;
     bool superuser = false;  // from authentication: the ACL does not apply
     bool disconnect_received = false;
+    bool retain_unavailable = false;  // MQTT 5: CONNACK said Retain Available 0 (retainer off)
     bool closing = false;
 
     // Reading is paused while holds > 0 (Worker::hold/release): a decision taken elsewhere,

@@ -497,6 +497,10 @@ ConnectResult Worker::conclude_connect(Link& link,
     mqtt::Connack ack{resumed, ReasonCode::Success, {}};
     if (c.version == Version::V5) {
         ack.properties.topic_alias_maximum = kTopicAliasMaximum;
+        if (!broker_.settings().retainer_enabled.load(std::memory_order_relaxed)) {
+            ack.properties.retain_available = 0;  // the emq_retainer plugin is stopped
+            conn.retain_unavailable = true;
+        }
         if (assigned) {
             ack.properties.assigned_client_identifier = c.client_id;
         }

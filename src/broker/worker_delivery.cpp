@@ -132,6 +132,9 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
                                            Metric::MessagesQos1Received,
                                            Metric::MessagesQos2Received};
     metrics_.add(kReceived[p.qos]);  // the decoder refuses QoS 3
+    if (p.retain && conn.retain_unavailable) {
+        return ReasonCode::RetainNotSupported;  // as CONNACK said (5.0 3.2.2.3.5): 0x9A
+    }
     if (p.properties.topic_alias) {
         // MQTT 5 3.3.2.3.4: 1..Topic Alias Maximum [MQTT-3.3.2-8], [MQTT-3.3.2-9]; a topic
         // name sets the alias, an empty one uses it (unknown: a Protocol Error).

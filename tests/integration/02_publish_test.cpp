@@ -518,5 +518,44 @@ TEST(Publish, DisconnectCannotGiveExpiryToAnEndingSession_MQTT5_3_14_2_2) {
     EXPECT_TRUE(c.wait_closed());
 }
 
+// MQTT 5 3.2.2.3.5: with the emq_retainer plugin stopped, CONNACK says Retain Available 0 and a
+// PUBLISH with RETAIN 1 from that client gets DISCONNECT 0x9A (Retain not supported).
+TEST(Publish, RetainNotAvailableWhileTheRetainerIsStopped_MQTT5) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    // The REST listener may come up a moment after the MQTT one.
+    std::pair<int, std::string> stopped;
+    EXPECT_TRUE(eventually([&] {
+        stopped = run_command({"curl", "-s", "-u", "admin:public", "-X", "PUT",
+                               "http://127.0.0.1:" + std::to_string(broker.api_port()) +
+                                       "/api/v2/nodes/mqttd@127.0.0.1/plugins/emq_retainer",
+                               "-d", R"({"active":false})"},
+                              5s);
+        return stopped.first == 0;
+    }));
+    ASSERT_EQ(stopped.second, R"({"code":0,"result":[]})");
+    RawClient c(broker.port());
+    ASSERT_TRUE(c.send(connect_v5("rna-v5")));
+    auto connack = c.read();
+    ASSERT_TRUE(connack);
+    ASSERT_EQ(connack->type(), kConnack);
+    const Bytes& b = connack->body;
+    bool said = false;
+    for (size_t i = 3; i + 1 < b.size(); ++i) {
+        said = said || (b[i] == 0x25 && b[i + 1] == 0);
+    }
+    EXPECT_TRUE(said) << "no Retain Available 0 in CONNACK";
+    Bytes body;
+    pkt::put_str(body, "rna/t");
+    body.push_back(0);  // no properties
+    body.push_back('m');
+    ASSERT_TRUE(c.send(pkt::frame(0x31, body)));  // QoS 0, RETAIN 1
+    auto d = c.read();
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->type(), kDisconnect);
+    ASSERT_FALSE(d->body.empty());
+    EXPECT_EQ(d->body[0], 0x9A);
+}
+
 }  // namespace
 }  // namespace mqttd::itest
