@@ -76,8 +76,8 @@ struct WorkerLoop {
     bool repoll = false;    // events may be left in the set: poll again before waiting
     bool stopping = false;  // Server::stop: stop watching once the last link is gone
     asio::io_context ctx{1};
-    int epfd = -1;                      // owned by `watch`
     std::unique_ptr<Descriptor> watch;  // the epoll set, as Asio sees it
+    int epfd() const { return watch->native_handle(); }
     std::vector<uint8_t> scratch = std::vector<uint8_t>(4 * kReadChunk);  // shared read buffer
     std::unique_ptr<asio::executor_work_guard<Executor>> guard;
     std::unique_ptr<Timer> tick;
@@ -152,6 +152,7 @@ private:
     // Brings the epoll registration in line with what the link waits for. Dropping interest
     // is left to the next event that finds it unwanted (level-triggered: it comes once).
     void update_interest();
+    void leave_epoll();
     void await_connect();
     void leave_connect_wait();
     void on_readable();
@@ -234,7 +235,6 @@ struct Server::Impl {
                 throw std::runtime_error(std::string("cannot create an epoll set: ") +
                                          std::strerror(errno));
             }
-            loop->epfd = fd;
             loop->watch = std::make_unique<Descriptor>(loop->ctx.get_executor(), fd);
             loops.push_back(std::move(loop));
         }
@@ -264,7 +264,7 @@ struct Server::Impl {
     void poll(uint32_t w) {
         auto& loop = *loops[w];
         std::array<epoll_event, kMaxEvents> events;
-        int n = ::epoll_wait(loop.epfd, events.data(), kMaxEvents, 0);
+        int n = ::epoll_wait(loop.epfd(), events.data(), kMaxEvents, 0);
         if (n == kMaxEvents) {
             loop.repoll = true;
         }
@@ -439,6 +439,16 @@ void ClientLink::abandon() {
     intrusive_ptr_release(this);
 }
 
+void ClientLink::leave_epoll() {
+    // Explicitly, also before a close(): close() leaves the set only if no other descriptor
+    // refers to the same socket, and an event naming this link must never come after its
+    // release (or its move to another worker).
+    if (events_ != 0) {
+        ::epoll_ctl(loop_.epfd(), EPOLL_CTL_DEL, fd_, nullptr);
+        events_ = 0;
+    }
+}
+
 void ClientLink::update_interest() {
     if (closed_ || moved_) {
         return;
@@ -459,7 +469,7 @@ void ClientLink::update_interest() {
     ev.events = want;
     ev.data.ptr = this;
     int op = events_ == 0 ? EPOLL_CTL_ADD : (want == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD);
-    if (::epoll_ctl(loop().epfd, op, fd_, &ev) != 0) {
+    if (::epoll_ctl(loop().epfd(), op, fd_, &ev) != 0) {
         spdlog::warn("epoll_ctl on a client socket: {}", std::strerror(errno));
         events_ = 0;
         out_.clear();
@@ -660,10 +670,7 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
 
 void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
     // The session's home worker adopts the socket, with whatever bytes followed the CONNECT.
-    if (events_ != 0) {
-        ::epoll_ctl(loop().epfd, EPOLL_CTL_DEL, fd_, nullptr);
-        events_ = 0;
-    }
+    leave_epoll();
     moved_ = true;
     int fd = fd_;
     fd_ = -1;
@@ -778,12 +785,7 @@ void ClientLink::finish() {
     closed_ = true;
     closing_ = true;
     leave_connect_wait();
-    if (events_ != 0) {
-        // Explicitly: close() alone leaves the set only if no other descriptor refers to the
-        // same socket, and an event naming this link must never come after its release.
-        ::epoll_ctl(loop_.epfd, EPOLL_CTL_DEL, fd_, nullptr);
-        events_ = 0;
-    }
+    leave_epoll();
     ::close(fd_);
     fd_ = -1;
     unlist();
