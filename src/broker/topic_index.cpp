@@ -64,6 +64,12 @@ std::optional<SharedFilter> parse_shared(std::string_view filter) {
 TopicIndex::TopicIndex() : root_(std::make_unique<Node>()) {}
 TopicIndex::~TopicIndex() = default;
 
+std::vector<std::unique_ptr<TopicIndex::Group>>::iterator TopicIndex::find_group(
+        Node& node, std::string_view name) {
+    return std::find_if(node.groups.begin(), node.groups.end(),
+                        [&](const auto& g) { return g->name == name; });
+}
+
 TopicIndex::Node& TopicIndex::node_for(std::string_view filter) {
     Node* node = root_.get();
     size_t pos = 0;
@@ -101,8 +107,7 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
     Node& node = node_for(shared ? shared->filter : filter);
     std::vector<Subscriber>* subs = &node.subscribers;
     if (shared) {
-        auto it = std::find_if(node.groups.begin(), node.groups.end(),
-                               [&](const auto& g) { return g->name == shared->group; });
+        auto it = find_group(node, shared->group);
         if (it == node.groups.end()) {
             node.groups.push_back(std::make_unique<Group>());
             node.groups.back()->name = std::string(shared->group);
@@ -153,8 +158,7 @@ bool TopicIndex::prune(Node& node,
             }
             result.filter_gone = child.subscribers.empty();
         } else {
-            auto g = std::find_if(child.groups.begin(), child.groups.end(),
-                                  [&](const auto& x) { return x->name == *group; });
+            auto g = find_group(child, *group);
             if (g == child.groups.end() || !remove((*g)->members, session)) {
                 return false;
             }

@@ -105,6 +105,8 @@ private:
         }
     };
 
+    static std::vector<std::unique_ptr<Group>>::iterator find_group(Node& node,
+                                                                    std::string_view name);
     // The node of `filter` (plain, without any "$share/" prefix), created on the way.
     Node& node_for(std::string_view filter);
     // The node's subscribers, and one member of each of its groups.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include <spdlog/spdlog.h>
 
@@ -670,19 +671,24 @@ MessagePtr Worker::will_message(const mqtt::Will& w, const std::string& client_i
                                     expiry_at_ms, broker_.store().next_message_id()});
 }
 
-void Worker::release_delayed_will(const Session* s) {
-    for (size_t i = 0; i < delayed_wills_.size(); ++i) {
-        if (delayed_wills_[i].session.get() == s) {
-            DelayedWill d = std::move(delayed_wills_[i]);
-            delayed_wills_.erase(delayed_wills_.begin() + static_cast<ptrdiff_t>(i));
-            publish(will_message(*d.will, d.session->client_id()), d.session.get(), nullptr);
-            return;
+void Worker::release_delayed_wills(const Session* s, int64_t due_by_ms) {
+    for (size_t i = 0; i < delayed_wills_.size();) {
+        auto& d = delayed_wills_[i];
+        if (d.session.get() != s && d.due_ms > due_by_ms) {
+            ++i;
+            continue;
         }
+        DelayedWill taken = std::move(d);
+        delayed_wills_.erase(delayed_wills_.begin() + static_cast<ptrdiff_t>(i));
+        publish(will_message(*taken.will, taken.session->client_id()), taken.session.get(),
+                nullptr);
     }
 }
 
 void Worker::end_session(const SessionPtr& s) {
-    release_delayed_will(s.get());
+    if (!delayed_wills_.empty()) {
+        release_delayed_wills(s.get(), std::numeric_limits<int64_t>::min());
+    }
     s->ended = true;
     s->online = false;
     for (const auto& [filter, opts] : s->subscriptions) {
@@ -910,15 +916,7 @@ void Worker::tick(int64_t now_ms) {
         }
     }
     if (!delayed_wills_.empty()) {
-        std::vector<const Session*> due;
-        for (const auto& d : delayed_wills_) {
-            if (d.due_ms <= now_ms) {
-                due.push_back(d.session.get());
-            }
-        }
-        for (const auto* s : due) {
-            release_delayed_will(s);
-        }
+        release_delayed_wills(nullptr, now_ms);
     }
     if (index_ == 0) {
         publish_sys(now_ms);

@@ -208,8 +208,8 @@ private:
     // The will of a connection that closed without DISCONNECT, as a message published now
     // (MQTT 5 will properties carried over, Will Delay Interval left out).
     MessagePtr will_message(const mqtt::Will& w, const std::string& client_id);
-    // Publishes the delayed will of `s`, if one is waiting (its session ends).
-    void release_delayed_will(const Session* s);
+    // Publishes the delayed wills of session `s` (it ends) and those due by `due_by_ms`.
+    void release_delayed_wills(const Session* s, int64_t due_by_ms);
     void store_session(const Session& s);
 
     // packets

@@ -60,13 +60,7 @@ std::string_view publish_properties(const Message& m,
     if (!own) {
         scratch.assign(m.properties);
     }
-    scratch.push_back(static_cast<char>(0x0B));  // Subscription Identifier, a varint
-    uint32_t x = subscription_id;
-    do {
-        auto byte = static_cast<uint8_t>(x % 128);
-        x /= 128;
-        scratch.push_back(static_cast<char>(x > 0 ? byte | 0x80 : byte));
-    } while (x > 0);
+    mqtt::append_subscription_identifier(scratch, subscription_id);
     return scratch;
 }
 
@@ -103,18 +97,18 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
     }
     if (auto* d = std::get_if<mqtt::Disconnect>(&packet)) {
         metrics_.add(Metric::PacketsDisconnect);
-        // [MQTT-3.14.2-2]: a session that ends with its connection cannot be given an expiry
-        // at DISCONNECT (a Protocol Error: the will goes out, as for any error).
-        if (conn.version == Version::V5 && d->properties.session_expiry_interval.value_or(0) != 0 &&
-            conn.session && !conn.session->persistent()) {
-            return ReasonCode::ProtocolError;
+        const auto& expiry = d->properties.session_expiry_interval;
+        if (conn.version == Version::V5 && expiry && conn.session) {
+            if (conn.session->persistent()) {
+                conn.session->expiry_interval_s = *expiry;
+            } else if (*expiry != 0) {
+                // [MQTT-3.14.2-2]: a session that ends with its connection cannot be given an
+                // expiry here (a Protocol Error: the will goes out, as for any error).
+                return ReasonCode::ProtocolError;
+            }
         }
         // MQTT 5: reason 0x04 asks for the will to be published all the same.
         conn.disconnect_received = d->reason != ReasonCode::DisconnectWithWill;
-        if (conn.version == Version::V5 && d->properties.session_expiry_interval && conn.session &&
-            conn.session->persistent()) {
-            conn.session->expiry_interval_s = *d->properties.session_expiry_interval;
-        }
         close_connection(conn);
         return ReasonCode::Success;
     }

@@ -324,4 +324,9 @@ bool with_message_expiry(std::string_view raw, uint32_t seconds, std::string& ou
     return true;
 }
 
+void append_subscription_identifier(std::string& raw, uint32_t id) {
+    put_byte(raw, 0x0B);  // Subscription Identifier
+    put_varint(raw, id);
+}
+
 }  // namespace mqttd::mqtt

@@ -49,5 +49,7 @@ void encode_properties_body(std::string& out, const Properties& p);
 // re-encoded into `out` with its Message Expiry Interval set to `seconds`. Returns false, and
 // leaves `out` alone, when `raw` has no Message Expiry Interval (or does not parse).
 bool with_message_expiry(std::string_view raw, uint32_t seconds, std::string& out);
+// Appends a Subscription Identifier property to a raw PUBLISH property block.
+void append_subscription_identifier(std::string& raw, uint32_t id);
 
 }  // namespace mqttd::mqtt
