@@ -135,6 +135,27 @@ TEST(Connect, EmptyClientIdPersistentRejectedWith02_MQTT_3_1_3_8) {
     EXPECT_TRUE(c.wait_closed()) << "[MQTT-3.2.2-5]";
 }
 
+// A client id as long as mqtt.max_clientid_len allows (65535 bytes, MQTT's maximum, by
+// default) is accepted; one over a lower limit is refused as an identifier, never as "not
+// authorized" (3.1.1 CONNACK 0x02 [MQTT-3.1.3-9]).
+TEST(Connect, LongestClientIdAcceptedAndOverLimitRefusedAsIdentifier_MQTT_3_1_3_9) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    RawClient c(broker.port());
+    auto r = c.connect(opts(std::string(65535, 'c')));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->second, 0);
+    c.publish("long/id", "x", 1);  // the ACL chain takes it too
+
+    BrokerProcess limited({"mqtt.max_clientid_len=23"});
+    ASSERT_TRUE(limited.running());
+    RawClient d(limited.port());
+    auto refused = d.connect(opts(std::string(24, 'c')));
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->second, 0x02);
+    EXPECT_TRUE(d.wait_closed());
+}
+
 // [MQTT-3.1.0-2] a second CONNECT is a protocol violation: disconnect.
 TEST(Connect, SecondConnectClosesConnection_MQTT_3_1_0_2) {
     BrokerProcess broker;

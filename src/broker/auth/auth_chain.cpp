@@ -36,9 +36,10 @@ namespace {
 
 constexpr int kUnknownRank = 1000;
 
+// The client id is not a credential: its length is bounded by mqtt.max_clientid_len (up to the
+// 65535 bytes MQTT allows), which the broker checks with "identifier rejected".
 bool oversized(const ClientIdentity& id) {
-    return id.client_id.size() > kMaxCredentialBytes ||
-           (id.username && id.username->size() > kMaxCredentialBytes) ||
+    return (id.username && id.username->size() > kMaxCredentialBytes) ||
            (id.password && id.password->size() > kMaxCredentialBytes);
 }
 

@@ -41,8 +41,8 @@
 
 namespace mqttd::broker::auth {
 
-// Credentials longer than this are refused by the chains before any provider sees them
-// (MQTT allows 65535 bytes; no legitimate username or token comes close).
+// User names and passwords longer than this are refused by the chains before any provider
+// sees them (MQTT allows 65535 bytes; no legitimate username or token comes close).
 inline constexpr size_t kMaxCredentialBytes = 8192;
 
 struct ClientIdentity {

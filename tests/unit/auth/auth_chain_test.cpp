@@ -107,6 +107,9 @@ TEST(AuthChain, SuperuserErrorsAndOversized) {
     d = run(chain, identity("c", "u", std::string(1 << 20, 'p')), true);
     EXPECT_EQ(d.reason, "credentials too long");
     chain.remove("emq_auth_http");
+    // A client id is not a credential: MQTT's 65535 bytes pass to the providers.
+    EXPECT_EQ(run(chain, identity(std::string(65535, 'c'), "u", "p"), true).verdict,
+              Verdict::Allow);
     EXPECT_EQ(run(chain, identity("c", "u", "p"), true).verdict, Verdict::Allow);
 }
 
