@@ -184,7 +184,7 @@ BrokerProcess::~BrokerProcess() {
 
 void BrokerProcess::start() {
     ASSERT_FALSE(running()) << "broker already running";
-    std::vector<std::string> argv = {MQTTD_BINARY, "-c", config_path_, "--data-dir",
+    std::vector<std::string> argv = {mqttd_binary(), "-c", config_path_, "--data-dir",
                                      data_dir_.path()};
     std::vector<std::string> defaults = {
             "listener.tcp.external=127.0.0.1:" + std::to_string(port_),
@@ -1028,7 +1028,10 @@ std::string finish_child(Child& c, std::chrono::milliseconds timeout) {
 }
 
 const char* mqttd_binary() {
-    return MQTTD_BINARY;
+    // MQTTD_IT_BINARY runs the suite against another build (e.g. to see a new test fail on
+    // the code before a fix).
+    const char* env = std::getenv("MQTTD_IT_BINARY");
+    return env != nullptr && *env != '\0' ? env : MQTTD_BINARY;
 }
 
 std::pair<int, std::string> run_command(const std::vector<std::string>& argv,
