@@ -90,6 +90,9 @@ bool match(const std::vector<std::string>& pattern,
             return false;
         }
         if (!p.empty() && p[0] == ':') {
+            if (segs[i].empty()) {
+                return false;  // "metrics/" is "metrics" with a trailing '/', not node ""
+            }
             params.push_back(segs[i]);
         } else if (p != segs[i]) {
             return false;
