@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mqttd::storage {
 
@@ -59,6 +60,9 @@ struct QueueEntry {
     bool retain =
             false;  // retain flag as delivered (retain-as-published, or retained on subscribe)
     uint32_t subscription_id = 0;
+    // MQTT 5: the identifiers of further subscriptions the message matched (one copy carries
+    // them all); nearly always empty.
+    std::vector<uint32_t> more_subscription_ids;
 };
 
 enum class Direction : uint8_t { Outbound = 'O', Inbound = 'I' };

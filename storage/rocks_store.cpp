@@ -189,7 +189,8 @@ RocksStore::~RocksStore() {
 Status RocksStore::start() {
     const std::string& dir = options_.dir;
     // Schema version: absent in a new store; newer refuses to open; older is upgraded in
-    // place (version 2 only adds inline queue entries, so version 1 data reads as it is; from
+    // place (version 2 only adds inline queue entries, version 3 queue entries with several
+    // subscription ids and sessions with a delayed will, so older data reads as it is; from
     // then on an older mqttd refuses the directory instead of misreading it).
     uint32_t version = 0;
     if (auto v = get_raw(Cf::Meta, keys::kSchemaVersion)) {
@@ -225,6 +226,7 @@ Status RocksStore::start() {
             n = *d;
         }
         counts_[i].store(n);
+        counts_max_[i].store(n);
     }
     // Next message id: past both the persisted high-water mark and the last stored message.
     uint64_t next = 1;
@@ -321,6 +323,10 @@ uint64_t RocksStore::next_message_id() {
 
 uint64_t RocksStore::count(Counted what) const {
     return counts_[static_cast<size_t>(what)].load(std::memory_order_relaxed);
+}
+
+uint64_t RocksStore::count_max(Counted what) const {
+    return counts_max_[static_cast<size_t>(what)].load(std::memory_order_relaxed);
 }
 
 void RocksStore::fail_sticky(const Status& cause) {
@@ -516,6 +522,9 @@ void RocksStore::process_group(std::vector<Pending>& group) {
     } else {
         for (size_t i = 0; i < kNumCounted; ++i) {
             counts_[i].store(new_counts[i], std::memory_order_relaxed);
+            if (new_counts[i] > counts_max_[i].load(std::memory_order_relaxed)) {
+                counts_max_[i].store(new_counts[i], std::memory_order_relaxed);
+            }
         }
         {
             std::lock_guard lock(sc_mu_);

@@ -73,7 +73,7 @@ enum class Cf : size_t {
 inline constexpr size_t kNumCf = static_cast<size_t>(Cf::Count);
 inline constexpr size_t kNumCounted = 7;
 // Schema version written in meta; a store with a higher one refuses to open.
-inline constexpr uint32_t kSchemaVersion = 2;
+inline constexpr uint32_t kSchemaVersion = 3;
 
 class RocksStore final : public Store {
 public:
@@ -123,6 +123,7 @@ public:
     Page<UserRecord> users(const PageRequest& req) const override;
 
     uint64_t count(Counted what) const override;
+    uint64_t count_max(Counted what) const override;
 
 private:
     // Transparent hashing: look a std::string key up by string_view without a copy.
@@ -293,6 +294,7 @@ private:
 
     std::atomic<uint64_t> next_id_{1};
     std::array<std::atomic<uint64_t>, kNumCounted> counts_{};
+    std::array<std::atomic<uint64_t>, kNumCounted> counts_max_{};  // written by the committer
 
     mutable std::mutex sc_mu_;
     StringMap<SessionCounts> sc_cache_;  // guarded by sc_mu_

@@ -130,6 +130,8 @@ public:
     virtual Page<UserRecord> users(const PageRequest& req) const = 0;
 
     virtual uint64_t count(Counted what) const = 0;
+    // The highest count(what) since the store was opened (monitoring/stats maxima).
+    virtual uint64_t count_max(Counted what) const = 0;
 
 protected:
     Store() = default;

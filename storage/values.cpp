@@ -1,5 +1,7 @@
 #include "storage/values.h"
 
+#include <algorithm>
+
 #include "common/byte_order.h"
 
 namespace mqttd::storage::values {
@@ -209,10 +211,44 @@ std::optional<MessageRecord> decode_message(uint64_t id, std::string_view v) {
     return finish(in, std::move(r));
 }
 
+namespace {
+
+struct QueueFormat {
+    bool inline_message = false;
+    bool more_ids = false;
+    bool known = false;
+};
+
+QueueFormat queue_format(std::string_view v) {
+    switch (v.empty() ? 0 : static_cast<uint8_t>(v[0])) {
+        case kValueFormat:
+            return {false, false, true};
+        case kInlineQueueFormat:
+            return {true, false, true};
+        case kQueueIdsFormat:
+            return {false, true, true};
+        case kInlineQueueIdsFormat:
+            return {true, true, true};
+        default:
+            return {};
+    }
+}
+
+}  // namespace
+
 std::string encode(const QueueEntry& r, const MessageRecord* inline_message) {
-    Writer w(14 + (inline_message ? message_size(*inline_message) : 0),
-             inline_message ? kInlineQueueFormat : kValueFormat);
+    const size_t more = std::min(r.more_subscription_ids.size(), kMaxMoreSubscriptionIds);
+    uint8_t format = inline_message ? (more ? kInlineQueueIdsFormat : kInlineQueueFormat)
+                                    : (more ? kQueueIdsFormat : kValueFormat);
+    Writer w(14 + (more ? 2 + 4 * more : 0) + (inline_message ? message_size(*inline_message) : 0),
+             format);
     w.u64(r.message_id).u8(r.qos).u8(r.retain ? 1 : 0).u32(r.subscription_id);
+    if (more) {
+        w.u16(static_cast<uint16_t>(more));
+        for (size_t i = 0; i < more; ++i) {
+            w.u32(r.more_subscription_ids[i]);
+        }
+    }
     if (inline_message) {
         put_message_fields(w, *inline_message);
     }
@@ -223,8 +259,9 @@ std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
                                              uint64_t seq,
                                              std::string_view v,
                                              std::optional<MessageRecord>* inline_message) {
-    const bool with_message = !v.empty() && static_cast<uint8_t>(v[0]) == kInlineQueueFormat;
-    Reader in(v, with_message ? kInlineQueueFormat : kValueFormat);
+    const QueueFormat f = queue_format(v);
+    const bool with_message = f.inline_message;
+    Reader in(v, f.known ? static_cast<uint8_t>(v[0]) : kValueFormat);
     QueueEntry r;
     r.client_id = std::string(client_id);
     r.seq = seq;
@@ -232,6 +269,15 @@ std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
     r.qos = in.u8();
     r.retain = in.boolean();
     r.subscription_id = in.u32();
+    if (f.more_ids) {
+        uint16_t n = in.u16();
+        if (in.has(size_t{4} * n)) {
+            r.more_subscription_ids.reserve(n);
+            for (uint16_t i = 0; i < n; ++i) {
+                r.more_subscription_ids.push_back(in.u32());
+            }
+        }
+    }
     std::optional<MessageRecord> m;
     if (with_message) {
         m.emplace();
@@ -245,14 +291,21 @@ std::optional<QueueEntry> decode_queue_entry(std::string_view client_id,
 }
 
 std::optional<QueueEntryRef> peek_queue_entry(std::string_view v) {
-    const bool with_message = !v.empty() && static_cast<uint8_t>(v[0]) == kInlineQueueFormat;
-    Reader in(v, with_message ? kInlineQueueFormat : kValueFormat);
+    const QueueFormat f = queue_format(v);
+    const bool with_message = f.inline_message;
+    Reader in(v, f.known ? static_cast<uint8_t>(v[0]) : kValueFormat);
     QueueEntryRef r;
     r.message_id = in.u64();
     r.inline_message = with_message;
-    in.u8();             // qos
-    in.u8();             // retain
-    in.u32();            // subscription_id
+    in.u8();   // qos
+    in.u8();   // retain
+    in.u32();  // subscription_id
+    if (f.more_ids) {
+        uint16_t n = in.u16();
+        for (uint16_t i = 0; i < n; ++i) {
+            in.u32();
+        }
+    }
     if (with_message) {  // the fields of get_message_fields
         in.u8();
         in.u8();

@@ -17,7 +17,9 @@
 //   queue entry    ver u64 message_id, u8 qos, bool retain, u32 subscription_id
 //                  (format 2, kInlineQueueFormat: followed by the message's fields, as in
 //                  `message`; the entry then holds its message and `message_id` names no
-//                  `messages` record)
+//                  `messages` record; formats 3 and 4, kQueueIdsFormat and
+//                  kInlineQueueIdsFormat: as 1 and 2 with u16 n, n x u32 further
+//                  subscription ids after subscription_id; schema version 3)
 //   inflight       ver i64 at_ms
 //   retained       ver u8 qos, i64 stored_at_ms, i64 expiry_at_ms, str properties, str payload
 //   route          ver str node
@@ -41,6 +43,10 @@ namespace mqttd::storage::values {
 
 inline constexpr uint8_t kValueFormat = 1;
 inline constexpr uint8_t kInlineQueueFormat = 2;
+inline constexpr uint8_t kQueueIdsFormat = 3;
+inline constexpr uint8_t kInlineQueueIdsFormat = 4;
+// At most this many further subscription ids are kept with a queue entry.
+inline constexpr size_t kMaxMoreSubscriptionIds = 65535;
 
 std::string encode(const SessionRecord& r);
 std::optional<SessionRecord> decode_session(std::string_view client_id, std::string_view v);

@@ -138,7 +138,7 @@ void BM_Fanout(benchmark::State& state) {
         const uint64_t seq = g_seq.fetch_add(1, std::memory_order_relaxed);
         b.put_message(std::move(m));
         for (const auto& c : clients) {
-            b.enqueue(QueueEntry{c, seq, id, 1, false, 0});
+            b.enqueue(QueueEntry{c, seq, id, 1, false, 0, {}});
         }
         Status s = store.write(std::move(b));
         if (!s.is_ok()) {
@@ -196,7 +196,7 @@ void BM_OnlineAcks(benchmark::State& state) {
                 m.from_client = "durable-pub-0";
                 const uint64_t id = m.id;
                 b.put_message(std::move(m));
-                b.enqueue(QueueEntry{clients[s], next_seq[s] + i, id, 1, false, 0});
+                b.enqueue(QueueEntry{clients[s], next_seq[s] + i, id, 1, false, 0, {}});
             }
             store.commit(std::move(b), done);
         }

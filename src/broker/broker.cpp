@@ -149,18 +149,22 @@ std::map<std::string, uint64_t> Broker::stats() {
     uint64_t subs = index_.subscription_count();
     uint64_t topics = index_.filter_count();
     uint64_t retained = store_.count(storage::Counted::Retained);
-    std::map<std::string, uint64_t> counts = {
-            {"clients", clients},   {"sessions", sessions}, {"subscriptions", subs},
-            {"subscribers", subs},  {"topics", topics},     {"routes", topics},
-            {"retained", retained},
+    uint64_t subs_max = index_.subscription_max();
+    uint64_t topics_max = index_.filter_max();
+    // name -> {count, max}; a max read a moment before its count may be lower than it.
+    std::map<std::string, std::pair<uint64_t, uint64_t>> counts = {
+            {"clients", {clients, clients_.max()}},
+            {"sessions", {sessions, sessions_.max()}},
+            {"subscriptions", {subs, subs_max}},
+            {"subscribers", {subs, subs_max}},
+            {"topics", {topics, topics_max}},
+            {"routes", {topics, topics_max}},
+            {"retained", {retained, store_.count_max(storage::Counted::Retained)}},
     };
     std::map<std::string, uint64_t> out;
-    std::lock_guard lock(stats_mutex_);
     for (const auto& [name, value] : counts) {
-        auto& max = stats_max_[name];
-        max = std::max(max, value);
-        out[name + "/count"] = value;
-        out[name + "/max"] = max;
+        out[name + "/count"] = value.first;
+        out[name + "/max"] = std::max(value.first, value.second);
     }
     return out;
 }

@@ -23,6 +23,7 @@
 #include "broker/settings.h"
 #include "broker/topic_index.h"
 #include "broker/worker.h"
+#include "common/high_water.h"
 #include "storage/store.h"
 
 namespace mqttd::broker {
@@ -55,8 +56,12 @@ public:
 
     // Sums of every worker's counters.
     MetricsSnapshot metrics_snapshot() const;
-    // The spec's monitoring/stats: name -> value ("clients/count", "clients/max", ...).
+    // The spec's monitoring/stats: name -> value ("clients/count", "clients/max", ...). Every
+    // "/max" is the highest value reached since the start, raised on each change.
     std::map<std::string, uint64_t> stats();
+    // Connected clients and sessions of all workers; workers add their changes.
+    HighWater& clients_high_water() { return clients_; }
+    HighWater& sessions_high_water() { return sessions_; }
 
 private:
     storage::Store& store_;
@@ -69,8 +74,8 @@ private:
     std::atomic<uint64_t> assigned_ids_{0};
     int64_t started_at_ms_ = 0;
 
-    std::mutex stats_mutex_;
-    std::map<std::string, uint64_t> stats_max_;
+    HighWater clients_;
+    HighWater sessions_;
 };
 
 }  // namespace mqttd::broker

@@ -7,12 +7,16 @@
 // order their requests arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -42,6 +46,61 @@ inline constexpr uint16_t kTopicAliasMaximum = 10;
 struct TopicAliases {
     std::array<std::string, kTopicAliasMaximum> topics;  // alias n at n - 1
     std::string properties;  // the PUBLISH's properties without its Topic Alias, while handled
+};
+
+// Topic aliases the server sets on the PUBLISHes it sends one MQTT 5 client, which allowed them
+// with a Topic Alias Maximum in CONNECT (3.3.2.3.4): the first PUBLISH of a topic carries the
+// topic and an alias, the next ones the alias and an empty topic. The table is bounded by the
+// client's maximum (and kMaxOutboundAliases); when it is full the least recently sent topic
+// gives up its alias. Allocated on the first PUBLISH sent.
+inline constexpr uint16_t kMaxOutboundAliases = 32;
+
+class OutboundAliases {
+public:
+    explicit OutboundAliases(uint16_t max) : max_(std::min(max, kMaxOutboundAliases)) {}
+
+    struct Assigned {
+        uint16_t alias = 0;
+        bool known = false;  // the client has this alias for the topic: send an empty topic
+    };
+    // REQUIRES: called only for a PUBLISH that is then written.
+    Assigned assign(std::string_view topic) {
+        ++clock_;
+        if (auto it = by_topic_.find(topic); it != by_topic_.end()) {
+            slots_[it->second - 1].used = clock_;
+            return {it->second, true};
+        }
+        uint16_t alias;
+        if (slots_.size() < max_) {
+            slots_.push_back({});
+            alias = static_cast<uint16_t>(slots_.size());
+        } else {
+            alias = 1;
+            for (uint16_t a = 2; a <= slots_.size(); ++a) {
+                if (slots_[a - 1].used < slots_[alias - 1].used) {
+                    alias = a;
+                }
+            }
+            by_topic_.erase(by_topic_.find(*slots_[alias - 1].topic));
+        }
+        auto it = by_topic_.emplace(std::string(topic), alias).first;
+        slots_[alias - 1] = Slot{&it->first, clock_};
+        return {alias, false};
+    }
+
+private:
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    struct Slot {
+        const std::string* topic = nullptr;  // its key in by_topic_
+        uint64_t used = 0;
+    };
+    std::unordered_map<std::string, uint16_t, Hash, std::equal_to<>> by_topic_;
+    std::vector<Slot> slots_;  // alias n at n - 1
+    uint64_t clock_ = 0;
+    const uint16_t max_;
 };
 
 inline PendingResponse response_for(mqtt::PacketType type, uint16_t packet_id) {
@@ -82,6 +141,8 @@ public:
     SessionPtr session;
     std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
     std::unique_ptr<TopicAliases> topic_aliases;
+    std::unique_ptr<OutboundAliases> outbound_aliases;
+    uint16_t client_topic_alias_maximum = 0;  // MQTT 5: aliases the client lets us set
     LazyDeque<PendingResponse> responses;
     uint64_t responses_base = 0;  // response number of responses.front()
     int64_t connected_at_ms = 0;
@@ -89,11 +150,17 @@ public:
     uint32_t max_packet_size = 0;  // MQTT 5: the client's Maximum Packet Size, 0 = no limit
     uint16_t keepalive = 0;
     uint16_t receive_maximum = 0;  // MQTT 5: the client's Receive Maximum, 0 = none given
+    // MQTT 5 flow control of what the client sends (4.9): the Receive Maximum CONNACK gave it
+    // (0 for 3.x: not enforced) and its QoS 1/2 PUBLISHes not yet answered with PUBACK,
+    // PUBCOMP or an error PUBREC.
+    uint16_t server_receive_maximum = 0;
+    uint16_t inbound_unacked = 0;
     mqtt::Version version = mqtt::Version::V311;
     bool clean_start = true;
     bool superuser = false;  // from authentication: the ACL does not apply
     bool disconnect_received = false;
-    bool retain_unavailable = false;  // MQTT 5: CONNACK said Retain Available 0 (retainer off)
+    bool retain_unavailable = false;   // MQTT 5: CONNACK said Retain Available 0 (retainer off)
+    bool connect_expiry_zero = false;  // MQTT 5: CONNECT's Session Expiry Interval was 0
     bool closing = false;
 
     // Reading is paused while holds > 0 (Worker::hold/release): a decision taken elsewhere,

@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "broker/message.h"
+#include "broker/subscription_ids.h"
 #include "common/lazy_deque.h"
 #include "mqtt/packets.h"
 
@@ -44,7 +45,7 @@ struct OutItem {
     bool retain = false;
     bool stored = false;      // has an entry in the store's `queues` family
     bool maybe_sent = false;  // may have been sent before a restart: goes out with DUP set
-    uint32_t subscription_id = 0;
+    SubscriptionIds subscription_ids;
 };
 
 struct InflightItem {

@@ -17,6 +17,7 @@ struct Settings {
     std::atomic<uint32_t> max_packet_size{1024 * 1024};
     std::atomic<uint32_t> max_clientid_len{65535};
     std::atomic<uint32_t> max_inflight{32};
+    std::atomic<uint32_t> max_keepalive_s{0};    // MQTT 5 Server Keep Alive bound; 0 = none
     std::atomic<uint32_t> mqueue_max_len{1000};  // 0 = unbounded
     std::atomic<bool> mqueue_store_qos0{true};
     std::atomic<int64_t> session_expiry_s{7200};  // 0 = never

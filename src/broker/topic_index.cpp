@@ -23,7 +23,7 @@ bool upsert(std::vector<Subscriber>& subs, Subscriber&& sub) {
     for (auto& existing : subs) {
         if (existing.session == sub.session) {
             existing.options = sub.options;
-            existing.subscription_id = sub.subscription_id;
+            existing.subscription_ids = std::move(sub.subscription_ids);
             return true;
         }
     }
@@ -117,12 +117,15 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
     }
     SubscribeResult result;
     result.new_filter = subs->empty();
-    result.existed = upsert(*subs, Subscriber{session, options, subscription_id});
+    result.existed =
+            upsert(*subs, Subscriber{session, options, SubscriptionIds(subscription_id), false});
     if (!result.existed) {
         ++subscriptions_;
         if (result.new_filter) {
             ++filters_;
         }
+        subscriptions_max_ = std::max(subscriptions_max_, subscriptions_);
+        filters_max_ = std::max(filters_max_, filters_);
     }
     return result;
 }
@@ -213,6 +216,7 @@ void TopicIndex::take(const Node& node, std::vector<Subscriber>& out) {
             }
         }
         out.push_back(g->members[pick]);
+        out.back().shared = true;
     }
 }
 
@@ -261,22 +265,39 @@ size_t TopicIndex::filter_count() const {
     return filters_;
 }
 
+size_t TopicIndex::subscription_max() const {
+    std::shared_lock lock(mutex_);
+    return subscriptions_max_;
+}
+
+size_t TopicIndex::filter_max() const {
+    std::shared_lock lock(mutex_);
+    return filters_max_;
+}
+
 void merge_by_session(std::vector<Subscriber>& subs) {
     if (subs.size() < 2) {
         return;
     }
+    // Plain entries of a session first, ordered by identifier so that the identifiers of the
+    // copy come out in a stable order.
     std::sort(subs.begin(), subs.end(), [](const Subscriber& a, const Subscriber& b) {
-        return a.session.get() != b.session.get() ? a.session.get() < b.session.get()
-                                                  : a.subscription_id < b.subscription_id;
+        if (a.session.get() != b.session.get()) {
+            return a.session.get() < b.session.get();
+        }
+        if (a.shared != b.shared) {
+            return !a.shared;
+        }
+        return a.subscription_ids.first() < b.subscription_ids.first();
     });
     size_t w = 0;
     for (size_t r = 1; r < subs.size(); ++r) {
-        if (subs[r].session == subs[w].session &&
-            subs[r].subscription_id == subs[w].subscription_id) {
+        if (subs[r].session == subs[w].session && !subs[r].shared && !subs[w].shared) {
             auto& kept = subs[w].options;
             kept.qos = std::max(kept.qos, subs[r].options.qos);
             kept.retain_as_published |= subs[r].options.retain_as_published;
             kept.no_local &= subs[r].options.no_local;
+            subs[w].subscription_ids.add(subs[r].subscription_ids);
         } else {
             ++w;
             if (w != r) {

@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "broker/subscription_ids.h"
 #include "common/rw_lock.h"
 #include "mqtt/packets.h"
 
@@ -37,7 +38,10 @@ class Session;
 struct Subscriber {
     std::shared_ptr<Session> session;
     mqtt::SubscribeOptions options;
-    uint32_t subscription_id = 0;
+    // The subscription's identifier in the index (one); after merge_by_session, every
+    // identifier of the session's subscriptions the topic matched.
+    SubscriptionIds subscription_ids;
+    bool shared = false;  // picked as a member of a shared subscription's group
 };
 
 // The parts of a shared subscription's filter; nullopt for a plain filter (or a "$share/" one
@@ -78,6 +82,9 @@ public:
 
     size_t subscription_count() const;
     size_t filter_count() const;
+    // The highest counts ever reached (monitoring/stats maxima).
+    size_t subscription_max() const;
+    size_t filter_max() const;
 
 private:
     struct Node;
@@ -127,13 +134,15 @@ private:
     std::unique_ptr<Node> root_;
     size_t subscriptions_ = 0;
     size_t filters_ = 0;
+    size_t subscriptions_max_ = 0;
+    size_t filters_max_ = 0;
 };
 
 // Overlapping subscriptions of one session deliver one message at the highest granted QoS
-// (3.1.1 3.3.5). Sorts `subs` by session and folds each session's entries into one, keeping
-// the highest QoS, OR-ing retain-as-published, AND-ing no-local. Entries with different MQTT 5
-// Subscription Identifiers stay apart: one copy per identifier, each carrying its own
-// (5.0 3.3.4: a single copy would have to carry all of them).
+// (3.1.1 3.3.5; MQTT 5 [MQTT-3.3.4-4], carrying the Subscription Identifier of each). Sorts
+// `subs` by session and folds each session's plain entries into one, keeping the highest QoS,
+// OR-ing retain-as-published, AND-ing no-local and gathering the identifiers. An entry picked
+// for a shared subscription stays apart: it is a copy of its own (MQTT 5 4.8.2).
 void merge_by_session(std::vector<Subscriber>& subs);
 
 }  // namespace mqttd::broker

@@ -282,6 +282,12 @@ void Worker::write_response(Connection& conn, PendingResponse& r) {
                                                Metric::PacketsPubcompSent};
             ReasonCode reason = r.reasons.empty() ? ReasonCode::Success : r.reasons[0];
             mqtt::encode_ack(out, conn.version, mqtt::Ack{r.type, r.packet_id, reason, {}});
+            // The end of an inbound QoS 1/2 exchange frees a slot of the client's send quota.
+            bool ends_inbound = r.type == PacketType::Puback || r.type == PacketType::Pubcomp ||
+                                (r.type == PacketType::Pubrec && mqtt::is_error(reason));
+            if (ends_inbound && conn.inbound_unacked > 0) {
+                --conn.inbound_unacked;
+            }
             metrics_.add(
                     kSent[static_cast<size_t>(r.type) - static_cast<size_t>(PacketType::Puback)]);
             break;
@@ -309,6 +315,18 @@ void Worker::write_response(Connection& conn, PendingResponse& r) {
 
 // ---------------------------------------------------------------------------------------------
 // Connect and close
+
+void Worker::sessions_changed() {
+    size_t n = sessions_.size();
+    size_t before = sessions_count_.exchange(n, std::memory_order_relaxed);
+    broker_.sessions_high_water().add(static_cast<int64_t>(n) - static_cast<int64_t>(before));
+}
+
+void Worker::connections_changed() {
+    size_t n = connections_.size();
+    size_t before = connections_count_.exchange(n, std::memory_order_relaxed);
+    broker_.clients_high_water().add(static_cast<int64_t>(n) - static_cast<int64_t>(before));
+}
 
 SessionPtr Worker::find_session(std::string_view client_id) {
     auto it = sessions_.find(client_id);
@@ -422,6 +440,7 @@ ConnectResult Worker::conclude_connect(Link& link,
                                        auth::ClientIdentity&& identity,
                                        bool assigned,
                                        const auth::Decision& d) {
+    auto& settings = broker_.settings();
     if (d.verdict != auth::Verdict::Allow) {
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
         if (d.error) {
@@ -445,6 +464,7 @@ ConnectResult Worker::conclude_connect(Link& link,
     conn.keepalive = c.keepalive;
     conn.receive_maximum = c.properties.receive_maximum.value_or(0);
     conn.max_packet_size = c.properties.maximum_packet_size.value_or(0);
+    conn.client_topic_alias_maximum = c.properties.topic_alias_maximum.value_or(0);
     if (c.will) {
         conn.will = std::make_unique<mqtt::Will>(std::move(*c.will));
     }
@@ -454,28 +474,41 @@ ConnectResult Worker::conclude_connect(Link& link,
     identity.password.reset();  // not kept past authentication
     conn.identity = std::move(identity);
 
+    // Whether the session outlives this connection: MQTT 5 by its Session Expiry Interval
+    // (absent = 0), 3.x by Clean Session.
     bool persistent;
     uint32_t expiry = 0;
     if (c.version == Version::V5) {
         expiry = c.properties.session_expiry_interval.value_or(0);
         persistent = expiry > 0;
+        conn.connect_expiry_zero = expiry == 0;
     } else {
         persistent = !c.clean_start;
     }
 
     SessionPtr session = find_session(c.client_id);
     if (session && session->connection) {
-        // Takeover [MQTT-3.1.4-2]: the existing connection is closed; its will is published
-        // as for any close the client did not ask for.
+        // Takeover [MQTT-3.1.4-2]: the existing connection is closed (MQTT 5: after DISCONNECT
+        // 0x8E, Session taken over [MQTT-3.1.4-3]); its will is published as for any close the
+        // client did not ask for.
         Connection& old = *session->connection;
         detach(old);
         old.session = nullptr;
+        if (old.version == Version::V5 && !old.closing) {
+            mqtt::encode_disconnect(old.link().out(), Version::V5,
+                                    mqtt::Disconnect{ReasonCode::SessionTakenOver, {}});
+            metrics_.add(Metric::PacketsSent);
+        }
         close_connection(old);
         session = find_session(c.client_id);
     }
     bool resumed = false;
     if (session) {
-        if (c.clean_start || !persistent || !session->persistent()) {
+        // [MQTT-3.1.2-4], [MQTT-3.1.2-5]: Clean Start 0 resumes an existing session whatever
+        // this CONNECT's expiry says; that expiry applies from the end of this connection (a
+        // resumed session given 0 stays stored while connected, and ends when it closes). A
+        // session that ended with its old connection (a clean one, taken over) is not resumed.
+        if (c.clean_start || !session->persistent()) {
             end_session(session);
             session = nullptr;
         } else {
@@ -486,7 +519,7 @@ ConnectResult Worker::conclude_connect(Link& link,
         session = std::make_shared<Session>(c.client_id, index_, persistent);
         session->created_at_ms = now;
         sessions_.insert(session);
-        sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
+        sessions_changed();
         if (!persistent) {
             clean_sessions_count_.fetch_add(1, std::memory_order_relaxed);
         }
@@ -498,7 +531,20 @@ ConnectResult Worker::conclude_connect(Link& link,
     mqtt::Connack ack{resumed, ReasonCode::Success, {}};
     if (c.version == Version::V5) {
         ack.properties.topic_alias_maximum = kTopicAliasMaximum;
-        if (!broker_.settings().retainer_enabled.load(std::memory_order_relaxed)) {
+        // MQTT 5 3.2.2.3.14: a keepalive above the server's bound (or 0, none) is replaced by
+        // Server Keep Alive, which the client then uses [MQTT-3.2.2-21] and the tick enforces.
+        uint32_t max_keepalive = settings.max_keepalive_s.load(std::memory_order_relaxed);
+        if (max_keepalive != 0 && (c.keepalive == 0 || c.keepalive > max_keepalive)) {
+            conn.keepalive = static_cast<uint16_t>(max_keepalive);
+            ack.properties.server_keep_alive = conn.keepalive;
+        }
+        // MQTT 5 3.2.2.3.3: the unacknowledged QoS 1/2 PUBLISHes this client may send.
+        conn.server_receive_maximum = static_cast<uint16_t>(
+                std::min<uint32_t>(settings.max_inflight.load(std::memory_order_relaxed), 65535));
+        if (conn.server_receive_maximum < 65535) {
+            ack.properties.receive_maximum = conn.server_receive_maximum;
+        }
+        if (!settings.retainer_enabled.load(std::memory_order_relaxed)) {
             ack.properties.retain_available = 0;  // the emq_retainer plugin is stopped
             conn.retain_unavailable = true;
         }
@@ -512,10 +558,10 @@ ConnectResult Worker::conclude_connect(Link& link,
     link.flush();
 
     connections_.emplace(conn.id(), std::move(conn_ptr));
-    connections_count_.store(connections_.size(), std::memory_order_relaxed);
+    connections_changed();
     link.attach(&conn);
     attach(conn, session, resumed);
-    if (persistent) {
+    if (session->persistent()) {
         store_session(*session);
     }
     on_connected_extensions(conn, !resumed);
@@ -625,18 +671,21 @@ void Worker::attach(Connection& conn, const SessionPtr& s, bool resumed) {
     pump(*s);
 }
 
-void Worker::detach(Connection& conn) {
+bool Worker::detach(Connection& conn) {
     SessionPtr s = conn.session;
     if (!s) {
-        return;
+        return false;
     }
+    // A stored session whose expiry is now 0 (resumed by a CONNECT without one, or set by
+    // DISCONNECT) ends here, so that the next CONNECT finds no session [MQTT-3.1.2-23].
+    const bool outlives = s->persistent() && effective_expiry_s(*s, broker_.settings()) != 0;
     // The will goes out on any close the client did not ask for ([MQTT-3.1.2-8]), never
     // after DISCONNECT ([MQTT-3.1.2-10]).
     if (conn.will && !conn.disconnect_received && !stopping_) {
         // MQTT 5: after the Will Delay Interval, or when the session ends if that comes
         // first; a session that ends with this connection publishes it now [MQTT-3.1.3-9].
         uint32_t delay = conn.will->properties.will_delay_interval.value_or(0);
-        if (delay > 0 && s->persistent()) {
+        if (delay > 0 && outlives) {
             delayed_wills_.push_back(
                     DelayedWill{s, std::move(conn.will), unix_ms() + int64_t{delay} * 1000});
         } else {
@@ -648,11 +697,12 @@ void Worker::detach(Connection& conn) {
     s->online = false;
     s->disconnected_at_ms = unix_ms();
     conn.session = nullptr;
-    if (s->persistent()) {
+    if (outlives) {
         store_session(*s);
     } else {
         end_session(s);
     }
+    return !outlives;
 }
 
 MessagePtr Worker::will_message(const mqtt::Will& w, const std::string& client_id) {
@@ -711,7 +761,7 @@ void Worker::end_session(const SessionPtr& s) {
         }
         sessions_.erase(it);
     }
-    sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
+    sessions_changed();
 }
 
 void Worker::close_connection(Connection& conn) {
@@ -722,14 +772,13 @@ void Worker::close_connection(Connection& conn) {
 }
 
 void Worker::on_closed(Connection& conn) {
-    bool ended = conn.session && !conn.session->persistent();
     bool had_session = conn.session != nullptr;
-    detach(conn);
+    bool ended = detach(conn);
     if (had_session) {
         on_closed_extensions(conn, ended);
     }
     connections_.erase(conn.id());
-    connections_count_.store(connections_.size(), std::memory_order_relaxed);
+    connections_changed();
 }
 
 void Worker::shutdown() {
@@ -882,7 +931,7 @@ bool Worker::admin_unsubscribe(const std::string& client_id, const std::string& 
 
 void Worker::adopt_session(SessionPtr s) {
     sessions_.insert(std::move(s));
-    sessions_count_.store(sessions_.size(), std::memory_order_relaxed);
+    sessions_changed();
 }
 
 void Worker::tick(int64_t now_ms) {

@@ -62,7 +62,7 @@ struct Delivery {
     MessagePtr msg;
     uint8_t qos = 0;
     bool retain = false;
-    uint32_t subscription_id = 0;
+    SubscriptionIds subscription_ids;
     bool has_token = false;
     Token token;
 };
@@ -201,10 +201,15 @@ private:
     void drain_inbox();
 
     // session lifecycle
+    // After sessions_ / connections_ change: the counts other threads read, and the broker's
+    // maxima (monitoring/stats).
+    void sessions_changed();
+    void connections_changed();
     SessionPtr find_session(std::string_view client_id);
     void end_session(const SessionPtr& s);
     void attach(Connection& conn, const SessionPtr& s, bool resumed);
-    void detach(Connection& conn);
+    // Returns whether the session ended with the connection.
+    bool detach(Connection& conn);
     // The will of a connection that closed without DISCONNECT, as a message published now
     // (MQTT 5 will properties carried over, Will Delay Interval left out).
     MessagePtr will_message(const mqtt::Will& w, const std::string& client_id);
@@ -240,6 +245,9 @@ private:
     uint32_t send_window(const Session& s) const;
     void load_disk(Session& s, size_t room);
     bool send_item(Session& s, OutItem&& item, bool dup);
+    // Encodes the PUBLISH of `item` into the connection's output: the subscriber's properties
+    // (MQTT 5: message expiry left, subscription identifiers, the server's topic alias).
+    void write_publish(Connection& conn, const OutItem& item, uint16_t pid, bool dup);
     void resend_inflight(Session& s);
     void drop_oldest(Session& s);
 

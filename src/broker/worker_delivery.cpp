@@ -37,11 +37,11 @@ storage::MessageRecord to_record(const Message& m) {
 }
 
 // The PUBLISH properties of a delivery: none before MQTT 5; else the message's own, plus the
-// Subscription Identifier of the subscription it matched, if that had one (3.3.2.3.8).
+// Subscription Identifiers of the subscriptions it matched, if they had any (3.3.2.3.8).
 // `scratch` holds the result when it is not the message's block as is.
 std::string_view publish_properties(const Message& m,
                                     Version v,
-                                    uint32_t subscription_id,
+                                    const SubscriptionIds& subscription_ids,
                                     std::string& scratch) {
     if (v != Version::V5) {
         return {};
@@ -54,13 +54,14 @@ std::string_view publish_properties(const Message& m,
         own = mqtt::with_message_expiry(m.properties, static_cast<uint32_t>(left_ms / 1000),
                                         scratch);
     }
-    if (subscription_id == 0) {
+    if (subscription_ids.empty()) {
         return own ? std::string_view(scratch) : std::string_view(m.properties);
     }
     if (!own) {
         scratch.assign(m.properties);
     }
-    mqtt::append_subscription_identifier(scratch, subscription_id);
+    subscription_ids.for_each(
+            [&](uint32_t id) { mqtt::append_subscription_identifier(scratch, id); });
     return scratch;
 }
 
@@ -99,13 +100,12 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
         metrics_.add(Metric::PacketsDisconnect);
         const auto& expiry = d->properties.session_expiry_interval;
         if (conn.version == Version::V5 && expiry && conn.session) {
-            if (conn.session->persistent()) {
-                conn.session->expiry_interval_s = *expiry;
-            } else if (*expiry != 0) {
-                // [MQTT-3.14.2-2]: a session that ends with its connection cannot be given an
-                // expiry here (a Protocol Error: the will goes out, as for any error).
+            if (conn.connect_expiry_zero && *expiry != 0) {
+                // [MQTT-3.14.2-2]: a CONNECT with Session Expiry 0 cannot be given an expiry
+                // here (a Protocol Error: the will goes out, as for any error).
                 return ReasonCode::ProtocolError;
             }
+            conn.session->expiry_interval_s = *expiry;
         }
         // MQTT 5: reason 0x04 asks for the will to be published all the same.
         conn.disconnect_received = d->reason != ReasonCode::DisconnectWithWill;
@@ -160,6 +160,13 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         Token t = new_response(conn, response_for(PacketType::Pubrec, p.packet_id));
         complete(t);
         return ReasonCode::Success;
+    }
+    if (p.qos > 0 && conn.server_receive_maximum != 0) {
+        // [MQTT-3.3.4-7]: more unacknowledged QoS 1/2 PUBLISHes than CONNACK's Receive Maximum.
+        if (conn.inbound_unacked >= conn.server_receive_maximum) {
+            return ReasonCode::ReceiveMaximumExceeded;
+        }
+        ++conn.inbound_unacked;
     }
     auto& ext = broker_.extensions();
     std::string rewritten;
@@ -390,7 +397,7 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
         Delivery d;
         d.qos = std::min(msg->qos, sub.options.qos);
         d.retain = sub.options.retain_as_published && msg->retain;
-        d.subscription_id = sub.subscription_id;
+        d.subscription_ids = std::move(sub.subscription_ids);
         d.msg = msg;
         if (response && sub.session->persistent() && (d.qos > 0 || store_qos0)) {
             d.has_token = true;
@@ -436,7 +443,7 @@ void Worker::deliver(Delivery&& d) {
     item.msg = std::move(d.msg);
     item.qos = d.qos;
     item.retain = d.retain;
-    item.subscription_id = d.subscription_id;
+    item.subscription_ids = std::move(d.subscription_ids);
     if (disk_path) {
         if (item.qos == 0 && !broker_.settings().mqueue_store_qos0.load()) {
             return;
@@ -457,7 +464,8 @@ void Worker::deliver(Delivery&& d) {
             batch_messages_.push_back(m.store_id);
         }
         batch().enqueue(storage::QueueEntry{s.client_id(), item.seq, m.store_id, item.qos,
-                                            item.retain, item.subscription_id});
+                                            item.retain, item.subscription_ids.first(),
+                                            item.subscription_ids.rest()});
     }
     if (disk_path) {
         q.disk.push_back(DiskItem{item.seq, epoch_});
@@ -517,10 +525,7 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
         metrics_.add(Metric::MessagesDropped);
         return true;
     }
-    std::string props;
-    mqtt::encode_publish(conn->link().out(), conn->version, m.topic(), m.payload(), item.qos,
-                         item.retain, item.qos > 0 && (dup || item.maybe_sent), pid,
-                         publish_properties(m, conn->version, item.subscription_id, props));
+    write_publish(*conn, item, pid, item.qos > 0 && (dup || item.maybe_sent));
     metrics_.add(Metric::PacketsPublishSent);
     metrics_.add(Metric::PacketsSent);
     metrics_.add(Metric::MessagesSent);
@@ -546,6 +551,31 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     return true;
 }
 
+void Worker::write_publish(Connection& conn, const OutItem& item, uint16_t pid, bool dup) {
+    const Message& m = *item.msg;
+    std::string scratch;
+    std::string_view props = publish_properties(m, conn.version, item.subscription_ids, scratch);
+    std::string_view topic = m.topic();
+    if (conn.client_topic_alias_maximum != 0) {
+        // MQTT 5 3.3.2.3.4: a topic the client knows by its alias goes out as an empty topic.
+        if (!conn.outbound_aliases) {
+            conn.outbound_aliases =
+                    std::make_unique<OutboundAliases>(conn.client_topic_alias_maximum);
+        }
+        auto a = conn.outbound_aliases->assign(topic);
+        if (props.data() != scratch.data()) {
+            scratch.assign(props);
+        }
+        mqtt::append_topic_alias(scratch, a.alias);
+        props = scratch;
+        if (a.known) {
+            topic = {};
+        }
+    }
+    mqtt::encode_publish(conn.link().out(), conn.version, topic, m.payload(), item.qos, item.retain,
+                         dup, pid, props);
+}
+
 void Worker::resend_inflight(Session& s) {
     Connection* conn = s.connection;
     SessionQueue* qp = s.queue_if_any();
@@ -567,11 +597,7 @@ void Worker::resend_inflight(Session& s) {
             mqtt::encode_ack(out, conn->version, mqtt::Ack{PacketType::Pubrel, pid, {}, {}});
             metrics_.add(Metric::PacketsPubrelSent);
         } else {
-            const Message& m = *in.item.msg;
-            std::string props;
-            mqtt::encode_publish(
-                    out, conn->version, m.topic(), m.payload(), in.item.qos, in.item.retain, true,
-                    pid, publish_properties(m, conn->version, in.item.subscription_id, props));
+            write_publish(*conn, in.item, pid, true);
             metrics_.add(Metric::PacketsPublishSent);
         }
         metrics_.add(Metric::PacketsSent);
@@ -651,7 +677,10 @@ void Worker::load_disk(Session& s, size_t room) {
         item.seq = seq;
         item.qos = qm.entry.qos;
         item.retain = qm.entry.retain;
-        item.subscription_id = qm.entry.subscription_id;
+        item.subscription_ids = SubscriptionIds(qm.entry.subscription_id);
+        for (uint32_t id : qm.entry.more_subscription_ids) {
+            item.subscription_ids.add(id);
+        }
         item.stored = true;
         item.maybe_sent = maybe_sent;
         auto& m = qm.message;
@@ -975,7 +1004,7 @@ void Worker::send_retained(const SessionPtr& s,
         d.session = s;
         d.qos = std::min(qos, opts.qos);
         d.retain = true;  // [MQTT-3.3.1-8]
-        d.subscription_id = subscription_id;
+        d.subscription_ids = SubscriptionIds(subscription_id);
         d.msg = make_message(MessageInit{topic,
                                          payload,
                                          qos,

@@ -73,6 +73,10 @@ constexpr std::array kKeys{
            .description = "Largest MQTT packet accepted; larger ones close the connection."},
     KeyDef{.name = "mqtt.max_clientid_len", .type = Int, .default_text = "65535", .min = 23,
            .max = 65535, .description = "Longest client identifier accepted."},
+    KeyDef{.name = "mqtt.max_keepalive", .type = Duration, .default_text = "0", .min = 0,
+           .max = 65535,
+           .description = "Longest keepalive an MQTT 5 client is given (Server Keep Alive); "
+                          "0 = the client's own."},
     KeyDef{.name = "mqtt.max_inflight", .type = Int, .default_text = "32", .min = 1,
            .max = 65535, .description = "QoS 1/2 messages in flight per session."},
     KeyDef{.name = "mqtt.mqueue.max_len", .type = Int, .default_text = "1000", .min = 0,

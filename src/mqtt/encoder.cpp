@@ -329,4 +329,9 @@ void append_subscription_identifier(std::string& raw, uint32_t id) {
     put_varint(raw, id);
 }
 
+void append_topic_alias(std::string& raw, uint16_t alias) {
+    put_byte(raw, 0x23);  // Topic Alias
+    put_be16(raw, alias);
+}
+
 }  // namespace mqttd::mqtt

@@ -51,5 +51,7 @@ void encode_properties_body(std::string& out, const Properties& p);
 bool with_message_expiry(std::string_view raw, uint32_t seconds, std::string& out);
 // Appends a Subscription Identifier property to a raw PUBLISH property block.
 void append_subscription_identifier(std::string& raw, uint32_t id);
+// Appends a Topic Alias property to a raw PUBLISH property block.
+void append_topic_alias(std::string& raw, uint16_t alias);
 
 }  // namespace mqttd::mqtt

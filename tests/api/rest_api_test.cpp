@@ -3,6 +3,7 @@
 // restart the broker or change global settings use their own.
 #include <iostream>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -574,6 +575,53 @@ TEST_F(RestApi, OpenApiDescribesEveryEndpoint) {
         EXPECT_TRUE(j["paths"].contains(p)) << p;
     }
     EXPECT_TRUE(j["paths"]["/api/v2/auth"]["post"].is_object());
+}
+
+// Every path of the spec is served with and without a trailing slash (the spec itself writes
+// "monitoring/metrics/"): each GET route without parameters answers the same both ways.
+TEST_F(RestApi, EveryPathIsServedWithATrailingSlash) {
+    auto j = http(api(), "GET", "/api/v2/openapi.json").json();
+    ASSERT_TRUE(j["paths"].is_object());
+    size_t checked = 0;
+    for (const auto& [path, ops] : j["paths"].items()) {
+        if (!ops.contains("get") || path.find('{') != std::string::npos ||
+            path == "/api/v2/openapi.json") {
+            continue;
+        }
+        auto plain = http(api(), "GET", path);
+        auto slash = http(api(), "GET", path + "/");
+        EXPECT_EQ(plain.status, 200) << path;
+        EXPECT_EQ(slash.status, 200) << path << "/";
+        EXPECT_EQ(code(slash.json()), code(plain.json())) << path << "/";
+        ++checked;
+    }
+    EXPECT_GE(checked, 10u);
+    const std::string node = kNode;
+    for (const std::string& path :
+         {std::string("monitoring/metrics/"), std::string("monitoring/stats/"),
+          "monitoring/metrics/" + node + "/", "nodes/" + node + "/clients/"}) {
+        EXPECT_EQ(code(get(path)), 0) << path;
+    }
+}
+
+// The maxima of monitoring/stats are the highest values ever reached, not samples: a burst of
+// clients that came and went before anyone asked still shows in clients/max.
+TEST_F(RestApi, StatsMaximaIncludeBursts) {
+    {
+        std::vector<std::unique_ptr<Mqtt>> burst;
+        for (int i = 0; i < 28; ++i) {
+            burst.push_back(std::make_unique<Mqtt>("burst-" + std::to_string(i)));
+            ASSERT_EQ(burst.back()->connect(broker_->mqtt_port()), 0);
+        }
+        for (auto& c : burst) {
+            c->disconnect();
+        }
+    }
+    auto stats = get("monitoring/stats");
+    const auto& st = stats["result"][0][kNode];
+    EXPECT_GE(st["clients/max"].get<uint64_t>(), 28u);
+    EXPECT_GE(st["sessions/max"].get<uint64_t>(), 28u);
+    EXPECT_GE(st["clients/max"].get<uint64_t>(), st["clients/count"].get<uint64_t>());
 }
 
 TEST_F(RestApi, KeepAliveConnectionServesSeveralRequests) {

@@ -173,6 +173,8 @@ TEST(TopicIndex, SharedGroupsGetOneMemberEachRoundRobin) {
     EXPECT_TRUE(index.unsubscribe(plain.get(), "t/+").filter_gone);
     EXPECT_EQ(index.subscription_count(), 0u);
     EXPECT_EQ(index.filter_count(), 0u);
+    EXPECT_EQ(index.subscription_max(), 4u) << "the highest count reached";
+    EXPECT_EQ(index.filter_max(), 3u);
     EXPECT_EQ(match_ids(index, "t/x"), Ids{});
 }
 
@@ -196,8 +198,9 @@ TEST(TopicIndex, MergeBySessionKeepsHighestQos) {
     }
 }
 
-TEST(TopicIndex, MergeBySessionKeepsSubscriptionIdentifiersApart) {
-    // 5.0 3.3.4: one copy per Subscription Identifier; same identifier: merged.
+TEST(TopicIndex, MergeBySessionCarriesEveryIdentifierInOneCopy) {
+    // [MQTT-3.3.4-4]: one copy at the highest QoS with the identifier of each matching
+    // subscription; an identifier given twice appears once.
     TopicIndex index;
     auto a = make_session("a");
     index.subscribe(a, "s/+", qos(0), 5);
@@ -207,16 +210,29 @@ TEST(TopicIndex, MergeBySessionKeepsSubscriptionIdentifiersApart) {
     std::vector<Subscriber> out;
     index.match("s/x", out);
     merge_by_session(out);
-    ASSERT_EQ(out.size(), 3u);
-    std::sort(out.begin(), out.end(), [](const Subscriber& l, const Subscriber& r) {
-        return l.subscription_id < r.subscription_id;
-    });
-    EXPECT_EQ(out[0].subscription_id, 0u);
-    EXPECT_EQ(out[0].options.qos, 1);
-    EXPECT_EQ(out[1].subscription_id, 5u);
-    EXPECT_EQ(out[1].options.qos, 2);
-    EXPECT_EQ(out[2].subscription_id, 7u);
-    EXPECT_EQ(out[2].options.qos, 1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].options.qos, 2);
+    std::vector<uint32_t> ids;
+    out[0].subscription_ids.for_each([&](uint32_t id) { ids.push_back(id); });
+    EXPECT_EQ(ids, (std::vector<uint32_t>{5, 7}));
+}
+
+TEST(TopicIndex, MergeBySessionKeepsASharedSubscriptionsCopyApart) {
+    // MQTT 5 4.8.2: a session with a plain and a shared subscription matching the topic gets a
+    // copy through each.
+    TopicIndex index;
+    auto a = make_session("a");
+    index.subscribe(a, "t/+", qos(1), 3);
+    index.subscribe(a, "$share/g/t/x", qos(0), 4);
+    std::vector<Subscriber> out;
+    index.match("t/x", out);
+    merge_by_session(out);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_NE(out[0].shared, out[1].shared);
+    for (const auto& sub : out) {
+        EXPECT_EQ(sub.subscription_ids.first(), sub.shared ? 4u : 3u);
+        EXPECT_TRUE(sub.subscription_ids.rest().empty());
+    }
 }
 
 TEST(TopicIndex, ConcurrentReadersAndWriters) {

@@ -67,7 +67,7 @@ TEST(CrashChild, Writer) {
         m.payload = std::string(100, static_cast<char>('a' + b % 26));
         wb.put_message(std::move(m));
         for (const char* c : {"c0", "c1", "c2"}) {
-            wb.enqueue(QueueEntry{c, b, id, 1, false, 0});
+            wb.enqueue(QueueEntry{c, b, id, 1, false, 0, {}});
         }
         wb.put_config(batch_key(b), std::to_string(id));
         if (b >= kDropLag) {

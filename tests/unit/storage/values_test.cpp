@@ -47,7 +47,7 @@ TEST(Values, Message) {
 }
 
 TEST(Values, QueueEntry) {
-    QueueEntry e{"c", 9, 1ull << 40, 2, true, 7};
+    QueueEntry e{"c", 9, 1ull << 40, 2, true, 7, {}};
     auto b = values::decode_queue_entry("c", 9, values::encode(e));
     ASSERT_TRUE(b);
     EXPECT_EQ(b->message_id, 1ull << 40);
@@ -60,7 +60,7 @@ TEST(Values, QueueEntry) {
 // peek_queue_entry agrees with decode_queue_entry on what an entry holds and on what it
 // refuses, for both formats, without decoding the inline message.
 TEST(Values, PeekQueueEntryMatchesDecode) {
-    QueueEntry e{"c", 9, 42, 1, false, 0};
+    QueueEntry e{"c", 9, 42, 1, false, 0, {}};
     MessageRecord m{42, "t/1", std::string("p\0y", 3), 1, false, "pr", "pub", 5, 6};
     const MessageRecord* const formats[] = {nullptr, &m};
     for (const MessageRecord* with : formats) {
@@ -76,6 +76,39 @@ TEST(Values, PeekQueueEntryMatchesDecode) {
         EXPECT_FALSE(values::peek_queue_entry(v + "x"));
         EXPECT_FALSE(values::decode_queue_entry("c", 9, v + "x"));
     }
+}
+
+// Formats 3 and 4: an entry for a message that matched several subscriptions keeps every
+// identifier, with or without its message inline; peek agrees and truncations are refused.
+TEST(Values, QueueEntryWithSeveralSubscriptionIds) {
+    QueueEntry e{"c", 9, 42, 2, false, 5, {7, 1u << 27}};
+    MessageRecord m{42, "t/1", "pay", 2, false, "", "pub", 5, 6};
+    const MessageRecord* const formats[] = {nullptr, &m};
+    for (const MessageRecord* with : formats) {
+        const std::string v = values::encode(e, with);
+        EXPECT_EQ(static_cast<uint8_t>(v[0]),
+                  with ? values::kInlineQueueIdsFormat : values::kQueueIdsFormat);
+        std::optional<MessageRecord> inline_message;
+        auto b = values::decode_queue_entry("c", 9, v, &inline_message);
+        ASSERT_TRUE(b);
+        EXPECT_EQ(b->subscription_id, 5u);
+        EXPECT_EQ(b->more_subscription_ids, (std::vector<uint32_t>{7, 1u << 27}));
+        EXPECT_EQ(inline_message.has_value(), with != nullptr);
+        if (inline_message) {
+            EXPECT_EQ(inline_message->payload, "pay");
+        }
+        auto r = values::peek_queue_entry(v);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->inline_message, with != nullptr);
+        for (size_t n = 0; n < v.size(); ++n) {
+            EXPECT_FALSE(values::peek_queue_entry(v.substr(0, n))) << n;
+            EXPECT_FALSE(values::decode_queue_entry("c", 9, v.substr(0, n))) << n;
+        }
+    }
+    // One identifier or none keeps the older formats, so that older entries and new ones of
+    // the common case are the same bytes.
+    EXPECT_EQ(static_cast<uint8_t>(values::encode(QueueEntry{"c", 1, 2, 1, false, 3, {}})[0]),
+              values::kValueFormat);
 }
 
 TEST(Values, Inflight) {
