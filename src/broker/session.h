@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "broker/message.h"
 #include "broker/subscription_ids.h"
@@ -112,6 +113,13 @@ public:
     // Written on the home worker, read anywhere (routing decisions may be stale).
     std::atomic<bool> online{false};
     std::atomic<bool> ended{false};
+
+    // ACL marks (acl.h, BEYOND EMQ): the subscription filters that share topics with a rule
+    // denying this client to subscribe; a delivery whose topic one of them matches is dropped
+    // when subscribing to that topic is denied. Computed on the home worker for the ACL
+    // epoch acl_marks_epoch - 1 (0 = to compute); null when no filter is marked.
+    std::unique_ptr<std::vector<std::string>> acl_marked;
+    uint64_t acl_marks_epoch = 0;
 
     // The queue state, allocated here on first use: call it where a message flows.
     SessionQueue& queue() {

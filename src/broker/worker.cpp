@@ -663,6 +663,7 @@ void Worker::attach(Connection& conn, const SessionPtr& s, bool resumed) {
     conn.session = s;
     s->connection = &conn;
     s->online = true;
+    s->acl_marks_epoch = 0;  // ACL marks for this connection's identity
     // Back before the Will Delay Interval passed: the will is not sent [MQTT-3.1.3-9].
     std::erase_if(delayed_wills_, [&](const DelayedWill& d) { return d.session == s; });
     if (resumed) {

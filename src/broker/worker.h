@@ -240,6 +240,8 @@ private:
                           const mqtt::SubscribeOptions& opts,
                           uint32_t subscription_id);
     bool remove_subscription(const SessionPtr& s, const std::string& filter);
+    // Whether the ACL drops a message on `topic` for session `s` (its marks, acl.h).
+    bool acl_skips(Session& s, std::string_view topic);
     void enqueue_item(Session& s, OutItem&& item);
     void pump(Session& s);
     uint32_t send_window(const Session& s) const;

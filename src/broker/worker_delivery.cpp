@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "broker/auth/topic_filter.h"
 #include "broker/broker.h"
 #include "broker/worker.h"
 #include "common/clock.h"
@@ -63,6 +64,20 @@ std::string_view publish_properties(const Message& m,
     subscription_ids.for_each(
             [&](uint32_t id) { mqtt::append_subscription_identifier(scratch, id); });
     return scratch;
+}
+
+// The identity the ACL sees for a session: its connection's, or while it is offline the client
+// id and user name it keeps (no address: ipaddr rules do not match), built in `stored`.
+const auth::ClientIdentity& identity_of(const Session& s, auth::ClientIdentity& stored) {
+    if (s.connection) {
+        return s.connection->identity;
+    }
+    stored.client_id = s.client_id();
+    if (!s.username.empty()) {
+        stored.username = s.username;
+    }
+    stored.proto_ver = static_cast<uint8_t>(s.version);
+    return stored;
 }
 
 }  // namespace
@@ -436,6 +451,9 @@ void Worker::deliver(Delivery&& d) {
     if (d.msg->expiry_at_ms != 0 && d.msg->expiry_at_ms <= unix_ms()) {
         return;
     }
+    if (acl_skips(s, d.msg->topic())) {
+        return;
+    }
     SessionQueue& q = s.queue();
     bool backlog = !q.disk.empty() || q.disk_unloaded > 0;
     bool disk_path = s.persistent() && (!s.online || backlog);
@@ -479,6 +497,47 @@ void Worker::deliver(Delivery&& d) {
     if (s.online && disk_path) {
         waiting_commit_.push_back(d.session);
     }
+}
+
+bool Worker::acl_skips(Session& s, std::string_view topic) {
+    auto& ext = broker_.extensions();
+    const uint64_t epoch = ext.acl.epoch();
+    if (s.acl_marks_epoch != epoch + 1) {
+        // Marks are made for the rules and the identity they were computed with: again after
+        // a SUBSCRIBE, a reconnect or an ACL change (reload, another file, a plugin).
+        s.acl_marks_epoch = epoch + 1;
+        s.acl_marked.reset();
+        auto file = ext.acl_file.load();
+        if (file && !(s.connection && s.connection->superuser)) {
+            auto rules = file->rules();
+            auth::ClientIdentity stored;
+            const auth::ClientIdentity& id = identity_of(s, stored);
+            for (const auto& [filter, opts] : s.subscriptions) {
+                auto shared = parse_shared(filter);
+                std::string_view plain = shared ? shared->filter : std::string_view(filter);
+                if (rules->overlaps_subscribe_deny(id, plain)) {
+                    if (!s.acl_marked) {
+                        s.acl_marked = std::make_unique<std::vector<std::string>>();
+                    }
+                    s.acl_marked->emplace_back(plain);
+                }
+            }
+        }
+    }
+    if (!s.acl_marked) {
+        return false;
+    }
+    bool marked = std::any_of(s.acl_marked->begin(), s.acl_marked->end(),
+                              [&](const std::string& f) { return auth::topic_match(topic, f); });
+    if (!marked) {
+        return false;
+    }
+    auto file = ext.acl_file.load();
+    if (!file) {
+        return false;
+    }
+    auth::ClientIdentity stored;
+    return file->rules()->denies_subscribe_topic(identity_of(s, stored), topic);
 }
 
 void Worker::enqueue_item(Session& s, OutItem&& item) {
@@ -1047,6 +1106,7 @@ bool Worker::add_subscription(const SessionPtr& s,
         batch().put_route(storage::RouteRecord{filter, broker_.settings().node_name});
     }
     s->subscriptions[filter] = opts;
+    s->acl_marks_epoch = 0;  // marks again at the next delivery
     if (s->persistent()) {
         batch().put_subscription(storage::SubscriptionRecord{
                 s->client_id(), filter, opts.qos, opts.no_local, opts.retain_as_published,
@@ -1061,6 +1121,7 @@ bool Worker::remove_subscription(const SessionPtr& s, const std::string& filter)
         batch().delete_route(filter);
     }
     bool existed = s->subscriptions.erase(filter) != 0;
+    s->acl_marks_epoch = 0;
     if (existed && s->persistent()) {
         batch().delete_subscription(s->client_id(), filter);
     }

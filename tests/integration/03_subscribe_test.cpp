@@ -1,4 +1,6 @@
 // 03 SUBSCRIBE / UNSUBSCRIBE, topic filters and wildcards (MQTT 3.1.1 sections 3.8-3.11, 4.7).
+#include <csignal>
+#include <fstream>
 #include <memory>
 #include <set>
 
@@ -420,6 +422,64 @@ TEST(Subscribe, SubscriptionIdentifierIsSentWithMatchingMessages) {
     ASSERT_EQ(::poll(&pfd, 1, 5000), 1) << "no retained message";
     pub.publish("sid/live", "l", 1);
     EXPECT_EQ(finish_child(sub, 5s), "sid/retained r sid=300\nsid/live l sid=300\n");
+}
+
+// ACL file semantics for SUBSCRIBE (EMQ 2.x, compatibility contract): with a deny of one exact
+// topic, "#" and "+/+" are granted and only the topic itself is refused (0x80). Beyond EMQ, a
+// message on the denied topic does not reach the broad subscriptions either: not live, not
+// from an offline session's queue, not as a retained message; and an ACL reload applies to
+// existing subscriptions.
+TEST(Subscribe, AclDenyOfOneTopicGrantsWildcardsButWithholdsTheTopic) {
+    TempDir dir;
+    const std::string acl = dir.path() + "/acl.conf";
+    std::ofstream(acl) << "{deny, all, subscribe, [\"test/nosubscribe\"]}.\n{allow, all}.\n";
+    BrokerProcess broker({"mqtt.acl_file=" + acl});
+    ASSERT_TRUE(broker.running());
+    RawClient pub;
+    pub.connect_ok(broker.port(), "acl-pub");
+    pub.publish("test/nosubscribe", "retained secret", 1, true);
+    pub.publish("test/open", "retained open", 1, true);
+
+    RawClient all;
+    all.connect_ok(broker.port(), "acl-all", false);
+    EXPECT_EQ(all.subscribe({{"#", 1}, {"+/+", 1}, {"test/nosubscribe", 1}}),
+              (std::vector<uint8_t>{1, 1, 0x80}));
+    for (const char* filter : {"#", "+/+"}) {  // the retained messages of each filter
+        auto retained = all.receive_and_ack();
+        ASSERT_TRUE(retained) << filter;
+        EXPECT_EQ(retained->payload, "retained open") << filter;
+    }
+    all.expect_silence();
+
+    pub.publish("test/nosubscribe", "live secret", 1);
+    pub.publish("test/open", "live open", 1);
+    auto live = all.receive_and_ack();
+    ASSERT_TRUE(live);
+    EXPECT_EQ(live->payload, "live open");
+    all.expect_silence();
+
+    all.disconnect();
+    pub.publish("test/nosubscribe", "queued secret", 1);
+    pub.publish("test/open", "queued open", 1);
+    RawClient back;
+    EXPECT_TRUE(back.connect_ok(broker.port(), "acl-all", false));
+    auto queued = back.receive_and_ack();
+    ASSERT_TRUE(queued);
+    EXPECT_EQ(queued->payload, "queued open");
+    back.expect_silence();
+
+    // A reload that denies test/open too: the existing "#" subscription stops receiving it.
+    std::ofstream(acl, std::ios::trunc)
+            << "{deny, all, subscribe, [\"test/nosubscribe\", \"test/open\"]}.\n{allow, all}.\n";
+    ASSERT_EQ(::kill(broker.pid(), SIGHUP), 0);
+    EXPECT_TRUE(eventually(
+            [&] { return broker.log_text().find("ACL reloaded") != std::string::npos; }));
+    pub.publish("test/open", "after reload", 1);
+    pub.publish("test/other", "still open", 1);
+    auto after = back.receive_and_ack();
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->payload, "still open");
+    back.expect_silence();
 }
 
 }  // namespace

@@ -431,26 +431,37 @@ std::optional<std::string> substitute(const std::string& filter, const ClientIde
     }
 }
 
-bool filter_matches(std::string_view filter, bool allow, Access access, std::string_view topic) {
-    if (access == Access::Publish) {
-        return topic_match(topic, filter);
-    }
-    return allow ? filter_covers(filter, topic) : filter_overlaps(filter, topic);
-}
-
-bool topic_matches(const AclTopic& t,
-                   bool allow,
-                   Access access,
-                   const ClientIdentity& id,
-                   std::string_view topic) {
+// EMQ 2.x (emqttd_access_rule): the topic of a PUBLISH, and the filter of a SUBSCRIBE as
+// written, are matched against the rule's filter as names: the subscribed filter's '+' and '#'
+// are words like any other, which only a rule's own wildcards match.
+bool topic_matches(const AclTopic& t, const ClientIdentity& id, std::string_view topic) {
     if (t.eq) {
         return topic == t.text;
     }
     if (!t.has_vars) {
-        return filter_matches(t.text, allow, access, topic);
+        return topic_match(topic, t.text);
     }
     auto filter = substitute(t.text, id);
-    return filter && filter_matches(*filter, allow, access, topic);
+    return filter && topic_match(topic, *filter);
+}
+
+// Whether some topic is both matched by rule topic `t` (as a filter, or {eq} as a name) and
+// by the subscription filter `filter`.
+bool topic_overlaps(const AclTopic& t, const ClientIdentity& id, std::string_view filter) {
+    if (t.eq) {
+        // {eq, "a/b"} denies that topic; {eq, "a/#"} only the literal filter "a/#".
+        return t.text.find_first_of("+#") == std::string::npos && topic_match(t.text, filter);
+    }
+    if (!t.has_vars) {
+        return filter_overlaps(t.text, filter);
+    }
+    auto rule_filter = substitute(t.text, id);
+    return rule_filter && filter_overlaps(*rule_filter, filter);
+}
+
+bool applies(const AclRule& rule, Access want, const ClientIdentity& id) {
+    const auto w = static_cast<uint8_t>(want);
+    return (static_cast<uint8_t>(rule.access) & w) == w && who_matches(rule.who, id);
 }
 
 }  // namespace
@@ -486,24 +497,45 @@ Result<AclRules, std::string> AclRules::parse(std::string_view text, std::string
 std::optional<AclMatch> AclRules::match(const ClientIdentity& id,
                                         Access access,
                                         std::string_view topic) const {
-    const auto want = static_cast<uint8_t>(access);
     for (const auto& rule : rules_) {
         if (rule.all_topics) {
             return AclMatch{rule.allow, rule.line};
         }
-        if ((static_cast<uint8_t>(rule.access) & want) != want) {
-            continue;
-        }
-        if (!who_matches(rule.who, id)) {
+        if (!applies(rule, access, id)) {
             continue;
         }
         for (const auto& t : rule.topics) {
-            if (topic_matches(t, rule.allow, access, id, topic)) {
+            if (topic_matches(t, id, topic)) {
                 return AclMatch{rule.allow, rule.line};
             }
         }
     }
     return std::nullopt;
+}
+
+bool AclRules::overlaps_subscribe_deny(const ClientIdentity& id, std::string_view filter) const {
+    for (const auto& rule : rules_) {
+        if (rule.allow) {
+            continue;
+        }
+        if (rule.all_topics) {
+            return true;
+        }
+        if (!applies(rule, Access::Subscribe, id)) {
+            continue;
+        }
+        for (const auto& t : rule.topics) {
+            if (topic_overlaps(t, id, filter)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool AclRules::denies_subscribe_topic(const ClientIdentity& id, std::string_view topic) const {
+    auto m = match(id, Access::Subscribe, topic);
+    return m && !m->allow;
 }
 
 AclFile::AclFile(std::string path, std::function<void()> on_change)

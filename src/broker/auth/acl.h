@@ -16,13 +16,18 @@
 //
 // MATCHING. Rules are tried in file order; the first rule whose Who, Access and one of whose
 // Topics match decides (first match wins). No rule matching -> no decision, and the caller
-// applies mqtt.acl_nomatch. A Topic "filter" is an MQTT filter (topic_filter.h): for PUBLISH it
-// is matched against the topic name (topic_match); for SUBSCRIBE against the requested filter:
-// an allow rule must cover all of it (filter_covers: allow "a/+" grants "a/b" and "a/+", not
-// "a/#"), a deny rule catches it if they share any topic (filter_overlaps: deny "a/b" refuses
-// "a/+" and "#"). This is stricter than EMQ 2.x, whose word match let allow "a/+" grant "a/#"
-// and let "a/+" past deny "a/b". {eq, "t"} matches only the identical string, wildcards
-// included: {eq, "#"} catches exactly a subscription to "#".
+// applies mqtt.acl_nomatch. A Topic "filter" is an MQTT filter matched as EMQ 2.x did
+// (emqttd_topic:match/2, topic_filter.h): for PUBLISH against the topic name, for SUBSCRIBE
+// against the requested filter as written, its '+' and '#' being plain words that only the
+// rule's wildcards match. So deny "test/nosubscribe" refuses exactly a subscription to
+// "test/nosubscribe" (and allow "a/+" grants "a/#"), while "#" and "+/+" are decided by the
+// rules after it. {eq, "t"} matches only the identical string, wildcards included: {eq, "#"}
+// catches exactly a subscription to "#".
+// BEYOND EMQ: a subscription granted although its filter shares topics with a rule that denies
+// subscribing (overlaps_subscribe_deny: deny "a/b" or {deny, all} against "#") is marked by the
+// broker, and a message delivered through a marked subscription is dropped for that session
+// when subscribing to its topic name would be denied (denies_subscribe_topic). Unmarked
+// subscriptions cost nothing.
 // A topic level that is exactly "%u" or "%c" is replaced by the client's username or client
 // id; the substituted value is a literal level (a username "+" does not become a wildcard),
 // and a rule whose %u has no username, or whose value contains '/', '+' or '#', does not match.
@@ -94,6 +99,11 @@ public:
     std::optional<AclMatch> match(const ClientIdentity& id,
                                   Access access,
                                   std::string_view topic) const;
+    // Whether a rule that denies subscribing, for `id`, shares a topic with `filter` (a plain
+    // filter, without "$share/{group}/").
+    bool overlaps_subscribe_deny(const ClientIdentity& id, std::string_view filter) const;
+    // Whether the rule deciding a subscription to the topic name `topic` denies it.
+    bool denies_subscribe_topic(const ClientIdentity& id, std::string_view topic) const;
 
     const std::vector<AclRule>& rules() const { return rules_; }
     size_t size() const { return rules_.size(); }

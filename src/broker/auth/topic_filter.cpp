@@ -58,34 +58,6 @@ bool dollar_split(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-bool filter_covers(std::string_view rule, std::string_view sub) {
-    if (dollar_split(rule, sub)) {
-        return false;
-    }
-    bool rule_more = true;
-    bool sub_more = true;
-    while (rule_more) {
-        std::string_view r = next_level(rule, rule_more);
-        if (r == "#") {
-            return true;
-        }
-        if (!sub_more) {
-            return false;
-        }
-        std::string_view s = next_level(sub, sub_more);
-        if (s == "#") {
-            return false;  // sub reaches deeper levels than a non-'#' rule level
-        }
-        if (r == "+") {
-            continue;
-        }
-        if (s == "+" || r != s) {
-            return false;
-        }
-    }
-    return !sub_more;
-}
-
 bool filter_overlaps(std::string_view rule, std::string_view sub) {
     if (dollar_split(rule, sub)) {
         return false;

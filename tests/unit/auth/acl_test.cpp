@@ -60,20 +60,7 @@ TEST(TopicMatch, EmqSemantics) {
     EXPECT_TRUE(topic_match("$SYS/x", "$SYS/#"));
 }
 
-TEST(TopicMatch, FilterCoversAndOverlaps) {
-    EXPECT_TRUE(filter_covers("a/#", "a/+/b"));
-    EXPECT_TRUE(filter_covers("a/+", "a/+"));
-    EXPECT_TRUE(filter_covers("a/+", "a/b"));
-    EXPECT_FALSE(filter_covers("a/+", "a/#"));
-    EXPECT_FALSE(filter_covers("a/b", "a/+"));
-    EXPECT_FALSE(filter_covers("a/#", "#"));
-    EXPECT_TRUE(filter_covers("#", "#"));
-    EXPECT_FALSE(filter_covers("#", "$SYS/x"));
-    EXPECT_TRUE(filter_covers("$SYS/#", "$SYS/a/+"));
-    EXPECT_TRUE(filter_covers("a/#", "a"));
-    EXPECT_FALSE(filter_covers("a/+", "a"));
-    EXPECT_FALSE(filter_covers("a/b", "a/b/c"));
-
+TEST(TopicMatch, FilterOverlaps) {
     EXPECT_TRUE(filter_overlaps("a/b", "a/+"));
     EXPECT_TRUE(filter_overlaps("a/b", "#"));
     EXPECT_FALSE(filter_overlaps("a/b", "a/c"));
@@ -170,18 +157,50 @@ TEST(AclRules, Substitution) {
     EXPECT_EQ(decide(rules, identity("c1", "#"), Access::Publish, "users/anything"), false);
 }
 
-TEST(AclRules, SubscribeAllowMustCoverDenyCatchesOverlap) {
+// EMQ 2.x: the subscribed filter, as written, is matched against each rule's filter, its own
+// wildcards being words; "#" and "a/+" pass a deny of "a/secret" (and allow "a/+" grants
+// "a/#"). Such a subscription overlaps the deny rule, which the broker marks; a delivery
+// through it is dropped when subscribing to its topic is denied.
+TEST(AclRules, SubscribeMatchesTheFilterAsWrittenAsEmqDid) {
     AclRules rules = parse_ok(R"(
-{deny, all, subscribe, ["a/secret"]}.
+{deny, all, subscribe, ["a/secret", {eq, "c/#"}]}.
 {allow, all, subscribe, ["a/+", "b/#"]}.
 )");
     auto c = identity("c");
     EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/open"), true);
     EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/secret"), false);
-    EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/+"), false);  // would receive a/secret
-    EXPECT_EQ(decide(rules, c, Access::Subscribe, "#"), false);
+    EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/+"), true);
+    EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/#"), true);
+    EXPECT_EQ(decide(rules, c, Access::Subscribe, "#"), std::nullopt);  // mqtt.acl_nomatch
     EXPECT_EQ(decide(rules, c, Access::Subscribe, "b/+/x"), true);
-    EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/x/#"), std::nullopt);  // not covered
+    EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/x/#"), std::nullopt);
+    EXPECT_EQ(decide(rules, c, Access::Subscribe, "c/#"), false);
+
+    EXPECT_TRUE(rules.overlaps_subscribe_deny(c, "a/+"));
+    EXPECT_TRUE(rules.overlaps_subscribe_deny(c, "#"));
+    EXPECT_TRUE(rules.overlaps_subscribe_deny(c, "+/secret"));
+    EXPECT_FALSE(rules.overlaps_subscribe_deny(c, "a/open"));
+    EXPECT_FALSE(rules.overlaps_subscribe_deny(c, "b/#"));
+    EXPECT_FALSE(rules.overlaps_subscribe_deny(c, "c/x")) << "{eq, \"c/#\"} is one filter";
+    EXPECT_FALSE(rules.overlaps_subscribe_deny(c, "$SYS/#")) << "'#' does not cover $ topics";
+
+    EXPECT_TRUE(rules.denies_subscribe_topic(c, "a/secret"));
+    EXPECT_FALSE(rules.denies_subscribe_topic(c, "a/open"));
+    EXPECT_FALSE(rules.denies_subscribe_topic(c, "z"));
+}
+
+// A trailing {deny, all} overlaps every subscription: the delivery check then follows the
+// rules in order, so a topic an earlier rule allows still arrives.
+TEST(AclRules, DenyAllMarksEverySubscription) {
+    AclRules rules = parse_ok(R"(
+{allow, all, subscribe, ["a/+"]}.
+{deny, all}.
+)");
+    auto c = identity("c");
+    EXPECT_EQ(decide(rules, c, Access::Subscribe, "a/#"), true);  // EMQ's word match
+    EXPECT_TRUE(rules.overlaps_subscribe_deny(c, "a/#"));
+    EXPECT_FALSE(rules.denies_subscribe_topic(c, "a/b"));
+    EXPECT_TRUE(rules.denies_subscribe_topic(c, "a/b/c"));
 }
 
 TEST(AclRules, EqIsLiteral) {
