@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,19 @@ namespace mqttd::storage {
 inline constexpr uint32_t kNeverExpires = 0xFFFFFFFFu;
 
 // `sessions`: one persistent session (clean sessions are never stored, contract 7).
+// An MQTT 5 will waiting for its Will Delay Interval [MQTT-3.1.3-9], kept with its session so
+// that it survives a restart. `properties` are the PUBLISH properties it goes out with (the
+// will's, without Will Delay Interval); its Message Expiry Interval counts from publication.
+struct WillRecord {
+    std::string topic;
+    std::string payload;
+    std::string properties;
+    uint8_t qos = 0;
+    bool retain = false;
+    uint32_t message_expiry_s = 0;  // 0 = none
+    int64_t due_at_ms = 0;          // published then, or when the session ends if sooner
+};
+
 struct SessionRecord {
     std::string client_id;
     uint8_t protocol_level = 4;      // 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0
@@ -22,6 +36,7 @@ struct SessionRecord {
     uint16_t max_inflight = 32;
     uint64_t deliver_msg = 0;  // messages delivered, as of the last write
     std::string username;
+    std::optional<WillRecord> will;  // a delayed will not yet published
 };
 
 // `subscriptions`: key (client id, topic filter).

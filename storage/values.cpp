@@ -124,19 +124,32 @@ std::optional<T> finish(const Reader& r, T&& value) {
 }  // namespace
 
 std::string encode(const SessionRecord& r) {
-    return Writer(35 + r.username.size())
-            .u8(r.protocol_level)
+    const WillRecord* w = r.will ? &*r.will : nullptr;
+    Writer out(35 + r.username.size() +
+                       (w ? 30 + w->topic.size() + w->payload.size() + w->properties.size() : 0),
+               w ? kSessionWillFormat : kValueFormat);
+    out.u8(r.protocol_level)
             .u32(r.expiry_interval_s)
             .i64(r.created_at_ms)
             .i64(r.disconnected_at_ms)
             .u16(r.max_inflight)
             .u64(r.deliver_msg)
-            .str(r.username)
-            .take();
+            .str(r.username);
+    if (w) {
+        out.str(w->topic)
+                .str(w->payload)
+                .str(w->properties)
+                .u8(w->qos)
+                .u8(w->retain ? 1 : 0)
+                .u32(w->message_expiry_s)
+                .i64(w->due_at_ms);
+    }
+    return out.take();
 }
 
 std::optional<SessionRecord> decode_session(std::string_view client_id, std::string_view v) {
-    Reader in(v);
+    const bool with_will = !v.empty() && static_cast<uint8_t>(v[0]) == kSessionWillFormat;
+    Reader in(v, with_will ? kSessionWillFormat : kValueFormat);
     SessionRecord r;
     r.client_id = std::string(client_id);
     r.protocol_level = in.u8();
@@ -146,6 +159,16 @@ std::optional<SessionRecord> decode_session(std::string_view client_id, std::str
     r.max_inflight = in.u16();
     r.deliver_msg = in.u64();
     r.username = in.str();
+    if (with_will) {
+        WillRecord& w = r.will.emplace();
+        w.topic = in.str();
+        w.payload = in.str();
+        w.properties = in.str();
+        w.qos = in.u8();
+        w.retain = in.boolean();
+        w.message_expiry_s = in.u32();
+        w.due_at_ms = in.i64();
+    }
     return finish(in, std::move(r));
 }
 

@@ -10,6 +10,9 @@
 //
 //   session        ver u8 protocol_level, u32 expiry_interval_s, i64 created_at_ms,
 //                  i64 disconnected_at_ms, u16 max_inflight, u64 deliver_msg, str username
+//                  (format 2, kSessionWillFormat, with a delayed will: followed by str topic,
+//                  str payload, str properties, u8 qos, bool retain, u32 message_expiry_s,
+//                  i64 due_at_ms; schema version 3)
 //   subscription   ver u8 qos, u8 flags(bit0 no_local, bit1 retain_as_published),
 //                  u8 retain_handling, u32 subscription_id
 //   message        ver u8 qos, bool retain, i64 created_at_ms, i64 expiry_at_ms, str topic,
@@ -43,6 +46,7 @@ namespace mqttd::storage::values {
 
 inline constexpr uint8_t kValueFormat = 1;
 inline constexpr uint8_t kInlineQueueFormat = 2;
+inline constexpr uint8_t kSessionWillFormat = 2;
 inline constexpr uint8_t kQueueIdsFormat = 3;
 inline constexpr uint8_t kInlineQueueIdsFormat = 4;
 // At most this many further subscription ids are kept with a queue entry.

@@ -45,6 +45,10 @@ storage::Status Broker::recover() {
         s->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : now;
         s->expiry_interval_s = r.expiry_interval_s;
         s->username = r.username;
+        if (r.will) {
+            // Due while the broker was down: published at the first tick.
+            workers_[s->worker()]->adopt_delayed_will(s, std::move(*r.will));
+        }
         auto counts = store_.session_counts(r.client_id);
         // A session no message has flowed through keeps its queue block unallocated.
         if (r.deliver_msg != 0 || counts.queued != 0 || counts.next_seq != 0 ||

@@ -19,6 +19,24 @@ using mqtt::Version;
 
 namespace {
 
+// The will of a connection as it is kept until published: PUBLISH properties without the Will
+// Delay Interval (a will property, not a PUBLISH one).
+storage::WillRecord will_record(const mqtt::Will& w, int64_t due_at_ms) {
+    storage::WillRecord r;
+    r.topic = w.topic;
+    r.payload = w.payload;
+    r.qos = w.qos;
+    r.retain = w.retain;
+    r.due_at_ms = due_at_ms;
+    if (!w.properties.empty()) {
+        mqtt::Properties p = w.properties;
+        p.will_delay_interval.reset();
+        r.message_expiry_s = p.message_expiry_interval.value_or(0);
+        mqtt::encode_properties_body(r.properties, p);
+    }
+    return r;
+}
+
 uint32_t effective_expiry_s(const Session& s, const Settings& settings) {
     if (s.version == Version::V5) {
         return s.expiry_interval_s;
@@ -656,6 +674,11 @@ void Worker::store_session(const Session& s) {
             static_cast<uint16_t>(broker_.settings().max_inflight.load(std::memory_order_relaxed));
     r.deliver_msg = s.queue_if_any() ? s.queue_if_any()->deliver_msg : 0;
     r.username = s.username;
+    for (const auto& d : delayed_wills_) {
+        if (d.session.get() == &s) {
+            r.will = d.will;  // kept with the session: it survives a restart
+        }
+    }
     batch().put_session(std::move(r));
 }
 
@@ -688,11 +711,11 @@ bool Worker::detach(Connection& conn) {
         uint32_t delay = conn.will->properties.will_delay_interval.value_or(0);
         if (delay > 0 && outlives) {
             delayed_wills_.push_back(
-                    DelayedWill{s, std::move(conn.will), unix_ms() + int64_t{delay} * 1000});
+                    DelayedWill{s, will_record(*conn.will, unix_ms() + int64_t{delay} * 1000)});
         } else {
-            publish(will_message(*conn.will, conn.client_id()), s.get(), nullptr);
-            conn.will.reset();
+            publish(will_message(will_record(*conn.will, 0), conn.client_id()), s.get(), nullptr);
         }
+        conn.will.reset();
     }
     s->connection = nullptr;
     s->online = false;
@@ -706,33 +729,30 @@ bool Worker::detach(Connection& conn) {
     return !outlives;
 }
 
-MessagePtr Worker::will_message(const mqtt::Will& w, const std::string& client_id) {
+MessagePtr Worker::will_message(const storage::WillRecord& w, const std::string& client_id) {
     int64_t now = unix_ms();
-    std::string properties;
-    int64_t expiry_at_ms = 0;
-    if (!w.properties.empty()) {
-        mqtt::Properties p = w.properties;
-        p.will_delay_interval.reset();  // a will property, not a PUBLISH one
-        mqtt::encode_properties_body(properties, p);
-        if (p.message_expiry_interval) {
-            expiry_at_ms = now + int64_t{*p.message_expiry_interval} * 1000;
-        }
-    }
-    return make_message(MessageInit{w.topic, w.payload, w.qos, w.retain, properties, client_id, now,
-                                    expiry_at_ms, broker_.store().next_message_id()});
+    int64_t expiry_at_ms = w.message_expiry_s != 0 ? now + int64_t{w.message_expiry_s} * 1000 : 0;
+    return make_message(MessageInit{w.topic, w.payload, w.qos, w.retain, w.properties, client_id,
+                                    now, expiry_at_ms, broker_.store().next_message_id()});
+}
+
+void Worker::adopt_delayed_will(SessionPtr s, storage::WillRecord will) {
+    delayed_wills_.push_back(DelayedWill{std::move(s), std::move(will)});
 }
 
 void Worker::release_delayed_wills(const Session* s, int64_t due_by_ms) {
     for (size_t i = 0; i < delayed_wills_.size();) {
         auto& d = delayed_wills_[i];
-        if (d.session.get() != s && d.due_ms > due_by_ms) {
+        if (d.session.get() != s && d.will.due_at_ms > due_by_ms) {
             ++i;
             continue;
         }
         DelayedWill taken = std::move(d);
         delayed_wills_.erase(delayed_wills_.begin() + static_cast<ptrdiff_t>(i));
-        publish(will_message(*taken.will, taken.session->client_id()), taken.session.get(),
-                nullptr);
+        publish(will_message(taken.will, taken.session->client_id()), taken.session.get(), nullptr);
+        if (taken.session.get() != s && taken.session->persistent() && !taken.session->ended) {
+            store_session(*taken.session);  // the stored record loses its will
+        }
     }
 }
 

@@ -108,6 +108,8 @@ public:
 
     // --- used by Broker during recovery (before threads start) and admin ---
     void adopt_session(SessionPtr s);
+    // A delayed will of a recovered session (its stored record).
+    void adopt_delayed_will(SessionPtr s, storage::WillRecord will);
     size_t connection_count() const { return connections_count_.load(std::memory_order_relaxed); }
     size_t session_count() const { return sessions_count_.load(std::memory_order_relaxed); }
     // Sessions with clean_session = 1 (or MQTT 5 expiry 0): they exist only while connected.
@@ -210,9 +212,8 @@ private:
     void attach(Connection& conn, const SessionPtr& s, bool resumed);
     // Returns whether the session ended with the connection.
     bool detach(Connection& conn);
-    // The will of a connection that closed without DISCONNECT, as a message published now
-    // (MQTT 5 will properties carried over, Will Delay Interval left out).
-    MessagePtr will_message(const mqtt::Will& w, const std::string& client_id);
+    // A will as the message published now (its Message Expiry Interval counts from now).
+    MessagePtr will_message(const storage::WillRecord& w, const std::string& client_id);
     // Publishes the delayed wills of session `s` (it ends) and those due by `due_by_ms`.
     void release_delayed_wills(const Session* s, int64_t due_by_ms);
     void store_session(const Session& s);
@@ -319,11 +320,11 @@ private:
     bool stopping_ = false;
     int64_t last_expiry_check_ms_ = 0;
     // MQTT 5 Will Delay Interval [MQTT-3.1.3-9]: wills waiting for their delay to pass, the
-    // session to end or the client to come back (then dropped). Not kept across a restart.
+    // session to end or the client to come back (then dropped). Each is written with its
+    // session's record (store_session), so it survives a restart.
     struct DelayedWill {
         SessionPtr session;
-        std::unique_ptr<mqtt::Will> will;
-        int64_t due_ms = 0;
+        storage::WillRecord will;
     };
     std::vector<DelayedWill> delayed_wills_;
 };

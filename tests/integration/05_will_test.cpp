@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "harness.h"
+#include "mqtt5.h"
 
 namespace mqttd::itest {
 namespace {
@@ -258,6 +259,56 @@ TEST(Will, DelayedWillDroppedWhenTheClientReturns_MQTT5_3_1_3_9) {
     RawClient back;
     EXPECT_TRUE(back.connect_ok(broker.port(), "wd-back", false)) << "session present";
     watcher.expect_silence(3000ms);
+}
+
+// A delayed will survives a restart of the broker: it is stored with its session, and goes out
+// once its Will Delay Interval has passed, with its properties, exactly once.
+TEST(Will, DelayedWillSurvivesARestart_MQTT5_3_1_3_9) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    {
+        RawClient watcher;
+        watcher.connect_ok(broker.port(), "wr-watcher", false);
+        watcher.subscribe("wr/#", 1);
+        watcher.disconnect();
+    }
+    v5::Client5 victim;
+    v5::ConnectSpec spec;
+    spec.client_id = "wr-victim";
+    spec.props.u32(v5::kSessionExpiry, 300);
+    spec.will = v5::WillSpec{"wr/victim", "bye", 1, false,
+                             v5::Props().u32(v5::kWillDelay, 2).str(v5::kContentType, "t/x")};
+    ASSERT_TRUE(victim.connect_ok(broker.port(), spec));
+    victim.raw().abort();
+    // The session is stored with its will when the broker handles the close (the client then
+    // leaves the REST client list); a clean stop drains that write.
+    const std::string url =
+            "http://127.0.0.1:" + std::to_string(broker.api_port()) + "/api/v2/clients/wr-victim";
+    EXPECT_TRUE(eventually([&] {
+        auto [rc, out] = run_command({"curl", "-s", "-u", "admin:public", url}, 5s);
+        return rc == 0 && out.find("\"code\":0") != std::string::npos &&
+               out.find("wr-victim") == std::string::npos;
+    }));
+    broker.restart();
+    ASSERT_TRUE(broker.running());
+    v5::Client5 watcher;
+    v5::ConnectSpec w;
+    w.client_id = "wr-watcher";
+    w.clean_start = false;
+    w.props.u32(v5::kSessionExpiry, 300);
+    ASSERT_TRUE(watcher.connect_ok(broker.port(), w));
+    auto will = watcher.receive_and_ack(8s);
+    ASSERT_TRUE(will) << "the delayed will was lost in the restart";
+    EXPECT_EQ(will->topic, "wr/victim");
+    EXPECT_EQ(will->payload, "bye");
+    watcher.raw().expect_silence(1500ms);
+    // Published once: the stored session no longer holds it.
+    watcher.disconnect();
+    broker.restart();
+    ASSERT_TRUE(broker.running());
+    RawClient again;
+    EXPECT_TRUE(again.connect_ok(broker.port(), "wr-watcher", false));
+    again.expect_silence(1000ms);
 }
 
 }  // namespace

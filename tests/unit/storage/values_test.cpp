@@ -6,7 +6,7 @@ namespace mqttd::storage {
 namespace {
 
 TEST(Values, Session) {
-    SessionRecord r{"c1", 5, kNeverExpires, -5, 123456789012, 100, 77, "user"};
+    SessionRecord r{"c1", 5, kNeverExpires, -5, 123456789012, 100, 77, "user", {}};
     auto back = values::decode_session("c1", values::encode(r));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->client_id, "c1");
@@ -17,6 +17,31 @@ TEST(Values, Session) {
     EXPECT_EQ(back->max_inflight, 100);
     EXPECT_EQ(back->deliver_msg, 77u);
     EXPECT_EQ(back->username, "user");
+}
+
+// Format 2: a session with a delayed will keeps it; truncations are refused; one without a
+// will stays format 1.
+TEST(Values, SessionWithADelayedWill) {
+    SessionRecord r{
+            "c1", 5, 60, 1, 2, 32, 0, "u", WillRecord{"w/t", "gone", "pr", 1, true, 30, 99}};
+    const std::string v = values::encode(r);
+    EXPECT_EQ(static_cast<uint8_t>(v[0]), values::kSessionWillFormat);
+    auto back = values::decode_session("c1", v);
+    ASSERT_TRUE(back && back->will);
+    EXPECT_EQ(back->username, "u");
+    EXPECT_EQ(back->will->topic, "w/t");
+    EXPECT_EQ(back->will->payload, "gone");
+    EXPECT_EQ(back->will->properties, "pr");
+    EXPECT_EQ(back->will->qos, 1);
+    EXPECT_TRUE(back->will->retain);
+    EXPECT_EQ(back->will->message_expiry_s, 30u);
+    EXPECT_EQ(back->will->due_at_ms, 99);
+    for (size_t n = 0; n < v.size(); ++n) {
+        EXPECT_FALSE(values::decode_session("c1", v.substr(0, n))) << n;
+    }
+    r.will.reset();
+    EXPECT_EQ(static_cast<uint8_t>(values::encode(r)[0]), values::kValueFormat);
+    EXPECT_FALSE(values::decode_session("c1", values::encode(r))->will);
 }
 
 TEST(Values, Subscription) {
@@ -159,7 +184,7 @@ TEST(Values, Counts) {
 }
 
 TEST(Values, RejectsBadVersionTruncationAndTrailingBytes) {
-    std::string v = values::encode(SessionRecord{"c", 4, 0, 0, 0, 32, 0, "u"});
+    std::string v = values::encode(SessionRecord{"c", 4, 0, 0, 0, 32, 0, "u", {}});
     std::string bad = v;
     bad[0] = 2;
     EXPECT_FALSE(values::decode_session("c", bad));
