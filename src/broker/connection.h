@@ -22,6 +22,7 @@
 
 #include "broker/auth/acl.h"
 #include "broker/auth/auth_chain.h"
+#include "broker/auth/scram.h"
 #include "broker/link.h"
 #include "broker/session.h"
 #include "common/lazy_deque.h"
@@ -103,6 +104,16 @@ private:
     const uint16_t max_;
 };
 
+// MQTT 5 enhanced authentication in progress (4.12), SCRAM-SHA-256 (auth/scram.h): during
+// the first one the CONNECT it completes waits here, and the connection has no session yet.
+struct AuthExchange {
+    auth::ScramServer scram;
+    std::unique_ptr<mqtt::Connect> connect;  // the first authentication only; null when re-
+    auth::ClientIdentity identity;           // authenticating
+    bool assigned = false;                   // the client id was assigned by the server
+    int64_t started_ms = 0;                  // mono
+};
+
 inline PendingResponse response_for(mqtt::PacketType type, uint16_t packet_id) {
     PendingResponse r;
     r.type = type;
@@ -142,6 +153,8 @@ public:
     std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
     std::unique_ptr<TopicAliases> topic_aliases;
     std::unique_ptr<OutboundAliases> outbound_aliases;
+    std::unique_ptr<AuthExchange> auth;       // an AUTH exchange in progress
+    bool enhanced_auth = false;               // CONNECT used SCRAM-SHA-256: may re-authenticate
     uint16_t client_topic_alias_maximum = 0;  // MQTT 5: aliases the client lets us set
     LazyDeque<PendingResponse> responses;
     uint64_t responses_base = 0;  // response number of responses.front()

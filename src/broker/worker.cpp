@@ -404,9 +404,13 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
         refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
         return ConnectResult::Refused;
     }
-    if (c.properties.authentication_method) {
-        // MQTT 5 enhanced authentication: no method is supported, so CONNACK 0x8C and close
-        // [MQTT-4.12.0-1] (accepting would let the client believe it authenticated).
+    auto& ext = broker_.extensions();
+    if (c.properties.authentication_method &&
+        (*c.properties.authentication_method != auth::kScramMethod || !ext.usernames ||
+         !ext.auth.enabled("emq_auth_username"))) {
+        // MQTT 5 enhanced authentication with a method this broker does not offer (SCRAM-SHA-256
+        // needs emq_auth_username running): CONNACK 0x8C and close [MQTT-4.12.0-1] (accepting
+        // would let the client believe it authenticated).
         refuse_connect(link, c.version, ReasonCode::BadAuthenticationMethod);
         return ConnectResult::Refused;
     }
@@ -422,13 +426,16 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
             link.peer_ip(),
             link.peer_port(),
             static_cast<uint8_t>(c.version)};
+    if (c.properties.authentication_method) {
+        return begin_enhanced_auth(link, std::move(c), std::move(identity), assigned);
+    }
     // The authentication chain answers at once (local tables, anonymous rules) or later from
     // its pool (password hashing, HTTP): then the link waits, paused, for the answer.
     uint64_t key = ++next_pending_connect_;
     bool anonymous = settings.allow_anonymous.load(std::memory_order_relaxed);
     auto decision = decide(
             [&](auth::DecisionCallback cb) {
-                broker_.extensions().auth.authenticate(identity, anonymous, std::move(cb));
+                ext.auth.authenticate(identity, anonymous, std::move(cb));
             },
             [this, key](auth::Decision d) { finish_connect(key, std::move(d)); });
     if (!decision) {
@@ -457,7 +464,8 @@ ConnectResult Worker::conclude_connect(Link& link,
                                        mqtt::Connect&& c,
                                        auth::ClientIdentity&& identity,
                                        bool assigned,
-                                       const auth::Decision& d) {
+                                       const auth::Decision& d,
+                                       const std::string* server_final) {
     auto& settings = broker_.settings();
     if (d.verdict != auth::Verdict::Allow) {
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
@@ -568,6 +576,11 @@ ConnectResult Worker::conclude_connect(Link& link,
         }
         if (assigned) {
             ack.properties.assigned_client_identifier = c.client_id;
+        }
+        if (server_final) {  // enhanced authentication succeeded (MQTT 5 4.12)
+            ack.properties.authentication_method = std::string(auth::kScramMethod);
+            ack.properties.authentication_data = *server_final;
+            conn.enhanced_auth = true;
         }
     }
     mqtt::encode_connack(link.out(), c.version, ack);
@@ -958,10 +971,17 @@ void Worker::adopt_session(SessionPtr s) {
 void Worker::tick(int64_t now_ms) {
     int64_t mono = mono_ms();
     std::vector<Connection*> expired;
+    int64_t connect_timeout_ms =
+            broker_.settings().connect_timeout_s.load(std::memory_order_relaxed) * 1000;
     for (auto& [id, conn] : connections_) {
         // [MQTT-3.1.2-24]: one and a half times the keepalive without a packet closes.
         if (conn->keepalive > 0 && !conn->closing &&
             mono - conn->last_activity_ms > int64_t{conn->keepalive} * 1500) {
+            expired.push_back(conn.get());
+        }
+        // An enhanced authentication that does not reach CONNACK in mqtt.connect_timeout.
+        if (conn->auth && conn->auth->connect && !conn->closing &&
+            mono - conn->auth->started_ms > connect_timeout_ms) {
             expired.push_back(conn.get());
         }
     }

@@ -52,7 +52,8 @@ struct Token {
 };
 
 enum class ConnectResult : uint8_t {
-    Accepted,  // CONNACK 0 written; the link is attached to its Connection
+    Accepted,  // CONNACK 0 written, or an AUTH exchange begun; the link is attached to its
+               // Connection
     Refused,   // CONNACK with the refusal written; the link is closing
     Pending,   // waiting for the authentication chain; the link is paused
 };
@@ -163,11 +164,23 @@ private:
                                          std::function<void(auth::Decision)> later);
     void refuse_connect(Link& link, mqtt::Version v, mqtt::ReasonCode rc);
     void finish_connect(uint64_t key, auth::Decision d);
+    // `server_final`: the last SCRAM message, for CONNACK's Authentication Data (enhanced
+    // authentication), or null.
     ConnectResult conclude_connect(Link& link,
                                    mqtt::Connect&& c,
                                    auth::ClientIdentity&& identity,
                                    bool assigned,
-                                   const auth::Decision& d);
+                                   const auth::Decision& d,
+                                   const std::string* server_final = nullptr);
+    // MQTT 5 enhanced authentication (worker_auth.cpp): a CONNECT with Authentication Method
+    // SCRAM-SHA-256, the AUTH packets that continue it before CONNACK, and re-authentication.
+    ConnectResult begin_enhanced_auth(Link& link,
+                                      mqtt::Connect&& c,
+                                      auth::ClientIdentity&& identity,
+                                      bool assigned);
+    mqtt::ReasonCode continue_connect_auth(Connection& conn, mqtt::Packet& packet);
+    mqtt::ReasonCode handle_auth(Connection& conn, const mqtt::Auth& a);
+    void write_auth(Connection& conn, mqtt::ReasonCode reason, std::string data);
     // $SYS and presence messages: published by the broker itself, not retained.
     void publish_from_broker(std::string_view topic, std::string_view payload, uint8_t qos);
     void on_connected_extensions(Connection& conn, bool new_session);

@@ -91,6 +91,9 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
     if (conn.closing) {
         return ReasonCode::Success;
     }
+    if (conn.auth && conn.auth->connect) {
+        return continue_connect_auth(conn, packet);  // before CONNACK: AUTH or DISCONNECT only
+    }
     if (auto* p = std::get_if<mqtt::Publish>(&packet)) {
         return handle_publish(conn, *p);
     }
@@ -126,6 +129,9 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
         conn.disconnect_received = d->reason != ReasonCode::DisconnectWithWill;
         close_connection(conn);
         return ReasonCode::Success;
+    }
+    if (auto* a = std::get_if<mqtt::Auth>(&packet)) {
+        return handle_auth(conn, *a);
     }
     if (std::holds_alternative<mqtt::Connect>(packet)) {
         return ReasonCode::ProtocolError;  // [MQTT-3.1.0-2]: a second CONNECT

@@ -11,6 +11,10 @@
 
 namespace mqttd::broker::auth {
 
+namespace {
+constexpr std::string_view kScramPrefix = "auth.username_scram.";
+}  // namespace
+
 CredentialStore::CredentialStore(storage::Store& store,
                                  CredentialKind kind,
                                  CredentialOptions options)
@@ -22,6 +26,11 @@ CredentialStore::CredentialStore(storage::Store& store,
     std::string prefix(key_prefix(kind_));
     for (auto& rec : store_.config_with_prefix(prefix)) {
         hashes_.emplace(rec.key.substr(prefix.size()), std::move(rec.value));
+    }
+    if (kind_ == CredentialKind::Username) {
+        for (auto& rec : store_.config_with_prefix(kScramPrefix)) {
+            scram_.emplace(rec.key.substr(kScramPrefix.size()), std::move(rec.value));
+        }
     }
     pool_ = std::make_unique<TaskPool>(std::max<size_t>(1, options_.verify_threads),
                                        options_.max_queue);
@@ -145,6 +154,15 @@ storage::Status CredentialStore::add(std::string_view name, std::string_view pas
     }
     storage::WriteBatch batch;
     batch.put_config(std::string(key_prefix(kind_)) + std::string(name), encoded);
+    std::string scram;
+    if (kind_ == CredentialKind::Username) {
+        auto cred = make_scram_credential(password, options_.scram_iterations);
+        if (!cred) {
+            return storage::Status::io_error("SCRAM key derivation failed");
+        }
+        scram = encode_scram_credential(*cred);
+        batch.put_config(std::string(kScramPrefix) + std::string(name), scram);
+    }
     storage::Status st = store_.write(std::move(batch));
     if (!st.is_ok()) {
         return st;
@@ -152,6 +170,9 @@ storage::Status CredentialStore::add(std::string_view name, std::string_view pas
     {
         std::unique_lock lock(mu_);
         hashes_[std::string(name)] = std::move(encoded);
+        if (!scram.empty()) {
+            scram_[std::string(name)] = std::move(scram);
+        }
     }
     cache_drop(name);
     return storage::Status::ok();
@@ -163,6 +184,9 @@ storage::Status CredentialStore::remove(std::string_view name) {
     }
     storage::WriteBatch batch;
     batch.delete_config(std::string(key_prefix(kind_)) + std::string(name));
+    if (kind_ == CredentialKind::Username) {
+        batch.delete_config(std::string(kScramPrefix) + std::string(name));
+    }
     storage::Status st = store_.write(std::move(batch));
     if (!st.is_ok()) {
         return st;
@@ -170,6 +194,7 @@ storage::Status CredentialStore::remove(std::string_view name) {
     {
         std::unique_lock lock(mu_);
         hashes_.erase(std::string(name));
+        scram_.erase(std::string(name));
     }
     cache_drop(name);
     return storage::Status::ok();
@@ -214,6 +239,15 @@ Verdict CredentialStore::verify(std::string_view name, std::string_view password
     }
     cache_put(name, std::move(tag));
     return Verdict::Allow;
+}
+
+std::optional<ScramCredential> CredentialStore::scram_credential(std::string_view name) const {
+    std::shared_lock lock(mu_);
+    auto it = scram_.find(std::string(name));
+    if (it == scram_.end()) {
+        return std::nullopt;
+    }
+    return decode_scram_credential(it->second);
 }
 
 CredentialStore::SeedResult CredentialStore::seed(

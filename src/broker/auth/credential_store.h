@@ -1,9 +1,12 @@
 // emq_auth_username and emq_auth_clientid: name -> salted slow hash (password_hash.h), kept
 // in the store's `config` family so they survive restarts.
 //
-// KEYS: "auth.username.<name>" / "auth.clientid.<client id>" -> encoded hash. All entries of
-// one kind are loaded into memory at construction; add/remove write through the store
-// (blocking write: REST or startup threads only) and then update memory.
+// KEYS: "auth.username.<name>" / "auth.clientid.<client id>" -> encoded hash; for user names
+// also "auth.username_scram.<name>" -> the SCRAM-SHA-256 credential of the same password
+// (scram.h: StoredKey and ServerKey, its own salt), for MQTT 5 enhanced authentication. A
+// name added before SCRAM keys were kept has none until its password is set again. All
+// entries of one kind are loaded into memory at construction; add/remove write through the
+// store (blocking write: REST or startup threads only) and then update memory.
 //
 // DECISIONS: the name (username, or client id) is unknown, or absent -> Ignore (the next
 // provider decides); known and the password matches -> Allow; otherwise Deny.
@@ -22,6 +25,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -31,6 +35,7 @@
 
 #include "broker/auth/auth_chain.h"
 #include "broker/auth/password_hash.h"
+#include "broker/auth/scram.h"
 #include "broker/auth/task_pool.h"
 #include "storage/status.h"
 #include "storage/store.h"
@@ -41,6 +46,7 @@ enum class CredentialKind { Username, ClientId };
 
 struct CredentialOptions {
     uint32_t iterations = kDefaultPbkdf2Iterations;
+    uint32_t scram_iterations = kDefaultScramIterations;
     size_t cache_capacity = 10000;
     size_t verify_threads = 1;
     size_t max_queue = 256;
@@ -71,6 +77,8 @@ public:
     std::vector<std::string> list() const;  // sorted
     // Blocking check (REST, tests): Ignore for an unknown name, else Allow or Deny.
     Verdict verify(std::string_view name, std::string_view password);
+    // The SCRAM-SHA-256 credential of a user name, if it has one.
+    std::optional<ScramCredential> scram_credential(std::string_view name) const;
 
     // Pre-seeds from configuration pairs: "auth.user.N.username" + "auth.user.N.password"
     // (Username) or "auth.client.N.clientid" + "auth.client.N.password" (ClientId). Only
@@ -100,6 +108,7 @@ private:
 
     mutable std::shared_mutex mu_;
     std::unordered_map<std::string, std::string> hashes_;  // name -> encoded hash
+    std::unordered_map<std::string, std::string> scram_;   // name -> encoded SCRAM credential
     mutable std::shared_mutex cache_mu_;
     std::unordered_map<std::string, std::string> cache_;  // name -> cache_tag(password)
 
