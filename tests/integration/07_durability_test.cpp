@@ -213,7 +213,7 @@ TEST(Durability, InflightToOnlineSubscriberSurvivesKill9_MQTT_4_4_0_1) {
     auto rel = sub.read();
     ASSERT_TRUE(rel);
     ASSERT_EQ(rel->type(), kPubrel);
-    std::this_thread::sleep_for(200ms);  // PUBREC state write is not acknowledged to us
+    // No wait needed: PUBREL leaves only once the PUBREC state is in the store (contract 3).
     broker.kill9();
     EXPECT_TRUE(sub.wait_closed());
     ASSERT_NO_FATAL_FAILURE(broker.start());
