@@ -62,8 +62,8 @@ void wire_settings(config::Config& cfg, broker::Settings& s) {
     bind_int("mqtt.session.expiry_interval", s.session_expiry_s);
     bind_int("mqtt.broker.sys_interval", s.sys_interval_s);
     bind_int("mqtt.connect_timeout", s.connect_timeout_s);
-    bind_int("mqtt.retry_interval", s.retry_interval_s);
     bind_int("mqtt.max_awaiting_rel", s.max_awaiting_rel);
+    bind_int("mqtt.await_rel_timeout", s.await_rel_timeout_s);
 }
 
 int run(int argc, char** argv) {

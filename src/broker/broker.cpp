@@ -68,7 +68,7 @@ storage::Status Broker::recover() {
             if (counts.awaiting_rel + counts.awaiting_comp > 0) {
                 for (auto& in : store_.inflight_of(r.client_id)) {
                     if (in.direction == storage::Direction::Inbound) {
-                        q.awaiting_rel.insert(in.packet_id);
+                        q.awaiting_rel.emplace(in.packet_id, in.at_ms);
                     } else {
                         InflightItem item;
                         item.state = InflightItem::State::AwaitComp;

@@ -53,7 +53,6 @@ struct InflightItem {
     enum class State : uint8_t { AwaitAck, AwaitRec, AwaitComp };
     OutItem item;
     State state = State::AwaitAck;
-    int64_t sent_at_ms = 0;
 };
 
 struct DiskItem {
@@ -66,8 +65,9 @@ struct DiskItem {
 // on first use and an idle session pays a pointer for it. Home worker only.
 struct SessionQueue {
     std::map<uint16_t, InflightItem> inflight;
-    // Inbound QoS 2: packet ids received and routed, awaiting PUBREL.
-    std::set<uint16_t> awaiting_rel;
+    // Inbound QoS 2: packet ids received and routed, awaiting PUBREL, with when they came
+    // (unix ms); bounded by mqtt.max_awaiting_rel, forgotten after mqtt.await_rel_timeout.
+    std::map<uint16_t, int64_t> awaiting_rel;
     LazyDeque<OutItem> pending;
     LazyDeque<DiskItem> disk;
     // After a restart the disk seqs are not loaded until needed: `disk_unloaded` entries are in

@@ -23,8 +23,8 @@ struct Settings {
     std::atomic<int64_t> session_expiry_s{7200};  // 0 = never
     std::atomic<int64_t> sys_interval_s{60};      // 0 = off
     std::atomic<int64_t> connect_timeout_s{15};
-    std::atomic<int64_t> retry_interval_s{20};
-    std::atomic<uint32_t> max_awaiting_rel{100};
+    std::atomic<uint32_t> max_awaiting_rel{100};  // 0 = no limit
+    std::atomic<int64_t> await_rel_timeout_s{20};
 
     // emq_retainer: retained messages on/off and their limits (0 = no limit).
     std::atomic<bool> retainer_enabled{true};

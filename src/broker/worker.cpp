@@ -991,7 +991,24 @@ void Worker::tick(int64_t now_ms) {
     if (now_ms - last_expiry_check_ms_ >= 1000) {
         last_expiry_check_ms_ = now_ms;
         std::vector<SessionPtr> gone;
+        const int64_t await_rel_ms =
+                broker_.settings().await_rel_timeout_s.load(std::memory_order_relaxed) * 1000;
         for (const auto& s : sessions_) {
+            // mqtt.await_rel_timeout (EMQ 2.x): an inbound QoS 2 whose PUBREL does not come in
+            // time is forgotten (a late PUBREL gets PUBCOMP "not found"; the message was
+            // routed when it arrived).
+            if (SessionQueue* q = s->queue_if_any(); q != nullptr && !q->awaiting_rel.empty()) {
+                std::erase_if(q->awaiting_rel, [&](const auto& entry) {
+                    if (now_ms - entry.second <= await_rel_ms) {
+                        return false;
+                    }
+                    if (s->persistent()) {
+                        batch().delete_inflight(s->client_id(), storage::Direction::Inbound,
+                                                entry.first);
+                    }
+                    return true;
+                });
+            }
             if (s->online || !s->persistent()) {
                 continue;
             }

@@ -84,8 +84,8 @@ public:
     void post(Task t) { post_(std::move(t)); }
 
     // --- net entry points (this worker's thread) ---
-    // Handles a CONNECT whose client id is homed here. Returns the connection, or nullptr when
-    // refused (a CONNACK with the refusal was written and the link is closing).
+    // Handles a CONNECT whose client id is homed here: accepted, refused (a CONNACK with the
+    // refusal was written and the link is closing) or pending (see ConnectResult).
     ConnectResult on_connect(Link& link, mqtt::Connect&& connect);
     // Handles one packet after CONNECT. A non-success result is a protocol violation: net
     // closes the connection (with a DISCONNECT of that reason on MQTT 5).
@@ -93,7 +93,8 @@ public:
     // The link is gone (closed by either side). Publishes the will unless DISCONNECT was
     // received; detaches the session. `conn` is freed.
     void on_closed(Connection& conn);
-    // Called about once a second: keepalive, retries, session expiry, $SYS.
+    // Called about once a second: keepalive, stalled authentication, session expiry, inbound
+    // QoS 2 past mqtt.await_rel_timeout, delayed wills, $SYS.
     void tick(int64_t now_ms);
     // Bytes and malformed packets seen by net.
     Metrics& metrics() { return metrics_; }

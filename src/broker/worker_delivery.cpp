@@ -182,6 +182,25 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         complete(t);
         return ReasonCode::Success;
     }
+    if (p.qos == 2) {
+        uint32_t max = broker_.settings().max_awaiting_rel.load(std::memory_order_relaxed);
+        if (max != 0 && s.queue().awaiting_rel.size() >= max) {
+            // mqtt.max_awaiting_rel (EMQ 2.x): the message is dropped, never acknowledged as
+            // taken. MQTT 5 says so with PUBREC 0x93, which ends the exchange; a 3.x client
+            // gets no PUBREC and sends it again when it reconnects.
+            metrics_.add(Metric::MessagesDropped);
+            metrics_.add(Metric::MessagesQos2Dropped);
+            if (conn.version == Version::V5) {
+                auto r = response_for(PacketType::Pubrec, p.packet_id);
+                r.reasons.push_back(ReasonCode::ReceiveMaximumExceeded);
+                if (conn.server_receive_maximum != 0) {
+                    ++conn.inbound_unacked;  // released as the error PUBREC is written
+                }
+                complete(new_response(conn, std::move(r)));
+            }
+            return ReasonCode::Success;
+        }
+    }
     if (p.qos > 0 && conn.server_receive_maximum != 0) {
         // [MQTT-3.3.4-7]: more unacknowledged QoS 1/2 PUBLISHes than CONNACK's Receive Maximum.
         if (conn.inbound_unacked >= conn.server_receive_maximum) {
@@ -310,7 +329,7 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
     Token t = new_response(
             conn, response_for(p.qos == 1 ? PacketType::Puback : PacketType::Pubrec, p.packet_id));
     if (p.qos == 2) {
-        s.queue().awaiting_rel.insert(p.packet_id);
+        s.queue().awaiting_rel.emplace(p.packet_id, now);
         if (s.persistent()) {
             batch().put_inflight(storage::InflightRecord{s.client_id(), storage::Direction::Inbound,
                                                          p.packet_id, now});
@@ -610,7 +629,6 @@ bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
     }
     InflightItem in;
     in.state = item.qos == 1 ? InflightItem::State::AwaitAck : InflightItem::State::AwaitRec;
-    in.sent_at_ms = mono_ms();
     in.item = std::move(item);
     q.inflight.emplace(pid, std::move(in));
     return true;
@@ -666,7 +684,6 @@ void Worker::resend_inflight(Session& s) {
             metrics_.add(Metric::PacketsPublishSent);
         }
         metrics_.add(Metric::PacketsSent);
-        in.sent_at_ms = mono_ms();
     }
     conn->link().flush();
 }

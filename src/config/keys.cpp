@@ -93,7 +93,9 @@ constexpr std::array kKeys{
            .description = "How long an offline persistent session is kept; 0 = never expires."},
     KeyDef{.name = "mqtt.retry_interval", .type = Duration, .default_text = "20", .min = 1,
            .max = kOneDay,
-           .description = "Resend an unacknowledged QoS 1/2 message after this time."},
+           .description = "Accepted for EMQ 2.x configuration files, without effect: "
+                          "unacknowledged messages are resent when their session resumes, as "
+                          "MQTT requires, not on a timer."},
     KeyDef{.name = "mqtt.max_awaiting_rel", .type = Int, .default_text = "100", .min = 0,
            .max = 65535,
            .description = "QoS 2 messages awaiting PUBREL per session; 0 = no limit."},

@@ -2,6 +2,9 @@
 // keep alive, flow control, topic aliases from the server, subscription identifiers. Frames are
 // built by hand (mqtt5.h). Tests that need no special configuration share one broker, started
 // once for the binary; each uses its own client ids and topics.
+#include <set>
+#include <string>
+
 #include <gtest/gtest.h>
 
 #include "harness.h"
@@ -259,6 +262,79 @@ TEST_F(Mqtt5, OverlappingSubscriptionsDeliverOneCopyWithEveryIdentifier_MQTT5_3_
     EXPECT_EQ(q->payload, "queued");
     EXPECT_EQ(q->props.all(v5::kSubscriptionId), (std::vector<uint32_t>{2, 3}));
     back.raw().expect_silence();
+}
+
+// mqtt.max_awaiting_rel (EMQ 2.x): inbound QoS 2 messages awaiting PUBREL are bounded; one more
+// is dropped and never acknowledged as taken: MQTT 5 gets PUBREC 0x93, 3.1.1 no PUBREC.
+TEST(Mqtt5AwaitingRel, BoundedByMaxAwaitingRel) {
+    BrokerProcess broker({"mqtt.max_awaiting_rel=2"});
+    ASSERT_TRUE(broker.running());
+    RawClient sub;
+    sub.connect_ok(broker.port(), "ar-sub");
+    sub.subscribe("ar/#", 2);
+    Client5 c;
+    ConnectSpec s;
+    s.client_id = "ar-v5";
+    ASSERT_TRUE(c.connect_ok(broker.port(), s));
+    for (uint16_t id = 1; id <= 3; ++id) {
+        ASSERT_TRUE(c.raw().send(v5::publish("ar/5", num("m", id), 2, id)));
+        auto rec = c.raw().read();
+        ASSERT_TRUE(rec);
+        ASSERT_EQ(rec->type(), kPubrec);
+        auto r = v5::parse_reasoned(*rec);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->reason, id <= 2 ? 0x00 : 0x93) << id;
+    }
+    RawClient old;
+    old.connect_ok(broker.port(), "ar-v3");
+    for (uint16_t id = 1; id <= 2; ++id) {
+        ASSERT_TRUE(old.send(pkt::publish("ar/3", num("m", id), 2, id)));
+        auto rec = old.read();
+        ASSERT_TRUE(rec);
+        EXPECT_EQ(rec->type(), kPubrec);
+    }
+    ASSERT_TRUE(old.send(pkt::publish("ar/3", "m3", 2, 3)));
+    old.expect_silence();
+    std::multiset<std::string> got;
+    for (int i = 0; i < 4; ++i) {
+        auto m = sub.receive_and_ack();
+        ASSERT_TRUE(m) << i;
+        got.insert(m->topic + " " + m->payload);
+    }
+    EXPECT_EQ(got, (std::multiset<std::string>{"ar/5 m1", "ar/5 m2", "ar/3 m1", "ar/3 m2"}));
+    sub.expect_silence();
+}
+
+// mqtt.await_rel_timeout: an inbound QoS 2 message whose PUBREL does not come in time is
+// forgotten (REST shows awaiting_rel_len fall to 0); the late PUBREL gets PUBCOMP 0x92.
+TEST(Mqtt5AwaitingRel, ForgottenAfterAwaitRelTimeout) {
+    BrokerProcess broker({"mqtt.await_rel_timeout=1"});
+    ASSERT_TRUE(broker.running());
+    Client5 c;
+    ConnectSpec s;
+    s.client_id = "art-v5";
+    s.props.u32(v5::kSessionExpiry, 60);
+    ASSERT_TRUE(c.connect_ok(broker.port(), s));
+    ASSERT_TRUE(c.raw().send(v5::publish("art/t", "m", 2, 7)));
+    auto rec = c.raw().read();
+    ASSERT_TRUE(rec);
+    ASSERT_EQ(rec->type(), kPubrec);
+    const std::string url =
+            "http://127.0.0.1:" + std::to_string(broker.api_port()) + "/api/v2/sessions/art-v5";
+    auto awaiting = [&] {
+        auto [rc, out] = run_command({"curl", "-s", "-u", "admin:public", url}, 5s);
+        size_t at = out.find("\"awaiting_rel_len\":");
+        return at == std::string::npos ? -1 : std::stoi(out.substr(at + 19));
+    };
+    EXPECT_TRUE(eventually([&] { return awaiting() == 1; }));
+    EXPECT_TRUE(eventually([&] { return awaiting() == 0; }, 5s));
+    ASSERT_TRUE(c.raw().send(v5::ack(kPubrel, 7)));
+    auto comp = c.raw().read();
+    ASSERT_TRUE(comp);
+    ASSERT_EQ(comp->type(), kPubcomp);
+    auto r = v5::parse_reasoned(*comp);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->reason, 0x92);
 }
 
 }  // namespace
