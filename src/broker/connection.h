@@ -2,9 +2,7 @@
 // protocol state the session does not outlive (keepalive, will, the ordered responses still
 // waiting for the store). Owned by its worker; touched only on that worker's thread.
 //
-// Responses that depend on the store (PUBACK / PUBREC / PUBCOMP / PUBREL / SUBACK / UNSUBACK)
-// wait in `responses` until every store write they depend on has committed, and leave in the
-// order their requests arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]).
+// Responses that depend on the store wait in `responses` (response_queue.h).
 #pragma once
 
 #include <algorithm>
@@ -24,21 +22,12 @@
 #include "broker/auth/auth_chain.h"
 #include "broker/auth/scram.h"
 #include "broker/link.h"
+#include "broker/response_queue.h"
 #include "broker/session.h"
 #include "common/lazy_deque.h"
 #include "mqtt/packets.h"
 
 namespace mqttd::broker {
-
-struct PendingResponse {
-    mqtt::PacketType type = mqtt::PacketType::Puback;
-    uint16_t packet_id = 0;
-    uint32_t remaining = 0;                 // store commits still to wait for
-    std::vector<mqtt::ReasonCode> reasons;  // SUBACK / UNSUBACK
-    // SUBACK: filters whose retained messages go out after the SUBACK.
-    std::vector<std::pair<std::string, mqtt::SubscribeOptions>> retained_for;
-    std::vector<uint32_t> subscription_ids;
-};
 
 // MQTT 5 topic aliases a client may set (Topic Alias Maximum in CONNACK).
 inline constexpr uint16_t kTopicAliasMaximum = 10;
@@ -114,13 +103,6 @@ struct AuthExchange {
     int64_t started_ms = 0;                  // mono
 };
 
-inline PendingResponse response_for(mqtt::PacketType type, uint16_t packet_id) {
-    PendingResponse r;
-    r.type = type;
-    r.packet_id = packet_id;
-    return r;
-}
-
 class Connection {
 public:
     Connection(uint64_t id, Link* link) : id_(id), link_(link) {}
@@ -156,8 +138,7 @@ public:
     std::unique_ptr<AuthExchange> auth;       // an AUTH exchange in progress
     bool enhanced_auth = false;               // CONNECT used SCRAM-SHA-256: may re-authenticate
     uint16_t client_topic_alias_maximum = 0;  // MQTT 5: aliases the client lets us set
-    LazyDeque<PendingResponse> responses;
-    uint64_t responses_base = 0;  // response number of responses.front()
+    ResponseQueue responses;                  // acks waiting for the store, in order
     int64_t connected_at_ms = 0;
     int64_t last_activity_ms = 0;
     uint32_t max_packet_size = 0;  // MQTT 5: the client's Maximum Packet Size, 0 = no limit

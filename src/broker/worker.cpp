@@ -47,68 +47,30 @@ uint32_t effective_expiry_s(const Session& s, const Settings& settings) {
 
 }  // namespace
 
-Worker::Worker(Broker& broker, uint32_t index) : broker_(broker), index_(index) {}
+Worker::Worker(Broker& broker, uint32_t index)
+    : broker_(broker),
+      index_(index),
+      commits_(broker.store(),
+               CommitBatch::Hooks{[this](Task t) { post(std::move(t)); },
+                                  [this](Task t) { push_task(std::move(t)); },
+                                  [this](const Token& t) { complete(t); },
+                                  [this] {
+                                      pump_waiting();
+                                  }}) {}
 
 Worker::~Worker() = default;
 
 // ---------------------------------------------------------------------------------------------
 // Store batch of the current loop turn
 
-storage::WriteBatch& Worker::batch() {
-    schedule_flush();
-    return batch_;
-}
-
-void Worker::schedule_flush() {
-    if (!flush_scheduled_) {
-        flush_scheduled_ = true;
-        post([this] {
-            flush_scheduled_ = false;
-            flush_batch();
-        });
+void Worker::depend_on_turn(Connection& conn, const Token& t) {
+    if (conn.responses.depend(t.response)) {
+        commits_.add_token(t);
     }
-}
-
-void Worker::add_token_to_batch(const Token& t) {
-    batch_tokens_.push_back(t);
-    schedule_flush();
-}
-
-void Worker::flush_batch() {
-    batch_messages_.clear();
-    auto tokens = std::move(batch_tokens_);
-    batch_tokens_.clear();
-    auto callbacks = std::move(batch_callbacks_);
-    batch_callbacks_.clear();
-    if (batch_.empty()) {
-        // Nothing stored in this turn: what waits on it is complete as it is.
-        for (const auto& t : tokens) {
-            complete(t);
-        }
-        for (auto& cb : callbacks) {
-            cb();
-        }
-        return;
-    }
-    uint64_t epoch = epoch_++;
-    storage::WriteBatch b = std::move(batch_);
-    batch_.clear();
-    // Through the inbox: the committer completes several batches of this worker per group,
-    // and they wake the worker once (one post while the inbox waits to be drained).
-    broker_.store().commit(std::move(b),
-                           [this, epoch, tokens = std::move(tokens),
-                            callbacks = std::move(callbacks)](const storage::Status& st) mutable {
-                               bool ok = st.is_ok();
-                               push_task([this, epoch, tokens = std::move(tokens),
-                                          callbacks = std::move(callbacks), ok]() mutable {
-                                   on_commit(epoch, std::move(tokens), std::move(callbacks), ok);
-                               });
-                           });
 }
 
 void Worker::after_commit(Task done) {
-    batch_callbacks_.push_back(std::move(done));
-    schedule_flush();
+    commits_.after_commit(std::move(done));
 }
 
 void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms) {
@@ -117,22 +79,7 @@ void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t e
     after_commit([&in_flight, t = std::string(topic), stamp] { in_flight.forget(t, stamp); });
 }
 
-void Worker::on_commit(uint64_t epoch,
-                       std::vector<Token>&& tokens,
-                       std::vector<Task>&& callbacks,
-                       bool ok) {
-    if (!ok) {
-        // The store refuses writes from now on (sticky error, logged by the store's owner):
-        // nothing that waits on it is acknowledged.
-        return;
-    }
-    committed_epoch_ = epoch;
-    for (const auto& t : tokens) {
-        complete(t);
-    }
-    for (auto& cb : callbacks) {
-        cb();
-    }
+void Worker::pump_waiting() {
     auto waiting = std::move(waiting_commit_);
     waiting_commit_.clear();
     for (auto& s : waiting) {
@@ -146,18 +93,14 @@ void Worker::on_commit(uint64_t epoch,
 // Inbox
 
 void Worker::push_deliveries(std::vector<Delivery>&& ds) {
-    bool schedule;
-    {
-        std::lock_guard lock(inbox_.mutex);
-        if (inbox_.deliveries.empty()) {
-            inbox_.deliveries.swap(ds);
+    bool first = inbox_.push([&](InboxBatch& b) {
+        if (b.deliveries.empty()) {
+            b.deliveries.swap(ds);
         } else {
-            std::move(ds.begin(), ds.end(), std::back_inserter(inbox_.deliveries));
+            std::move(ds.begin(), ds.end(), std::back_inserter(b.deliveries));
         }
-        schedule = !inbox_.scheduled;
-        inbox_.scheduled = true;
-    }
-    if (schedule) {
+    });
+    if (first) {
         post([this] { drain_inbox(); });
     }
 }
@@ -173,49 +116,30 @@ void Worker::send_outbox() {
 }
 
 void Worker::push_completions(std::vector<Token>&& tokens) {
-    bool schedule;
-    {
-        std::lock_guard lock(inbox_.mutex);
-        inbox_.completions.insert(inbox_.completions.end(), tokens.begin(), tokens.end());
-        schedule = !inbox_.scheduled;
-        inbox_.scheduled = true;
-    }
-    if (schedule) {
+    bool first = inbox_.push([&](InboxBatch& b) {
+        b.completions.insert(b.completions.end(), tokens.begin(), tokens.end());
+    });
+    if (first) {
         post([this] { drain_inbox(); });
     }
 }
 
 void Worker::push_task(Task t) {
-    bool schedule;
-    {
-        std::lock_guard lock(inbox_.mutex);
-        inbox_.tasks.push_back(std::move(t));
-        schedule = !inbox_.scheduled;
-        inbox_.scheduled = true;
-    }
-    if (schedule) {
+    bool first = inbox_.push([&](InboxBatch& b) { b.tasks.push_back(std::move(t)); });
+    if (first) {
         post([this] { drain_inbox(); });
     }
 }
 
 void Worker::drain_inbox() {
-    std::vector<Delivery> deliveries;
-    std::vector<Token> completions;
-    std::vector<Task> tasks;
-    {
-        std::lock_guard lock(inbox_.mutex);
-        deliveries.swap(inbox_.deliveries);
-        completions.swap(inbox_.completions);
-        tasks.swap(inbox_.tasks);
-        inbox_.scheduled = false;
-    }
-    for (auto& d : deliveries) {
+    InboxBatch b = inbox_.take();
+    for (auto& d : b.deliveries) {
         deliver(std::move(d));
     }
-    for (const auto& t : completions) {
+    for (const auto& t : b.completions) {
         complete(t);
     }
-    for (auto& t : tasks) {
+    for (auto& t : b.tasks) {
         t();
     }
 }
@@ -236,15 +160,14 @@ void Worker::release(Connection& conn) {
 }
 
 Token Worker::new_response(Connection& conn, PendingResponse&& r) {
-    r.remaining = 1;  // released by the caller's complete() once everything is scheduled
-    conn.responses.push_back(std::move(r));
-    if (!conn.acks_held && conn.responses.size() >= kMaxWaitingAcks) {
+    uint64_t n = conn.responses.open(std::move(r));
+    if (!conn.acks_held && conn.responses.over_limit()) {
         // Backpressure: a publisher faster than the store stops being read until half of
         // its acks are out, instead of queueing without bound.
         conn.acks_held = true;
         hold(conn);
     }
-    return Token{index_, conn.id(), conn.responses_base + conn.responses.size() - 1};
+    return Token{index_, conn.id(), n};
 }
 
 void Worker::complete(const Token& t) {
@@ -257,32 +180,23 @@ void Worker::complete(const Token& t) {
         return;  // the connection went away; the client resends after reconnecting
     }
     Connection& conn = *it->second;
-    if (t.response < conn.responses_base ||
-        t.response - conn.responses_base >= conn.responses.size()) {
-        return;
+    if (conn.responses.complete(t.response)) {
+        send_ready_responses(conn);
     }
-    auto& r = conn.responses[t.response - conn.responses_base];
-    if (r.remaining > 0) {
-        --r.remaining;
-    }
-    send_ready_responses(conn);
 }
 
 void Worker::send_ready_responses(Connection& conn) {
     bool wrote = false;
-    while (!conn.responses.empty() && conn.responses.front().remaining == 0) {
-        PendingResponse r = std::move(conn.responses.front());
-        conn.responses.pop_front();
-        ++conn.responses_base;
+    conn.responses.pop_ready([&](PendingResponse& r) {
         if (!conn.closing) {
             write_response(conn, r);
             wrote = true;
         }
-    }
+    });
     if (wrote) {
         conn.link().flush();
     }
-    if (conn.acks_held && conn.responses.size() <= kMaxWaitingAcks / 2) {
+    if (conn.acks_held && conn.responses.below_half()) {
         conn.acks_held = false;
         release(conn);
     }

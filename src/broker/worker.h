@@ -12,9 +12,8 @@
 // message (a completion token per batch), so it leaves only once the message is in the store
 // for every persistent session it is routed to (contract 1).
 //
-// Store writes: one batch per loop turn. The first op of a turn schedules a flush; the flush
-// commits the batch with the tokens it completes; the commit callback (committer thread)
-// posts the completion back here.
+// Store writes: one batch per loop turn (CommitBatch); responses that wait for it
+// (ResponseQueue, one per connection) leave once it is durable.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +32,9 @@
 #include "broker/admin.h"
 #include "broker/auth/auth_chain.h"
 #include "broker/auth/web_hook.h"
+#include "broker/commit_batch.h"
 #include "broker/connection.h"
+#include "broker/inbox.h"
 #include "broker/metrics.h"
 #include "broker/session.h"
 #include "broker/topic_index.h"
@@ -43,13 +44,6 @@
 namespace mqttd::broker {
 
 class Broker;
-
-// Identifies one response waiting on store commits: the worker and connection it belongs to.
-struct Token {
-    uint32_t worker = 0;
-    uint64_t connection = 0;
-    uint64_t response = 0;
-};
 
 enum class ConnectResult : uint8_t {
     Accepted,  // CONNACK 0 written, or an AUTH exchange begun; the link is attached to its
@@ -143,12 +137,11 @@ private:
     bool outbox_scheduled_ = false;
     void send_outbox();
 
-    struct Inbox {
-        std::mutex mutex;
+    // What other threads hand this worker (Inbox): deliveries, completed tokens, tasks.
+    struct InboxBatch {
         std::vector<Delivery> deliveries;
         std::vector<Token> completions;
         std::vector<Task> tasks;
-        bool scheduled = false;
     };
 
     struct PendingConnect {
@@ -206,14 +199,11 @@ private:
                    uint8_t qos = 0);
 
     // store batch of this turn
-    storage::WriteBatch& batch();
-    void add_token_to_batch(const Token& t);
-    void schedule_flush();
-    void flush_batch();
-    void on_commit(uint64_t epoch,
-                   std::vector<Token>&& tokens,
-                   std::vector<Task>&& callbacks,
-                   bool ok);
+    storage::WriteBatch& batch() { return commits_.writes(); }
+    // The response `t` of `conn` also waits for this turn's batch (ResponseQueue::depend).
+    void depend_on_turn(Connection& conn, const Token& t);
+    // After each durable batch: the sessions that wait for stored entries to be readable.
+    void pump_waiting();
     void drain_inbox();
 
     // session lifecycle
@@ -222,6 +212,10 @@ private:
     void sessions_changed();
     void connections_changed();
     SessionPtr find_session(std::string_view client_id);
+    Connection* find_connection(uint64_t id) {
+        auto it = connections_.find(id);
+        return it == connections_.end() ? nullptr : it->second.get();
+    }
     void end_session(const SessionPtr& s);
     void attach(Connection& conn, const SessionPtr& s, bool resumed);
     // Returns whether the session ended with the connection.
@@ -269,9 +263,6 @@ private:
     void drop_oldest(Session& s);
 
     // responses
-    // A connection with this many acks waiting (for the store, or for acks before them) is
-    // not read until half of them are sent.
-    static constexpr size_t kMaxWaitingAcks = 4096;
     // QoS 0 deliveries to a connection with this much output not yet taken by its socket are
     // dropped (counted in messages/dropped and the session's mqueue_dropped).
     static constexpr size_t kMaxUnsentBytes = size_t{16} << 20;
@@ -290,7 +281,8 @@ private:
     const uint32_t index_;
     Poster post_;
     Metrics metrics_;
-    Inbox inbox_;
+    Inbox<InboxBatch> inbox_;
+    CommitBatch commits_;
 
     // Sessions keyed by their own client id: a set node holds only the pointer (no copy of the
     // id), and no cached hash (the id hashes again on a rehash or a bucket walk: connect,
@@ -317,13 +309,6 @@ private:
     std::atomic<size_t> sessions_count_{0};
     std::atomic<size_t> clean_sessions_count_{0};
 
-    storage::WriteBatch batch_;
-    std::vector<Token> batch_tokens_;
-    std::vector<Task> batch_callbacks_;
-    std::vector<uint64_t> batch_messages_;  // message ids already put in this batch
-    bool flush_scheduled_ = false;
-    uint64_t epoch_ = 0;                      // epoch of batch_
-    uint64_t committed_epoch_ = 0;            // every batch up to here is durable
     std::vector<SessionPtr> waiting_commit_;  // sessions to pump after the next commit
 
     std::unordered_map<uint64_t, PendingConnect> pending_connects_;

@@ -333,8 +333,7 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
         if (s.persistent()) {
             batch().put_inflight(storage::InflightRecord{s.client_id(), storage::Direction::Inbound,
                                                          p.packet_id, now});
-            conn.responses.back().remaining++;
-            add_token_to_batch(t);
+            depend_on_turn(conn, t);
         }
     }
     publish(msg, &s, &t);
@@ -399,11 +398,8 @@ void Worker::publish(const MessagePtr& msg, const Session* publisher, const Toke
             metrics_.add(Metric::MessagesRetained);
         }
         if (token) {
-            auto it = connections_.find(token->connection);
-            if (it != connections_.end()) {
-                auto& c = *it->second;
-                c.responses[token->response - c.responses_base].remaining++;
-                add_token_to_batch(*token);
+            if (Connection* c = find_connection(token->connection)) {
+                depend_on_turn(*c, *token);  // the PUBACK waits for the retained write
             }
         }
     }
@@ -425,24 +421,19 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
     }
     merge_by_session(subs);
     bool store_qos0 = broker_.settings().mqueue_store_qos0.load(std::memory_order_relaxed);
-    PendingResponse* response = nullptr;
-    if (token) {
-        auto it = connections_.find(token->connection);
-        if (it != connections_.end()) {
-            auto& c = *it->second;
-            response = &c.responses[token->response - c.responses_base];
-        }
-    }
+    // The publisher's response waits for the batch of every persistent session's worker
+    // (ResponseQueue invariant 1: deliver() adds the token to its batch first of all).
+    Connection* publisher_conn = token ? find_connection(token->connection) : nullptr;
     for (auto& sub : subs) {
         Delivery d;
         d.qos = std::min(msg->qos, sub.options.qos);
         d.retain = sub.options.retain_as_published && msg->retain;
         d.subscription_ids = std::move(sub.subscription_ids);
         d.msg = msg;
-        if (response && sub.session->persistent() && (d.qos > 0 || store_qos0)) {
+        if (publisher_conn && sub.session->persistent() && (d.qos > 0 || store_qos0) &&
+            publisher_conn->responses.depend(token->response)) {
             d.has_token = true;
             d.token = *token;
-            response->remaining++;
         }
         uint32_t w = sub.session->worker();
         d.session = std::move(sub.session);
@@ -468,7 +459,8 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
 void Worker::deliver(Delivery&& d) {
     Session& s = *d.session;
     if (d.has_token) {
-        add_token_to_batch(d.token);
+        // First of all, whatever happens to the delivery next (ResponseQueue invariant 1).
+        commits_.add_token(d.token);
     }
     if (s.ended) {
         return;
@@ -501,17 +493,15 @@ void Worker::deliver(Delivery&& d) {
     ++q.enqueue_msg;
     if (item.stored) {
         const Message& m = *item.msg;
-        if (std::find(batch_messages_.begin(), batch_messages_.end(), m.store_id) ==
-            batch_messages_.end()) {
+        if (commits_.first_in_turn(m.store_id)) {
             batch().put_message(to_record(m));
-            batch_messages_.push_back(m.store_id);
         }
         batch().enqueue(storage::QueueEntry{s.client_id(), item.seq, m.store_id, item.qos,
                                             item.retain, item.subscription_ids.first(),
                                             item.subscription_ids.rest()});
     }
     if (disk_path) {
-        q.disk.push_back(DiskItem{item.seq, epoch_});
+        q.disk.push_back(DiskItem{item.seq, commits_.epoch()});
     } else {
         enqueue_item(s, std::move(item));
     }
@@ -731,7 +721,7 @@ void Worker::pump(Session& s) {
 
 void Worker::load_disk(Session& s, size_t room) {
     SessionQueue& q = s.queue();
-    if (q.disk_unloaded == 0 && !q.disk.empty() && q.disk.front().epoch > committed_epoch_) {
+    if (q.disk_unloaded == 0 && !q.disk.empty() && q.disk.front().epoch > commits_.committed()) {
         if (auto self = find_session(s.client_id())) {
             waiting_commit_.push_back(std::move(self));
         }
@@ -749,7 +739,7 @@ void Worker::load_disk(Session& s, size_t room) {
                 --q.maybe_sent_first;
             }
         } else if (!q.disk.empty() && q.disk.front().seq == seq &&
-                   q.disk.front().epoch <= committed_epoch_) {
+                   q.disk.front().epoch <= commits_.committed()) {
             q.disk.pop_front();
         } else {
             break;  // not what this session expects next: stop and wait
@@ -869,8 +859,7 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
             }
             Token t = new_response(conn, std::move(r));
             if (wait) {
-                conn.responses.back().remaining++;
-                add_token_to_batch(t);
+                depend_on_turn(conn, t);
             }
             complete(t);
             return ReasonCode::Success;
@@ -903,8 +892,7 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
             }
             Token t = new_response(conn, std::move(r));
             if (wait) {
-                conn.responses.back().remaining++;
-                add_token_to_batch(t);
+                depend_on_turn(conn, t);
             }
             complete(t);
             return ReasonCode::Success;
@@ -1031,8 +1019,7 @@ void Worker::finish_subscribe(Connection& conn,
     }
     Token t = new_response(conn, std::move(r));
     if (wait) {
-        conn.responses.back().remaining++;
-        add_token_to_batch(t);  // SUBACK after the subscription is stored (contract 2)
+        depend_on_turn(conn, t);  // SUBACK after the subscription is stored (contract 2)
     }
     complete(t);
 }
@@ -1062,8 +1049,7 @@ ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
     }
     Token t = new_response(conn, std::move(r));
     if (wait) {
-        conn.responses.back().remaining++;
-        add_token_to_batch(t);
+        depend_on_turn(conn, t);
     }
     complete(t);
     return ReasonCode::Success;
