@@ -385,7 +385,9 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
             c.password ? std::make_shared<const std::string>(*c.password) : nullptr,
             link.peer_ip(),
             link.peer_port(),
-            static_cast<uint8_t>(c.version)};
+            static_cast<uint8_t>(c.version),
+            {},
+            {}};
     // The authentication chain answers at once (local tables, anonymous rules) or later from
     // its pool (password hashing, HTTP): then the link waits, paused, for the answer.
     uint64_t key = ++next_pending_connect_;
