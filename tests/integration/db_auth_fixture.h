@@ -55,4 +55,33 @@ protected:
     uint64_t backend_metric(const std::string& db, const std::string& name);
 };
 
+// The tests emq_auth_mysql and emq_auth_pgsql share (31, 32): the same EMQ schema, rows and
+// expectations; a subclass says how to reach its server.
+class SqlAuthIt : public DbAuthIt {
+protected:
+    virtual std::string db() const = 0;  // "mysql" / "pgsql"
+    virtual void exec(const std::string& sql) = 0;
+    virtual void kill_server() = 0;
+    virtual std::string restart_server() = 0;
+    // auth.<db>.server/username/password/database for the test server.
+    virtual std::vector<std::string> server_sets() const = 0;
+    // A query that takes 2 s to return alice's password row.
+    virtual std::string slow_auth_query() const = 0;
+
+    std::string key(const std::string& k) const { return "auth." + db() + "." + k; }
+    std::string plugin() const { return "emq_auth_" + db(); }
+    void start_sql(std::vector<std::string> sets = {});
+    void add_user(const std::string& name,
+                  const std::string& stored,
+                  const std::string& salt = "",
+                  bool super = false);
+
+    void every_password_hash();
+    void superuser_and_acl_rows();
+    void placeholders();
+    void injection_attempts();
+    void killed_and_restarted();
+    void past_the_query_timeout();
+};
+
 }  // namespace mqttd::dbtest

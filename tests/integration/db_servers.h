@@ -95,6 +95,7 @@ public:
 protected:
     std::string prepare() override;
     std::vector<std::string> command() override;
+    bool as_nobody() const override { return true; }
     const char* what() const override { return "mariadbd"; }
     std::string after_start() override;
 
