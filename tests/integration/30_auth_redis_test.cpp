@@ -241,8 +241,16 @@ TEST_F(RedisAuth, AuthCacheAnswersRepeatedConnects) {
     EXPECT_EQ(backend_metric("redis", "cache_hits"), 1u);
     EXPECT_EQ(backend_metric("redis", "queries"), queries) << "answered from the cache";
     EXPECT_EQ(connect("k1", "alice", "wrong"), kBadPassword) << "a wrong password is asked";
-    EXPECT_EQ(connect("k2", "alice", "alicepw"), 0) << "another client id is another entry";
-    EXPECT_EQ(backend_metric("redis", "cache_hits"), 1u);
+    EXPECT_EQ(connect("k2", "alice", "alicepw"), 0) << "the commands use %u only";
+    EXPECT_EQ(backend_metric("redis", "cache_hits"), 2u);
+
+    // With %c in a command the client id is part of the entry.
+    ASSERT_EQ(configure("emq_auth_redis", {{"auth.redis.super_cmd", "HGET mqtt_super:%c x"}}), 0);
+    EXPECT_EQ(connect("k1", "alice", "alicepw"), 0);
+    EXPECT_EQ(connect("k1", "alice", "alicepw"), 0);
+    EXPECT_EQ(backend_metric("redis", "cache_hits"), 3u);
+    EXPECT_EQ(connect("k2", "alice", "alicepw"), 0);
+    EXPECT_EQ(backend_metric("redis", "cache_hits"), 3u) << "another client id, another entry";
 }
 
 }  // namespace

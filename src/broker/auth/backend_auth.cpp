@@ -9,6 +9,8 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include "broker/auth/db_template.h"
+
 namespace mqttd::broker::auth {
 
 namespace {
@@ -277,10 +279,12 @@ void BackendAuth::submit(std::shared_ptr<DecisionCallback> done, Work work) {
 }
 
 std::string BackendAuth::cache_key(const ClientIdentity& id) const {
-    std::string k = id.username.value_or("");
-    for (const std::string* part : {&id.client_id, &id.ip, &id.cert_cn, &id.cert_dn}) {
+    std::string k;
+    for (char letter : std::string_view("ucaCd")) {
         k.push_back('\0');
-        k += *part;
+        if (options_.cache_letters.find(letter) != std::string::npos) {
+            k += placeholder_value(letter, id);
+        }
     }
     return k;
 }

@@ -24,10 +24,10 @@
 // provider rebuilds and reports them as metrics ("auth/<db>/queries", ...).
 //
 // AUTH CACHE: with cache_ttl > 0 an allowed CONNECT is remembered for that many seconds as
-// identity -> HMAC-SHA256(random per-process key, password) and the superuser flag; a
-// matching CONNECT is answered inline. No password is kept; failures are never cached; at
-// most kMaxCacheEntries (cleared when full). ACL answers use the per-connection ACL cache of
-// the workers (mqtt.cache_acl), like every other checker.
+// (the identity values the lookups use: cache_letters) -> HMAC-SHA256(random per-process key,
+// password) and the superuser flag; a matching CONNECT is answered inline. No password is kept;
+// failures are never cached; at most kMaxCacheEntries (cleared when full). ACL answers use the
+// per-connection ACL cache of the workers (mqtt.cache_acl), like every other checker.
 //
 // DECISIONS (EMQ 2.x): no username or no password, or an unknown user -> Ignore; wrong
 // password -> Deny ("bad password"); right password -> Allow, superuser from the super query
@@ -107,6 +107,9 @@ struct BackendOptions {
     bool has_auth = true;
     bool has_super = true;
     bool has_acl = true;
+    // The placeholder letters the auth and super lookups use: the auth cache keys on those
+    // values only (a CONNECT with another client id hits when only %u is used).
+    std::string cache_letters = "ucaCd";
 };
 
 // Counters of one plugin, shared by its successive providers. Any thread.

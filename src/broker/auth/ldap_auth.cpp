@@ -345,8 +345,10 @@ std::string LdapConfig::set(std::string_view key, std::string_view value) {
 std::shared_ptr<BackendAuth> make_ldap_auth(const LdapConfig& config,
                                             std::shared_ptr<BackendStats> stats) {
     auto cfg = std::make_shared<const LdapConfig>(config);
+    BackendOptions options = cfg->options;
+    options.cache_letters.assign(1, 'u');  // the filter uses the username only
     return std::make_shared<BackendAuth>(
-            "emq_auth_ldap", cfg->options, [cfg]() { return LdapConnection::open(*cfg); },
+            "emq_auth_ldap", options, [cfg]() { return LdapConnection::open(*cfg); },
             std::move(stats));
 }
 

@@ -213,8 +213,8 @@ std::shared_ptr<BackendAuth> make_mysql_auth(const SqlConfig& config,
                                              std::shared_ptr<BackendStats> stats) {
     auto cfg = std::make_shared<const SqlConfig>(config);
     return std::make_shared<BackendAuth>(
-            "emq_auth_mysql", cfg->options, [cfg]() { return MysqlConnection::open(*cfg); },
-            std::move(stats));
+            "emq_auth_mysql", with_cache_letters(*cfg),
+            [cfg]() { return MysqlConnection::open(*cfg); }, std::move(stats));
 }
 
 }  // namespace mqttd::broker::auth

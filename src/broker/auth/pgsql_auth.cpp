@@ -225,8 +225,8 @@ std::shared_ptr<BackendAuth> make_pgsql_auth(const SqlConfig& config,
                                              std::shared_ptr<BackendStats> stats) {
     auto cfg = std::make_shared<const SqlConfig>(config);
     return std::make_shared<BackendAuth>(
-            "emq_auth_pgsql", cfg->options, [cfg]() { return PgConnection::open(*cfg); },
-            std::move(stats));
+            "emq_auth_pgsql", with_cache_letters(*cfg),
+            [cfg]() { return PgConnection::open(*cfg); }, std::move(stats));
 }
 
 }  // namespace mqttd::broker::auth

@@ -286,8 +286,19 @@ Verdict redis_acl_decide(const std::vector<std::pair<std::string, std::string>>&
 std::shared_ptr<BackendAuth> make_redis_auth(const RedisConfig& config,
                                              std::shared_ptr<BackendStats> stats) {
     auto cfg = std::make_shared<const RedisConfig>(config);
+    BackendOptions options = cfg->options;
+    options.cache_letters.clear();
+    for (const RedisCommand* cmd : {&cfg->auth_cmd, &cfg->super_cmd}) {
+        for (const auto& w : cmd->words) {
+            for (size_t i = 0; i + 1 < w.size(); ++i) {
+                if (w[i] == '%' && is_placeholder(w[i + 1])) {
+                    options.cache_letters.push_back(w[i + 1]);
+                }
+            }
+        }
+    }
     return std::make_shared<BackendAuth>(
-            "emq_auth_redis", cfg->options, [cfg]() { return RedisConnection::open(*cfg); },
+            "emq_auth_redis", options, [cfg]() { return RedisConnection::open(*cfg); },
             std::move(stats));
 }
 

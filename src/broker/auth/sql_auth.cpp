@@ -124,6 +124,15 @@ std::string SqlConfig::set(std::string_view key, std::string_view value) {
     return {};
 }
 
+BackendOptions with_cache_letters(const SqlConfig& config) {
+    BackendOptions o = config.options;
+    o.cache_letters.clear();
+    for (const SqlQuery* q : {&config.auth_query, &config.super_query}) {
+        o.cache_letters.append(q->params.begin(), q->params.end());
+    }
+    return o;
+}
+
 Verdict sql_acl_decide(const std::vector<SqlRow>& rows,
                        const ClientIdentity& id,
                        Access access,

@@ -77,6 +77,9 @@ std::shared_ptr<BackendAuth> make_mysql_auth(const SqlConfig& config,
 std::shared_ptr<BackendAuth> make_pgsql_auth(const SqlConfig& config,
                                              std::shared_ptr<BackendStats> stats);
 
+// The options of `config` with cache_letters from its auth and super queries.
+BackendOptions with_cache_letters(const SqlConfig& config);
+
 using SqlRow = std::vector<std::optional<std::string>>;
 
 // The ACL decision for the rows of acl_query. Exposed for tests.
