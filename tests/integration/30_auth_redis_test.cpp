@@ -35,7 +35,7 @@ public:
 [[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new RedisEnv);
 
 class RedisAuth : public DbAuthIt {
-protected:
+public:
     void SetUp() override {
         ASSERT_TRUE(g_error.empty()) << g_error;
         ASSERT_EQ(redis({"FLUSHALL"}), "OK");
@@ -230,6 +230,28 @@ TEST_F(RedisAuth, ServerPastTheQueryTimeout) {
     EXPECT_EQ(connect("s5", "alice", "alicepw"), 0) << "a failed super_cmd withholds superuser";
     EXPECT_GE(backend_metric("redis", "timeouts"), 2u);
     EXPECT_FALSE(broker_->exited());
+}
+
+TEST_F(RedisAuth, PasswordAndDatabaseKeys) {
+    redis({"-n", "3", "HSET", "mqtt_user:in3", "password", "pw3"});
+    add_user("in0", "pw0");
+    ASSERT_NO_FATAL_FAILURE(start_redis({"auth.redis.database=3"}));
+    EXPECT_EQ(connect("d1", "in3", "pw3"), 0) << "SELECT 3 after connecting";
+    EXPECT_EQ(connect("d2", "in0", "pw0"), kNotAuthorized) << "database 0 is not read";
+
+    // A server that requires a password: AUTH with auth.redis.password.
+    ASSERT_EQ(redis({"CONFIG", "SET", "requirepass", "s3cret"}), "OK");
+    struct Reset {
+        RedisAuth* t;
+        ~Reset() {
+            t->redis({"-a", "s3cret", "--no-auth-warning", "CONFIG", "SET", "requirepass", ""});
+        }
+    } reset{this};
+    ASSERT_EQ(configure("emq_auth_redis", {{"auth.redis.password", "s3cret"}}), 0);
+    EXPECT_EQ(connect("d3", "in3", "pw3"), 0);
+    ASSERT_EQ(configure("emq_auth_redis", {{"auth.redis.password", "wrong"}}), 0);
+    EXPECT_EQ(connect("d4", "in3", "pw3"), kNotAuthorized) << "AUTH refused: on_error = ignore";
+    EXPECT_EQ(backend_metric("redis", "down"), 1u);
 }
 
 TEST_F(RedisAuth, AuthCacheAnswersRepeatedConnects) {
