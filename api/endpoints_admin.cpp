@@ -70,6 +70,10 @@ Json metrics_json(Handler& h) {
     for (size_t i = 0; i < broker::kMetricCount; ++i) {
         o[std::string(broker::kMetricNames[i])] = m[i];
     }
+    // Additions to the spec's list: the database auth plugins' counters.
+    for (const auto& [name, value] : h.ctx().admin.auth_metrics()) {
+        o[name] = value;
+    }
     return o;
 }
 

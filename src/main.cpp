@@ -161,6 +161,12 @@ int run(int argc, char** argv) {
                 (item.key.starts_with("auth.user.") || item.key.starts_with("auth.client."))) {
                 seeds.emplace_back(item.key, item.value);
             }
+            // The database plugins' keys, empty values included (an empty query disables it).
+            for (const char* db : {"auth.redis.", "auth.mysql.", "auth.pgsql.", "auth.ldap."}) {
+                if (item.key.starts_with(db)) {
+                    seeds.emplace_back(item.key, item.value);
+                }
+            }
         }
         auto& ext = broker.extensions();
         auto built = broker::build_extensions(ext, plugins, *store, settings.node_name,

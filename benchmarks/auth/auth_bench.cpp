@@ -7,13 +7,19 @@
 //   by this tool (thread per connection, "200 OK", so every CONNECT costs one HTTP request
 //   plus the super_req one).
 //
+//   The database plugins (unless --skip-db): redis-server, MariaDB, PostgreSQL 15 and slapd
+//   started once by this tool (tests/integration/db_servers.h: temp dirs, free ports), one
+//   user "bench" each (sha256 hex for Redis and SQL, {SSHA} for LDAP), the plugin at its
+//   defaults (pool 8, super lookup on: Redis and SQL cost two queries per CONNECT, LDAP one
+//   search), no auth cache; and Redis again with auth.redis.cache_ttl=60.
+//
 //   PUBLISH throughput: one publisher pipelines `kMessages` (10^6) QoS 0 PUBLISHes (topic
 //   "bench/t/1", 16 B) to one QoS 0 subscriber of "bench/#"; messages received per second,
 //   first send to last receive. With a one-rule ACL ({allow, all}), and with a 100-rule ACL
 //   whose deciding rule is the last one (99 rules that do not match: user, client, ipaddr and
 //   topic forms), with mqtt.cache_acl on and off.
 //
-// Usage: auth_bench [--binary PATH] [--seconds N] [--rounds N]
+// Usage: auth_bench [--binary PATH] [--seconds N] [--rounds N] [--skip-db] [--only-connect]
 // Each figure is the median of `rounds` runs; the broker is started fresh per configuration
 // (temp data dir, free ports, 2 workers, log level warning).
 #include <algorithm>
@@ -39,6 +45,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
+
+#ifdef MQTTD_BENCH_DATABASES
+#include "db_servers.h"
+#endif
 
 namespace {
 
@@ -468,6 +479,37 @@ double publish_rate(uint16_t port) {
     return elapsed > 0 ? static_cast<double>(got) / elapsed : 0;
 }
 
+std::string sha256_hex(const std::string& s) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(s.data(), s.size(), out, &len, EVP_sha256(), nullptr);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string h;
+    for (unsigned int i = 0; i < len; ++i) {
+        h.push_back(kHex[out[i] >> 4]);
+        h.push_back(kHex[out[i] & 15]);
+    }
+    return h;
+}
+
+std::string ssha(const std::string& pw, const std::string& salt) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    std::string in = pw;
+    in.append(salt);
+    EVP_Digest(in.data(), in.size(), out, &len, EVP_sha1(), nullptr);
+    std::string raw(reinterpret_cast<char*>(out), len);
+    raw.append(salt);
+    std::string b64(4 * ((raw.size() + 2) / 3) + 1, '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                            reinterpret_cast<const unsigned char*>(raw.data()),
+                            static_cast<int>(raw.size()));
+    b64.resize(static_cast<size_t>(n));
+    std::string v = "{SSHA}";
+    v.append(b64);
+    return v;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
@@ -510,8 +552,21 @@ int main(int argc, char** argv) {
     std::string binary = MQTTD_BINARY;
     double seconds = 3;
     int rounds = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool skip_db = false;
+    bool only_connect = false;
+    for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
+        if (a == "--skip-db") {
+            skip_db = true;
+            continue;
+        }
+        if (a == "--only-connect") {
+            only_connect = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            break;
+        }
         if (a == "--binary") {
             binary = argv[i + 1];
         } else if (a == "--seconds") {
@@ -519,6 +574,7 @@ int main(int argc, char** argv) {
         } else if (a == "--rounds") {
             rounds = std::atoi(argv[i + 1]);
         }
+        ++i;
     }
     ::signal(SIGPIPE, SIG_IGN);
 
@@ -572,6 +628,98 @@ int main(int argc, char** argv) {
             conns("bench", "secret"), "CONNECT/s");
     std::printf("  (local HTTP server answered %llu requests)\n",
                 static_cast<unsigned long long>(http.requests()));
+
+#ifdef MQTTD_BENCH_DATABASES
+    if (!skip_db) {
+        using namespace mqttd::dbtest;
+        auto plugin = [](const std::string& name, const std::string& config) {
+            return [name, config](Broker& b) {
+                b.rest("PUT", "nodes/mqttd@127.0.0.1/plugin_configs/" + name, config);
+                b.rest("PUT", "nodes/mqttd@127.0.0.1/plugins/" + name, R"({"active":true})");
+            };
+        };
+        const std::string hash = sha256_hex("secret");
+        RedisServer redis;
+        if (auto err = redis.start(); !err.empty()) {
+            std::fprintf(stderr, "%s\n", err.c_str());
+            return 1;
+        }
+        redis.cli({"HSET", "mqtt_user:bench", "password", hash});
+        std::string redis_cfg =
+                "{\"auth.redis.server\":\"127.0.0.1:" + std::to_string(redis.port()) +
+                "\",\"auth.redis.password_hash\":\"sha256\"";
+        run("CONNECT emq_auth_redis (pool 8)", "{allow, all}.\n", {"mqtt.allow_anonymous=false"},
+            plugin("emq_auth_redis", redis_cfg + "}"), conns("bench", "secret"), "CONNECT/s");
+        run("CONNECT emq_auth_redis (pool 8, cache_ttl 60)", "{allow, all}.\n",
+            {"mqtt.allow_anonymous=false"},
+            plugin("emq_auth_redis", redis_cfg + ",\"auth.redis.cache_ttl\":\"60\"}"),
+            conns("bench", "secret"), "CONNECT/s");
+        redis.stop();
+
+        std::string users =
+                "insert into mqtt_user (username, password) values ('bench', '" + hash + "');";
+        MariaDbServer maria;
+        if (auto err = maria.start(); !err.empty()) {
+            std::fprintf(stderr, "%s\n", err.c_str());
+            return 1;
+        }
+        maria.sql(
+                "create database mqtt; create user 'bench'@'%' identified by 'pw';"
+                "grant select on mqtt.* to 'bench'@'%'; use mqtt; create table mqtt_user (id "
+                "int auto_increment primary key, username varchar(100) unique, password "
+                "varchar(100), salt varchar(40), is_superuser tinyint(1) default 0);" +
+                users);
+        run("CONNECT emq_auth_mysql (MariaDB, pool 8)", "{allow, all}.\n",
+            {"mqtt.allow_anonymous=false"},
+            plugin("emq_auth_mysql",
+                   "{\"auth.mysql.server\":\"127.0.0.1:" + std::to_string(maria.port()) +
+                           "\",\"auth.mysql.username\":\"bench\","
+                           "\"auth.mysql.password\":\"pw\"}"),
+            conns("bench", "secret"), "CONNECT/s");
+        maria.stop();
+
+        PostgresServer pg;
+        if (auto err = pg.start(); !err.empty()) {
+            std::fprintf(stderr, "%s\n", err.c_str());
+            return 1;
+        }
+        pg.sql("create database mqtt;");
+        pg.sql("create table mqtt_user (id serial primary key, is_superuser boolean default "
+               "false, username varchar(100) unique, password varchar(100), salt varchar(40));" +
+                       users,
+               "mqtt");
+        run("CONNECT emq_auth_pgsql (PostgreSQL 15, pool 8)", "{allow, all}.\n",
+            {"mqtt.allow_anonymous=false"},
+            plugin("emq_auth_pgsql",
+                   "{\"auth.pgsql.server\":\"127.0.0.1:" + std::to_string(pg.port()) +
+                           "\",\"auth.pgsql.username\":\"postgres\"}"),
+            conns("bench", "secret"), "CONNECT/s");
+        pg.stop();
+
+        std::string ldif =
+                "dn: dc=emqtt,dc=io\nobjectClass: dcObject\nobjectClass: organization\n"
+                "dc: emqtt\no: emqtt\n\ndn: ou=device,dc=emqtt,dc=io\nobjectClass: "
+                "organizationalUnit\nou: device\n\ndn: uid=bench,ou=device,dc=emqtt,dc=io\n"
+                "objectClass: account\nobjectClass: mqttUser\nuid: bench\nuserPassword: " +
+                ssha("secret", "salt") + "\n";
+        SlapdServer ldap("dc=emqtt,dc=io", "root-pw", ldif);
+        if (auto err = ldap.start(); !err.empty()) {
+            std::fprintf(stderr, "%s\n", err.c_str());
+            return 1;
+        }
+        run("CONNECT emq_auth_ldap (slapd, pool 8)", "{allow, all}.\n",
+            {"mqtt.allow_anonymous=false"},
+            plugin("emq_auth_ldap", "{\"auth.ldap.port\":\"" + std::to_string(ldap.port()) +
+                                            "\",\"auth.ldap.bind_password\":\"root-pw\"}"),
+            conns("bench", "secret"), "CONNECT/s");
+        ldap.stop();
+    }
+#else
+    (void)skip_db;
+#endif
+    if (only_connect) {
+        return 0;
+    }
 
     auto pubs = [](Broker& b) {
         return publish_rate(b.port);

@@ -206,6 +206,15 @@ std::string Admin::reload_acl() {
     return r ? std::string() : r.error();
 }
 
+std::vector<std::pair<std::string, uint64_t>> Admin::auth_metrics() const {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const auto& stats : broker_.extensions().backend_stats) {
+        auto m = stats->metrics();
+        out.insert(out.end(), m.begin(), m.end());
+    }
+    return out;
+}
+
 MetricsSnapshot Admin::metrics() const {
     return broker_.metrics_snapshot();
 }

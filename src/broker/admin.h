@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker/metrics.h"
@@ -102,6 +103,9 @@ public:
     std::string reload_acl();
 
     MetricsSnapshot metrics() const;
+    // Counters of the database auth plugins ("auth/redis/queries", ..., "auth/ldap/down"),
+    // shown with the metrics.
+    std::vector<std::pair<std::string, uint64_t>> auth_metrics() const;
     std::map<std::string, uint64_t> stats();
 
 private:

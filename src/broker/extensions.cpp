@@ -6,6 +6,9 @@
 
 #include "broker/auth/http_auth.h"
 #include "broker/auth/jwt_auth.h"
+#include "broker/auth/ldap_auth.h"
+#include "broker/auth/redis_auth.h"
+#include "broker/auth/sql_auth.h"
 #include "broker/plugins.h"
 
 namespace mqttd::broker {
@@ -105,6 +108,109 @@ std::string jwt_config(const std::map<std::string, std::string>& values, auth::J
     return {};
 }
 
+// A database plugin (emq_auth_redis, _mysql, _pgsql, _ldap). Its provider exists only while
+// the plugin is started (a stopped one holds no threads or connections); each config change
+// while started builds a new provider from the whole config (checks in flight finish on the
+// old one). `Config` has a default constructor with the built-in defaults and
+// `std::string set(key, value)`. Returns the error line of a bad value in `overrides`.
+template <typename Config>
+std::string add_backend_plugin(Extensions& ext,
+                               PluginRegistry& registry,
+                               const std::string& name,
+                               const std::string& description,
+                               const std::vector<std::pair<std::string, std::string>>& builtin,
+                               const std::vector<std::pair<std::string, std::string>>& overrides,
+                               std::function<std::shared_ptr<auth::BackendAuth>(
+                                       const Config&, std::shared_ptr<auth::BackendStats>)> make) {
+    struct State {
+        std::mutex mutex;
+        std::map<std::string, std::string> values;
+        bool active = false;
+    };
+    auto state = std::make_shared<State>();
+    std::vector<std::pair<std::string, std::string>> defaults = builtin;
+    for (auto& [k, v] : defaults) {
+        for (const auto& [ok, ov] : overrides) {
+            if (ok != k) {
+                continue;
+            }
+            Config probe;
+            if (auto err = probe.set(ok, ov); !err.empty()) {
+                return err;
+            }
+            v = ov;
+        }
+        state->values[k] = v;
+    }
+    std::string prefix = name.substr(std::string("emq_").size());  // "auth_redis"
+    prefix[4] = '/';
+    auto stats = std::make_shared<auth::BackendStats>(prefix + "/");
+    ext.backend_stats.push_back(stats);
+
+    auto config_of = [](const std::map<std::string, std::string>& values,
+                        Config& c) -> std::string {
+        for (const auto& [k, v] : values) {
+            if (auto err = c.set(k, v); !err.empty()) {
+                return err;
+            }
+        }
+        return {};
+    };
+    // REQUIRES: state->mutex held.
+    auto install = [&ext, name, state, stats, make, config_of] {
+        Config c;
+        if (!config_of(state->values, c).empty()) {
+            return;  // validated before it was stored: cannot happen
+        }
+        std::shared_ptr<auth::BackendAuth> p = make(c, stats);
+        ext.auth.set(p, true);
+        ext.acl.set(std::static_pointer_cast<auth::AclChecker>(p), true);
+    };
+
+    PluginInfo info;
+    info.name = name;
+    info.version = "1.0";
+    info.description = description;
+    info.active = false;
+    info.config = items(defaults);
+    PluginHooks hooks;
+    hooks.on_start = [state, install] {
+        std::lock_guard lock(state->mutex);
+        state->active = true;
+        install();
+    };
+    hooks.on_stop = [&ext, state, name] {
+        std::lock_guard lock(state->mutex);
+        state->active = false;
+        ext.auth.remove(name);
+        ext.acl.remove(name);
+    };
+    hooks.validate = [state, config_of](
+                             const std::string& key,
+                             const std::string& value) -> Result<std::string, std::string> {
+        std::map<std::string, std::string> scratch;
+        {
+            std::lock_guard lock(state->mutex);
+            scratch = state->values;
+        }
+        scratch[key] = value;
+        Config c;
+        if (auto err = config_of(scratch, c); !err.empty()) {
+            return Err(err);
+        }
+        return value;
+    };
+    hooks.on_config = [state, install](const std::string& key, const std::string& value) {
+        std::lock_guard lock(state->mutex);
+        state->values[key] = value;
+        if (state->active) {
+            install();
+        }
+    };
+    registry.add(std::move(info), std::move(hooks));
+    return {};
+}
+
 }  // namespace
 
 std::string switch_acl_file(Extensions& ext, const std::string& path) {
@@ -190,6 +296,24 @@ Result<std::vector<std::string>, std::string> build_extensions(
                 return {};
             },
             [&ext](bool on) { ext.auth.enable("emq_auth_jwt", on); });
+
+    for (const std::string& err :
+         {add_backend_plugin<auth::RedisConfig>(
+                  ext, registry, "emq_auth_redis", "Authentication/ACL with Redis",
+                  auth::redis_defaults(), seeds, auth::make_redis_auth),
+          add_backend_plugin<auth::MysqlConfig>(
+                  ext, registry, "emq_auth_mysql", "Authentication/ACL with MySQL",
+                  auth::mysql_defaults(), seeds, auth::make_mysql_auth),
+          add_backend_plugin<auth::PgsqlConfig>(
+                  ext, registry, "emq_auth_pgsql", "Authentication/ACL with PostgreSQL",
+                  auth::pgsql_defaults(), seeds, auth::make_pgsql_auth),
+          add_backend_plugin<auth::LdapConfig>(
+                  ext, registry, "emq_auth_ldap", "Authentication/ACL with LDAP",
+                  auth::ldap_defaults(), seeds, auth::make_ldap_auth)}) {
+        if (!err.empty()) {
+            return Err(err);
+        }
+    }
 
     add_rebuilt_plugin(
             registry, "emq_auth_http", "Authentication/ACL with HTTP API",

@@ -15,6 +15,7 @@
 
 #include "broker/auth/acl.h"
 #include "broker/auth/auth_chain.h"
+#include "broker/auth/backend_auth.h"
 #include "broker/auth/credential_store.h"
 #include "broker/auth/modules.h"
 #include "broker/auth/web_hook.h"
@@ -41,6 +42,10 @@ struct Extensions {
 
     std::atomic<bool> acl_nomatch_allow{true};  // mqtt.acl_nomatch
     std::atomic<bool> cache_acl{true};          // mqtt.cache_acl
+    // Counters of emq_auth_redis, _mysql, _pgsql, _ldap (metrics "auth/<db>/..."); filled by
+    // build_extensions before any other thread runs, read-only after.
+    std::vector<std::shared_ptr<auth::BackendStats>> backend_stats;
+
     std::atomic<uint64_t> acl_denied_publish{0};
     std::atomic<uint64_t> acl_denied_subscribe{0};
     std::atomic<uint64_t> auth_refused{0};
@@ -49,8 +54,11 @@ struct Extensions {
 // Builds the internal ACL from `acl_file` (an error is one line naming the file and line),
 // the credential stores (seeded from `seeds`: auth.user.N.username/password and
 // auth.client.N.clientid/password pairs), and registers the plugins emq_auth_username,
-// emq_auth_clientid, emq_auth_jwt, emq_auth_http, emq_web_hook and emq_modules with
-// `registry`, whose hooks switch and configure them. Returns warnings to log.
+// emq_auth_clientid, emq_auth_jwt, emq_auth_redis, emq_auth_mysql, emq_auth_pgsql,
+// emq_auth_ldap, emq_auth_http, emq_web_hook and emq_modules with `registry`, whose hooks
+// switch and configure them. `seeds` also carries the configuration's auth.redis.*,
+// auth.mysql.*, auth.pgsql.* and auth.ldap.* values: they replace those plugins' built-in
+// defaults (a value saved through plugin_configs still wins). Returns warnings to log.
 // Switches the internal ACL to `path` (mqtt.acl_file changed at run time). On error (one
 // line) the current file and rules stay.
 std::string switch_acl_file(Extensions& ext, const std::string& path);

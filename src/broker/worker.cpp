@@ -339,7 +339,9 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
             c.password ? std::make_shared<const std::string>(*c.password) : nullptr,
             link.peer_ip(),
             link.peer_port(),
-            static_cast<uint8_t>(c.version)};
+            static_cast<uint8_t>(c.version),
+            {},
+            {}};
     if (c.properties.authentication_method) {
         return begin_enhanced_auth(link, std::move(c), std::move(identity), assigned);
     }

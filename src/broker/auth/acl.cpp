@@ -538,6 +538,32 @@ bool AclRules::denies_subscribe_topic(const ClientIdentity& id, std::string_view
     return m && !m->allow;
 }
 
+AclRules AclRules::from_rules(std::vector<AclRule> rules) {
+    AclRules out;
+    out.rules_ = std::move(rules);
+    return out;
+}
+
+bool parse_ip_who(const std::string& text, AclWho& who) {
+    who.kind = AclWho::Kind::IpAddr;
+    who.value = text;
+    return parse_cidr(text, who);
+}
+
+std::optional<AclTopic> make_acl_topic(std::string_view text, bool eq) {
+    AclTopic topic;
+    topic.text = std::string(text);
+    topic.eq = eq;
+    if (eq) {
+        return text.empty() ? std::nullopt : std::optional<AclTopic>(std::move(topic));
+    }
+    if (!valid_filter(text)) {
+        return std::nullopt;
+    }
+    topic.has_vars = has_var_level(text);
+    return topic;
+}
+
 AclFile::AclFile(std::string path, std::function<void()> on_change)
     : path_(std::move(path)),
       on_change_(std::move(on_change)),

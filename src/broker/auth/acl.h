@@ -105,12 +105,22 @@ public:
     // Whether the rule deciding a subscription to the topic name `topic` denies it.
     bool denies_subscribe_topic(const ClientIdentity& id, std::string_view topic) const;
 
+    // Rules built in code (the database plugins' ACL rows), matched exactly like a file's.
+    static AclRules from_rules(std::vector<AclRule> rules);
+
     const std::vector<AclRule>& rules() const { return rules_; }
     size_t size() const { return rules_.size(); }
 
 private:
     std::vector<AclRule> rules_;
 };
+
+// Sets who.kind = IpAddr and its address from "a.b.c.d", an IPv6 address or a CIDR; false
+// when malformed.
+bool parse_ip_who(const std::string& text, AclWho& who);
+// A topic of a rule built in code: `text` as a filter (with %u / %c levels), or with `eq` the
+// literal topic; nullopt when the filter is invalid or empty.
+std::optional<AclTopic> make_acl_topic(std::string_view text, bool eq);
 
 // The ACL file as an AclChecker named "internal" (EMQ's name for it): a matching rule allows
 // or denies, no match is Ignore. Answers inline.

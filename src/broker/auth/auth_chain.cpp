@@ -108,8 +108,9 @@ struct AclWalk : std::enable_shared_from_this<AclWalk> {
 }  // namespace
 
 int AuthChain::rank_of(std::string_view name) {
-    static constexpr std::array<std::string_view, 4> kOrder = {
-            "emq_auth_username", "emq_auth_clientid", "emq_auth_jwt", "emq_auth_http"};
+    static constexpr std::array<std::string_view, 8> kOrder = {
+            "emq_auth_username", "emq_auth_clientid", "emq_auth_jwt",  "emq_auth_redis",
+            "emq_auth_mysql",    "emq_auth_pgsql",    "emq_auth_ldap", "emq_auth_http"};
     return rank_in(name, kOrder);
 }
 
@@ -149,7 +150,9 @@ void AuthChain::authenticate(const ClientIdentity& id,
 }
 
 int AclChain::rank_of(std::string_view name) {
-    static constexpr std::array<std::string_view, 2> kOrder = {"internal", "emq_auth_http"};
+    static constexpr std::array<std::string_view, 6> kOrder = {"internal",       "emq_auth_redis",
+                                                               "emq_auth_mysql", "emq_auth_pgsql",
+                                                               "emq_auth_ldap",  "emq_auth_http"};
     return rank_in(name, kOrder);
 }
 

@@ -5,16 +5,22 @@
 //   1. emq_auth_username  - local store lookup; decides only for usernames it knows
 //   2. emq_auth_clientid  - local store lookup; decides only for client ids it knows
 //   3. emq_auth_jwt       - local CPU (one signature check); decides only for JWT passwords
-//   4. emq_auth_http      - a network round trip; decides for every client it is asked about
+//   4. emq_auth_redis     - one in-memory lookup over the network; decides for users it has
+//   5. emq_auth_mysql     - one SQL query; decides for users it has
+//   6. emq_auth_pgsql     - one SQL query; decides for users it has
+//   7. emq_auth_ldap      - one directory search; decides for users it has
+//   8. emq_auth_http      - a network round trip; decides for every client it is asked about
 // Cheap, local, narrow providers come first: a client a local table knows is decided without
-// a network round trip, and the HTTP server (slowest, and down sometimes) is asked only about
-// clients nobody local claimed. Providers with other names follow, in the order added.
+// a network round trip. The databases come next, fastest first; each ignores users it does
+// not have, so they can be combined. The HTTP server (slowest, and deciding for everyone) is
+// asked only about clients nobody else claimed. Providers with other names follow, in the
+// order added.
 // The first Allow or Deny decides; when every enabled provider answers Ignore the anonymous
 // rule applies: allow iff mqtt.allow_anonymous.
 //
-// ACL ORDER: the ACL file (emq's internal ACL) first, then emq_auth_http's acl_req, then
-// others in the order added. A superuser is allowed without asking. First Allow or Deny
-// decides; all Ignore -> mqtt.acl_nomatch.
+// ACL ORDER: the ACL file (emq's internal ACL) first, then emq_auth_redis, emq_auth_mysql,
+// emq_auth_pgsql, emq_auth_ldap, then emq_auth_http's acl_req, then others in the order added. A
+// superuser is allowed without asking. First Allow or Deny decides; all Ignore -> mqtt.acl_nomatch.
 //
 // Run-time changes: set/remove/enable build a new immutable provider list under a mutex and
 // publish it with an atomic shared_ptr store; a check in flight keeps the list (and the
@@ -54,6 +60,10 @@ struct ClientIdentity {
     std::string ip;  // textual IPv4 or IPv6 address of the peer
     uint16_t port = 0;
     uint8_t proto_ver = 4;  // 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0
+    // The client certificate's subject CN and DN on a TLS listener that asked for one (EMQ's
+    // %C and %d placeholders); empty otherwise.
+    std::string cert_cn;
+    std::string cert_dn;
 };
 
 enum class Verdict { Allow, Deny, Ignore };  // Ignore = not my business, ask the next
@@ -243,7 +253,8 @@ public:
     AclChain(const AclChain&) = delete;
     AclChain& operator=(const AclChain&) = delete;
 
-    // The ACL file ("internal") ranks first, emq_auth_http second, others after.
+    // The ACL file ("internal") ranks first, the databases next, emq_auth_http after them,
+    // others last.
     static int rank_of(std::string_view name);
 
     void set(std::shared_ptr<AclChecker> checker, bool enabled = true);

@@ -7,8 +7,10 @@
 // every still-queued task with run = false (so each can still report "cancelled" to its
 // caller exactly once), and joins the threads.
 //
-// Thread-safety: submit/stop/sleep_for/queued from any thread. REQUIRES: a task never calls
-// stop() or destroys its own pool.
+// Thread-safety: submit/stop/sleep_for/queued from any thread. stop() (and so the destructor)
+// may run on one of the pool's own threads - a task whose captures held the last reference to
+// the pool's owner: that thread is detached instead of joined, and the queue state it still
+// touches is shared with it, so it outlives the pool object.
 #pragma once
 
 #include <chrono>
@@ -16,6 +18,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -42,13 +45,17 @@ public:
     size_t queued() const;
 
 private:
-    void run();
+    struct State {
+        mutable std::mutex mu;
+        std::condition_variable cv;
+        std::deque<Task> queue;
+        size_t max_queue = 0;
+        bool stopping = false;
+    };
+    static void run(const std::shared_ptr<State>& state);
 
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<Task> queue_;
-    size_t max_queue_;
-    bool stopping_ = false;
+    std::shared_ptr<State> state_;
+    std::mutex threads_mu_;
     std::vector<std::thread> threads_;
 };
 
