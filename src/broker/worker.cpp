@@ -486,6 +486,10 @@ ConnectResult Worker::conclude_connect(Link& link,
         if (conn.server_receive_maximum < 65535) {
             ack.properties.receive_maximum = conn.server_receive_maximum;
         }
+        // MQTT 5 3.2.2.3.6: without it the client may assume there is no limit, and a PUBLISH
+        // above mqtt.max_packet_size would cost it its connection (DISCONNECT 0x95).
+        ack.properties.maximum_packet_size =
+                settings.max_packet_size.load(std::memory_order_relaxed);
         if (!settings.retainer_enabled.load(std::memory_order_relaxed)) {
             ack.properties.retain_available = 0;  // the emq_retainer plugin is stopped
             conn.retain_unavailable = true;

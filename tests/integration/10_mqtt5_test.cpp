@@ -186,6 +186,19 @@ TEST_F(Mqtt5, ReceiveMaximumIsAdvertisedAndEnforced_MQTT5_3_3_4_7) {
     EXPECT_TRUE(c.raw().wait_closed());
 }
 
+// MQTT 5 3.2.2.3.6: CONNACK announces mqtt.max_packet_size as Maximum Packet Size, and a packet
+// above it gets DISCONNECT 0x95 (Packet too large).
+TEST_F(Mqtt5, ConnackAnnouncesMaximumPacketSize_MQTT5_3_2_2_3_6) {
+    Client5 c;
+    auto ack = c.connect_ok(port(), spec("mps-a"));
+    ASSERT_TRUE(ack);
+    auto max = ack->props.num(v5::kMaximumPacketSize);
+    ASSERT_EQ(max, 1048576u) << "mqtt.max_packet_size's default";
+    c.publish("mps/t", std::string(*max - 100, 'x'), 1);  // fits
+    ASSERT_TRUE(c.raw().send(v5::publish("mps/t", std::string(*max + 10, 'x'), 0, 0)));
+    EXPECT_EQ(c.expect_disconnect(), 0x95);
+}
+
 // MQTT 5 3.3.2.3.4: a client that allows topic aliases (Topic Alias Maximum in CONNECT) gets
 // the topic and an alias on the first PUBLISH of a topic and only the alias afterwards; the
 // table is bounded by its maximum (the least recently sent topic's alias is reused). A client
