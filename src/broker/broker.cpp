@@ -50,34 +50,11 @@ storage::Status Broker::recover() {
             workers_[s->worker()]->adopt_delayed_will(s, std::move(*r.will));
         }
         auto counts = store_.session_counts(r.client_id);
-        // A session no message has flowed through keeps its queue block unallocated.
-        if (r.deliver_msg != 0 || counts.queued != 0 || counts.next_seq != 0 ||
-            counts.enqueued_total != 0 || counts.dropped_total != 0 ||
-            counts.awaiting_rel + counts.awaiting_comp != 0) {
-            SessionQueue& q = s->queue();
-            q.deliver_msg = r.deliver_msg;
-            q.disk_unloaded = counts.queued;
-            if (r.disconnected_at_ms == 0) {
-                q.maybe_sent_below = counts.next_seq;
-            } else {
-                q.maybe_sent_first = settings_.max_inflight.load(std::memory_order_relaxed);
-            }
-            q.next_seq = counts.next_seq;
-            q.enqueue_msg = counts.enqueued_total;
-            q.mqueue_dropped = counts.dropped_total;
-            if (counts.awaiting_rel + counts.awaiting_comp > 0) {
-                for (auto& in : store_.inflight_of(r.client_id)) {
-                    if (in.direction == storage::Direction::Inbound) {
-                        q.awaiting_rel.emplace(in.packet_id, in.at_ms);
-                    } else {
-                        InflightItem item;
-                        item.state = InflightItem::State::AwaitComp;
-                        item.item.stored = true;
-                        q.inflight.emplace(in.packet_id, std::move(item));
-                    }
-                }
-            }
+        std::vector<storage::InflightRecord> inflight;
+        if (counts.awaiting_rel + counts.awaiting_comp > 0) {
+            inflight = store_.inflight_of(r.client_id);
         }
+        s->restore(r, counts, inflight, settings_.max_inflight.load(std::memory_order_relaxed));
         sessions.emplace(r.client_id, s);
     });
     if (!st.is_ok()) {

@@ -56,7 +56,9 @@ Worker::Worker(Broker& broker, uint32_t index)
                                   [this](const Token& t) { complete(t); },
                                   [this] {
                                       pump_waiting();
-                                  }}) {}
+                                  }}),
+      hooks_(broker.extensions()),
+      ctx_{commits_, broker.store(), metrics_, broker.settings(), hooks_, waiting_commit_} {}
 
 Worker::~Worker() = default;
 
@@ -84,7 +86,7 @@ void Worker::pump_waiting() {
     waiting_commit_.clear();
     for (auto& s : waiting) {
         if (!s->ended) {
-            pump(*s);
+            s->pump(ctx_);
         }
     }
 }
@@ -533,67 +535,37 @@ void Worker::publish_from_broker(std::string_view topic, std::string_view payloa
 }
 
 void Worker::on_closed_extensions(Connection& conn, bool session_ended) {
-    auto& ext = broker_.extensions();
     const char* reason = conn.disconnect_received ? "normal" : "closed";
-    if (ext.modules_on.load(std::memory_order_relaxed) && !stopping_) {
-        if (auto m = ext.modules.load(); m && m->presence_enabled()) {
-            auto pm = m->disconnected(conn.identity, reason, unix_ms() / 1000);
-            publish_from_broker(pm.topic, pm.payload, pm.qos);
-        }
+    if (auto m = hooks_.modules(); m && m->presence_enabled() && !stopping_) {
+        auto pm = m->disconnected(conn.identity, reason, unix_ms() / 1000);
+        publish_from_broker(pm.topic, pm.payload, pm.qos);
     }
-    if (ext.web_hook_on.load(std::memory_order_relaxed)) {
-        emit_client_hooks(conn,
-                          {{auth::HookEvent::ClientDisconnected, true},
-                           {auth::HookEvent::SessionTerminated, session_ended}},
-                          reason);
-    }
+    hooks_.client(conn,
+                  {{auth::HookEvent::ClientDisconnected, true},
+                   {auth::HookEvent::SessionTerminated, session_ended}},
+                  reason);
 }
 
 void Worker::on_connected_extensions(Connection& conn, bool new_session) {
-    auto& ext = broker_.extensions();
-    if (ext.modules_on.load(std::memory_order_relaxed)) {
-        if (auto m = ext.modules.load()) {
-            for (const auto& sub : m->subscriptions_for(conn.identity)) {
-                if (!mqtt::valid_subscription_filter(sub.topic, conn.version)) {
-                    continue;
-                }
-                mqtt::SubscribeOptions opts;
-                opts.qos = sub.qos;
-                add_subscription(conn.session, sub.topic, opts, 0);
-                send_retained(conn.session, sub.topic, opts, 0);
+    if (auto m = hooks_.modules()) {
+        for (const auto& sub : m->subscriptions_for(conn.identity)) {
+            if (!mqtt::valid_subscription_filter(sub.topic, conn.version)) {
+                continue;
             }
-            if (m->presence_enabled()) {
-                auto pm = m->connected(conn.identity, !conn.session->persistent(), 0,
-                                       unix_ms() / 1000);
-                publish_from_broker(pm.topic, pm.payload, pm.qos);
-            }
+            mqtt::SubscribeOptions opts;
+            opts.qos = sub.qos;
+            add_subscription(conn.session, sub.topic, opts, 0);
+            send_retained(conn.session, sub.topic, opts, 0);
+        }
+        if (m->presence_enabled()) {
+            auto pm = m->connected(conn.identity, !conn.session->persistent(), 0, unix_ms() / 1000);
+            publish_from_broker(pm.topic, pm.payload, pm.qos);
         }
     }
-    if (ext.web_hook_on.load(std::memory_order_relaxed)) {
-        emit_client_hooks(conn,
-                          {{auth::HookEvent::ClientConnected, true},
-                           {auth::HookEvent::SessionCreated, new_session}},
-                          "");
-    }
-}
-
-void Worker::emit_client_hooks(const Connection& conn,
-                               std::initializer_list<std::pair<auth::HookEvent, bool>> events,
-                               const char* reason) {
-    auto hook = broker_.extensions().web_hook.load();
-    if (!hook) {
-        return;
-    }
-    auth::HookEventData e;
-    e.client_id = conn.client_id();
-    e.username = conn.username();
-    e.reason = reason;
-    for (const auto& [event, on] : events) {
-        if (on && hook->wants(event)) {
-            e.event = event;
-            hook->emit(e);
-        }
-    }
+    hooks_.client(conn,
+                  {{auth::HookEvent::ClientConnected, true},
+                   {auth::HookEvent::SessionCreated, new_session}},
+                  "");
 }
 
 void Worker::store_session(const Session& s) {
@@ -605,7 +577,7 @@ void Worker::store_session(const Session& s) {
     r.disconnected_at_ms = s.online ? 0 : s.disconnected_at_ms;
     r.max_inflight =
             static_cast<uint16_t>(broker_.settings().max_inflight.load(std::memory_order_relaxed));
-    r.deliver_msg = s.queue_if_any() ? s.queue_if_any()->deliver_msg : 0;
+    r.deliver_msg = s.deliver_msg();
     r.username = s.username;
     for (const auto& d : delayed_wills_) {
         if (d.session.get() == &s) {
@@ -623,9 +595,9 @@ void Worker::attach(Connection& conn, const SessionPtr& s, bool resumed) {
     // Back before the Will Delay Interval passed: the will is not sent [MQTT-3.1.3-9].
     std::erase_if(delayed_wills_, [&](const DelayedWill& d) { return d.session == s; });
     if (resumed) {
-        resend_inflight(*s);
+        s->resend_inflight(ctx_);
     }
-    pump(*s);
+    s->pump(ctx_);
 }
 
 bool Worker::detach(Connection& conn) {
@@ -705,10 +677,7 @@ void Worker::end_session(const SessionPtr& s) {
     if (s->persistent()) {
         batch().delete_session(s->client_id());
     }
-    if (SessionQueue* q = s->queue_if_any()) {
-        q->pending.clear();
-        q->inflight.clear();
-    }
+    s->clear_queue();
     if (auto it = sessions_.find(s->client_id()); it != sessions_.end()) {
         if (!(*it)->persistent()) {
             clean_sessions_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -817,14 +786,13 @@ std::optional<SessionView> Worker::session_view(const std::string& client_id) {
     v.online = s->online;
     v.subscriptions = s->subscriptions.size();
     v.max_inflight = broker_.settings().max_inflight.load(std::memory_order_relaxed);
-    v.mqueue_len = s->queue_len();
-    if (const SessionQueue* q = s->queue_if_any()) {
-        v.inflight_len = q->inflight.size();
-        v.mqueue_dropped = q->mqueue_dropped;
-        v.awaiting_rel_len = q->awaiting_rel.size();
-        v.deliver_msg = q->deliver_msg;
-        v.enqueue_msg = q->enqueue_msg;
-    }
+    SessionFigures f = s->figures();
+    v.mqueue_len = f.queue_len;
+    v.inflight_len = f.inflight;
+    v.mqueue_dropped = f.mqueue_dropped;
+    v.awaiting_rel_len = f.awaiting_rel;
+    v.deliver_msg = f.deliver_msg;
+    v.enqueue_msg = f.enqueue_msg;
     v.created_at_ms = s->created_at_ms;
     return v;
 }
@@ -917,18 +885,7 @@ void Worker::tick(int64_t now_ms) {
             // mqtt.await_rel_timeout (EMQ 2.x): an inbound QoS 2 whose PUBREL does not come in
             // time is forgotten (a late PUBREL gets PUBCOMP "not found"; the message was
             // routed when it arrived).
-            if (SessionQueue* q = s->queue_if_any(); q != nullptr && !q->awaiting_rel.empty()) {
-                std::erase_if(q->awaiting_rel, [&](const auto& entry) {
-                    if (now_ms - entry.second <= await_rel_ms) {
-                        return false;
-                    }
-                    if (s->persistent()) {
-                        batch().delete_inflight(s->client_id(), storage::Direction::Inbound,
-                                                entry.first);
-                    }
-                    return true;
-                });
-            }
+            s->expire_awaiting_rel(ctx_, now_ms, await_rel_ms);
             if (s->online || !s->persistent()) {
                 continue;
             }

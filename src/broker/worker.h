@@ -34,6 +34,7 @@
 #include "broker/auth/web_hook.h"
 #include "broker/commit_batch.h"
 #include "broker/connection.h"
+#include "broker/hooks.h"
 #include "broker/inbox.h"
 #include "broker/metrics.h"
 #include "broker/session.h"
@@ -186,17 +187,6 @@ private:
                             std::string topic,
                             const auth::Decision& d);
     void finish_subscribe(Connection& conn, mqtt::Subscribe& sub, const std::vector<bool>& allowed);
-    // `qos` is the subscription's for subscribe events (a message's QoS otherwise).
-    // Web hook events about a client (connected, disconnected, session created/terminated),
-    // each sent when its flag is set and the hook wants it; `reason` for the disconnects.
-    void emit_client_hooks(const Connection& conn,
-                           std::initializer_list<std::pair<auth::HookEvent, bool>> events,
-                           const char* reason);
-    void emit_hook(auth::HookEvent event,
-                   const Connection& conn,
-                   std::string_view topic,
-                   const Message* msg,
-                   uint8_t qos = 0);
 
     // store batch of this turn
     storage::WriteBatch& batch() { return commits_.writes(); }
@@ -251,21 +241,8 @@ private:
     bool remove_subscription(const SessionPtr& s, const std::string& filter);
     // Whether the ACL drops a message on `topic` for session `s` (its marks, acl.h).
     bool acl_skips(Session& s, std::string_view topic);
-    void enqueue_item(Session& s, OutItem&& item);
-    void pump(Session& s);
-    uint32_t send_window(const Session& s) const;
-    void load_disk(Session& s, size_t room);
-    bool send_item(Session& s, OutItem&& item, bool dup);
-    // Encodes the PUBLISH of `item` into the connection's output: the subscriber's properties
-    // (MQTT 5: message expiry left, subscription identifiers, the server's topic alias).
-    void write_publish(Connection& conn, const OutItem& item, uint16_t pid, bool dup);
-    void resend_inflight(Session& s);
-    void drop_oldest(Session& s);
 
     // responses
-    // QoS 0 deliveries to a connection with this much output not yet taken by its socket are
-    // dropped (counted in messages/dropped and the session's mqueue_dropped).
-    static constexpr size_t kMaxUnsentBytes = size_t{16} << 20;
     Token new_response(Connection& conn, PendingResponse&& r);
     // Pause reading a connection / undo one pause; reading resumes when every hold is released.
     void hold(Connection& conn);
@@ -326,6 +303,9 @@ private:
         storage::WillRecord will;
     };
     std::vector<DelayedWill> delayed_wills_;
+
+    Hooks hooks_;
+    SessionContext ctx_;  // last: refers to the members above
 };
 
 }  // namespace mqttd::broker

@@ -18,54 +18,6 @@ using mqtt::Version;
 
 namespace {
 
-// Stored entries are read at least this many at a time: each read_queue is a snapshot, an
-// iterator and a seek, and once the window is full an ack frees one slot at a time. The
-// extra entries wait in `pending` (bounded by the session's queue, mqtt.mqueue.max_len).
-constexpr size_t kMinDiskPage = 64;
-
-storage::MessageRecord to_record(const Message& m) {
-    storage::MessageRecord r;
-    r.id = m.store_id;
-    r.topic.assign(m.topic());
-    r.payload.assign(m.payload());
-    r.qos = m.qos;
-    r.retain = m.retain;
-    r.properties = m.properties;
-    r.from_client = m.from_client;
-    r.created_at_ms = m.created_at_ms;
-    r.expiry_at_ms = m.expiry_at_ms;
-    return r;
-}
-
-// The PUBLISH properties of a delivery: none before MQTT 5; else the message's own, plus the
-// Subscription Identifiers of the subscriptions it matched, if they had any (3.3.2.3.8).
-// `scratch` holds the result when it is not the message's block as is.
-std::string_view publish_properties(const Message& m,
-                                    Version v,
-                                    const SubscriptionIds& subscription_ids,
-                                    std::string& scratch) {
-    if (v != Version::V5) {
-        return {};
-    }
-    bool own = false;
-    if (m.expiry_at_ms != 0) {
-        // The Message Expiry Interval counts down while the message waits here
-        // [MQTT-3.3.2-6] (the message is dropped once it reaches 0).
-        int64_t left_ms = std::max<int64_t>(m.expiry_at_ms - unix_ms(), 1000);
-        own = mqtt::with_message_expiry(m.properties, static_cast<uint32_t>(left_ms / 1000),
-                                        scratch);
-    }
-    if (subscription_ids.empty()) {
-        return own ? std::string_view(scratch) : std::string_view(m.properties);
-    }
-    if (!own) {
-        scratch.assign(m.properties);
-    }
-    subscription_ids.for_each(
-            [&](uint32_t id) { mqtt::append_subscription_identifier(scratch, id); });
-    return scratch;
-}
-
 // The identity the ACL sees for a session: its connection's, or while it is offline the client
 // id and user name it keeps (no address: ipaddr rules do not match), built in `stored`.
 const auth::ClientIdentity& identity_of(const Session& s, auth::ClientIdentity& stored) {
@@ -175,7 +127,7 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         mqtt::encode_properties_body(aliases.properties, forwarded);
         p.raw_properties = aliases.properties;
     }
-    if (p.qos == 2 && s.queue().awaiting_rel.count(p.packet_id) != 0) {
+    if (p.qos == 2 && s.awaiting_rel(p.packet_id)) {
         // A resent QoS 2 PUBLISH before PUBREL: acknowledge again, deliver nothing
         // ([MQTT-4.3.3-2], method B).
         Token t = new_response(conn, response_for(PacketType::Pubrec, p.packet_id));
@@ -184,7 +136,7 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
     }
     if (p.qos == 2) {
         uint32_t max = broker_.settings().max_awaiting_rel.load(std::memory_order_relaxed);
-        if (max != 0 && s.queue().awaiting_rel.size() >= max) {
+        if (max != 0 && s.awaiting_rel_count() >= max) {
             // mqtt.max_awaiting_rel (EMQ 2.x): the message is dropped, never acknowledged as
             // taken. MQTT 5 says so with PUBREC 0x93, which ends the exchange; a 3.x client
             // gets no PUBREC and sends it again when it reconnects.
@@ -211,13 +163,9 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
     auto& ext = broker_.extensions();
     std::string rewritten;
     std::string_view topic = p.topic;
-    if (ext.modules_on.load(std::memory_order_relaxed)) {
-        if (auto m = ext.modules.load()) {
-            if (auto r = m->rewrite(topic)) {
-                rewritten = std::move(*r);
-                topic = rewritten;
-            }
-        }
+    if (auto r = hooks_.rewrite(topic)) {
+        rewritten = std::move(*r);
+        topic = rewritten;
     }
     if (!conn.superuser) {
         bool cache = ext.cache_acl.load(std::memory_order_relaxed);
@@ -319,9 +267,7 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
             MessageInit{topic, p.payload, p.qos, p.retain, p.raw_properties, conn.client_id(), now,
                         expiry_at, broker_.store().next_message_id()},
             conn.username());
-    if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
-        emit_hook(auth::HookEvent::MessagePublish, conn, topic, msg.get());
-    }
+    hooks_.message(auth::HookEvent::MessagePublish, conn, topic, msg.get());
     if (p.qos == 0) {
         publish(msg, &s, nullptr);
         return;
@@ -329,40 +275,13 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
     Token t = new_response(
             conn, response_for(p.qos == 1 ? PacketType::Puback : PacketType::Pubrec, p.packet_id));
     if (p.qos == 2) {
-        s.queue().awaiting_rel.emplace(p.packet_id, now);
+        s.add_awaiting_rel(ctx_, p.packet_id, now);
         if (s.persistent()) {
-            batch().put_inflight(storage::InflightRecord{s.client_id(), storage::Direction::Inbound,
-                                                         p.packet_id, now});
-            depend_on_turn(conn, t);
+            depend_on_turn(conn, t);  // PUBREC once the inbound state is stored
         }
     }
     publish(msg, &s, &t);
     complete(t);
-}
-
-void Worker::emit_hook(auth::HookEvent event,
-                       const Connection& conn,
-                       std::string_view topic,
-                       const Message* msg,
-                       uint8_t qos) {
-    auto hook = broker_.extensions().web_hook.load();
-    if (!hook || !hook->wants(event, topic)) {
-        return;
-    }
-    auth::HookEventData e;
-    e.event = event;
-    e.client_id = conn.client_id();
-    e.username = conn.username();
-    e.topic.assign(topic);
-    e.qos = qos;
-    if (msg) {
-        e.from_client_id = msg->from_client;
-        e.from_username = msg->from_username;
-        e.payload.assign(msg->payload());
-        e.qos = msg->qos;
-        e.retain = msg->retain;
-    }
-    hook->emit(std::move(e));
 }
 
 void Worker::publish(const MessagePtr& msg, const Session* publisher, const Token* token) {
@@ -471,47 +390,7 @@ void Worker::deliver(Delivery&& d) {
     if (acl_skips(s, d.msg->topic())) {
         return;
     }
-    SessionQueue& q = s.queue();
-    bool backlog = !q.disk.empty() || q.disk_unloaded > 0;
-    bool disk_path = s.persistent() && (!s.online || backlog);
-    OutItem item;
-    item.msg = std::move(d.msg);
-    item.qos = d.qos;
-    item.retain = d.retain;
-    item.subscription_ids = std::move(d.subscription_ids);
-    if (disk_path) {
-        if (item.qos == 0 && !broker_.settings().mqueue_store_qos0.load()) {
-            return;
-        }
-        item.stored = true;
-    } else if (!s.online) {
-        return;  // a clean session between its connection's close and its end
-    } else {
-        item.stored = s.persistent() && item.qos > 0;
-    }
-    item.seq = q.next_seq++;
-    ++q.enqueue_msg;
-    if (item.stored) {
-        const Message& m = *item.msg;
-        if (commits_.first_in_turn(m.store_id)) {
-            batch().put_message(to_record(m));
-        }
-        batch().enqueue(storage::QueueEntry{s.client_id(), item.seq, m.store_id, item.qos,
-                                            item.retain, item.subscription_ids.first(),
-                                            item.subscription_ids.rest()});
-    }
-    if (disk_path) {
-        q.disk.push_back(DiskItem{item.seq, commits_.epoch()});
-    } else {
-        enqueue_item(s, std::move(item));
-    }
-    uint32_t max_len = broker_.settings().mqueue_max_len.load(std::memory_order_relaxed);
-    while (max_len != 0 && s.queue_len() > max_len) {
-        drop_oldest(s);
-    }
-    if (s.online && disk_path) {
-        waiting_commit_.push_back(d.session);
-    }
+    s.enqueue(ctx_, std::move(d.msg), d.qos, d.retain, std::move(d.subscription_ids));
 }
 
 bool Worker::acl_skips(Session& s, std::string_view topic) {
@@ -555,344 +434,57 @@ bool Worker::acl_skips(Session& s, std::string_view topic) {
     return file->rules()->denies_subscribe_topic(identity_of(s, stored), topic);
 }
 
-void Worker::enqueue_item(Session& s, OutItem&& item) {
-    SessionQueue& q = s.queue();
-    uint32_t window = send_window(s);
-    if (q.pending.empty() && (item.qos == 0 || q.inflight.size() < window)) {
-        if (send_item(s, std::move(item), false)) {
-            return;
-        }
-        return;
-    }
-    q.pending.push_back(std::move(item));
-}
-
-bool Worker::send_item(Session& s, OutItem&& item, bool dup) {
-    SessionQueue& q = s.queue();
-    Connection* conn = s.connection;
-    if (!conn || conn->closing) {
-        q.pending.push_front(std::move(item));
-        return false;
-    }
-    uint16_t pid = 0;
-    if (item.qos > 0) {
-        pid = pid_for_seq(item.seq);
-        if (q.inflight.count(pid) != 0) {
-            q.pending.push_front(std::move(item));
-            return false;  // the id is still in use by an older message
-        }
-    }
-    const Message& m = *item.msg;
-    // MQTT 5 [MQTT-3.1.2-25]: never send a packet above the client's Maximum Packet Size; and
-    // a QoS 0 message to a client that does not read what it was already sent is not buffered
-    // without bound. Either is discarded for this client as if delivered, as is an expired one.
-    const bool too_big = conn->max_packet_size != 0 &&
-                         m.buffer.size() + m.properties.size() + 16 > conn->max_packet_size;
-    const bool backlogged = item.qos == 0 && conn->link().out().size() >= kMaxUnsentBytes;
-    // MQTT 5 [MQTT-3.3.2-5]: a message whose expiry passed while it waited is not sent.
-    const bool expired = m.expiry_at_ms != 0 && m.expiry_at_ms <= unix_ms();
-    if (too_big || backlogged || expired) {
-        if (item.stored) {
-            batch().remove_queued(s.client_id(), item.seq, true);
-        }
-        ++q.mqueue_dropped;
-        metrics_.add(Metric::MessagesDropped);
-        return true;
-    }
-    write_publish(*conn, item, pid, item.qos > 0 && (dup || item.maybe_sent));
-    metrics_.add(Metric::PacketsPublishSent);
-    metrics_.add(Metric::PacketsSent);
-    metrics_.add(Metric::MessagesSent);
-    static constexpr Metric kSent[] = {Metric::MessagesQos0Sent, Metric::MessagesQos1Sent,
-                                       Metric::MessagesQos2Sent};
-    metrics_.add(kSent[item.qos]);
-    ++q.deliver_msg;
-    conn->link().flush();
-    if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed)) {
-        emit_hook(auth::HookEvent::MessageDelivered, *conn, m.topic(), &m);
-    }
-    if (item.qos == 0) {
-        if (item.stored) {
-            batch().remove_queued(s.client_id(), item.seq);
-        }
-        return true;
-    }
-    InflightItem in;
-    in.state = item.qos == 1 ? InflightItem::State::AwaitAck : InflightItem::State::AwaitRec;
-    in.item = std::move(item);
-    q.inflight.emplace(pid, std::move(in));
-    return true;
-}
-
-void Worker::write_publish(Connection& conn, const OutItem& item, uint16_t pid, bool dup) {
-    const Message& m = *item.msg;
-    std::string scratch;
-    std::string_view props = publish_properties(m, conn.version, item.subscription_ids, scratch);
-    std::string_view topic = m.topic();
-    if (conn.client_topic_alias_maximum != 0) {
-        // MQTT 5 3.3.2.3.4: a topic the client knows by its alias goes out as an empty topic.
-        if (!conn.outbound_aliases) {
-            conn.outbound_aliases =
-                    std::make_unique<OutboundAliases>(conn.client_topic_alias_maximum);
-        }
-        auto a = conn.outbound_aliases->assign(topic);
-        if (props.data() != scratch.data()) {
-            scratch.assign(props);
-        }
-        mqtt::append_topic_alias(scratch, a.alias);
-        props = scratch;
-        if (a.known) {
-            topic = {};
-        }
-    }
-    mqtt::encode_publish(conn.link().out(), conn.version, topic, m.payload(), item.qos, item.retain,
-                         dup, pid, props);
-}
-
-void Worker::resend_inflight(Session& s) {
-    Connection* conn = s.connection;
-    SessionQueue* qp = s.queue_if_any();
-    if (!conn || qp == nullptr) {
-        return;  // no queue: nothing in flight
-    }
-    SessionQueue& q = *qp;
-    auto& out = conn->link().out();
-    // Resent in the order first sent ([MQTT-4.4.0-1]), with DUP set on PUBLISH ([MQTT-3.3.1-1]).
-    std::vector<std::pair<uint64_t, uint16_t>> order;
-    order.reserve(q.inflight.size());
-    for (auto& [pid, in] : q.inflight) {
-        order.emplace_back(in.item.seq, pid);
-    }
-    std::sort(order.begin(), order.end());
-    for (auto [seq, pid] : order) {
-        auto& in = q.inflight[pid];
-        if (in.state == InflightItem::State::AwaitComp) {
-            mqtt::encode_ack(out, conn->version, mqtt::Ack{PacketType::Pubrel, pid, {}, {}});
-            metrics_.add(Metric::PacketsPubrelSent);
-        } else {
-            write_publish(*conn, in.item, pid, true);
-            metrics_.add(Metric::PacketsPublishSent);
-        }
-        metrics_.add(Metric::PacketsSent);
-    }
-    conn->link().flush();
-}
-
-uint32_t Worker::send_window(const Session& s) const {
-    uint32_t window = broker_.settings().max_inflight.load(std::memory_order_relaxed);
-    if (s.connection && s.connection->receive_maximum != 0) {
-        window = std::min<uint32_t>(window, s.connection->receive_maximum);  // MQTT 5 3.1.2.11.3
-    }
-    return window;
-}
-
-void Worker::pump(Session& s) {
-    SessionQueue* qp = s.queue_if_any();
-    if (!s.online || !s.connection || qp == nullptr) {
-        return;  // no queue: nothing to send
-    }
-    SessionQueue& q = *qp;
-    uint32_t window = send_window(s);
-    while (true) {
-        if (q.pending.empty()) {
-            if (q.disk.empty() && q.disk_unloaded == 0) {
-                return;
-            }
-            size_t room = q.inflight.size() < window ? window - q.inflight.size() : 0;
-            if (room == 0) {
-                return;
-            }
-            load_disk(s, std::max(room, kMinDiskPage));
-            if (q.pending.empty()) {
-                return;
-            }
-        }
-        OutItem& front = q.pending.front();
-        if (front.qos > 0 && q.inflight.size() >= window) {
-            return;
-        }
-        OutItem item = std::move(front);
-        q.pending.pop_front();
-        if (!send_item(s, std::move(item), false)) {
-            return;
-        }
-    }
-}
-
-void Worker::load_disk(Session& s, size_t room) {
-    SessionQueue& q = s.queue();
-    if (q.disk_unloaded == 0 && !q.disk.empty() && q.disk.front().epoch > commits_.committed()) {
-        if (auto self = find_session(s.client_id())) {
-            waiting_commit_.push_back(std::move(self));
-        }
-        return;  // readable once the batch that stores it has committed
-    }
-    uint64_t from = q.disk_unloaded > 0 || q.disk.empty() ? q.disk_read_from : q.disk.front().seq;
-    auto entries = broker_.store().read_queue(s.client_id(), from, static_cast<uint32_t>(room));
-    for (auto& qm : entries) {
-        uint64_t seq = qm.entry.seq;
-        bool maybe_sent = false;
-        if (q.disk_unloaded > 0) {
-            --q.disk_unloaded;
-            maybe_sent = seq < q.maybe_sent_below || q.maybe_sent_first > 0;
-            if (q.maybe_sent_first > 0) {
-                --q.maybe_sent_first;
-            }
-        } else if (!q.disk.empty() && q.disk.front().seq == seq &&
-                   q.disk.front().epoch <= commits_.committed()) {
-            q.disk.pop_front();
-        } else {
-            break;  // not what this session expects next: stop and wait
-        }
-        q.disk_read_from = seq + 1;
-        OutItem item;
-        item.seq = seq;
-        item.qos = qm.entry.qos;
-        item.retain = qm.entry.retain;
-        item.subscription_ids = SubscriptionIds(qm.entry.subscription_id);
-        for (uint32_t id : qm.entry.more_subscription_ids) {
-            item.subscription_ids.add(id);
-        }
-        item.stored = true;
-        item.maybe_sent = maybe_sent;
-        auto& m = qm.message;
-        item.msg = make_message(MessageInit{m.topic, m.payload, m.qos, m.retain, m.properties,
-                                            m.from_client, m.created_at_ms, m.expiry_at_ms, m.id});
-        q.pending.push_back(std::move(item));
-    }
-    if (entries.empty() && q.disk_unloaded > 0) {
-        q.disk_unloaded = 0;  // the counts said more than the store holds
-    }
-}
-
-void Worker::drop_oldest(Session& s) {
-    SessionQueue& q = s.queue();
-    ++q.mqueue_dropped;
-    metrics_.add(Metric::MessagesDropped);
-    // Oldest first: loaded items, then those still only in the store, then this turn's.
-    if (!q.pending.empty()) {
-        auto& item = q.pending.front();
-        if (item.qos == 2) {
-            metrics_.add(Metric::MessagesQos2Dropped);
-        }
-        if (item.stored) {
-            batch().remove_queued(s.client_id(), item.seq, true);
-        }
-        q.pending.pop_front();
-        return;
-    }
-    if (q.disk_unloaded > 0) {
-        auto entries = broker_.store().read_queue(s.client_id(), q.disk_read_from, 1);
-        --q.disk_unloaded;
-        if (!entries.empty()) {
-            batch().remove_queued(s.client_id(), entries[0].entry.seq, true);
-            q.disk_read_from = entries[0].entry.seq + 1;
-        }
-        return;
-    }
-    if (!q.disk.empty()) {
-        batch().remove_queued(s.client_id(), q.disk.front().seq, true);
-        q.disk.pop_front();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Acknowledgements
 
 ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
     Session& s = *conn.session;
-    SessionQueue& q = s.queue();
-    auto it = q.inflight.find(a.packet_id);
     switch (a.type) {
-        case PacketType::Puback: {
+        case PacketType::Puback:
             metrics_.add(Metric::PacketsPubackReceived);
-            if (it == q.inflight.end() || it->second.state != InflightItem::State::AwaitAck) {
+            if (!s.on_puback(ctx_, a.packet_id)) {
                 metrics_.add(Metric::PacketsPubackMissed);
-                return ReasonCode::Success;
             }
-            if (it->second.item.stored) {
-                batch().remove_queued(s.client_id(), it->second.item.seq);
-            }
-            if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed) &&
-                it->second.item.msg) {
-                const Message& m = *it->second.item.msg;
-                emit_hook(auth::HookEvent::MessageAcked, conn, m.topic(), &m);
-            }
-            q.inflight.erase(it);
-            pump(s);
             return ReasonCode::Success;
-        }
         case PacketType::Pubrec: {
             metrics_.add(Metric::PacketsPubrecReceived);
+            auto rec = s.on_pubrec(ctx_, a.packet_id, a.reason);
+            if (rec == Session::Pubrec::Ended) {
+                return ReasonCode::Success;
+            }
             PendingResponse r = response_for(PacketType::Pubrel, a.packet_id);
-            bool wait = false;
-            if (it == q.inflight.end()) {
+            if (rec == Session::Pubrec::Missed) {
                 metrics_.add(Metric::PacketsPubrecMissed);
                 if (conn.version == Version::V5) {
                     r.reasons.push_back(ReasonCode::PacketIdentifierNotFound);
                 }
-            } else if (it->second.state == InflightItem::State::AwaitRec) {
-                if (mqtt::is_error(a.reason)) {
-                    // MQTT 5: the receiver refused the message; the exchange ends here.
-                    if (it->second.item.stored) {
-                        batch().remove_queued(s.client_id(), it->second.item.seq);
-                    }
-                    q.inflight.erase(it);
-                    pump(s);
-                    return ReasonCode::Success;
-                }
-                if (it->second.item.stored) {
-                    // PUBREL only once the new state is durable: a restart must resend PUBREL,
-                    // never the PUBLISH (exactly once, contract 3).
-                    batch().remove_queued(s.client_id(), it->second.item.seq);
-                    batch().put_inflight(storage::InflightRecord{
-                            s.client_id(), storage::Direction::Outbound, a.packet_id, unix_ms()});
-                    wait = true;
-                }
-                if (broker_.extensions().web_hook_on.load(std::memory_order_relaxed) &&
-                    it->second.item.msg) {
-                    const Message& m = *it->second.item.msg;
-                    emit_hook(auth::HookEvent::MessageAcked, conn, m.topic(), &m);
-                }
-                it->second.state = InflightItem::State::AwaitComp;
-                it->second.item.msg.reset();
             }
             Token t = new_response(conn, std::move(r));
-            if (wait) {
+            if (rec == Session::Pubrec::ReleaseAfterCommit) {
                 depend_on_turn(conn, t);
             }
             complete(t);
             return ReasonCode::Success;
         }
-        case PacketType::Pubcomp: {
+        case PacketType::Pubcomp:
             metrics_.add(Metric::PacketsPubcompReceived);
-            if (it == q.inflight.end() || it->second.state != InflightItem::State::AwaitComp) {
+            if (!s.on_pubcomp(ctx_, a.packet_id)) {
                 metrics_.add(Metric::PacketsPubcompMissed);
-                return ReasonCode::Success;
             }
-            if (s.persistent()) {
-                batch().delete_inflight(s.client_id(), storage::Direction::Outbound, a.packet_id);
-            }
-            q.inflight.erase(it);
-            pump(s);
             return ReasonCode::Success;
-        }
         case PacketType::Pubrel: {
             metrics_.add(Metric::PacketsPubrelReceived);
             PendingResponse r = response_for(PacketType::Pubcomp, a.packet_id);
-            bool wait = false;
-            if (q.awaiting_rel.erase(a.packet_id) == 0) {
+            bool released = s.release(ctx_, a.packet_id);
+            if (!released) {
                 metrics_.add(Metric::PacketsPubrelMissed);
                 if (conn.version == Version::V5) {
                     r.reasons.push_back(ReasonCode::PacketIdentifierNotFound);
                 }
-            } else if (s.persistent()) {
-                batch().delete_inflight(s.client_id(), storage::Direction::Inbound, a.packet_id);
-                wait = true;
             }
             Token t = new_response(conn, std::move(r));
-            if (wait) {
-                depend_on_turn(conn, t);
+            if (released && s.persistent()) {
+                depend_on_turn(conn, t);  // PUBCOMP once the inbound state is deleted
             }
             complete(t);
             return ReasonCode::Success;
@@ -908,12 +500,10 @@ ReasonCode Worker::handle_ack(Connection& conn, const mqtt::Ack& a) {
 ReasonCode Worker::handle_subscribe(Connection& conn, mqtt::Subscribe& sub) {
     metrics_.add(Metric::PacketsSubscribe);
     auto& ext = broker_.extensions();
-    if (ext.modules_on.load(std::memory_order_relaxed)) {
-        if (auto m = ext.modules.load()) {
-            for (auto& [filter, opts] : sub.topics) {
-                if (auto r = m->rewrite(filter)) {
-                    filter = std::move(*r);
-                }
+    if (auto m = hooks_.modules()) {
+        for (auto& [filter, opts] : sub.topics) {
+            if (auto r = m->rewrite(filter)) {
+                filter = std::move(*r);
             }
         }
     }
@@ -987,7 +577,6 @@ void Worker::finish_subscribe(Connection& conn,
                            ? 0
                            : sub.properties.subscription_identifiers.front();
     bool wait = false;
-    bool hooks = broker_.extensions().web_hook_on.load(std::memory_order_relaxed);
     for (size_t i = 0; i < sub.topics.size(); ++i) {
         auto& [filter, opts] = sub.topics[i];
         if (!mqtt::valid_subscription_filter(filter, conn.version)) {
@@ -1013,9 +602,7 @@ void Worker::finish_subscribe(Connection& conn,
             r.retained_for.emplace_back(filter, opts);
             r.subscription_ids.push_back(sid);
         }
-        if (hooks) {
-            emit_hook(auth::HookEvent::ClientSubscribe, conn, filter, nullptr, opts.qos);
-        }
+        hooks_.message(auth::HookEvent::ClientSubscribe, conn, filter, nullptr, opts.qos);
     }
     Token t = new_response(conn, std::move(r));
     if (wait) {
@@ -1029,18 +616,14 @@ ReasonCode Worker::handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u) {
     const SessionPtr& s = conn.session;
     PendingResponse r = response_for(PacketType::Unsuback, u.packet_id);
     bool wait = false;
-    auto& ext = broker_.extensions();
-    auto modules = ext.modules_on.load(std::memory_order_relaxed) ? ext.modules.load() : nullptr;
-    bool hooks = ext.web_hook_on.load(std::memory_order_relaxed);
+    auto modules = hooks_.modules();
     for (auto& filter : u.topics) {
         if (modules) {
             if (auto rewritten = modules->rewrite(filter)) {
                 filter = std::move(*rewritten);
             }
         }
-        if (hooks) {
-            emit_hook(auth::HookEvent::ClientUnsubscribe, conn, filter, nullptr);
-        }
+        hooks_.message(auth::HookEvent::ClientUnsubscribe, conn, filter, nullptr);
         bool existed = remove_subscription(s, filter);
         wait = wait || (existed && s->persistent());
         if (conn.version == Version::V5) {
