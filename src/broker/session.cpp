@@ -520,6 +520,14 @@ SessionFigures Session::figures() const {
     return f;
 }
 
+uint32_t Session::expiry_s(const Settings& settings) const {
+    if (version == Version::V5) {
+        return expiry_interval_s;
+    }
+    auto d = settings.session_expiry_s.load(std::memory_order_relaxed);
+    return d <= 0 ? storage::kNeverExpires : static_cast<uint32_t>(d);
+}
+
 size_t Session::queue_len() const {
     return queue_ ? queue_->queue_len() : 0;
 }

@@ -169,6 +169,9 @@ public:
     // with the session).
     void clear_queue();
     SessionFigures figures() const;
+    // How long the session outlives its connection, in seconds: MQTT 5's own expiry, 3.x the
+    // broker's mqtt.session.expiry_interval (storage::kNeverExpires = never).
+    uint32_t expiry_s(const Settings& settings) const;
     size_t queue_len() const;
     uint64_t deliver_msg() const;
 

@@ -159,6 +159,21 @@ private:
                                          std::function<void(auth::Decision)> later);
     void refuse_connect(Link& link, mqtt::Version v, mqtt::ReasonCode rc);
     void finish_connect(uint64_t key, auth::Decision d);
+    // The pieces of conclude_connect: the CONNACK refusal after the auth chain, the
+    // Connection for the CONNECT, the session it resumes or starts (taking over a connected
+    // one), and the MQTT 5 CONNACK properties (which also set the connection's limits).
+    ConnectResult refuse_after_auth(Link& link, const mqtt::Connect& c, const auth::Decision& d);
+    std::unique_ptr<Connection> new_connection(Link& link,
+                                               mqtt::Connect& c,
+                                               auth::ClientIdentity&& identity,
+                                               const auth::Decision& d);
+    void take_over(Connection& old);
+    std::pair<SessionPtr, bool> session_for(const mqtt::Connect& c, const Connection& conn);
+    void mqtt5_connack(Connection& conn,
+                       const mqtt::Connect& c,
+                       bool assigned,
+                       const std::string* server_final,
+                       mqtt::Properties& p);
     // `server_final`: the last SCRAM message, for CONNACK's Authentication Data (enhanced
     // authentication), or null.
     ConnectResult conclude_connect(Link& link,
@@ -218,6 +233,11 @@ private:
 
     // packets
     mqtt::ReasonCode handle_publish(Connection& conn, mqtt::Publish& p);
+    // The pieces of handle_publish: a client's topic alias, mqtt.max_awaiting_rel (true: the
+    // PUBLISH was refused and answered), and the ACL (cached, or decided now or later).
+    mqtt::ReasonCode resolve_topic_alias(Connection& conn, mqtt::Publish& p);
+    bool refuse_over_awaiting_rel(Connection& conn, const mqtt::Publish& p);
+    void check_publish_acl(Connection& conn, mqtt::Publish& p, std::string_view topic);
     mqtt::ReasonCode handle_ack(Connection& conn, const mqtt::Ack& a);
     mqtt::ReasonCode handle_subscribe(Connection& conn, mqtt::Subscribe& s);
     mqtt::ReasonCode handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u);

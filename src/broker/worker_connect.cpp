@@ -1,0 +1,513 @@
+// Worker: a client's CONNECT (authentication, takeover, session resume or creation, CONNACK),
+// the session's attach and detach, wills (delayed ones kept with their session), the end of a
+// session, and the close of a connection.
+
+#include <algorithm>
+#include <limits>
+
+#include <spdlog/spdlog.h>
+
+#include "broker/broker.h"
+#include "broker/worker.h"
+#include "common/clock.h"
+#include "mqtt/decoder.h"
+#include "mqtt/encoder.h"
+
+namespace mqttd::broker {
+
+using mqtt::PacketType;
+using mqtt::ReasonCode;
+using mqtt::Version;
+
+namespace {
+
+// The will of a connection as it is kept until published: PUBLISH properties without the Will
+// Delay Interval (a will property, not a PUBLISH one).
+storage::WillRecord will_record(const mqtt::Will& w, int64_t due_at_ms) {
+    storage::WillRecord r;
+    r.topic = w.topic;
+    r.payload = w.payload;
+    r.qos = w.qos;
+    r.retain = w.retain;
+    r.due_at_ms = due_at_ms;
+    if (!w.properties.empty()) {
+        mqtt::Properties p = w.properties;
+        p.will_delay_interval.reset();
+        r.message_expiry_s = p.message_expiry_interval.value_or(0);
+        mqtt::encode_properties_body(r.properties, p);
+    }
+    return r;
+}
+
+}  // namespace
+
+void Worker::sessions_changed() {
+    size_t n = sessions_.size();
+    size_t before = sessions_count_.exchange(n, std::memory_order_relaxed);
+    broker_.sessions_high_water().add(static_cast<int64_t>(n) - static_cast<int64_t>(before));
+}
+
+void Worker::connections_changed() {
+    size_t n = connections_.size();
+    size_t before = connections_count_.exchange(n, std::memory_order_relaxed);
+    broker_.clients_high_water().add(static_cast<int64_t>(n) - static_cast<int64_t>(before));
+}
+
+SessionPtr Worker::find_session(std::string_view client_id) {
+    auto it = sessions_.find(client_id);
+    return it == sessions_.end() ? nullptr : *it;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CONNECT
+void Worker::refuse_connect(Link& link, mqtt::Version v, ReasonCode rc) {
+    mqtt::encode_connack(link.out(), v, mqtt::Connack{false, rc, {}});
+    metrics_.add(Metric::PacketsConnack);
+    metrics_.add(Metric::PacketsSent);
+    link.close();
+}
+
+std::optional<auth::Decision> Worker::decide(
+        const std::function<void(auth::DecisionCallback)>& start,
+        std::function<void(auth::Decision)> later) {
+    struct Slot {
+        std::mutex mutex;
+        bool returned = false;
+        bool decided = false;
+        auth::Decision decision;
+    };
+    auto slot = std::make_shared<Slot>();
+    start([this, slot, later = std::move(later)](auth::Decision d) mutable {
+        {
+            std::lock_guard lock(slot->mutex);
+            if (!slot->returned) {
+                slot->decided = true;
+                slot->decision = std::move(d);
+                return;
+            }
+        }
+        // Decided on another thread: continue on this worker.
+        post([later = std::move(later), d = std::move(d)]() mutable { later(std::move(d)); });
+    });
+    std::lock_guard lock(slot->mutex);
+    slot->returned = true;
+    if (slot->decided) {
+        return std::move(slot->decision);
+    }
+    return std::nullopt;
+}
+
+ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
+    metrics_.add(Metric::PacketsConnect);
+    metrics_.add(Metric::PacketsReceived);
+    auto& settings = broker_.settings();
+
+    if (c.client_id.empty()) {
+        // [MQTT-3.1.3-8]: a zero-byte client id with CleanSession = 0 is refused with code 2.
+        if ((!c.clean_start && c.version != Version::V5) || c.version == Version::V31) {
+            refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
+            return ConnectResult::Refused;
+        }
+    }
+    if (c.client_id.size() > settings.max_clientid_len.load(std::memory_order_relaxed)) {
+        refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
+        return ConnectResult::Refused;
+    }
+    auto& ext = broker_.extensions();
+    if (c.properties.authentication_method &&
+        (*c.properties.authentication_method != auth::kScramMethod || !ext.usernames ||
+         !ext.auth.enabled("emq_auth_username"))) {
+        // MQTT 5 enhanced authentication with a method this broker does not offer (SCRAM-SHA-256
+        // needs emq_auth_username running): CONNACK 0x8C and close [MQTT-4.12.0-1] (accepting
+        // would let the client believe it authenticated).
+        refuse_connect(link, c.version, ReasonCode::BadAuthenticationMethod);
+        return ConnectResult::Refused;
+    }
+    bool assigned = false;
+    if (c.client_id.empty()) {
+        c.client_id = broker_.assign_client_id(index_);
+        assigned = true;
+    }
+    auth::ClientIdentity identity{
+            c.client_id,
+            c.username,
+            c.password ? std::make_shared<const std::string>(*c.password) : nullptr,
+            link.peer_ip(),
+            link.peer_port(),
+            static_cast<uint8_t>(c.version),
+            {},
+            {}};
+    if (c.properties.authentication_method) {
+        return begin_enhanced_auth(link, std::move(c), std::move(identity), assigned);
+    }
+    // The authentication chain answers at once (local tables, anonymous rules) or later from
+    // its pool (password hashing, HTTP): then the link waits, paused, for the answer.
+    uint64_t key = ++next_pending_connect_;
+    bool anonymous = settings.allow_anonymous.load(std::memory_order_relaxed);
+    auto decision = decide(
+            [&](auth::DecisionCallback cb) {
+                ext.auth.authenticate(identity, anonymous, std::move(cb));
+            },
+            [this, key](auth::Decision d) { finish_connect(key, std::move(d)); });
+    if (!decision) {
+        pending_connects_.emplace(
+                key, PendingConnect{&link, std::move(c), std::move(identity), assigned});
+        link.pause();
+        return ConnectResult::Pending;
+    }
+    return conclude_connect(link, std::move(c), std::move(identity), assigned, *decision);
+}
+
+void Worker::finish_connect(uint64_t key, auth::Decision d) {
+    auto it = pending_connects_.find(key);
+    if (it == pending_connects_.end()) {
+        return;
+    }
+    PendingConnect p = std::move(it->second);
+    pending_connects_.erase(it);
+    if (conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d) ==
+        ConnectResult::Accepted) {
+        p.link->resume();
+    }
+}
+
+ConnectResult Worker::refuse_after_auth(Link& link,
+                                        const mqtt::Connect& c,
+                                        const auth::Decision& d) {
+    broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
+    if (d.error) {
+        spdlog::warn("client {} from {} refused: {}", c.client_id, link.peer_ip(), d.reason);
+    }
+    // A provider that knew the name and refused the password: bad user name or password
+    // (4 / 0x86); no credentials anyone accepts: not authorized (5 / 0x87).
+    bool bad_password = d.verdict == auth::Verdict::Deny && !d.error && c.password.has_value() &&
+                        d.reason != "anonymous not allowed";
+    refuse_connect(link, c.version,
+                   bad_password ? ReasonCode::BadUserNameOrPassword : ReasonCode::NotAuthorized);
+    return ConnectResult::Refused;
+}
+
+std::unique_ptr<Connection> Worker::new_connection(Link& link,
+                                                   mqtt::Connect& c,
+                                                   auth::ClientIdentity&& identity,
+                                                   const auth::Decision& d) {
+    auto conn = std::make_unique<Connection>(broker_.next_connection_id(), &link);
+    conn->version = c.version;
+    conn->clean_start = c.clean_start;
+    conn->keepalive = c.keepalive;
+    conn->receive_maximum = c.properties.receive_maximum.value_or(0);
+    conn->max_packet_size = c.properties.maximum_packet_size.value_or(0);
+    conn->client_topic_alias_maximum = c.properties.topic_alias_maximum.value_or(0);
+    conn->connect_expiry_zero =
+            c.version == Version::V5 && c.properties.session_expiry_interval.value_or(0) == 0;
+    if (c.will) {
+        conn->will = std::make_unique<mqtt::Will>(std::move(*c.will));
+    }
+    conn->connected_at_ms = unix_ms();
+    conn->last_activity_ms = mono_ms();
+    conn->superuser = d.superuser;
+    identity.password.reset();  // not kept past authentication
+    conn->identity = std::move(identity);
+    return conn;
+}
+
+void Worker::take_over(Connection& old) {
+    // [MQTT-3.1.4-2]: the existing connection is closed (MQTT 5: after DISCONNECT 0x8E, Session
+    // taken over [MQTT-3.1.4-3]); its will is published as for any close the client did not
+    // ask for.
+    detach(old);
+    old.session = nullptr;
+    if (old.version == Version::V5 && !old.closing) {
+        mqtt::encode_disconnect(old.link().out(), Version::V5,
+                                mqtt::Disconnect{ReasonCode::SessionTakenOver, {}});
+        metrics_.add(Metric::PacketsSent);
+    }
+    close_connection(old);
+}
+
+std::pair<SessionPtr, bool> Worker::session_for(const mqtt::Connect& c, const Connection& conn) {
+    // Whether the session outlives this connection: MQTT 5 by its Session Expiry Interval
+    // (absent = 0), 3.x by Clean Session.
+    uint32_t expiry = 0;
+    bool persistent = !c.clean_start;
+    if (c.version == Version::V5) {
+        expiry = c.properties.session_expiry_interval.value_or(0);
+        persistent = expiry > 0;
+    }
+    SessionPtr session = find_session(c.client_id);
+    if (session && session->connection) {
+        take_over(*session->connection);
+        session = find_session(c.client_id);
+    }
+    bool resumed = false;
+    if (session) {
+        // [MQTT-3.1.2-4], [MQTT-3.1.2-5]: Clean Start 0 resumes an existing session whatever
+        // this CONNECT's expiry says; that expiry applies from the end of this connection (a
+        // resumed session given 0 stays stored while connected, and ends when it closes). A
+        // session that ended with its old connection (a clean one, taken over) is not resumed.
+        if (c.clean_start || !session->persistent()) {
+            end_session(session);
+            session = nullptr;
+        } else {
+            resumed = true;
+        }
+    }
+    if (!session) {
+        session = std::make_shared<Session>(c.client_id, index_, persistent);
+        session->created_at_ms = conn.connected_at_ms;
+        sessions_.insert(session);
+        sessions_changed();
+        if (!persistent) {
+            clean_sessions_count_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    session->version = c.version;
+    session->username = conn.username();
+    session->expiry_interval_s = expiry;
+    return {session, resumed};
+}
+
+void Worker::mqtt5_connack(Connection& conn,
+                           const mqtt::Connect& c,
+                           bool assigned,
+                           const std::string* server_final,
+                           mqtt::Properties& p) {
+    const auto& settings = broker_.settings();
+    p.topic_alias_maximum = kTopicAliasMaximum;
+    // 3.2.2.3.14: a keepalive above the server's bound (or 0, none) is replaced by Server Keep
+    // Alive, which the client then uses [MQTT-3.2.2-21] and the tick enforces.
+    uint32_t max_keepalive = settings.max_keepalive_s.load(std::memory_order_relaxed);
+    if (max_keepalive != 0 && (c.keepalive == 0 || c.keepalive > max_keepalive)) {
+        conn.keepalive = static_cast<uint16_t>(max_keepalive);
+        p.server_keep_alive = conn.keepalive;
+    }
+    // 3.2.2.3.3: the unacknowledged QoS 1/2 PUBLISHes this client may send.
+    conn.server_receive_maximum = static_cast<uint16_t>(
+            std::min<uint32_t>(settings.max_inflight.load(std::memory_order_relaxed), 65535));
+    if (conn.server_receive_maximum < 65535) {
+        p.receive_maximum = conn.server_receive_maximum;
+    }
+    // 3.2.2.3.6: without it the client may assume there is no limit, and a PUBLISH above
+    // mqtt.max_packet_size would cost it its connection (DISCONNECT 0x95).
+    p.maximum_packet_size = settings.max_packet_size.load(std::memory_order_relaxed);
+    if (!settings.retainer_enabled.load(std::memory_order_relaxed)) {
+        p.retain_available = 0;  // the emq_retainer plugin is stopped
+        conn.retain_unavailable = true;
+    }
+    if (assigned) {
+        p.assigned_client_identifier = c.client_id;
+    }
+    if (server_final) {  // enhanced authentication succeeded (4.12)
+        p.authentication_method = std::string(auth::kScramMethod);
+        p.authentication_data = *server_final;
+        conn.enhanced_auth = true;
+    }
+}
+
+ConnectResult Worker::conclude_connect(Link& link,
+                                       mqtt::Connect&& c,
+                                       auth::ClientIdentity&& identity,
+                                       bool assigned,
+                                       const auth::Decision& d,
+                                       const std::string* server_final) {
+    if (d.verdict != auth::Verdict::Allow) {
+        return refuse_after_auth(link, c, d);
+    }
+    std::unique_ptr<Connection> conn_ptr = new_connection(link, c, std::move(identity), d);
+    Connection& conn = *conn_ptr;
+    auto [session, resumed] = session_for(c, conn);
+    mqtt::Connack ack{resumed, ReasonCode::Success, {}};
+    if (c.version == Version::V5) {
+        mqtt5_connack(conn, c, assigned, server_final, ack.properties);
+    }
+    mqtt::encode_connack(link.out(), c.version, ack);
+    metrics_.add(Metric::PacketsConnack);
+    metrics_.add(Metric::PacketsSent);
+    link.flush();
+
+    connections_.emplace(conn.id(), std::move(conn_ptr));
+    connections_changed();
+    link.attach(&conn);
+    attach(conn, session, resumed);
+    if (session->persistent()) {
+        store_session(*session);
+    }
+    on_connected_extensions(conn, !resumed);
+    return ConnectResult::Accepted;
+}
+
+void Worker::on_connected_extensions(Connection& conn, bool new_session) {
+    if (auto m = hooks_.modules()) {
+        for (const auto& sub : m->subscriptions_for(conn.identity)) {
+            if (!mqtt::valid_subscription_filter(sub.topic, conn.version)) {
+                continue;
+            }
+            mqtt::SubscribeOptions opts;
+            opts.qos = sub.qos;
+            add_subscription(conn.session, sub.topic, opts, 0);
+            send_retained(conn.session, sub.topic, opts, 0);
+        }
+        if (m->presence_enabled()) {
+            auto pm = m->connected(conn.identity, !conn.session->persistent(), 0, unix_ms() / 1000);
+            publish_from_broker(pm.topic, pm.payload, pm.qos);
+        }
+    }
+    hooks_.client(conn,
+                  {{auth::HookEvent::ClientConnected, true},
+                   {auth::HookEvent::SessionCreated, new_session}},
+                  "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sessions and wills
+void Worker::store_session(const Session& s) {
+    storage::SessionRecord r;
+    r.client_id = s.client_id();
+    r.protocol_level = static_cast<uint8_t>(s.version);
+    r.expiry_interval_s = s.version == Version::V5 ? s.expiry_interval_s : 0;
+    r.created_at_ms = s.created_at_ms;
+    r.disconnected_at_ms = s.online ? 0 : s.disconnected_at_ms;
+    r.max_inflight =
+            static_cast<uint16_t>(broker_.settings().max_inflight.load(std::memory_order_relaxed));
+    r.deliver_msg = s.deliver_msg();
+    r.username = s.username;
+    for (const auto& d : delayed_wills_) {
+        if (d.session.get() == &s) {
+            r.will = d.will;  // kept with the session: it survives a restart
+        }
+    }
+    batch().put_session(std::move(r));
+}
+
+void Worker::attach(Connection& conn, const SessionPtr& s, bool resumed) {
+    conn.session = s;
+    s->connection = &conn;
+    s->online = true;
+    s->acl_marks_epoch = 0;  // ACL marks for this connection's identity
+    // Back before the Will Delay Interval passed: the will is not sent [MQTT-3.1.3-9].
+    std::erase_if(delayed_wills_, [&](const DelayedWill& d) { return d.session == s; });
+    if (resumed) {
+        s->resend_inflight(ctx_);
+    }
+    s->pump(ctx_);
+}
+
+bool Worker::detach(Connection& conn) {
+    SessionPtr s = conn.session;
+    if (!s) {
+        return false;
+    }
+    // A stored session whose expiry is now 0 (resumed by a CONNECT without one, or set by
+    // DISCONNECT) ends here, so that the next CONNECT finds no session [MQTT-3.1.2-23].
+    const bool outlives = s->persistent() && s->expiry_s(broker_.settings()) != 0;
+    // The will goes out on any close the client did not ask for ([MQTT-3.1.2-8]), never
+    // after DISCONNECT ([MQTT-3.1.2-10]).
+    if (conn.will && !conn.disconnect_received && !stopping_) {
+        // MQTT 5: after the Will Delay Interval, or when the session ends if that comes
+        // first; a session that ends with this connection publishes it now [MQTT-3.1.3-9].
+        uint32_t delay = conn.will->properties.will_delay_interval.value_or(0);
+        if (delay > 0 && outlives) {
+            delayed_wills_.push_back(
+                    DelayedWill{s, will_record(*conn.will, unix_ms() + int64_t{delay} * 1000)});
+        } else {
+            publish(will_message(will_record(*conn.will, 0), conn.client_id()), s.get(), nullptr);
+        }
+        conn.will.reset();
+    }
+    s->connection = nullptr;
+    s->online = false;
+    s->disconnected_at_ms = unix_ms();
+    conn.session = nullptr;
+    if (outlives) {
+        store_session(*s);
+    } else {
+        end_session(s);
+    }
+    return !outlives;
+}
+
+MessagePtr Worker::will_message(const storage::WillRecord& w, const std::string& client_id) {
+    int64_t now = unix_ms();
+    int64_t expiry_at_ms = w.message_expiry_s != 0 ? now + int64_t{w.message_expiry_s} * 1000 : 0;
+    return make_message(MessageInit{w.topic, w.payload, w.qos, w.retain, w.properties, client_id,
+                                    now, expiry_at_ms, broker_.store().next_message_id()});
+}
+
+void Worker::adopt_delayed_will(SessionPtr s, storage::WillRecord will) {
+    delayed_wills_.push_back(DelayedWill{std::move(s), std::move(will)});
+}
+
+void Worker::release_delayed_wills(const Session* s, int64_t due_by_ms) {
+    for (size_t i = 0; i < delayed_wills_.size();) {
+        auto& d = delayed_wills_[i];
+        if (d.session.get() != s && d.will.due_at_ms > due_by_ms) {
+            ++i;
+            continue;
+        }
+        DelayedWill taken = std::move(d);
+        delayed_wills_.erase(delayed_wills_.begin() + static_cast<ptrdiff_t>(i));
+        publish(will_message(taken.will, taken.session->client_id()), taken.session.get(), nullptr);
+        if (taken.session.get() != s && taken.session->persistent() && !taken.session->ended) {
+            store_session(*taken.session);  // the stored record loses its will
+        }
+    }
+}
+
+void Worker::end_session(const SessionPtr& s) {
+    if (!delayed_wills_.empty()) {
+        release_delayed_wills(s.get(), std::numeric_limits<int64_t>::min());
+    }
+    s->ended = true;
+    s->online = false;
+    for (const auto& [filter, opts] : s->subscriptions) {
+        auto r = broker_.index().unsubscribe(s.get(), filter);
+        if (r.filter_gone) {
+            batch().delete_route(filter);
+        }
+    }
+    s->subscriptions.clear();
+    if (s->persistent()) {
+        batch().delete_session(s->client_id());
+    }
+    s->clear_queue();
+    if (auto it = sessions_.find(s->client_id()); it != sessions_.end()) {
+        if (!(*it)->persistent()) {
+            clean_sessions_count_.fetch_sub(1, std::memory_order_relaxed);
+        }
+        sessions_.erase(it);
+    }
+    sessions_changed();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Close
+void Worker::close_connection(Connection& conn) {
+    if (!conn.closing) {
+        conn.closing = true;
+        conn.link().close();
+    }
+}
+
+void Worker::on_closed(Connection& conn) {
+    bool had_session = conn.session != nullptr;
+    bool ended = detach(conn);
+    if (had_session) {
+        on_closed_extensions(conn, ended);
+    }
+    connections_.erase(conn.id());
+    connections_changed();
+}
+
+void Worker::on_closed_extensions(Connection& conn, bool session_ended) {
+    const char* reason = conn.disconnect_received ? "normal" : "closed";
+    if (auto m = hooks_.modules(); m && m->presence_enabled() && !stopping_) {
+        auto pm = m->disconnected(conn.identity, reason, unix_ms() / 1000);
+        publish_from_broker(pm.topic, pm.payload, pm.qos);
+    }
+    hooks_.client(conn,
+                  {{auth::HookEvent::ClientDisconnected, true},
+                   {auth::HookEvent::SessionTerminated, session_ended}},
+                  reason);
+}
+
+}  // namespace mqttd::broker
