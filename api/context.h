@@ -1,6 +1,7 @@
-// What the REST API works on: the broker (live state and actions), the store (durable state,
-// paged straight from its iterators), the configuration and the plugin registry, plus the
-// listeners that main knows about. Everything referred to outlives the api::Server.
+// What the REST API works on: the broker through broker::Admin (live state, actions, plugins),
+// the store (durable state, paged straight from its iterators, read only) and the
+// configuration, plus the listeners that main knows about. Everything referred to outlives the
+// api::Server.
 #pragma once
 
 #include <cstdint>
@@ -9,8 +10,6 @@
 #include <vector>
 
 #include "broker/admin.h"
-#include "broker/broker.h"
-#include "broker/plugins.h"
 #include "config/config.h"
 #include "storage/store.h"
 
@@ -27,11 +26,9 @@ struct ListenerView {
 };
 
 struct Context {
-    broker::Broker& broker;
-    broker::Admin& admin;
+    broker::Admin& admin;  // the broker, as the API may see and change it
     storage::Store& store;
     config::Config& config;
-    broker::PluginRegistry& plugins;
     // The MQTT listeners (from net::Server::listeners()); the API adds its own row. May be
     // empty. Called on a Pistache thread.
     std::function<std::vector<ListenerView>()> listeners;

@@ -11,19 +11,19 @@ namespace mqttd::api::detail {
 namespace {
 
 const std::string& node_name(Handler& h) {
-    return h.ctx().broker.settings().node_name;
+    return h.ctx().admin.node_name();
 }
 
 Json node_json(Handler& h, bool with_name) {
-    auto& b = h.ctx().broker;
+    auto& admin = h.ctx().admin;
     int64_t now = unix_ms();
     Json o;
     if (with_name) {
         o["name"] = node_name(h);
     }
-    o["version"] = b.settings().version;
+    o["version"] = admin.version();
     o["sysdescr"] = "mqttd MQTT broker";
-    o["uptime"] = format_uptime((now - b.started_at_ms()) / 1000);
+    o["uptime"] = format_uptime((now - admin.started_at_ms()) / 1000);
     o["datetime"] = format_datetime(now);
     o["otp_release"] = build_description();
     o["node_status"] = "Running";
@@ -114,7 +114,7 @@ Json plugin_json(const broker::PluginInfo& p) {
 Json list_plugins(Handler& h, Call& c) {
     check_node(h, c.param(0));
     Json list = Json::array();
-    for (const auto& p : h.ctx().plugins.list()) {
+    for (const auto& p : h.ctx().admin.plugins().list()) {
         list.push_back(plugin_json(p));
     }
     return list;
@@ -126,7 +126,7 @@ Json set_plugin(Handler& h, Call& c) {
     if (!active) {
         throw ApiError{kMissingParam, "missing parameter: active"};
     }
-    auto& plugins = h.ctx().plugins;
+    auto& plugins = h.ctx().admin.plugins();
     auto r = *active ? plugins.start(c.param(1)) : plugins.stop(c.param(1));
     if (!r) {
         plugin_error(r.error());
@@ -136,7 +136,7 @@ Json set_plugin(Handler& h, Call& c) {
 
 Json plugin_configs(Handler& h, Call& c) {
     check_node(h, c.param(0));
-    auto p = h.ctx().plugins.find(c.param(1));
+    auto p = h.ctx().admin.plugins().find(c.param(1));
     if (!p) {
         throw ApiError{kUnknownError, "no such plugin: " + c.param(1)};
     }
@@ -173,7 +173,7 @@ Json set_plugin_configs(Handler& h, Call& c) {
     if (kv.empty()) {
         throw ApiError{kMissingParam, "no config key given"};
     }
-    auto r = h.ctx().plugins.set_config(c.param(1), kv);
+    auto r = h.ctx().admin.plugins().set_config(c.param(1), kv);
     if (!r) {
         plugin_error(r.error());
     }

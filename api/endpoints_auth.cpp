@@ -14,8 +14,6 @@
 #include <mutex>
 
 #include "api/detail.h"
-#include "broker/auth/auth_chain.h"
-#include "broker/auth/credential_store.h"
 
 namespace mqttd::api::detail {
 namespace {
@@ -23,11 +21,11 @@ namespace {
 struct Table {
     const char* field;  // "username" / "clientid"
     const char* what;   // for messages
-    std::shared_ptr<broker::auth::CredentialStore> broker::Extensions::*store;
+    broker::auth::CredentialStore* (broker::Admin::*store)();
 };
 
-const Table kUsernames{"username", "username", &broker::Extensions::usernames};
-const Table kClientIds{"clientid", "client id", &broker::Extensions::client_ids};
+const Table kUsernames{"username", "username", &broker::Admin::usernames};
+const Table kClientIds{"clientid", "client id", &broker::Admin::client_ids};
 
 std::mutex& add_mutex() {
     static std::mutex m;
@@ -35,8 +33,8 @@ std::mutex& add_mutex() {
 }
 
 broker::auth::CredentialStore& table(Handler& h, const Table& t) {
-    auto& store = h.ctx().broker.extensions().*t.store;
-    if (!store) {
+    broker::auth::CredentialStore* store = (h.ctx().admin.*t.store)();
+    if (store == nullptr) {
         throw ApiError{kUnknownError, std::string(t.what) + " table is not available"};
     }
     return *store;
@@ -92,13 +90,12 @@ Json delete_name(Handler& h, Call& c, const Table& t) {
 }
 
 Json reload_acl(Handler& h, Call&) {
-    auto& ctx = h.ctx();
-    if (auto err = ctx.admin.reload_acl(); !err.empty()) {
+    auto r = h.ctx().admin.reload_acl();
+    if (!r.error.empty()) {
         // The old rules stay; the message names the file and line ("acl.conf:7: ...").
-        throw ApiError{kUnknownError, err};
+        throw ApiError{kUnknownError, r.error};
     }
-    const auto file = ctx.broker.extensions().acl_file.load();
-    return Json{{"file", file->path()}, {"rules", file->rules()->size()}};
+    return Json{{"file", r.path}, {"rules", r.rules}};
 }
 
 }  // namespace

@@ -399,14 +399,9 @@ Json retained_lookup(Handler& h, Call& c) {
 }
 
 Json retained_delete(Handler& h, Call& c) {
-    auto& store = h.ctx().store;
-    const std::string& topic = c.param(0);
-    if (store.get_retained(topic)) {
-        storage::WriteBatch batch;
-        batch.delete_retained(topic);
-        if (auto st = store.write(std::move(batch)); !st.is_ok()) {
-            throw ApiError{kUnknownError, "store write failed: " + st.to_string()};
-        }
+    // Through a worker, after what is being published now (broker::Admin::delete_retained).
+    if (h.ctx().admin.delete_retained(c.param(0)) == broker::Admin::RetainedDelete::Timeout) {
+        throw ApiError{kUnknownError, "the broker did not answer in time"};
     }
     return Json::array();
 }
@@ -425,7 +420,7 @@ Json publish(Handler& h, Call& c) {
     if (!mqtt::valid_utf8(client_id)) {
         throw ApiError{kBadParam, "client_id is not valid UTF-8"};
     }
-    if (payload.size() > h.ctx().broker.settings().max_packet_size.load()) {
+    if (payload.size() > h.ctx().admin.max_packet_size()) {
         throw ApiError{kBadParam, "payload is larger than mqtt.max_packet_size"};
     }
     if (!h.ctx().admin.publish(topic, payload, qos, retain, client_id)) {

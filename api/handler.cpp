@@ -262,7 +262,7 @@ bool is_store_cursor(std::string_view cursor) {
 }
 
 void check_node(Handler& h, const std::string& node) {
-    if (node != h.ctx().broker.settings().node_name) {
+    if (node != h.ctx().admin.node_name()) {
         throw ApiError{kBadRpc, "badrpc: unknown node " + node};
     }
 }

@@ -194,9 +194,9 @@ int run(int argc, char** argv) {
     for (const auto& warning : plugins.load()) {
         spdlog::warn("{}", warning);
     }
-    broker::Admin admin(broker);
+    broker::Admin admin(broker, plugins);
     std::string api_address = cfg->get_string("listener.api.mgmt");
-    api::Server rest(api::Context{broker, admin, *store, *cfg, plugins, [&server] {
+    api::Server rest(api::Context{admin, *store, *cfg, [&server] {
                                       std::vector<api::ListenerView> out;
                                       for (const auto& l : server.listeners()) {
                                           out.push_back({l.protocol, l.address, l.acceptors,
@@ -227,8 +227,8 @@ int run(int argc, char** argv) {
         }
         // SIGHUP re-reads the ACL file without dropping clients; a broken file keeps the old
         // rules.
-        if (auto err = admin.reload_acl(); !err.empty()) {
-            spdlog::error("ACL reload refused, old rules kept: {}", err);
+        if (auto r = admin.reload_acl(); !r.error.empty()) {
+            spdlog::error("ACL reload refused, old rules kept: {}", r.error);
         } else {
             spdlog::info("ACL reloaded from {}", cfg->get_string("mqtt.acl_file"));
         }

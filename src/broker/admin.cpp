@@ -197,13 +197,77 @@ bool Admin::clean_acl_cache(const std::string& client_id, const std::string& top
     return r.value_or(false);
 }
 
-std::string Admin::reload_acl() {
+Admin::RetainedDelete Admin::delete_retained(const std::string& topic) {
+    auto barrier = std::make_shared<std::promise<void>>();
+    auto passed = barrier->get_future();
+    auto remaining = std::make_shared<std::atomic<uint32_t>>(broker_.worker_count());
+    for (uint32_t i = 0; i < broker_.worker_count(); ++i) {
+        Worker& w = broker_.worker(i);
+        w.push_task([&w, barrier, remaining] {
+            w.after_commit([barrier, remaining] {
+                if (remaining->fetch_sub(1) == 1) {
+                    barrier->set_value();
+                }
+            });
+        });
+    }
+    if (passed.wait_for(kTaskTimeout) != std::future_status::ready) {
+        return RetainedDelete::Timeout;
+    }
+    auto done = std::make_shared<std::promise<bool>>();
+    auto deleted = done->get_future();
+    Worker& w = broker_.worker(broker_.home_worker(topic));
+    w.push_task([&w, topic, done] {
+        if (!w.delete_retained(topic)) {
+            done->set_value(false);
+            return;
+        }
+        w.after_commit([done] { done->set_value(true); });
+    });
+    if (deleted.wait_for(kTaskTimeout) != std::future_status::ready) {
+        return RetainedDelete::Timeout;
+    }
+    return deleted.get() ? RetainedDelete::Deleted : RetainedDelete::NotFound;
+}
+
+Admin::AclReload Admin::reload_acl() {
+    AclReload out;
     auto file = broker_.extensions().acl_file.load();
     if (!file) {
-        return "no ACL file configured";
+        out.error = "no ACL file configured";
+        return out;
     }
     auto r = file->reload();
-    return r ? std::string() : r.error();
+    if (!r) {
+        out.error = r.error();
+    }
+    out.path = file->path();
+    out.rules = file->rules()->size();
+    return out;
+}
+
+auth::CredentialStore* Admin::usernames() {
+    return broker_.extensions().usernames.get();
+}
+
+auth::CredentialStore* Admin::client_ids() {
+    return broker_.extensions().client_ids.get();
+}
+
+const std::string& Admin::node_name() const {
+    return broker_.settings().node_name;
+}
+
+const std::string& Admin::version() const {
+    return broker_.settings().version;
+}
+
+int64_t Admin::started_at_ms() const {
+    return broker_.started_at_ms();
+}
+
+uint32_t Admin::max_packet_size() const {
+    return broker_.settings().max_packet_size.load(std::memory_order_relaxed);
 }
 
 std::vector<std::pair<std::string, uint64_t>> Admin::auth_metrics() const {

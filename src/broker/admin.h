@@ -1,4 +1,5 @@
-// broker::Admin: what the management API may see and do, from any thread (Pistache's).
+// broker::Admin: what the management API may see and do, from any thread (Pistache's). The API
+// reaches the broker through this class only (.ci/check-includes holds api/ to this header).
 //
 // Live state is read without touching connections from other threads: connected clients and
 // a live session's queue figures are read by tasks run on their home workers (one per worker
@@ -16,7 +17,9 @@
 #include <utility>
 #include <vector>
 
+#include "broker/auth/credential_store.h"
 #include "broker/metrics.h"
+#include "broker/plugins.h"
 
 namespace mqttd::broker {
 
@@ -59,7 +62,7 @@ struct SubscriptionView {
 
 class Admin {
 public:
-    explicit Admin(Broker& broker) : broker_(broker) {}
+    Admin(Broker& broker, PluginRegistry& plugins) : broker_(broker), plugins_(plugins) {}
 
     // The connected client `client_id` (asked of its home worker); nullopt when not connected.
     std::optional<ClientView> client(const std::string& client_id);
@@ -96,11 +99,33 @@ public:
                  bool retain,
                  const std::string& client_id);
 
+    // Deletes the retained message of `topic` the way a PUBLISH would change it: once every
+    // worker's batch of the moment is durable (so a retained PUBLISH routed before it cannot
+    // commit after it and bring the message back), through a worker's batch and the in-flight
+    // overlay (so a SUBSCRIBE meanwhile does not find it). Returns once the delete is durable.
+    enum class RetainedDelete { Deleted, NotFound, Timeout };
+    RetainedDelete delete_retained(const std::string& topic);
+
     // Clears the cached publish ACL decision of a connected client for `topic` (all topics
     // when empty). False when the client is not connected.
     bool clean_acl_cache(const std::string& client_id, const std::string& topic);
-    // Re-reads mqtt.acl_file; on error the old rules stay and the error line is returned.
-    std::string reload_acl();
+    // Re-reads mqtt.acl_file; on error the old rules stay and `error` is the error line.
+    struct AclReload {
+        std::string error;
+        std::string path;
+        size_t rules = 0;
+    };
+    AclReload reload_acl();
+
+    // The emq_auth_username / emq_auth_clientid tables (null when not built).
+    auth::CredentialStore* usernames();
+    auth::CredentialStore* client_ids();
+    PluginRegistry& plugins() { return plugins_; }
+    // Fixed at start.
+    const std::string& node_name() const;
+    const std::string& version() const;
+    int64_t started_at_ms() const;
+    uint32_t max_packet_size() const;
 
     MetricsSnapshot metrics() const;
     // Counters of the database auth plugins ("auth/redis/queries", ..., "auth/ldap/down"),
@@ -110,6 +135,7 @@ public:
 
 private:
     Broker& broker_;
+    PluginRegistry& plugins_;
 };
 
 }  // namespace mqttd::broker

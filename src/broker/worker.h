@@ -129,6 +129,9 @@ public:
     bool admin_subscribe(const std::string& client_id, const std::string& filter, uint8_t qos);
     bool admin_unsubscribe(const std::string& client_id, const std::string& filter);
     bool clean_acl_cache(const std::string& client_id, const std::string& topic);
+    // Deletes the retained message of `topic` in this turn's batch and the in-flight overlay;
+    // false when there is none (in the store or in flight).
+    bool delete_retained(const std::string& topic);
     // Runs `done` once every store write made so far on this worker has committed.
     void after_commit(Task done);
 

@@ -145,4 +145,21 @@ bool Worker::clean_acl_cache(const std::string& client_id, const std::string& to
     return true;
 }
 
+bool Worker::delete_retained(const std::string& topic) {
+    bool in_flight = false;
+    bool has_message = false;
+    for (const auto& [t, change] : broker_.retained_in_flight().matching(topic)) {
+        if (t == topic) {
+            in_flight = true;
+            has_message = change.msg != nullptr;
+        }
+    }
+    if (!(in_flight ? has_message : broker_.store().get_retained(topic).has_value())) {
+        return false;
+    }
+    batch().delete_retained(topic);
+    retained_changing(topic, nullptr, 0);
+    return true;
+}
+
 }  // namespace mqttd::broker

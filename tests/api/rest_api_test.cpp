@@ -354,6 +354,30 @@ TEST_F(RestApi, PublishReachesSubscriberAndRetainedEndpoints) {
     EXPECT_TRUE(get("retained/rest/ret/one")["result"]["objects"].empty());
 }
 
+// A retained message deleted through REST right after a QoS 0 retained PUBLISH of its topic was
+// delivered (routed, its store write perhaps still committing) stays deleted: the delete waits
+// for what was being committed, and goes through the in-flight overlay.
+TEST_F(RestApi, RetainedDeleteRightAfterAPublishStaysDeleted) {
+    Mqtt pub("race-pub", true);
+    ASSERT_EQ(pub.connect(broker_->mqtt_port()), 0);
+    Mqtt watch("race-watch", true);
+    ASSERT_EQ(watch.connect(broker_->mqtt_port()), 0);
+    ASSERT_TRUE(watch.subscribe("race/#", 0));
+    for (int i = 0; i < 20; ++i) {
+        const std::string topic = "race/" + std::to_string(i);
+        ASSERT_TRUE(pub.publish(topic, "p", 0, true));
+        auto m = watch.wait_message();  // routed: the retained write is in a batch
+        ASSERT_TRUE(m) << i;
+        ASSERT_EQ(code(call("DELETE", "retained/" + topic, "")), 0);
+        auto left = get("retained/" + topic);
+        EXPECT_TRUE(left["result"]["objects"].empty()) << topic << ": " << left.dump();
+    }
+    Mqtt late("race-late", true);
+    ASSERT_EQ(late.connect(broker_->mqtt_port()), 0);
+    ASSERT_TRUE(late.subscribe("race/#", 0));
+    EXPECT_FALSE(late.wait_message(300ms)) << "a deleted retained message came back";
+}
+
 TEST_F(RestApi, SubscribeAndUnsubscribeActOnTheSession) {
     Mqtt c("rest-s1", true);
     ASSERT_EQ(c.connect(broker_->mqtt_port()), 0);
