@@ -6,8 +6,9 @@
 // Thread-safety: push() from any thread; take() on the owning worker only.
 #pragma once
 
-#include <mutex>
 #include <utility>
+
+#include "common/thread_annotations.h"
 
 namespace mqttd::broker {
 
@@ -18,7 +19,7 @@ public:
     // inbox was empty: no drain is pending).
     template <typename Add>
     [[nodiscard]] bool push(Add&& add) {
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         add(batch_);
         bool first = !scheduled_;
         scheduled_ = true;
@@ -28,16 +29,16 @@ public:
     // The batch so far, leaving the inbox empty; pushes after this post a new drain.
     Batch take() {
         Batch out;
-        std::lock_guard lock(mutex_);
+        MutexLock lock(mutex_);
         std::swap(out, batch_);
         scheduled_ = false;
         return out;
     }
 
 private:
-    std::mutex mutex_;
-    Batch batch_;
-    bool scheduled_ = false;
+    Mutex mutex_;
+    Batch batch_ MQTTD_GUARDED_BY(mutex_);
+    bool scheduled_ MQTTD_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace mqttd::broker

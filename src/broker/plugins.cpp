@@ -173,8 +173,9 @@ Result<bool, PluginError> PluginRegistry::set_config(
     }
     std::vector<std::pair<PluginConfigItem*, std::string>> changes;
     for (const auto& [key, value] : kv) {
+        const std::string& wanted = key;  // (clang 14 cannot capture a structured binding)
         auto it = std::find_if(p->info.config.begin(), p->info.config.end(),
-                               [&](const PluginConfigItem& i) { return i.key == key; });
+                               [&](const PluginConfigItem& i) { return i.key == wanted; });
         if (it == p->info.config.end()) {
             return Err(PluginError{PluginError::Kind::UnknownKey,
                                    p->info.name + " has no config key " + key});

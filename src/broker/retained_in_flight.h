@@ -21,6 +21,7 @@
 
 #include "broker/auth/topic_filter.h"
 #include "broker/message.h"
+#include "common/thread_annotations.h"
 
 namespace mqttd::broker {
 
@@ -34,7 +35,7 @@ public:
 
     // A change being committed. Returns a stamp for forget().
     uint64_t put(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         uint64_t stamp = ++next_stamp_;
         auto& e = changes_[std::string(topic)];
         e.msg = std::move(msg);
@@ -46,7 +47,7 @@ public:
 
     // The change with `stamp` is committed: drop it unless a later change replaced it.
     void forget(const std::string& topic, uint64_t stamp) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         auto it = changes_.find(topic);
         if (it != changes_.end() && it->second.stamp == stamp) {
             changes_.erase(it);
@@ -60,7 +61,7 @@ public:
         if (size_.load(std::memory_order_acquire) == 0) {
             return out;
         }
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         for (const auto& [topic, e] : changes_) {
             if (auth::topic_match(topic, filter)) {
                 out.emplace_back(topic, e);
@@ -70,9 +71,9 @@ public:
     }
 
 private:
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, Change> changes_;
-    uint64_t next_stamp_ = 0;
+    mutable Mutex mu_;
+    std::unordered_map<std::string, Change> changes_ MQTTD_GUARDED_BY(mu_);
+    uint64_t next_stamp_ MQTTD_GUARDED_BY(mu_) = 0;
     std::atomic<size_t> size_{0};
 };
 

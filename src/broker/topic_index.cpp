@@ -102,7 +102,7 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
                                                   std::string_view filter,
                                                   const mqtt::SubscribeOptions& options,
                                                   uint32_t subscription_id) {
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     auto shared = parse_shared(filter);
     Node& node = node_for(shared ? shared->filter : filter);
     std::vector<Subscriber>* subs = &node.subscribers;
@@ -186,7 +186,7 @@ bool TopicIndex::prune(Node& node,
 
 TopicIndex::UnsubscribeResult TopicIndex::unsubscribe(const Session* session,
                                                       std::string_view filter) {
-    std::unique_lock lock(mutex_);
+    WriterLock lock(mutex_);
     UnsubscribeResult result;
     auto shared = parse_shared(filter);
     prune(*root_, shared ? shared->filter : filter, 0,
@@ -225,7 +225,10 @@ void TopicIndex::collect(const Node& node,
                          size_t pos,
                          bool first_level,
                          std::vector<Subscriber>& out) {
-    auto [level, next] = level_at(topic, pos);
+    // Not a structured binding: clang 14 cannot capture one in `visit`.
+    const std::pair<std::string_view, size_t> split = level_at(topic, pos);
+    const std::string_view level = split.first;
+    const size_t next = split.second;
     // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a topic starting with $.
     bool wildcards = !(first_level && !level.empty() && level.front() == '$');
     if (wildcards && node.hash) {
@@ -251,27 +254,27 @@ void TopicIndex::collect(const Node& node,
 }
 
 void TopicIndex::match(std::string_view topic, std::vector<Subscriber>& out) const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     collect(*root_, topic, 0, true, out);
 }
 
 size_t TopicIndex::subscription_count() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return subscriptions_;
 }
 
 size_t TopicIndex::filter_count() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return filters_;
 }
 
 size_t TopicIndex::subscription_max() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return subscriptions_max_;
 }
 
 size_t TopicIndex::filter_max() const {
-    std::shared_lock lock(mutex_);
+    ReaderLock lock(mutex_);
     return filters_max_;
 }
 

@@ -115,7 +115,7 @@ private:
     static std::vector<std::unique_ptr<Group>>::iterator find_group(Node& node,
                                                                     std::string_view name);
     // The node of `filter` (plain, without any "$share/" prefix), created on the way.
-    Node& node_for(std::string_view filter);
+    Node& node_for(std::string_view filter) MQTTD_REQUIRES(mutex_);
     // The node's subscribers, and one member of each of its groups.
     static void take(const Node& node, std::vector<Subscriber>& out);
     static void collect(const Node& node,
@@ -131,11 +131,11 @@ private:
                       UnsubscribeResult& result);
 
     mutable RwLock mutex_;  // writer-preferring: a subscribe is not starved by matches
-    std::unique_ptr<Node> root_;
-    size_t subscriptions_ = 0;
-    size_t filters_ = 0;
-    size_t subscriptions_max_ = 0;
-    size_t filters_max_ = 0;
+    std::unique_ptr<Node> root_ MQTTD_PT_GUARDED_BY(mutex_);
+    size_t subscriptions_ MQTTD_GUARDED_BY(mutex_) = 0;
+    size_t filters_ MQTTD_GUARDED_BY(mutex_) = 0;
+    size_t subscriptions_max_ MQTTD_GUARDED_BY(mutex_) = 0;
+    size_t filters_max_ MQTTD_GUARDED_BY(mutex_) = 0;
 };
 
 // Overlapping subscriptions of one session deliver one message at the highest granted QoS

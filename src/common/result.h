@@ -10,6 +10,9 @@ namespace mqttd {
 
 template <typename E>
 struct Err {
+    // A constructor, not aggregate initialisation: clang 14 has no CTAD for parenthesised
+    // aggregates, and Err(x) must deduce there too.
+    explicit Err(E e) : error(std::move(e)) {}
     E error;
 };
 

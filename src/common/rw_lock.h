@@ -11,9 +11,11 @@
 
 #include <pthread.h>
 
+#include "common/thread_annotations.h"
+
 namespace mqttd {
 
-class RwLock {
+class MQTTD_CAPABILITY("rwlock") RwLock {
 public:
     RwLock() {
         pthread_rwlockattr_t attr;
@@ -26,15 +28,38 @@ public:
     RwLock(const RwLock&) = delete;
     RwLock& operator=(const RwLock&) = delete;
 
-    void lock() { pthread_rwlock_wrlock(&lock_); }
-    bool try_lock() { return pthread_rwlock_trywrlock(&lock_) == 0; }
-    void unlock() { pthread_rwlock_unlock(&lock_); }
-    void lock_shared() { pthread_rwlock_rdlock(&lock_); }
-    bool try_lock_shared() { return pthread_rwlock_tryrdlock(&lock_) == 0; }
-    void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+    void lock() MQTTD_ACQUIRE() { pthread_rwlock_wrlock(&lock_); }
+    bool try_lock() MQTTD_TRY_ACQUIRE(true) { return pthread_rwlock_trywrlock(&lock_) == 0; }
+    void unlock() MQTTD_RELEASE() { pthread_rwlock_unlock(&lock_); }
+    void lock_shared() MQTTD_ACQUIRE_SHARED() { pthread_rwlock_rdlock(&lock_); }
+    bool try_lock_shared() MQTTD_TRY_ACQUIRE(true) { return pthread_rwlock_tryrdlock(&lock_) == 0; }
+    void unlock_shared() MQTTD_RELEASE_SHARED() { pthread_rwlock_unlock(&lock_); }
 
 private:
     pthread_rwlock_t lock_;
+};
+
+// Scoped holds of an RwLock that the thread-safety analysis understands.
+class MQTTD_SCOPED_CAPABILITY ReaderLock {
+public:
+    explicit ReaderLock(RwLock& l) MQTTD_ACQUIRE_SHARED(l) : l_(l) { l_.lock_shared(); }
+    ~ReaderLock() MQTTD_RELEASE() { l_.unlock_shared(); }
+    ReaderLock(const ReaderLock&) = delete;
+    ReaderLock& operator=(const ReaderLock&) = delete;
+
+private:
+    RwLock& l_;
+};
+
+class MQTTD_SCOPED_CAPABILITY WriterLock {
+public:
+    explicit WriterLock(RwLock& l) MQTTD_ACQUIRE(l) : l_(l) { l_.lock(); }
+    ~WriterLock() MQTTD_RELEASE() { l_.unlock(); }
+    WriterLock(const WriterLock&) = delete;
+    WriterLock& operator=(const WriterLock&) = delete;
+
+private:
+    RwLock& l_;
 };
 
 }  // namespace mqttd
