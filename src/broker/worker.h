@@ -316,6 +316,8 @@ private:
 
     std::vector<Subscriber> match_scratch_;
     int64_t last_sys_ms_ = 0;
+    int64_t last_refusal_log_ms_ = -1000000;  // mono ms of the last "refused" warning
+    uint64_t refusals_unlogged_ = 0;
     bool stopping_ = false;
     int64_t last_expiry_check_ms_ = 0;
     // MQTT 5 Will Delay Interval [MQTT-3.1.3-9]: wills waiting for their delay to pass, the

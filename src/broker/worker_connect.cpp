@@ -176,7 +176,20 @@ ConnectResult Worker::refuse_after_auth(Link& link,
                                         const auth::Decision& d) {
     broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
     if (d.error) {
-        spdlog::warn("client {} from {} refused: {}", c.client_id, link.peer_ip(), d.reason);
+        // An auth backend that is down refuses every client (on_error = deny): one line a
+        // second per worker, with how many were refused meanwhile, not one per client.
+        int64_t now = mono_ms();
+        if (now - last_refusal_log_ms_ >= 1000) {
+            spdlog::warn("client {} from {} refused: {}{}", c.client_id, link.peer_ip(), d.reason,
+                         refusals_unlogged_ > 0
+                                 ? " (and " + std::to_string(refusals_unlogged_) +
+                                           " more refused since the last such line)"
+                                 : std::string());
+            last_refusal_log_ms_ = now;
+            refusals_unlogged_ = 0;
+        } else {
+            ++refusals_unlogged_;
+        }
     }
     // A provider that knew the name and refused the password: bad user name or password
     // (4 / 0x86); no credentials anyone accepts: not authorized (5 / 0x87).
