@@ -42,14 +42,25 @@ void Overlay::rollback_batch() {
     clear_journal();
 }
 
-void Overlay::end_group() {
-    // Fresh maps rather than clear(): clear() keeps a bucket array sized for the largest group
-    // and then zeroes it for every later one.
-    for (KvMap& m : kv_) {
-        m = KvMap{};
+namespace {
+
+// A fresh map rather than clear(): clear() keeps a bucket array sized for the largest group and
+// then zeroes it for every later one. A map the group never touched is left as it is.
+template <typename Map>
+void release(Map& m) {
+    if (!m.empty() || m.bucket_count() > 1) {
+        m = Map{};
     }
-    refs_ = RefsMap{};
-    sessions_ = SessionMap{};
+}
+
+}  // namespace
+
+void Overlay::end_group() {
+    for (KvMap& m : kv_) {
+        release(m);
+    }
+    release(refs_);
+    release(sessions_);
     group_ = Deltas{};
     batch_ = Deltas{};
 }

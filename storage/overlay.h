@@ -22,8 +22,8 @@
 //     as if the batch had never been applied. commit_batch() keeps the changes as they are (no
 //     merge, no copy) and adds the batch's Deltas to the group's. Both empty the journal, which
 //     keeps its capacity for the next batch (no allocation per batch once warm).
-//  6. A value returned by find() stays valid until the next change of that key, rollback, or
-//     end_group().
+//  6. A value returned by find() stays valid until the next change of that key, rollback,
+//     take_family() of its family, or end_group().
 //
 // The per-key operations are defined in this header: they run for every op of every batch,
 // and the committer's hot path must not pay a call across translation units for them.
