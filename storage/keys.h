@@ -13,7 +13,7 @@
 //   inflight       client_id 0x00 direction('I'|'O') packet_id:BE16
 //   retained       topic with every '/' replaced by 0x00 ("level-encoded"): the keys under
 //                  "a/" are exactly the keys with prefix "a" 0x00, so a wildcard match seeks
-//                  level by level and skips whole subtrees (see rocks_store.cpp)
+//                  level by level and skips whole subtrees (see rocks_reads.cpp)
 //   routes         topic_filter
 //   config         key
 //   users          username

@@ -185,7 +185,7 @@ private:
 
 std::optional<std::string> RocksStore::get_raw(Cf c, std::string_view key) const {
     std::string v;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(c), rocksdb::Slice(key), &v);
+    rocksdb::Status s = db_.db().Get(rocksdb::ReadOptions(), db_.cf(c), rocksdb::Slice(key), &v);
     if (!s.ok()) {
         return std::nullopt;
     }
@@ -198,7 +198,7 @@ Page<T> RocksStore::page_of(Cf c,
                             const PageRequest& req,
                             Decode decode) const {
     Page<T> page;
-    SnapshotGuard snap(db_.get());
+    SnapshotGuard snap(&db_.db());
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.get();
     std::string upper = keys::prefix_end(prefix);
@@ -206,7 +206,7 @@ Page<T> RocksStore::page_of(Cf c,
     if (!upper.empty()) {
         ro.iterate_upper_bound = &upper_slice;
     }
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(c)));
+    std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(ro, db_.cf(c)));
     if (!req.cursor.empty()) {
         auto after = keys::from_cursor(req.cursor);
         if (!after) {
@@ -243,11 +243,8 @@ std::optional<SessionRecord> RocksStore::get_session(std::string_view client_id)
 }
 
 SessionCounts RocksStore::session_counts(std::string_view client_id) const {
-    {
-        std::lock_guard lock(sc_mu_);
-        if (auto it = sc_cache_.find(client_id); it != sc_cache_.end()) {
-            return it->second;
-        }
+    if (auto cached = session_counts_.find(client_id)) {
+        return *cached;
     }
     if (auto v = get_raw(Cf::Meta, keys::session_counts(client_id))) {
         if (auto c = values::decode_counts(*v)) {
@@ -265,7 +262,7 @@ Page<SessionRecord> RocksStore::sessions(const PageRequest& req) const {
 
 Status RocksStore::for_each_session(const std::function<void(SessionRecord&&)>& fn) const {
     std::unique_ptr<rocksdb::Iterator> it(
-            db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::Sessions)));
+            db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::Sessions)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
         auto rec = values::decode_session(it->key().ToStringView(), it->value().ToStringView());
         if (!rec) {
@@ -290,7 +287,7 @@ std::vector<SubscriptionRecord> RocksStore::subscriptions_of(std::string_view cl
     std::vector<SubscriptionRecord> out;
     const std::string prefix = keys::client_prefix(client_id);
     std::unique_ptr<rocksdb::Iterator> it(
-            db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::Subscriptions)));
+            db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::Subscriptions)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
         if (auto r = decode_sub_kv(it->key().ToStringView(), it->value().ToStringView())) {
             out.push_back(std::move(*r));
@@ -306,7 +303,7 @@ Page<SubscriptionRecord> RocksStore::subscriptions(const PageRequest& req) const
 Status RocksStore::for_each_subscription(
         const std::function<void(SubscriptionRecord&&)>& fn) const {
     std::unique_ptr<rocksdb::Iterator> it(
-            db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::Subscriptions)));
+            db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::Subscriptions)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
         auto rec = decode_sub_kv(it->key().ToStringView(), it->value().ToStringView());
         if (!rec) {
@@ -321,11 +318,11 @@ std::vector<QueuedMessage> RocksStore::read_queue(std::string_view client_id,
                                                   uint64_t from_seq,
                                                   uint32_t limit) const {
     std::vector<QueuedMessage> out;
-    SnapshotGuard snap(db_.get());
+    SnapshotGuard snap(&db_.db());
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.get();
     const std::string prefix = keys::client_prefix(client_id);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Cf::Queues)));
+    std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(ro, db_.cf(Cf::Queues)));
     for (it->Seek(keys::queue(client_id, from_seq));
          it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
         auto k = keys::parse_queue(it->key().ToStringView());
@@ -360,8 +357,8 @@ void RocksStore::join_messages(const rocksdb::ReadOptions& ro,
     std::vector<rocksdb::Slice> key_slices(key_store.begin(), key_store.end());
     std::vector<rocksdb::PinnableSlice> vals(at.size());
     std::vector<rocksdb::Status> statuses(at.size());
-    db_->MultiGet(ro, cf(Cf::Messages), key_slices.size(), key_slices.data(), vals.data(),
-                  statuses.data());
+    db_.db().MultiGet(ro, db_.cf(Cf::Messages), key_slices.size(), key_slices.data(), vals.data(),
+                      statuses.data());
     for (size_t j = 0; j < at.size(); ++j) {
         QueuedMessage& q = entries[at[j]];
         if (!statuses[j].ok()) {
@@ -395,7 +392,7 @@ std::vector<InflightRecord> RocksStore::inflight_of(std::string_view client_id) 
     std::vector<InflightRecord> out;
     const std::string prefix = keys::client_prefix(client_id);
     std::unique_ptr<rocksdb::Iterator> it(
-            db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::Inflight)));
+            db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::Inflight)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
         auto r = keys::parse_inflight(it->key().ToStringView());
         if (r && values::decode_inflight(it->value().ToStringView(), *r)) {
@@ -428,7 +425,7 @@ Status RocksStore::walk_retained(std::string_view filter,
     if (filter.empty() || !keys::valid_component(filter)) {
         return Status::invalid_argument("bad topic filter");
     }
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Cf::Retained)));
+    std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(ro, db_.cf(Cf::Retained)));
     RetainedWalk walk(it.get(), split_levels(filter), after, fn);
     std::string prefix;
     walk.walk(0, prefix);
@@ -446,7 +443,7 @@ Status RocksStore::match_retained(std::string_view filter,
 
 Page<RetainedRecord> RocksStore::retained(std::string_view filter, const PageRequest& req) const {
     Page<RetainedRecord> page;
-    SnapshotGuard snap(db_.get());
+    SnapshotGuard snap(&db_.db());
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.get();
     std::optional<std::string> after;
@@ -506,7 +503,8 @@ std::optional<std::string> RocksStore::get_config(std::string_view key) const {
 
 std::vector<ConfigRecord> RocksStore::config_with_prefix(std::string_view prefix) const {
     std::vector<ConfigRecord> out;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf(Cf::Config)));
+    std::unique_ptr<rocksdb::Iterator> it(
+            db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::Config)));
     for (it->Seek(rocksdb::Slice(prefix)); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
         if (auto v = values::decode_config(it->value().ToStringView())) {

@@ -53,8 +53,18 @@ struct Page {
     std::string next_cursor;  // opaque; empty when the page reached the end
 };
 
-// Counted families for REST total_num; exact, kept in the same batches as the data.
-enum class Counted { Sessions, Subscriptions, Messages, QueueEntries, Retained, Routes, Users };
+// Counted families for REST total_num; exact, kept in the same batches as the data. Count is
+// the number of families, not one of them (each family's index is its meta key "count/<n>").
+enum class Counted {
+    Sessions,
+    Subscriptions,
+    Messages,
+    QueueEntries,
+    Retained,
+    Routes,
+    Users,
+    Count
+};
 
 // A queue entry joined with the message it references.
 struct QueuedMessage {
