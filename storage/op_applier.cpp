@@ -475,6 +475,9 @@ Status OpApplier::count_in_session(std::string_view client_id,
         return sc.error();
     }
     adjust((*sc)->c);
+    // Counted after the session's delete in the same batch (it ended and its client came
+    // back in one turn): the counts are live again and are written, not deleted.
+    (*sc)->erased = false;
     return Status::ok();
 }
 

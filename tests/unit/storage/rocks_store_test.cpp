@@ -796,6 +796,26 @@ TEST(StoreIds, MessageIdsStayMonotonicAcrossRestarts) {
     EXPECT_GT(store->next_message_id(), last);
 }
 
+// A session deleted and recreated with a subscription in one batch (it ended and its client
+// came back in the same loop turn) keeps the count of that subscription.
+TEST_F(StoreTest, SessionRecreatedInOneBatchKeepsItsCounts) {
+    {
+        WriteBatch b;
+        b.put_session(session("re"));
+        b.put_subscription(SubscriptionRecord{"re", "old", 0, false, false, 0, 0});
+        write(std::move(b));
+    }
+    WriteBatch b;
+    b.delete_session("re");
+    b.put_session(session("re"));
+    b.put_subscription(SubscriptionRecord{"re", "new", 1, false, false, 0, 0});
+    write(std::move(b));
+    EXPECT_EQ(store_->subscriptions_of("re").size(), 1u);
+    EXPECT_EQ(store_->session_counts("re").subscriptions, 1u);
+    reopen();
+    EXPECT_EQ(store_->session_counts("re").subscriptions, 1u);
+}
+
 TEST(StoreOpen, LockedDirectorySaysSo) {
     TempDir dir;
     auto first = open_store(dir.sub("db"));
