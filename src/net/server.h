@@ -48,7 +48,7 @@ public:
 
     std::vector<ListenerInfo> listeners() const;
 
-    struct Impl;  // opaque; public so the connection type in server.cpp can name it
+    struct Impl;  // server_impl.h; public so the other parts of net can name it
 
 private:
     std::unique_ptr<Impl> impl_;
