@@ -315,13 +315,6 @@ SessionPtr Worker::find_session(std::string_view client_id) {
     return it == sessions_.end() ? nullptr : *it;
 }
 
-void Worker::refuse_connect(Link& link, mqtt::Version v, ReasonCode rc) {
-    mqtt::encode_connack(link.out(), v, mqtt::Connack{false, rc, {}});
-    metrics_.add(Metric::PacketsConnack);
-    metrics_.add(Metric::PacketsSent);
-    link.close();
-}
-
 std::optional<auth::Decision> Worker::decide(
         const std::function<void(auth::DecisionCallback)>& start,
         std::function<void(auth::Decision)> later) {
@@ -352,7 +345,7 @@ std::optional<auth::Decision> Worker::decide(
     return std::nullopt;
 }
 
-ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
+ConnectOutcome Worker::on_connect(Link& link, mqtt::Connect&& c) {
     metrics_.add(Metric::PacketsConnect);
     metrics_.add(Metric::PacketsReceived);
     auto& settings = broker_.settings();
@@ -360,19 +353,16 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
     if (c.client_id.empty()) {
         // [MQTT-3.1.3-8]: a zero-byte client id with CleanSession = 0 is refused with code 2.
         if ((!c.clean_start && c.version != Version::V5) || c.version == Version::V31) {
-            refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
-            return ConnectResult::Refused;
+            return {ConnectResult::Refused, ConnectRefusal::ClientIdentifierNotValid};
         }
     }
     if (c.client_id.size() > settings.max_clientid_len.load(std::memory_order_relaxed)) {
-        refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
-        return ConnectResult::Refused;
+        return {ConnectResult::Refused, ConnectRefusal::ClientIdentifierNotValid};
     }
     if (c.properties.authentication_method) {
         // MQTT 5 enhanced authentication: no method is supported, so CONNACK 0x8C and close
         // [MQTT-4.12.0-1] (accepting would let the client believe it authenticated).
-        refuse_connect(link, c.version, ReasonCode::BadAuthenticationMethod);
-        return ConnectResult::Refused;
+        return {ConnectResult::Refused, ConnectRefusal::BadAuthenticationMethod};
     }
     bool assigned = false;
     if (c.client_id.empty()) {
@@ -399,7 +389,7 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
         pending_connects_.emplace(
                 key, PendingConnect{&link, std::move(c), std::move(identity), assigned});
         link.pause();
-        return ConnectResult::Pending;
+        return {ConnectResult::Pending};
     }
     return conclude_connect(link, std::move(c), std::move(identity), assigned, *decision);
 }
@@ -411,17 +401,20 @@ void Worker::finish_connect(uint64_t key, auth::Decision d) {
     }
     PendingConnect p = std::move(it->second);
     pending_connects_.erase(it);
-    if (conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d) ==
-        ConnectResult::Accepted) {
+    auto outcome =
+            conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d);
+    if (outcome.result == ConnectResult::Accepted) {
         p.link->resume();
+    } else {
+        p.link->refuse(outcome.refusal);
     }
 }
 
-ConnectResult Worker::conclude_connect(Link& link,
-                                       mqtt::Connect&& c,
-                                       auth::ClientIdentity&& identity,
-                                       bool assigned,
-                                       const auth::Decision& d) {
+ConnectOutcome Worker::conclude_connect(Link& link,
+                                        mqtt::Connect&& c,
+                                        auth::ClientIdentity&& identity,
+                                        bool assigned,
+                                        const auth::Decision& d) {
     if (d.verdict != auth::Verdict::Allow) {
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
         if (d.error) {
@@ -430,11 +423,9 @@ ConnectResult Worker::conclude_connect(Link& link,
         // A provider that knew the name and refused the password: bad user name or password
         // (4 / 0x86); no credentials anyone accepts: not authorized (5 / 0x87).
         bool bad_password = d.verdict == auth::Verdict::Deny && !d.error &&
-                            c.password.has_value() && d.reason != "anonymous not allowed";
-        refuse_connect(
-                link, c.version,
-                bad_password ? ReasonCode::BadUserNameOrPassword : ReasonCode::NotAuthorized);
-        return ConnectResult::Refused;
+                            c.password.has_value() && !d.anonymous_rule;
+        return {ConnectResult::Refused, bad_password ? ConnectRefusal::BadUserNameOrPassword
+                                                     : ConnectRefusal::NotAuthorized};
     }
 
     int64_t now = unix_ms();
@@ -519,7 +510,7 @@ ConnectResult Worker::conclude_connect(Link& link,
         store_session(*session);
     }
     on_connected_extensions(conn, !resumed);
-    return ConnectResult::Accepted;
+    return {ConnectResult::Accepted};
 }
 
 void Worker::publish_from_broker(std::string_view topic, std::string_view payload, uint8_t qos) {

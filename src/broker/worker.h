@@ -53,8 +53,15 @@ struct Token {
 
 enum class ConnectResult : uint8_t {
     Accepted,  // CONNACK 0 written; the link is attached to its Connection
-    Refused,   // CONNACK with the refusal written; the link is closing
+    Refused,   // refused for ConnectOutcome::refusal: net writes the CONNACK and closes
     Pending,   // waiting for the authentication chain; the link is paused
+};
+
+// What the broker answers to a CONNECT. A refusal is decided by the broker and put on the
+// wire by net (the CONNACK code of the client's version), in one place.
+struct ConnectOutcome {
+    ConnectResult result = ConnectResult::Accepted;
+    ConnectRefusal refusal = ConnectRefusal::NotAuthorized;  // when result == Refused
 };
 
 struct Delivery {
@@ -83,9 +90,9 @@ public:
     void post(Task t) { post_(std::move(t)); }
 
     // --- net entry points (this worker's thread) ---
-    // Handles a CONNECT whose client id is homed here. Returns the connection, or nullptr when
-    // refused (a CONNACK with the refusal was written and the link is closing).
-    ConnectResult on_connect(Link& link, mqtt::Connect&& connect);
+    // Handles a CONNECT whose client id is homed here. A refusal decided later (the
+    // authentication chain answered from its pool) reaches the link through Link::refuse().
+    ConnectOutcome on_connect(Link& link, mqtt::Connect&& connect);
     // Handles one packet after CONNECT. A non-success result is a protocol violation: net
     // closes the connection (with a DISCONNECT of that reason on MQTT 5).
     mqtt::ReasonCode on_packet(Connection& conn, mqtt::Packet& packet);
@@ -159,13 +166,12 @@ private:
     // otherwise nullopt, and `later` runs on this worker when it comes.
     std::optional<auth::Decision> decide(const std::function<void(auth::DecisionCallback)>& start,
                                          std::function<void(auth::Decision)> later);
-    void refuse_connect(Link& link, mqtt::Version v, mqtt::ReasonCode rc);
     void finish_connect(uint64_t key, auth::Decision d);
-    ConnectResult conclude_connect(Link& link,
-                                   mqtt::Connect&& c,
-                                   auth::ClientIdentity&& identity,
-                                   bool assigned,
-                                   const auth::Decision& d);
+    ConnectOutcome conclude_connect(Link& link,
+                                    mqtt::Connect&& c,
+                                    auth::ClientIdentity&& identity,
+                                    bool assigned,
+                                    const auth::Decision& d);
     // $SYS and presence messages: published by the broker itself, not retained.
     void publish_from_broker(std::string_view topic, std::string_view payload, uint8_t qos);
     void on_connected_extensions(Connection& conn, bool new_session);

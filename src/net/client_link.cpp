@@ -14,10 +14,10 @@
 
 #include "broker/broker.h"
 #include "common/clock.h"
-#include "mqtt/encoder.h"
 #include "net/address.h"
 #include "net/listener.h"
 #include "net/server_impl.h"
+#include "net/wire_errors.h"
 
 namespace mqttd::net {
 
@@ -173,9 +173,11 @@ void ClientLink::adopt(WorkerLoop& loop, Handoff&& h) {
     link->decoder_.resume_after_connect(h.connect.version);
     link->state_ = State::Connecting;
     link->list();
+    auto version = h.connect.version;
     auto r = link->worker().on_connect(*link, std::move(h.connect));
-    if (r == broker::ConnectResult::Refused) {
-        link->update_interest();  // refused: the CONNACK is written, then the close
+    if (r.result == broker::ConnectResult::Refused) {
+        link->refuse_now(version, r.refusal);
+        link->update_interest();  // the CONNACK is written, then the close
         return;
     }
     if (!h.rest.empty()) {
@@ -334,8 +336,25 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
         move_to(home, std::move(c), rest_bytes);
         return false;
     }
+    auto version = c.version;
     auto r = worker().on_connect(*this, std::move(c));
-    return r != broker::ConnectResult::Refused;  // Pending: paused, parse() stops
+    if (r.result == broker::ConnectResult::Refused) {
+        refuse_now(version, r.refusal);
+        return false;
+    }
+    return true;  // Pending: paused, parse() stops
+}
+
+void ClientLink::refuse(broker::ConnectRefusal why) {
+    refuse_now(decoder_.version(), why);
+}
+
+void ClientLink::refuse_now(mqtt::Version v, broker::ConnectRefusal why) {
+    encode_refusal(out_, v, why);
+    auto& metrics = worker().metrics();
+    metrics.add(broker::Metric::PacketsConnack);
+    metrics.add(broker::Metric::PacketsSent);
+    close();
 }
 
 void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
@@ -354,15 +373,7 @@ void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8
 }
 
 void ClientLink::fail(mqtt::ReasonCode rc) {
-    // MQTT 5: tell the client why before closing ([MQTT-4.13.1-1]); 3.x just closes.
-    if (conn_ && decoder_.version() == mqtt::Version::V5 && mqtt::is_error(rc)) {
-        mqtt::encode_disconnect(out_, mqtt::Version::V5, mqtt::Disconnect{rc, {}});
-    } else if (!conn_ && rc == mqtt::ReasonCode::UnsupportedProtocolVersion) {
-        // 3.1.1 [MQTT-3.1.2-2]: CONNACK 0x01 then close.
-        mqtt::encode_connack(
-                out_, mqtt::Version::V311,
-                mqtt::Connack{false, mqtt::ReasonCode::UnsupportedProtocolVersion, {}});
-    }
+    encode_failure(out_, conn_ != nullptr, decoder_.version(), rc);
     close();
 }
 

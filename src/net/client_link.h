@@ -91,6 +91,7 @@ public:
     void pause() override { paused_ = true; }  // interest in reading drops at the next event
     void resume() override;
     void attach(broker::Connection* conn) override;
+    void refuse(broker::ConnectRefusal why) override;
 
 private:
     broker::Worker& worker();
@@ -121,7 +122,10 @@ private:
     void write();
     void shutdown_socket();
     void finish();
+    // Ends the connection for an error in what the client sent / for a refused CONNECT
+    // (wire_errors.h decides what goes out).
     void fail(mqtt::ReasonCode rc);
+    void refuse_now(mqtt::Version v, broker::ConnectRefusal why);
 
     uint32_t refs_ = 0;
     uint32_t connect_slot_ = kNoSlot;  // in the worker's awaiting list, until CONNECT
