@@ -136,6 +136,7 @@ broker_cmd() {
         echo "$MQTTD --data-dir $dir/data -c $dir/empty.conf" \
              "--set listener.tcp.external=127.0.0.1:$port" \
              "--set listener.api.mgmt=127.0.0.1:$(free_port) --set mqtt.max_inflight=$inflight" \
+             "--set listener.ssl.external= --set listener.ws.external= --set listener.wss.external=" \
              "${MQTTD_EXTRA:-} $extra"
     else
         mosquitto_conf "$dir" "$port" "$inflight" "${6:-}"

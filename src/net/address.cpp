@@ -1,7 +1,7 @@
 #include "net/address.h"
 
+#include <charconv>
 #include <cstring>
-#include <exception>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -10,21 +10,21 @@ namespace mqttd::net {
 
 Result<HostPort, std::string> parse_host_port(std::string_view address) {
     const std::string text(address);
-    auto colon = text.rfind(':');
-    if (colon == std::string::npos) {
-        return Err{"listener address \"" + text + "\" is not host:port"};
+    const auto colon = text.rfind(':');
+    std::string host;
+    size_t port_at = 0;  // "port" alone: every address
+    if (colon != std::string::npos) {
+        host = text.substr(0, colon);
+        port_at = colon + 1;
     }
-    std::string host = text.substr(0, colon);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);
     }
-    int port = 0;
-    try {
-        port = std::stoi(text.substr(colon + 1));
-    } catch (const std::exception&) {
-        port = -1;
-    }
-    if (port < 0 || port > 65535) {
+    unsigned port = 0;
+    const char* first = text.data() + port_at;
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(first, last, port);
+    if (first == last || ec != std::errc{} || end != last || port > 65535) {
         return Err{"listener address \"" + text + "\" has no valid port"};
     }
     return HostPort{host.empty() ? "0.0.0.0" : host, static_cast<uint16_t>(port)};

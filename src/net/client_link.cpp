@@ -16,8 +16,12 @@
 #include "common/clock.h"
 #include "net/address.h"
 #include "net/listener.h"
+#include "net/proxy_protocol.h"
 #include "net/server_impl.h"
+#include "net/socket_io.h"
+#include "net/tls_transport.h"
 #include "net/wire_errors.h"
+#include "net/ws_transport.h"
 
 namespace mqttd::net {
 
@@ -29,24 +33,50 @@ using Ref = boost::intrusive_ptr<ClientLink>;
 // idle connection.
 constexpr size_t kKeepOutCapacity = 64 * 1024;
 
+static_assert(kWantRead == EPOLLIN && kWantWrite == EPOLLOUT);
+// An idle plain TCP link is one allocation of 128 bytes (glibc rounds 120 + 8 up to it); the
+// transport seam added one pointer and the state enum took back the flags' bytes.
+static_assert(sizeof(ClientLink) <= 120, "a plain TCP link grew past its 128-byte chunk");
+
+// The transport a new connection of listener `l` needs, or null (plain TCP).
+std::unique_ptr<Transport> make_transport(const Listener& l, int fd, uint32_t max_packet) {
+    const auto& cfg = l.config();
+    std::unique_ptr<Transport> tls;
+    if (cfg.kind == ListenerKind::Ssl || cfg.kind == ListenerKind::Wss) {
+        tls = TlsTransport::make(*l.tls(), fd);
+        if (!tls) {
+            return nullptr;
+        }
+        if (cfg.kind == ListenerKind::Ssl) {
+            return tls;
+        }
+    }
+    if (cfg.kind == ListenerKind::Ws || cfg.kind == ListenerKind::Wss) {
+        return std::make_unique<WsTransport>(std::move(tls), cfg.mqtt_path, max_packet);
+    }
+    return nullptr;
+}
+
 }  // namespace
 
-ClientLink::ClientLink(WorkerLoop& loop, int fd, uint8_t listener)
+ClientLink::ClientLink(WorkerLoop& loop,
+                       int fd,
+                       uint8_t listener,
+                       std::unique_ptr<LinkExtras> extras)
     : fd_(fd),
       listener_(listener),
       loop_(loop),
+      extras_(std::move(extras)),
       decoder_(mqtt::Side::Server,
                mqtt::DecoderLimits{loop.server().broker.settings().max_packet_size.load()}) {
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    this->listener().current.fetch_add(1);
 }
 
 ClientLink::~ClientLink() {
     leave_connect_wait();
     if (state_ != State::Moved) {
-        listener().current.fetch_sub(1);
-        listener().shutdowns.fetch_add(1);
+        listener().current.fetch_sub(1);  // counted at accept (Listener), once per socket
     }
 }
 
@@ -56,6 +86,11 @@ broker::Worker& ClientLink::worker() {
 
 Listener& ClientLink::listener() {
     return *loop_.server().listeners[listener_];
+}
+
+const char* ClientLink::transport() const {
+    auto* t = transport_or_null();
+    return t != nullptr ? t->name() : "tcp";
 }
 
 void ClientLink::list() {
@@ -104,6 +139,11 @@ void ClientLink::update_interest() {
     if (write_ == Write::Blocked) {
         want |= EPOLLOUT;
     }
+    if (auto* t = transport_or_null(); t != nullptr && (want != 0 || state_ == State::Handshake)) {
+        // The transport may need the socket writable to read, readable to write, or either for
+        // its handshake.
+        want = t->interest(state_ == State::Handshake ? kWantRead : want);
+    }
     if (want == events_) {
         return;
     }
@@ -124,6 +164,10 @@ void ClientLink::update_interest() {
 }
 
 bool ClientLink::peer(sockaddr_storage& addr) const {
+    if (extras_ && extras_->peer) {
+        addr = *extras_->peer;
+        return true;
+    }
     socklen_t len = sizeof(addr);
     return fd_ >= 0 && ::getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
 }
@@ -144,10 +188,6 @@ uint16_t ClientLink::peer_port() const {
     return port_of(a);
 }
 
-void ClientLink::await_connect() {
-    connect_slot_ = loop_.await_connect(this);
-}
-
 void ClientLink::leave_connect_wait() {
     if (connect_slot_ == kNoSlot) {
         return;
@@ -157,19 +197,114 @@ void ClientLink::leave_connect_wait() {
 }
 
 void ClientLink::connect_timed_out() {
-    if (!conn_ && state_ != State::Closed) {
+    if (state_ == State::Handshake) {
+        finish(true);  // no handshake in time (handshake_timeout): nothing to say goodbye with
+    } else if (!conn_ && state_ != State::Closed) {
         close();  // no CONNECT in time (mqtt.connect_timeout)
     }
 }
 
 void ClientLink::start() {
     list();
-    await_connect();
+    const auto& cfg = listener().config();
+    int64_t now = mono_ms();
+    if (listener().has_handshake()) {
+        state_ = State::Handshake;
+        extras_->proxy_pending = cfg.proxy_protocol;
+        extras_->transport = make_transport(
+                listener(), fd_, loop_.server().broker.settings().max_packet_size.load());
+        if (!extras_->transport && cfg.kind != ListenerKind::Tcp) {
+            finish(true);
+            return;
+        }
+        connect_slot_ = loop_.await_connect(this, now + cfg.handshake_timeout_ms);
+    } else {
+        connect_slot_ = loop_.await_connect(
+                this, now + loop_.server().broker.settings().connect_timeout_s.load() * 1000);
+    }
+    if (extras_ && cfg.rate_limit.bytes_per_second > 0) {
+        extras_->budget.tokens = static_cast<int64_t>(cfg.rate_limit.burst);
+        extras_->budget.last_ms = now;
+    }
     update_interest();
 }
 
+Io ClientLink::read_proxy_header() {
+    // Peek, then take off the socket only bytes of the header (proxy_protocol.h), so what
+    // follows stays for the transport (a TLS ClientHello) or the decoder.
+    auto& hdr = extras_->proxy_header;
+    auto scratch = loop_.scratch().first(kMaxProxyHeader - hdr.size());
+    ssize_t got = ::recv(fd_, scratch.data(), scratch.size(), MSG_PEEK);
+    if (got == 0) {
+        return Io::closed();
+    }
+    if (got < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? Io::again()
+                                                                         : Io::failed();
+    }
+    auto n = static_cast<size_t>(got);
+    std::vector<uint8_t> candidate(hdr.begin(), hdr.end());
+    candidate.insert(candidate.end(), scratch.begin(), scratch.begin() + static_cast<ptrdiff_t>(n));
+    ProxyResult r = parse_proxy_header(candidate);
+    if (r.status == ProxyResult::Status::Error) {
+        spdlog::debug("{}: {}", listener().config().key, r.reason);
+        return Io::failed();
+    }
+    size_t take = r.status == ProxyResult::Status::Done ? r.consumed - hdr.size() : n;
+    if (fd_read(fd_, scratch.first(take)).status != Io::Status::Done) {
+        return Io::failed();
+    }
+    if (r.status == ProxyResult::Status::NeedMore) {
+        hdr.append(reinterpret_cast<const char*>(scratch.data()), take);
+        return Io::again();
+    }
+    if (r.has_source) {
+        extras_->peer = r.source;
+    }
+    std::string().swap(hdr);
+    extras_->proxy_pending = false;
+    return Io::done();
+}
+
+void ClientLink::advance_handshake() {
+    if (extras_->proxy_pending) {
+        Io r = read_proxy_header();
+        if (r.status == Io::Status::Again) {
+            return;
+        }
+        if (r.status != Io::Status::Done) {
+            finish(true);
+            return;
+        }
+    }
+    if (auto* t = transport_or_null()) {
+        Io r = t->handshake(fd_);
+        if (r.status == Io::Status::Again) {
+            return;
+        }
+        if (r.status != Io::Status::Done) {
+            if (auto* ws = dynamic_cast<WsTransport*>(t); ws && !ws->refusal().empty()) {
+                spdlog::debug("{}: WebSocket upgrade from {} refused: {}", listener().config().key,
+                              peer_ip(), ws->refusal());
+            }
+            finish(true);
+            return;
+        }
+    }
+    // The handshake is done: now the CONNECT has mqtt.connect_timeout.
+    state_ = State::AwaitingConnect;
+    if (connect_slot_ != kNoSlot) {
+        loop_.set_connect_deadline(
+                connect_slot_,
+                mono_ms() + loop_.server().broker.settings().connect_timeout_s.load() * 1000);
+    }
+    if (reading()) {
+        on_readable();  // a CONNECT may have come with the handshake's last flight
+    }
+}
+
 void ClientLink::adopt(WorkerLoop& loop, Handoff&& h) {
-    Ref link(new ClientLink(loop, h.fd, h.listener));
+    Ref link(new ClientLink(loop, h.fd, h.listener, std::move(h.extras)));
     link->decoder_.resume_after_connect(h.connect.version);
     link->state_ = State::Connecting;
     link->list();
@@ -182,10 +317,11 @@ void ClientLink::adopt(WorkerLoop& loop, Handoff&& h) {
     }
     if (!h.rest.empty()) {
         link->pending_ = std::make_unique<std::vector<uint8_t>>(std::move(h.rest));
-        if (!link->paused_) {
+        if (link->reading()) {
             link->parse_buffered();
         }
     }
+    link->reread_if_buffered();
     link->update_interest();
 }
 
@@ -200,22 +336,42 @@ void ClientLink::on_event(uint32_t events) {
     if (gone()) {
         return;  // closed earlier in this batch
     }
-    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0 && write_ == Write::Blocked) {
+    if (state_ == State::Handshake) {
+        advance_handshake();
+        update_interest();
+        return;
+    }
+    auto* t = transport_or_null();
+    // Plain TCP: a blocked write waits for EPOLLOUT. A transport may wait for either
+    // direction (a TLS write that needs to read first).
+    uint32_t write_events = t != nullptr ? (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP)
+                                         : (EPOLLOUT | EPOLLERR | EPOLLHUP);
+    if ((events & write_events) != 0 && write_ == Write::Blocked) {
         write_ = Write::Idle;
         write();
     }
-    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0 && reading()) {
+    uint32_t read_events = t != nullptr ? (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP)
+                                        : (EPOLLIN | EPOLLERR | EPOLLHUP);
+    if ((events & read_events) != 0 && reading()) {
         on_readable();
     }
     update_interest();
 }
 
 void ClientLink::resume() {
-    if (!paused_) {
+    if ((holds_ & kHoldBroker) == 0) {
         return;
     }
-    paused_ = false;
+    holds_ &= static_cast<uint8_t>(~kHoldBroker);
     loop_.defer(this, Deferred::Resume);
+}
+
+void ClientLink::budget_refilled() {
+    if ((holds_ & kHoldBudget) == 0 || gone()) {
+        return;
+    }
+    holds_ &= static_cast<uint8_t>(~kHoldBudget);
+    run_deferred(Deferred::Resume);
 }
 
 void ClientLink::run_deferred(Deferred what) {
@@ -235,41 +391,109 @@ void ClientLink::run_deferred(Deferred what) {
             if (!reading()) {
                 return;
             }
-            parse_buffered();
+            if (state_ == State::Handshake) {
+                advance_handshake();
+            } else {
+                parse_buffered();
+                reread_if_buffered();
+            }
+            update_interest();
+            break;
+        case Deferred::Read:
+            if (!reading()) {
+                return;
+            }
+            on_readable();
             update_interest();
             break;
     }
 }
 
-void ClientLink::on_readable() {
-    auto scratch = loop_.scratch();
-    ssize_t got = ::recv(fd_, scratch.data(), scratch.size(), 0);
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        return;  // level-triggered: reported again while data is there
+void ClientLink::reread_if_buffered() {
+    auto* t = transport_or_null();
+    if (t != nullptr && reading() && t->buffered()) {
+        loop_.defer(this, Deferred::Read);
     }
-    if (got <= 0) {
-        finish();
+}
+
+void ClientLink::spend_budget(size_t n) {
+    if (!extras_) {
         return;
     }
-    auto n = static_cast<size_t>(got);
+    const auto& limit = listener().config().rate_limit;
+    if (limit.bytes_per_second == 0) {
+        return;
+    }
+    auto& b = extras_->budget;
+    auto rate = static_cast<int64_t>(limit.bytes_per_second);
+    auto burst = static_cast<int64_t>(std::max(limit.burst, limit.bytes_per_second / 10 + 1));
+    int64_t now = mono_ms();
+    b.tokens = std::min(burst, b.tokens + (now - b.last_ms) * rate / 1000);
+    b.last_ms = now;
+    b.tokens -= static_cast<int64_t>(n);
+    if (b.tokens < 0) {
+        // Over the budget: reading waits until the debt is paid back.
+        holds_ |= kHoldBudget;
+        loop_.throttle(this, now + (-b.tokens * 1000 + rate - 1) / rate);
+    }
+}
+
+void ClientLink::on_readable() {
+    auto scratch = loop_.scratch();
+    auto* t = transport_or_null();
+    size_t n = 0;
+    Io end = Io::again();
+    if (t == nullptr) {
+        Io r = fd_read(fd_, scratch);
+        if (r.status != Io::Status::Done) {
+            if (r.status != Io::Status::Again) {
+                finish();
+            }
+            return;
+        }
+        n = r.bytes;
+    } else {
+        // A transport returns a record or a frame's payload at a time: gather what is there,
+        // up to the buffer, and remember an end for after the bytes before it are handled.
+        while (n < scratch.size()) {
+            Io r = t->read(fd_, scratch.subspan(n));
+            if (r.status == Io::Status::Done) {
+                n += r.bytes;
+                continue;
+            }
+            end = r;
+            break;
+        }
+    }
     if (n == scratch.size()) {
         loop_.set_repoll();  // more may be waiting
     }
-    worker().metrics().add(broker::Metric::BytesReceived, n);
-    if (!pending_) {
-        // Common case: whole packets straight from the scratch buffer; only a trailing partial
-        // packet is kept.
-        size_t used = parse(scratch.first(n));
-        if (!gone() && used < n) {
-            pending_ = std::make_unique<std::vector<uint8_t>>(
-                    scratch.begin() + static_cast<ptrdiff_t>(used),
-                    scratch.begin() + static_cast<ptrdiff_t>(n));
+    if (n > 0) {
+        worker().metrics().add(broker::Metric::BytesReceived, n);
+        spend_budget(n);
+        if (!pending_) {
+            // Common case: whole packets straight from the scratch buffer; only a trailing
+            // partial packet is kept.
+            size_t used = parse(scratch.first(n));
+            if (!gone() && used < n) {
+                pending_ = std::make_unique<std::vector<uint8_t>>(
+                        scratch.begin() + static_cast<ptrdiff_t>(used),
+                        scratch.begin() + static_cast<ptrdiff_t>(n));
+            }
+        } else {
+            pending_->insert(pending_->end(), scratch.begin(),
+                             scratch.begin() + static_cast<ptrdiff_t>(n));
+            parse_buffered();
         }
-    } else {
-        pending_->insert(pending_->end(), scratch.begin(),
-                         scratch.begin() + static_cast<ptrdiff_t>(n));
-        parse_buffered();
     }
+    if (gone()) {
+        return;
+    }
+    if (end.status == Io::Status::Closed || end.status == Io::Status::Failed) {
+        finish();
+        return;
+    }
+    reread_if_buffered();
 }
 
 void ClientLink::parse_buffered() {
@@ -330,6 +554,14 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
     state_ = State::Connecting;
     leave_connect_wait();
     decoder_.set_version(c.version);
+    if (auto mode = listener().config().peer_cert_as_username;
+        mode != PeerCertAsUsername::Off && transport_or_null() != nullptr) {
+        // The client certificate names the user the auth chain and the ACL see.
+        std::string subject = transport_or_null()->peer_subject(mode == PeerCertAsUsername::Dn);
+        if (!subject.empty()) {
+            c.username = std::move(subject);
+        }
+    }
     uint32_t home =
             c.client_id.empty() ? loop_.index() : loop_.server().broker.home_worker(c.client_id);
     if (home != loop_.index()) {
@@ -358,7 +590,8 @@ void ClientLink::refuse_now(mqtt::Version v, broker::ConnectRefusal why) {
 }
 
 void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8_t> rest_bytes) {
-    // The session's home worker adopts the socket, with whatever bytes followed the CONNECT.
+    // The session's home worker adopts the socket, with whatever bytes followed the CONNECT
+    // and the transport's state (a TLS session, a WebSocket's framing).
     leave_epoll();
     state_ = State::Moved;
     auto h = std::make_unique<Handoff>();
@@ -366,9 +599,9 @@ void ClientLink::move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8
     h->listener = listener_;
     h->connect = std::move(c);
     h->rest.assign(rest_bytes.begin(), rest_bytes.end());
+    h->extras = std::move(extras_);
     fd_ = -1;
     unlist();
-    listener().current.fetch_sub(1);  // the new link counts itself again
     loop_.server().loops[home]->post_handoff(std::move(h));
 }
 
@@ -386,28 +619,27 @@ void ClientLink::flush() {
 }
 
 void ClientLink::write() {
-    // Non-blocking writes straight from out_; when the socket is full, wait for writability
-    // (EPOLLOUT), so the broker may keep appending to out_ meanwhile.
-    if (write_ == Write::Blocked || state_ == State::Closed) {
+    // Non-blocking writes straight from out_; when the socket (or the transport) is full,
+    // wait for it to become writable, so the broker may keep appending to out_ meanwhile.
+    if (write_ == Write::Blocked || gone()) {
         return;
     }
+    auto* t = transport_or_null();
     auto& metrics = worker().metrics();
-    while (!out_.empty()) {
-        ssize_t n = ::send(fd_, out_.data(), out_.size(), MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                write_ = Write::Blocked;  // update_interest() adds EPOLLOUT
-                return;
-            }
+    while (!out_.empty() || (t != nullptr && t->pending_output())) {
+        std::span<const uint8_t> data(reinterpret_cast<const uint8_t*>(out_.data()), out_.size());
+        Io r = t != nullptr ? t->write(fd_, data) : fd_write(fd_, data);
+        if (r.status == Io::Status::Again) {
+            write_ = Write::Blocked;  // update_interest() asks for writability
+            return;
+        }
+        if (r.status != Io::Status::Done) {
             out_.clear();
             finish();
             return;
         }
-        metrics.add(broker::Metric::BytesSent, static_cast<size_t>(n));
-        out_.erase(0, static_cast<size_t>(n));
+        metrics.add(broker::Metric::BytesSent, r.bytes);
+        out_.erase(0, r.bytes);
     }
     if (out_.capacity() > kKeepOutCapacity) {
         std::string().swap(out_);
@@ -421,6 +653,10 @@ void ClientLink::close() {
     if (closing()) {
         return;
     }
+    if (state_ == State::Handshake) {
+        finish(true);  // nothing can be said before the handshake is done
+        return;
+    }
     state_ = State::Closing;
     if (write_ == Write::Idle) {
         // Writes what is queued, then shuts the socket down (write() sees Closing). A posted
@@ -430,16 +666,20 @@ void ClientLink::close() {
 }
 
 void ClientLink::shutdown_socket() {
+    if (auto* t = transport_or_null()) {
+        t->goodbye(fd_);
+    }
     ::shutdown(fd_, SHUT_RDWR);
     finish();
 }
 
-void ClientLink::finish() {
+void ClientLink::finish(bool handshake_failed) {
     if (gone()) {
         return;
     }
     Ref keep(this);  // the list's reference may be the last one
     state_ = State::Closed;
+    (handshake_failed ? listener().handshake_failed : listener().closed).fetch_add(1);
     leave_connect_wait();
     leave_epoll();
     ::close(fd_);

@@ -15,6 +15,7 @@
 
 #include "net/address.h"
 #include "net/server_impl.h"
+#include "net/tls_context.h"
 #include "net/worker_loop.h"
 
 namespace mqttd::net {
@@ -30,83 +31,134 @@ using Timer = asio::basic_waitable_timer<std::chrono::steady_clock,
 using Acceptor = asio::basic_socket_acceptor<tcp, Executor>;
 
 struct Listener::Io {
-    explicit Io(const Executor& ex) : acceptor(ex), retry(ex) {}
+    Io(WorkerLoop& l, const Executor& ex) : loop(l), acceptor(ex), retry(ex) {}
+    WorkerLoop& loop;  // whose thread accepts on this socket
     Acceptor acceptor;
     Timer retry;  // accept paused after running out of descriptors
 };
 
-Listener::Listener(Server::Impl& server, uint8_t index, std::string address, uint64_t max_clients)
-    : server_(server), index_(index), address_(std::move(address)), max_clients_(max_clients) {}
+Listener::Listener(Server::Impl& server, uint8_t index, ListenerConfig config)
+    : server_(server), index_(index), config_(std::move(config)) {}
 
 Listener::~Listener() = default;
 
 std::string Listener::bind() {
-    auto hp = parse_host_port(address_);
+    if (config_.kind == ListenerKind::Ssl || config_.kind == ListenerKind::Wss) {
+        auto ctx = TlsContext::make(config_.key, config_.tls);
+        if (!ctx) {
+            return ctx.error();
+        }
+        tls_ = std::move(*ctx);
+        for (const auto& w : tls_->warnings()) {
+            spdlog::warn("{}", w);
+        }
+    }
+    auto hp = parse_host_port(config_.address);
     if (!hp) {
-        return hp.error();
+        return config_.key + ": " + hp.error();
     }
     error_code ec;
     auto ip = asio::ip::make_address(hp->host, ec);
     if (ec) {
-        return "listener address \"" + address_ + "\": " + ec.message();
+        return config_.key + ": listener address \"" + config_.address + "\": " + ec.message();
     }
-    io_ = std::make_unique<Io>(server_.loops[0]->context().get_executor());
-    auto& acceptor = io_->acceptor;
+    // Each acceptor is a socket of its own on the same port (SO_REUSEPORT: the kernel spreads
+    // new connections over them), watched by a different worker.
+    auto& loops = server_.loops;
+    uint32_t n = std::max<uint32_t>(1, config_.acceptors);
     tcp::endpoint ep(ip, hp->port);
-    acceptor.open(ep.protocol(), ec);
-    if (!ec) {
-        acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (n > 1 && hp->port != 0) {
+        // SO_REUSEPORT would let this listener share a port another process (of the same
+        // user) listens on: a plain bind must succeed first.
+        Acceptor probe(loops[0]->context().get_executor());
+        probe.open(ep.protocol(), ec);
+        if (!ec) {
+            probe.set_option(tcp::acceptor::reuse_address(true), ec);
+        }
+        if (!ec) {
+            probe.bind(ep, ec);
+        }
+        if (ec) {
+            return config_.key + ": cannot listen on " + config_.address + ": " + ec.message();
+        }
+        probe.close(ec);
     }
-    if (!ec) {
-        acceptor.bind(ep, ec);
-    }
-    if (!ec) {
-        acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (!ec) {
-        acceptor.native_non_blocking(true, ec);  // accept_ready() calls accept4 itself
-    }
-    if (ec) {
-        return "cannot listen on " + address_ + ": " + ec.message();
+    for (uint32_t i = 0; i < n; ++i) {
+        auto& loop = *loops[i % loops.size()];
+        auto io = std::make_unique<Io>(loop, loop.context().get_executor());
+        auto& acceptor = io->acceptor;
+        acceptor.open(ep.protocol(), ec);
+        if (!ec) {
+            acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+        }
+        if (!ec && n > 1) {
+            int one = 1;
+            if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
+                             sizeof(one)) != 0) {
+                ec = error_code(errno, boost::system::system_category());
+            }
+        }
+        if (!ec) {
+            acceptor.bind(ep, ec);
+        }
+        if (!ec) {
+            acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (!ec) {
+            acceptor.native_non_blocking(true, ec);  // accept_ready() calls accept4 itself
+        }
+        if (ec) {
+            return config_.key + ": cannot listen on " + config_.address + ": " + ec.message();
+        }
+        if (i == 0 && hp->port == 0) {
+            ep.port(acceptor.local_endpoint(ec).port());  // the others share the port picked
+        }
+        io_.push_back(std::move(io));
     }
     return {};
 }
 
 uint16_t Listener::port() const {
     error_code ec;
-    return io_->acceptor.local_endpoint(ec).port();
+    return io_.front()->acceptor.local_endpoint(ec).port();
 }
 
 void Listener::start() {
-    accept();
+    for (auto& io : io_) {
+        accept(*io);
+    }
 }
 
 void Listener::close() {
-    error_code ec;
-    io_->acceptor.close(ec);
-    io_->retry.cancel();
+    for (auto& io : io_) {
+        io->loop.post([io = io.get()] {
+            error_code ec;
+            io->acceptor.close(ec);
+            io->retry.cancel();
+        });
+    }
 }
 
 void Listener::release_io() {
-    io_.reset();
+    io_.clear();
 }
 
-void Listener::accept() {
-    io_->acceptor.async_wait(Acceptor::wait_read, [this](const error_code& ec) {
-        if (ec == asio::error::operation_aborted || !io_->acceptor.is_open()) {
+void Listener::accept(Io& io) {
+    io.acceptor.async_wait(Acceptor::wait_read, [this, &io](const error_code& ec) {
+        if (ec == asio::error::operation_aborted || !io.acceptor.is_open()) {
             return;
         }
         if (ec) {
-            spdlog::warn("accept on {}: {}", address_, ec.message());
+            spdlog::warn("accept on {}: {}", config_.address, ec.message());
         }
-        accept_ready();
+        accept_ready(io);
     });
 }
 
-void Listener::accept_ready() {
+void Listener::accept_ready(Io& io) {
     auto& loops = server_.loops;
     for (;;) {
-        int fd = ::accept4(io_->acceptor.native_handle(), nullptr, nullptr,
+        int fd = ::accept4(io.acceptor.native_handle(), nullptr, nullptr,
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             int e = errno;
@@ -116,24 +168,28 @@ void Listener::accept_ready() {
             if (e == EAGAIN || e == EWOULDBLOCK) {
                 break;
             }
-            spdlog::warn("accept on {}: {}", address_, std::strerror(e));
-            io_->retry.expires_after(std::chrono::milliseconds(100));
-            io_->retry.async_wait([this](const error_code& tec) {
-                if (!tec && io_->acceptor.is_open()) {
-                    accept_ready();
+            spdlog::warn("accept on {}: {}", config_.address, std::strerror(e));
+            io.retry.expires_after(std::chrono::milliseconds(100));
+            io.retry.async_wait([this, &io](const error_code& tec) {
+                if (!tec && io.acceptor.is_open()) {
+                    accept_ready(io);
                 }
             });
             return;
         }
-        if (current.load() >= max_clients_) {
+        if (current.fetch_add(1) >= config_.max_clients) {
+            // Refused before anything is allocated for it (no link, no TLS state).
+            current.fetch_sub(1);
             ::close(fd);
+            refused.fetch_add(1);
             continue;
         }
-        uint32_t w = next_worker_++ % static_cast<uint32_t>(loops.size());
+        uint32_t w = next_worker_.fetch_add(1, std::memory_order_relaxed) %
+                     static_cast<uint32_t>(loops.size());
         // The connection lives on worker w: it starts there.
         loops[w]->post_new_link(fd, index_);
     }
-    accept();
+    accept(io);
 }
 
 }  // namespace mqttd::net

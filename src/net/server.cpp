@@ -1,6 +1,6 @@
 // The Server facade: builds the worker loops and listeners (server_impl.h), starts and stops
 // them. The event loop is in worker_loop.cpp, accepting in listener.cpp, the connection in
-// client_link.cpp.
+// client_link.cpp, its transports in tls_transport.cpp and ws_transport.cpp.
 #include "net/server.h"
 
 #include <limits>
@@ -10,7 +10,21 @@
 
 namespace mqttd::net {
 
-Server::Impl::Impl(broker::Broker& b, uint64_t mc) : broker(b), max_clients(mc) {
+const char* protocol_name(ListenerKind kind) {
+    switch (kind) {
+        case ListenerKind::Tcp:
+            return "mqtt:tcp";
+        case ListenerKind::Ssl:
+            return "mqtt:ssl";
+        case ListenerKind::Ws:
+            return "mqtt:ws";
+        case ListenerKind::Wss:
+            return "mqtt:wss";
+    }
+    return "mqtt:tcp";
+}
+
+Server::Impl::Impl(broker::Broker& b) : broker(b) {
     for (uint32_t i = 0; i < b.worker_count(); ++i) {
         loops.push_back(std::make_unique<WorkerLoop>(*this, i));
     }
@@ -29,19 +43,18 @@ Server::Impl::~Impl() {
     loops.clear();
 }
 
-Server::Server(broker::Broker& broker, uint64_t max_clients)
-    : impl_(std::make_unique<Impl>(broker, max_clients)) {}
+Server::Server(broker::Broker& broker) : impl_(std::make_unique<Impl>(broker)) {}
 
 Server::~Server() {
     stop();
 }
 
-std::string Server::listen_tcp(const std::string& address) {
+std::string Server::listen(const ListenerConfig& config) {
     if (impl_->listeners.size() >= std::numeric_limits<uint8_t>::max()) {
-        return "too many listeners";
+        return config.key + ": too many listeners";
     }
     auto l = std::make_unique<Listener>(*impl_, static_cast<uint8_t>(impl_->listeners.size()),
-                                        address, impl_->max_clients);
+                                        config);
     if (auto err = l->bind(); !err.empty()) {
         return err;
     }
@@ -72,7 +85,7 @@ void Server::stop() {
     }
     impl_->stopped = true;
     for (auto& l : impl_->listeners) {
-        impl_->loops[0]->post([l = l.get()] { l->close(); });
+        l->close();
     }
     for (auto& loop : impl_->loops) {
         loop->request_stop();
@@ -93,8 +106,10 @@ void Server::stop() {
 std::vector<ListenerInfo> Server::listeners() const {
     std::vector<ListenerInfo> out;
     for (const auto& l : impl_->listeners) {
-        out.push_back(ListenerInfo{"mqtt:tcp", l->address(), 1, l->max_clients(), l->current.load(),
-                                   l->shutdowns.load()});
+        const auto& cfg = l->config();
+        out.push_back(ListenerInfo{protocol_name(cfg.kind), cfg.address, l->acceptors(),
+                                   cfg.max_clients, l->current.load(), l->closed.load(),
+                                   l->refused.load(), l->handshake_failed.load()});
     }
     return out;
 }

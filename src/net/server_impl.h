@@ -18,13 +18,12 @@
 namespace mqttd::net {
 
 struct Server::Impl {
-    Impl(broker::Broker& b, uint64_t mc);
+    explicit Impl(broker::Broker& b);
     ~Impl();
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
 
     broker::Broker& broker;
-    uint64_t max_clients;
     std::vector<std::unique_ptr<WorkerLoop>> loops;
     std::vector<std::unique_ptr<Listener>> listeners;
     bool started = false;

@@ -1,5 +1,6 @@
 #include "net/worker_loop.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -47,8 +48,12 @@ struct WorkerLoop::Io {
     std::unique_ptr<Descriptor> watch;  // the epoll set, as Asio sees it
     std::unique_ptr<asio::executor_work_guard<Executor>> guard;
     std::unique_ptr<Timer> tick;
+    std::unique_ptr<Timer> throttle;  // the next link over its rate_limit to read again
     std::thread thread;
 };
+
+Handoff::Handoff() = default;
+Handoff::~Handoff() = default;
 
 WorkerLoop::WorkerLoop(Server::Impl& server, uint32_t index)
     : server_(server), index_(index), io_(std::make_unique<Io>()) {
@@ -63,7 +68,12 @@ WorkerLoop::WorkerLoop(Server::Impl& server, uint32_t index)
     epfd_ = fd;
 }
 
-WorkerLoop::~WorkerLoop() = default;
+WorkerLoop::~WorkerLoop() {
+    for (auto& [link, due] : throttled_) {
+        intrusive_ptr_release(link);
+    }
+    throttled_.clear();
+}
 
 broker::Worker& WorkerLoop::worker() {
     return server_.broker.worker(index_);
@@ -80,6 +90,7 @@ void WorkerLoop::post(std::function<void()> task) {
 void WorkerLoop::start() {
     io_->guard = std::make_unique<asio::executor_work_guard<Executor>>(io_->ctx.get_executor());
     io_->tick = std::make_unique<Timer>(io_->ctx.get_executor());
+    io_->throttle = std::make_unique<Timer>(io_->ctx.get_executor());
     schedule_tick();
     watch();
     io_->thread = std::thread([this] { io_->ctx.run(); });
@@ -120,8 +131,13 @@ void WorkerLoop::abandon_links() {
 }
 
 void WorkerLoop::post_new_link(int fd, uint8_t listener) {
-    asio::post(io_->ctx,
-               [this, fd, listener] { Ref(new ClientLink(*this, fd, listener))->start(); });
+    asio::post(io_->ctx, [this, fd, listener] {
+        std::unique_ptr<LinkExtras> extras;
+        if (server_.listeners[listener]->needs_extras()) {
+            extras = std::make_unique<LinkExtras>();
+        }
+        Ref(new ClientLink(*this, fd, listener, std::move(extras)))->start();
+    });
 }
 
 void WorkerLoop::post_handoff(std::unique_ptr<Handoff> h) {
@@ -153,10 +169,59 @@ void WorkerLoop::unlist(uint32_t slot) {
     links_.pop_back();
 }
 
-uint32_t WorkerLoop::await_connect(ClientLink* link) {
+uint32_t WorkerLoop::await_connect(ClientLink* link, int64_t deadline_ms) {
     uint32_t slot = awaiting_base_ + static_cast<uint32_t>(awaiting_.size());
-    awaiting_.push_back(AwaitingConnect{link, mono_ms()});
+    awaiting_.push_back(AwaitingConnect{link, deadline_ms});
     return slot;
+}
+
+void WorkerLoop::set_connect_deadline(uint32_t slot, int64_t deadline_ms) {
+    awaiting_[slot - awaiting_base_].deadline_ms = deadline_ms;
+}
+
+void WorkerLoop::throttle(ClientLink* link, int64_t due_ms) {
+    intrusive_ptr_add_ref(link);
+    throttled_.emplace_back(link, due_ms);
+    arm_throttle();
+}
+
+void WorkerLoop::arm_throttle() {
+    if (throttled_.empty()) {
+        return;
+    }
+    int64_t next = throttled_.front().second;
+    for (const auto& [link, due] : throttled_) {
+        next = std::min(next, due);
+    }
+    if (throttle_armed_ms_ != 0 && throttle_armed_ms_ <= next) {
+        return;  // fires earlier anyway
+    }
+    throttle_armed_ms_ = next;
+    io_->throttle->expires_after(std::chrono::milliseconds(std::max<int64_t>(0, next - mono_ms())));
+    io_->throttle->async_wait([this](const error_code& ec) {
+        if (ec) {
+            return;  // re-armed earlier, or stopping
+        }
+        throttle_armed_ms_ = 0;
+        run_throttled();
+    });
+}
+
+void WorkerLoop::run_throttled() {
+    int64_t now = mono_ms();
+    std::vector<ClientLink*> due;
+    std::erase_if(throttled_, [&](const auto& e) {
+        if (e.second <= now) {
+            due.push_back(e.first);
+            return true;
+        }
+        return false;
+    });
+    for (auto* link : due) {
+        link->budget_refilled();
+        intrusive_ptr_release(link);
+    }
+    arm_throttle();
 }
 
 void WorkerLoop::leave_connect_wait(uint32_t slot) {
@@ -210,25 +275,30 @@ void WorkerLoop::schedule_tick() {
 }
 
 void WorkerLoop::expire_connects() {
-    int64_t timeout_ms = server_.broker.settings().connect_timeout_s.load() * 1000;
+    // Deadlines differ by listener (handshake_timeout) and move when a handshake completes,
+    // so the whole wait is scanned; it holds only links accepted within the longest timeout.
     int64_t now = mono_ms();
-    while (!awaiting_.empty()) {
-        AwaitingConnect a = awaiting_.front();
-        if (a.link && now - a.since_ms < timeout_ms) {
-            break;  // the oldest still waiting is in time, so are the younger ones
+    std::vector<ClientLink*> late;
+    for (auto& a : awaiting_) {
+        if (a.link && a.deadline_ms <= now) {
+            late.push_back(a.link);
+            a.link = nullptr;
         }
+    }
+    while (!awaiting_.empty() && awaiting_.front().link == nullptr) {
         awaiting_.pop_front();
         ++awaiting_base_;
-        if (a.link) {
-            a.link->forget_slot();
-            a.link->connect_timed_out();
-        }
+    }
+    for (auto* link : late) {
+        link->forget_slot();
+        link->connect_timed_out();
     }
 }
 
 void WorkerLoop::stop_worker() {
     worker().shutdown();
     io_->tick->cancel();
+    io_->throttle->cancel();
     stopping_ = true;
     std::vector<ClientLink*> waiting;
     for (auto& a : awaiting_) {

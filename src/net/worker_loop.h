@@ -38,11 +38,14 @@ class ClientLink;
 inline constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
 inline constexpr size_t kReadChunk = 16 * 1024;
 
-// A link accepted on this worker that has not sent its CONNECT yet, since when (mono ms).
+// A link accepted on this worker that has not finished its handshake or sent its CONNECT
+// yet, and when it is closed for that (mono ms).
 struct AwaitingConnect {
     ClientLink* link = nullptr;  // null once it sent CONNECT or closed
-    int64_t since_ms = 0;
+    int64_t deadline_ms = 0;
 };
+
+struct LinkExtras;
 
 // What a link asks its loop to run on the link after the current handler (the link is kept
 // alive until then).
@@ -50,15 +53,21 @@ enum class Deferred : uint8_t {
     Flush,   // write what the broker queued, then update the epoll interest
     Close,   // write what is queued, then shut the socket down
     Resume,  // decode the bytes held while paused
+    Read,    // read what the transport holds (the socket will not announce it)
 };
 
 // A link moving to the home worker of its client id after CONNECT: the socket, the CONNECT,
 // and the bytes that followed it.
 struct Handoff {
+    Handoff();
+    ~Handoff();
+    Handoff(const Handoff&) = delete;
+    Handoff& operator=(const Handoff&) = delete;
     int fd = -1;
     uint8_t listener = 0;
     mqtt::Connect connect;
     std::vector<uint8_t> rest;
+    std::unique_ptr<LinkExtras> extras;  // the TLS / WebSocket state goes with the socket
 };
 
 class WorkerLoop {
@@ -111,9 +120,14 @@ public:
     uint32_t list(ClientLink* link);
     void unlist(uint32_t slot);
 
-    // The connect wait (DESIGN.md, Bad input): returns the link's slot.
-    uint32_t await_connect(ClientLink* link);
+    // The connect wait (DESIGN.md, Bad input): returns the link's slot. The deadline of an
+    // entry may move (handshake done: now the CONNECT's turn).
+    uint32_t await_connect(ClientLink* link, int64_t deadline_ms);
+    void set_connect_deadline(uint32_t slot, int64_t deadline_ms);
     void leave_connect_wait(uint32_t slot);
+
+    // Calls link->budget_refilled() at `due_ms` (mono); the link is kept alive until then.
+    void throttle(ClientLink* link, int64_t due_ms);
 
 private:
     struct Io;  // the Asio objects, in worker_loop.cpp
@@ -122,14 +136,19 @@ private:
     void schedule_tick();
     void expire_connects();
     void stop_worker();
+    void arm_throttle();
+    void run_throttled();
 
     Server::Impl& server_;
     const uint32_t index_;
-    // Links waiting for CONNECT, oldest first; the tick closes those past
-    // mqtt.connect_timeout. Entry i has slot number awaiting_base_ + i (mod 2^32). Declared
+    // Links in their handshake or waiting for CONNECT, oldest first; the tick closes those
+    // past their deadline. Entry i has slot number awaiting_base_ + i (mod 2^32). Declared
     // before io_: links destroyed with the context's pending handlers may still unlist
     // themselves.
     std::deque<AwaitingConnect> awaiting_;
+    // Links over their rate_limit, each with one reference, and when to read again.
+    std::vector<std::pair<ClientLink*, int64_t>> throttled_;
+    int64_t throttle_armed_ms_ = 0;  // when the throttle timer fires; 0 = not armed
     uint32_t awaiting_base_ = 0;
     std::vector<ClientLink*> links_;
     bool repoll_ = false;
