@@ -186,6 +186,8 @@ TEST_F(RestApi, ClientsSessionsSubscriptionsRoutes) {
             EXPECT_EQ(c["keepalive"], 30);
             EXPECT_EQ(c["username"], "undefined");
             EXPECT_EQ(c["connected_at"].get<std::string>().size(), 19u);
+            EXPECT_EQ(c["protocol"], "mqtt:tcp");
+            EXPECT_EQ(c["is_ssl"], false);
         }
     }
     EXPECT_TRUE(seen);
