@@ -187,16 +187,21 @@ Result<std::shared_ptr<TlsContext>, std::string> TlsContext::make(const std::str
     if (SSL_CTX_use_certificate_chain_file(raw, s.certfile.c_str()) != 1) {
         return Err{with_reason(key + ".certfile = " + s.certfile + ": not a PEM certificate")};
     }
-    SSL_CTX_set_default_passwd_cb(raw, password_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(raw, const_cast<std::string*>(&s.password));
-    int loaded = SSL_CTX_use_PrivateKey_file(raw, s.keyfile.c_str(), SSL_FILETYPE_PEM);
-    SSL_CTX_set_default_passwd_cb_userdata(raw, nullptr);
-    if (loaded != 1) {
+    // Read apart from the context, so that a bad password and a key of another certificate
+    // are told apart; the callback answers for the password (OpenSSL would prompt otherwise).
+    EVP_PKEY* pkey = nullptr;
+    if (FILE* f = std::fopen(s.keyfile.c_str(), "rb")) {
+        pkey = PEM_read_PrivateKey(f, nullptr, password_cb, const_cast<std::string*>(&s.password));
+        std::fclose(f);
+    }
+    if (pkey == nullptr) {
         return Err{with_reason(key + ".keyfile = " + s.keyfile +
                                ": not a PEM private key, or encrypted and " + key +
                                ".password is wrong")};
     }
-    if (SSL_CTX_check_private_key(raw) != 1) {
+    int used = SSL_CTX_use_PrivateKey(raw, pkey);
+    EVP_PKEY_free(pkey);
+    if (used != 1 || SSL_CTX_check_private_key(raw) != 1) {
         return Err{with_reason(key + ".keyfile = " + s.keyfile + ": does not match " + key +
                                ".certfile = " + s.certfile)};
     }
