@@ -1,5 +1,6 @@
 #include "net/client_link.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -416,6 +417,26 @@ void ClientLink::reread_if_buffered() {
     }
 }
 
+size_t ClientLink::budget_room(size_t want) {
+    if (!extras_) {
+        return want;
+    }
+    const auto& limit = listener().config().rate_limit;
+    if (limit.bytes_per_second == 0) {
+        return want;
+    }
+    auto& b = extras_->budget;
+    auto rate = static_cast<int64_t>(limit.bytes_per_second);
+    auto burst = static_cast<int64_t>(std::max(limit.burst, limit.bytes_per_second / 10 + 1));
+    int64_t now = mono_ms();
+    b.tokens = std::min(burst, b.tokens + (now - b.last_ms) * rate / 1000);
+    b.last_ms = now;
+    // Read no more than the budget allows (a small minimum, so that a tiny budget still makes
+    // progress a packet header at a time).
+    constexpr int64_t kMinRead = 256;
+    return static_cast<size_t>(std::clamp<int64_t>(b.tokens, kMinRead, static_cast<int64_t>(want)));
+}
+
 void ClientLink::spend_budget(size_t n) {
     if (!extras_) {
         return;
@@ -426,10 +447,7 @@ void ClientLink::spend_budget(size_t n) {
     }
     auto& b = extras_->budget;
     auto rate = static_cast<int64_t>(limit.bytes_per_second);
-    auto burst = static_cast<int64_t>(std::max(limit.burst, limit.bytes_per_second / 10 + 1));
     int64_t now = mono_ms();
-    b.tokens = std::min(burst, b.tokens + (now - b.last_ms) * rate / 1000);
-    b.last_ms = now;
     b.tokens -= static_cast<int64_t>(n);
     if (b.tokens < 0) {
         // Over the budget: reading waits until the debt is paid back.
@@ -440,6 +458,7 @@ void ClientLink::spend_budget(size_t n) {
 
 void ClientLink::on_readable() {
     auto scratch = loop_.scratch();
+    scratch = scratch.first(budget_room(scratch.size()));
     auto* t = transport_or_null();
     size_t n = 0;
     Io end = Io::again();

@@ -157,6 +157,8 @@ private:
     void on_readable();
     // A transport holds decoded bytes the socket will not announce: read them soon.
     void reread_if_buffered();
+    // How much of `want` the listener's rate_limit lets this link read now (refills first).
+    size_t budget_room(size_t want);
     // Counts `n` bytes read against the listener's rate_limit; holds reading when over.
     void spend_budget(size_t n);
     // Decodes and handles the packets in `data`; returns the bytes used (all of them when the
