@@ -90,6 +90,7 @@ ScenarioBase::ScenarioBase(const Options& opts)
     to_.sin_port = htons(opts_.port);
     to_.sin_addr.s_addr = parse_ipv4(opts_.host.c_str());
     loop_.set_max_packet(opts_.size + 1024);
+    loop_.set_transport(opts_.transport);
 }
 
 Client& ScenarioBase::add_client(const std::string& id) {
