@@ -478,6 +478,9 @@ void ClientLink::on_readable() {
             Io r = t->read(fd_, scratch.subspan(n));
             if (r.status == Io::Status::Done) {
                 n += r.bytes;
+                if (!t->buffered()) {
+                    break;  // the rest, if any, is in the socket: epoll says so again
+                }
                 continue;
             }
             end = r;

@@ -151,6 +151,9 @@ Result<std::shared_ptr<TlsContext>, std::string> TlsContext::make(const std::str
     // as the broker appends to it between retries, and take partial writes record by record.
     SSL_CTX_set_mode(raw, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                   SSL_MODE_ENABLE_PARTIAL_WRITE);
+    // Read ahead: one recv takes several records (and a record's header with its body), not
+    // two syscalls per record; what is read ahead is buffered() for the link.
+    SSL_CTX_set_read_ahead(raw, 1);
     // No renegotiation: a TLS 1.2 read then never needs the socket writable mid-stream.
     SSL_CTX_set_options(
             raw, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);

@@ -242,25 +242,20 @@ Io WsTransport::read(int fd, std::span<uint8_t> buf) {
         return Io::failed();
     }
     (void)flush_frames();  // pongs and the reply to a close
-    if (rv != 0 && lower_end_ == Io::Status::Again) {
-        lower_end_ = Io::Status::Failed;
+    if (lower_end_ == Io::Status::Again) {
+        if (rv != 0) {
+            lower_end_ = Io::Status::Failed;
+        } else if (wslay_event_get_close_received(ws_) != 0) {
+            lower_end_ = Io::Status::Closed;
+        } else if (wslay_event_get_read_enabled(ws_) == 0) {
+            // wslay refused a frame (unmasked, too long, a bad opcode) and queued its close.
+            lower_end_ = Io::Status::Failed;
+        }
     }
     if (n > 0) {
-        return Io::done(n);  // an end seen below is reported by the next read
+        return Io::done(n);  // an end seen after them is buffered(): the next read reports it
     }
-    if (lower_end_ != Io::Status::Again) {
-        return {lower_end_, 0};
-    }
-    if (wslay_event_get_close_received(ws_) != 0) {
-        lower_end_ = Io::Status::Closed;
-        return Io::closed();
-    }
-    if (wslay_event_get_read_enabled(ws_) == 0) {
-        // wslay refused a frame (unmasked, too long, a bad opcode) and queued its close.
-        lower_end_ = Io::Status::Failed;
-        return Io::failed();
-    }
-    return Io::again();
+    return {lower_end_, 0};
 }
 
 Io WsTransport::write(int fd, std::span<const uint8_t> data) {
