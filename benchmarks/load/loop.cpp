@@ -524,7 +524,10 @@ void Loop::flush(Connection& c) {
 void Loop::ping_idle(std::uint64_t idle_ns) {
     const std::uint64_t now = now_ns();
     for (auto& c : conns_) {
-        if (c->is_open() && !c->closing_ && now - c->last_send_ns_ > idle_ns) {
+        // Not before the connection's first send (its CONNECT, after any TLS handshake or
+        // WebSocket upgrade): a PINGREQ must not go first.
+        if (c->is_open() && !c->closing_ && c->phase_ == Connection::Phase::Ready &&
+            c->last_send_ns_ != 0 && now - c->last_send_ns_ > idle_ns) {
             put_pingreq(c->out);
             c->last_send_ns_ = now;
             want_flush(*c);

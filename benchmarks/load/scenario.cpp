@@ -122,6 +122,10 @@ void ScenarioBase::on_closed(Client& c, int err) {
             retry_.push_back(&c);  // out of local ports: connect_all moves on to 127.0.0.x+1
         } else {
             ++connect_errors_;
+            if (debug_) {
+                std::fprintf(stderr, "connect failed: %s (%s)\n", c.id().c_str(),
+                             std::strerror(err));
+            }
         }
     } else if (!c.close_requested()) {
         ++unexpected_closes_;
