@@ -22,7 +22,10 @@ struct ListenerView {
     uint32_t acceptors = 0;
     uint64_t max_clients = 0;
     uint64_t current_clients = 0;
-    uint64_t shutdown_count = 0;
+    // Connections closed so far, by why (monitoring/listeners `shutdown_count`).
+    uint64_t closed = 0;            // after their handshake
+    uint64_t refused = 0;           // at accept: max_clients reached
+    uint64_t handshake_failed = 0;  // TLS handshake, WebSocket upgrade or PROXY header
 };
 
 struct Context {

@@ -14,6 +14,17 @@ const std::string& node_name(Handler& h) {
     return h.ctx().admin.node_name();
 }
 
+// The connection limit: the max_clients of the MQTT listeners together.
+uint64_t mqtt_max_clients(Handler& h) {
+    uint64_t n = 0;
+    for (const auto& l : h.listeners()) {
+        if (l.protocol.rfind("mqtt:", 0) == 0 && l.protocol != "mqtt:api") {
+            n += l.max_clients;
+        }
+    }
+    return n;
+}
+
 Json node_json(Handler& h, bool with_name) {
     auto& admin = h.ctx().admin;
     int64_t now = unix_ms();
@@ -37,7 +48,7 @@ Json node_stats_json(Handler& h) {
                 {"otp_release", build_description()},
                 {"memory_total", format_megabytes(f.memory_total)},
                 {"memory_used", format_megabytes(f.memory_used)},
-                {"process_available", h.ctx().config.get_int("listener.tcp.max_clients")},
+                {"process_available", mqtt_max_clients(h)},
                 {"process_used", clients},
                 {"max_fds", f.max_fds},
                 {"clients", clients},
@@ -51,8 +62,12 @@ Json listeners_json(Handler& h) {
     Json list = Json::array();
     for (const auto& l : h.listeners()) {
         Json shutdowns = Json::array();
-        if (l.shutdown_count > 0) {
-            shutdowns.push_back(Json{{"reason", "closed"}, {"count", l.shutdown_count}});
+        for (const auto& [reason, count] : {std::pair<const char*, uint64_t>{"closed", l.closed},
+                                            {"max_clients", l.refused},
+                                            {"handshake_error", l.handshake_failed}}) {
+            if (count > 0) {
+                shutdowns.push_back(Json{{"reason", reason}, {"count", count}});
+            }
         }
         list.push_back(Json{{"protocol", l.protocol},
                             {"listen", l.address},

@@ -30,7 +30,11 @@ Json client_json(const broker::ClientView& c) {
                 {"clean_sess", c.clean_sess},
                 {"proto_ver", c.proto_ver},
                 {"keepalive", c.keepalive},
-                {"connected_at", format_datetime(c.connected_at_ms)}};
+                {"connected_at", format_datetime(c.connected_at_ms)},
+                // Additions: the listener the client came through.
+                {"protocol", std::string("mqtt:") + c.transport},
+                {"is_ssl",
+                 std::string_view(c.transport) == "ssl" || std::string_view(c.transport) == "wss"}};
 }
 
 Json session_json(const broker::SessionView& v) {

@@ -292,7 +292,7 @@ Handler::~Handler() = default;
 
 void Handler::set_api_listener(const std::string& address, uint32_t threads, uint64_t max_clients) {
     std::lock_guard lock(api_listener_mutex_);
-    api_listener_ = ListenerView{"mqtt:api", address, threads, max_clients, 0, 0};
+    api_listener_ = ListenerView{"mqtt:api", address, threads, max_clients, 0, 0, 0, 0};
 }
 
 std::vector<ListenerView> Handler::listeners() {

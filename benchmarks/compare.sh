@@ -5,7 +5,7 @@
 #
 # usage: benchmarks/compare.sh [--quick] [--runs N] [--mqttd PATH] [--load PATH]
 #                              [--only a,b,...] [--out DIR]
-# Environment overrides: DURATION, CONNS, RESTART_SESSIONS, RESTART_MESSAGES, INFLIGHT (both
+# Environment overrides: DURATION, CONNS, TLS_CONNS, RESTART_SESSIONS, RESTART_MESSAGES, INFLIGHT (both
 # brokers' outbound in-flight limit per client, default 256; one row also runs at 32), and
 # MQTTD_EXTRA (more mqttd arguments for every run, e.g. "--set node.workers=1").
 set -euo pipefail
@@ -43,6 +43,7 @@ if [[ $QUICK == 1 ]]; then
     ONLINE_MESSAGES=20000
     RESTART_SESSIONS=${RESTART_SESSIONS:-200}
     RESTART_MESSAGES=${RESTART_MESSAGES:-20000}
+    TLS_CONNS=${TLS_CONNS:-1000}
     TIMEOUTS="--connect-timeout 10 --drain-timeout 20"
 else
     DURATION=${DURATION:-10}
@@ -53,7 +54,8 @@ else
     ONLINE_MESSAGES=100000
     RESTART_SESSIONS=${RESTART_SESSIONS:-10000}
     RESTART_MESSAGES=${RESTART_MESSAGES:-1000000}
-    TIMEOUTS="--connect-timeout 20 --drain-timeout 60"
+    TLS_CONNS=${TLS_CONNS:-5000}
+    TIMEOUTS="--connect-timeout 60 --drain-timeout 60"
 fi
 
 if [[ -z $LOAD ]]; then
@@ -68,7 +70,7 @@ if ! command -v mosquitto >/dev/null; then
     apt-get install -y mosquitto >/dev/null
 fi
 MOSQUITTO=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-for tool in jq ss awk; do
+for tool in jq ss awk openssl; do
     command -v $tool >/dev/null || { echo "compare.sh: needs $tool" >&2; exit 1; }
 done
 
@@ -111,10 +113,40 @@ wait_listen() {  # port pid
     return 1
 }
 
+# Rows named *tls* run over TLS, rows named *_ws over WebSocket ($TRANSPORT, set per row):
+# both brokers listen with the same certificate (RSA 2048, made here with the openssl CLI).
+TRANSPORT=tcp
+CERT_DIR=""
+make_cert() {
+    [[ -n $CERT_DIR ]] && return
+    CERT_DIR=$WORK/certs
+    mkdir -p "$CERT_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERT_DIR/key.pem" -out "$CERT_DIR/cert.pem" \
+        -days 2 -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+        >/dev/null 2>&1
+    chmod 755 "$CERT_DIR"
+    chmod 644 "$CERT_DIR"/*.pem  # mosquitto reads them as its own user
+}
+
 mosquitto_conf() {  # dir port inflight autosave
     mkdir -p "$1/db"
+    local extra=""
+    if [[ $TRANSPORT == tls ]]; then
+        make_cert
+        extra="certfile $CERT_DIR/cert.pem
+keyfile $CERT_DIR/key.pem"
+    fi
+    local first="listener $2 127.0.0.1"
+    if [[ $TRANSPORT == ws ]]; then
+        # mosquitto 2.0.11's WebSocket listener (libwebsockets) neither starts alone nor binds an
+        # address (eclipse-mosquitto/mosquitto#2284, #3045): a TCP listener nobody uses first.
+        first="listener $(free_port) 127.0.0.1
+listener $2
+protocol websockets"
+    fi
     cat >"$1/mosquitto.conf" <<EOF
-listener $2 127.0.0.1
+$first
+$extra
 persistence true
 persistence_location $1/db/
 max_inflight_messages $3
@@ -127,15 +159,33 @@ EOF
     chown -R mosquitto "$1" 2>/dev/null || true
 }
 
+# The listeners a row does not use are off (the shipped defaults listen on 8883, 8083, 8084).
+off_listeners() {
+    local out=""
+    [[ $TRANSPORT != tls ]] && out+="--set listener.ssl.external= "
+    [[ $TRANSPORT != ws ]] && out+="--set listener.ws.external= "
+    echo "$out--set listener.wss.external="
+}
+
 # The command line that runs broker $1 ("mqttd"/"mosquitto") on port $3 with state in $2,
 # in-flight limit $4; extra mqttd settings in $5; mosquitto's autosave interval in $6.
 broker_cmd() {
     local dir=$2 port=$3 inflight=$4 extra=${5:-}
     if [[ $1 == mqttd ]]; then
         : >"$dir/empty.conf"
+        local listen="--set listener.tcp.external=127.0.0.1:$port"
+        if [[ $TRANSPORT == tls ]]; then
+            make_cert
+            listen="--set listener.tcp.external=127.0.0.1:$(free_port) --set listener.ssl.external=127.0.0.1:$port"
+            listen+=" --set listener.ssl.external.keyfile=$CERT_DIR/key.pem"
+            listen+=" --set listener.ssl.external.certfile=$CERT_DIR/cert.pem"
+        elif [[ $TRANSPORT == ws ]]; then
+            listen="--set listener.tcp.external=127.0.0.1:$(free_port) --set listener.ws.external=127.0.0.1:$port"
+        fi
         echo "$MQTTD --data-dir $dir/data -c $dir/empty.conf" \
-             "--set listener.tcp.external=127.0.0.1:$port" \
+             "$listen" \
              "--set listener.api.mgmt=127.0.0.1:$(free_port) --set mqtt.max_inflight=$inflight" \
+             "$(off_listeners)" \
              "${MQTTD_EXTRA:-} $extra"
     else
         mosquitto_conf "$dir" "$port" "$inflight" "${6:-}"
@@ -203,12 +253,20 @@ SCENARIOS=(
     "rss_mb_per_1k_conns|rss|lo|<= 1.0x|conns --conns $CONNS --hold $HOLD|"
     "durable_drain|.drain_per_s|hi|>= 10x|durable --sessions $DURABLE_SESSIONS --qos 1 --messages $DURABLE_MESSAGES|"
     "restart_first_connack_s|.first_connack_s|lo|< 2 s|restart --sessions $RESTART_SESSIONS --messages $RESTART_MESSAGES --settle 3|"
+    "fanin_q1_tls|.msgs_per_s|hi|>= fanin_q1|fanin --tls --pubs 8 --qos 1 --size 16 --duration $DURATION||"
+    "pairs_q1_tls|.msgs_per_s|hi|>= pairs_q1|pairs --tls --pairs 50 --qos 1 --size 16 --duration $DURATION|"
+    "fanin_q1_ws|.msgs_per_s|hi|-|fanin --ws --pubs 8 --qos 1 --size 16 --duration $DURATION||"
+    "pairs_q1_ws|.msgs_per_s|hi|-|pairs --ws --pairs 50 --qos 1 --size 16 --duration $DURATION|"
+    "tls_handshakes_per_s|.connects_per_s|hi|-|conns --tls --conns $TLS_CONNS --hold 1 --concurrency 64|"
+    "rss_mb_per_1k_tls_conns|rss|lo|< 2x|conns --tls --conns $TLS_CONNS --hold $HOLD|"
 )
 
 selected() { [[ -z $ONLY ]] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 run_one() {  # broker run name metric args extra inflight
     local broker=$1 run=$2 name=$3 metric=$4 args=$5 extra=$6 inflight=$7
+    TRANSPORT=tcp
+    if [[ $name == *tls* ]]; then TRANSPORT=tls; elif [[ $name == *_ws ]]; then TRANSPORT=ws; fi
     local dir=$WORK/$name-$broker-$run port line value cpu_pct="-" peak_mb="-"
     port=$(free_port)
     mkdir -p "$dir"

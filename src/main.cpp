@@ -19,8 +19,10 @@
 #include "broker/settings.h"
 #include "config/command_line.h"
 #include "config/config.h"
+#include "config/keys.h"
 #include "config/logging.h"
 #include "net/server.h"
+#include "net/tls_context.h"
 #include "storage/store.h"
 
 #ifndef MQTTD_VERSION
@@ -66,6 +68,112 @@ void wire_settings(config::Config& cfg, broker::Settings& s) {
     bind_int("mqtt.await_rel_timeout", s.await_rel_timeout_s);
 }
 
+// The TLS settings of listener `base` ("listener.ssl.external").
+net::TlsSettings tls_settings(const config::Config& cfg, const std::string& base) {
+    net::TlsSettings t;
+    t.keyfile = cfg.get_string(base + ".keyfile");
+    t.certfile = cfg.get_string(base + ".certfile");
+    t.cacertfile = cfg.get_string(base + ".cacertfile");
+    t.password = cfg.get_string(base + ".password");
+    t.verify_peer = cfg.get_string(base + ".verify") == "verify_peer";
+    t.fail_if_no_peer_cert = cfg.get_bool(base + ".fail_if_no_peer_cert");
+    t.tls_versions = cfg.get_string(base + ".tls_versions");
+    t.ciphers = cfg.get_string(base + ".ciphers");
+    return t;
+}
+
+bool is_default(const std::string& key, const std::string& value) {
+    const auto* def = config::find_key(key);
+    return def != nullptr && def->default_text == value;
+}
+
+// The shipped configuration enables TLS with certificates under data/certs/: when a TLS
+// listener's files are the defaults and absent, a self-signed CA and server certificate are
+// made (no private key is ever shipped). One warning while they are in use.
+std::string ensure_default_certificates(const config::Config& cfg, bool& warned) {
+    for (const char* base : {"listener.ssl.external", "listener.wss.external"}) {
+        const std::string b = base;
+        if (cfg.get_string(b).empty()) {
+            continue;
+        }
+        const std::string key = cfg.get_string(b + ".keyfile");
+        const std::string cert = cfg.get_string(b + ".certfile");
+        const std::string ca = cfg.get_string(b + ".cacertfile");
+        if (!is_default(b + ".keyfile", key) || !is_default(b + ".certfile", cert)) {
+            continue;
+        }
+        std::error_code ec;
+        if (!std::filesystem::exists(key, ec) && !std::filesystem::exists(cert, ec)) {
+            if (auto err = net::generate_self_signed(key, cert, ca); !err.empty()) {
+                return b + ".keyfile = " + key +
+                       ": cannot generate a self-signed certificate: " + err;
+            }
+        }
+        if (!warned) {
+            warned = true;
+            spdlog::warn(
+                    "{}: the default self-signed certificate {} is in use (made on first start); "
+                    "clients verify it with the CA file {}; set {}.certfile and .keyfile for a "
+                    "real one",
+                    b, cert, ca, b);
+        }
+    }
+    return {};
+}
+
+// Sets up every configured listener; `listening` gets "address (protocol), " for each.
+std::string listen_all(const config::Config& cfg, net::Server& server, std::string& listening) {
+    bool warned = false;
+    if (auto err = ensure_default_certificates(cfg, warned); !err.empty()) {
+        return err;
+    }
+    struct Kind {
+        const char* name;
+        net::ListenerKind kind;
+    };
+    for (Kind k : {Kind{"tcp", net::ListenerKind::Tcp}, Kind{"ssl", net::ListenerKind::Ssl},
+                   Kind{"ws", net::ListenerKind::Ws}, Kind{"wss", net::ListenerKind::Wss}}) {
+        const std::string base = std::string("listener.") + k.name + ".external";
+        net::ListenerConfig lc;
+        lc.kind = k.kind;
+        lc.key = base;
+        lc.address = cfg.get_string(base);
+        if (lc.address.empty()) {
+            continue;
+        }
+        lc.max_clients = static_cast<uint64_t>(cfg.get_int(base + ".max_clients"));
+        lc.acceptors = static_cast<uint32_t>(cfg.get_int(base + ".acceptors"));
+        auto rate = config::parse_rate_limit(cfg.get_string(base + ".rate_limit"));
+        if (!rate) {
+            return base + ".rate_limit: " + rate.error();
+        }
+        lc.rate_limit = {rate->bytes_per_second, rate->burst};
+        if (cfg.has(base + ".proxy_protocol")) {
+            lc.proxy_protocol = cfg.get_bool(base + ".proxy_protocol");
+        }
+        if (cfg.has(base + ".handshake_timeout")) {
+            lc.handshake_timeout_ms = cfg.get_int(base + ".handshake_timeout") * 1000;
+        } else if (cfg.has(base + ".proxy_protocol_timeout")) {
+            lc.handshake_timeout_ms = cfg.get_int(base + ".proxy_protocol_timeout") * 1000;
+        }
+        if (cfg.has(base + ".mqtt_path")) {
+            lc.mqtt_path = cfg.get_string(base + ".mqtt_path");
+        }
+        if (k.kind == net::ListenerKind::Ssl || k.kind == net::ListenerKind::Wss) {
+            lc.tls = tls_settings(cfg, base);
+            const std::string as_user = cfg.get_string(base + ".peer_cert_as_username");
+            lc.peer_cert_as_username = as_user == "cn"   ? net::PeerCertAsUsername::Cn
+                                       : as_user == "dn" ? net::PeerCertAsUsername::Dn
+                                                         : net::PeerCertAsUsername::Off;
+        }
+        if (auto err = server.listen(lc); !err.empty()) {
+            return err;
+        }
+        listening += lc.address + " (" + net::protocol_name(k.kind) + "), ";
+    }
+    return {};
+}
+
 int run(int argc, char** argv) {
     auto cl = config::parse_command_line(argc, argv);
     if (!cl) {
@@ -93,17 +201,6 @@ int run(int argc, char** argv) {
         return fail(loaded.error());
     }
     std::unique_ptr<config::Config> cfg = std::move(loaded.value());
-    // These listeners are configurable (EMQ 2.x's keys) but not implemented yet: asking for one
-    // stops startup rather than leaving clients to find nothing listening.
-    for (const char* key :
-         {"listener.ssl.external", "listener.ws.external", "listener.wss.external"}) {
-        if (!cfg->get_string(key).empty()) {
-            return fail(std::string(key) + " = " + cfg->get_string(key) +
-                        ": TLS and WebSocket listeners are not implemented in this version; "
-                        "leave it empty");
-        }
-    }
-
     std::error_code fs_ec;
     std::filesystem::create_directories(cfg->data_dir(), fs_ec);
     if (fs_ec) {
@@ -145,12 +242,10 @@ int run(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
-    net::Server server(broker, static_cast<uint64_t>(cfg->get_int("listener.tcp.max_clients")));
-    std::string tcp = cfg->get_string("listener.tcp.external");
-    if (!tcp.empty()) {
-        if (auto err = server.listen_tcp(tcp); !err.empty()) {
-            return fail(err);
-        }
+    net::Server server(broker);
+    std::string listening;
+    if (auto err = listen_all(*cfg, server, listening); !err.empty()) {
+        return fail(err);
     }
     broker::PluginRegistry plugins(*store);
     broker::register_retainer(plugins, settings);
@@ -200,8 +295,8 @@ int run(int argc, char** argv) {
                                       std::vector<api::ListenerView> out;
                                       for (const auto& l : server.listeners()) {
                                           out.push_back({l.protocol, l.address, l.acceptors,
-                                                         l.max_clients, l.current_clients,
-                                                         l.shutdown_count});
+                                                         l.max_clients, l.current_clients, l.closed,
+                                                         l.refused, l.handshake_failed});
                                       }
                                       return out;
                                   }});
@@ -214,10 +309,8 @@ int run(int argc, char** argv) {
             return fail(err);
         }
     }
-    spdlog::info(
-            "mqttd {} ({}) listening on {} (mqtt:tcp) and {} (REST API) with {} workers, "
-            "data in {}",
-            MQTTD_VERSION, settings.node_name, tcp, api_address, workers, cfg->db_dir());
+    spdlog::info("mqttd {} ({}) listening on {}{} (REST API) with {} workers, data in {}",
+                 MQTTD_VERSION, settings.node_name, listening, api_address, workers, cfg->db_dir());
 
     int sig = 0;
     while (true) {

@@ -203,7 +203,13 @@ struct Broker {
                                          "--set",
                                          "storage.sync=false",
                                          "--set",
-                                         "log.console.level=warning"};
+                                         "log.console.level=warning",
+                                         "--set",
+                                         "listener.ssl.external=",
+                                         "--set",
+                                         "listener.ws.external=",
+                                         "--set",
+                                         "listener.wss.external="};
         for (const auto& s : sets) {
             args.push_back("--set");
             args.push_back(s);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <netinet/in.h>
@@ -24,6 +25,15 @@
 namespace mqttd::load {
 
 class Connection;
+
+// What every connection of a loop speaks under MQTT (--tls, --ws). TLS does not verify the
+// broker's certificate (a benchmark, not a client); WebSocket frames are masked as RFC 6455
+// requires of clients, one binary frame per send.
+struct TransportOptions {
+    bool tls = false;
+    bool ws = false;
+    std::string ws_path = "/mqtt";
+};
 
 // Receives the events of one connection.
 class ConnectionHandler {
@@ -55,9 +65,16 @@ private:
     bool dirty_ = false;
     bool out_armed_ = false;
     bool closing_ = false;  // shut down our side once `out` is sent, then wait for EOF
+    // --tls / --ws: the connect is done, the TLS handshake or the upgrade is not.
+    enum class Phase : std::uint8_t { Ready, TlsHandshake, WsUpgrade };
+    Phase phase_ = Phase::Ready;
     ConnectionHandler* handler_ = nullptr;
     std::vector<std::uint8_t> partial_;
     std::uint64_t last_send_ns_ = 0;
+    void* ssl_ = nullptr;                 // SSL, with --tls
+    std::vector<std::uint8_t> wire_in_;   // --ws: received, not yet a whole frame
+    std::vector<std::uint8_t> wire_out_;  // --ws: framed, not yet sent
+    std::uint32_t mask_ = 0;
 };
 
 class Loop {
@@ -88,6 +105,8 @@ public:
     void ping_idle(std::uint64_t idle_ns);
     // Largest packet accepted from the broker.
     void set_max_packet(std::size_t n) { max_packet_ = n; }
+    // Before the first connect.
+    void set_transport(const TransportOptions& t);
 
 private:
     void on_readable(Connection& c);
@@ -95,6 +114,15 @@ private:
     void flush(Connection& c);
     void finish_close(Connection& c, int err);
     void set_out_armed(Connection& c, bool armed);
+    // The TCP connect is done: TLS handshake, WebSocket upgrade, then on_open.
+    void start_transport(Connection& c);
+    void step_handshake(Connection& c);
+    void opened(Connection& c);
+    // Reads bytes off the socket (through TLS); >0, 0 at EOF, -1 would block, -2 error.
+    long raw_read(Connection& c, std::uint8_t* buf, std::size_t n);
+    long raw_write(Connection& c, const std::uint8_t* data, std::size_t n);
+    // --ws: MQTT bytes of the whole frames in wire_in_, appended at rbuf_[at]; false on close.
+    bool unframe(Connection& c, std::size_t& at);
 
     int epfd_ = -1;
     std::vector<std::unique_ptr<Connection>> conns_;
@@ -103,6 +131,9 @@ private:
     std::uint64_t read_time_ns_ = 0;
     std::size_t open_ = 0;
     std::size_t max_packet_ = 16U << 20;
+    TransportOptions transport_;
+    void* ssl_ctx_ = nullptr;        // SSL_CTX, with --tls
+    std::vector<std::uint8_t> raw_;  // --ws: bytes off the socket before unframing
 };
 
 // Parses "a.b.c.d" into network order; throws std::invalid_argument.

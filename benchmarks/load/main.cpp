@@ -25,6 +25,8 @@ scenarios:
   restart  like durable, but kill -9 and restart --broker-cmd in between
 common:   --host 127.0.0.1 --port 1883 --clients-prefix ldPID --keepalive 60
           --connect-timeout 30 --concurrency 256 (handshakes in flight)
+          --tls (TLS, the broker's certificate not verified) --ws [--ws-path /mqtt]
+          (MQTT over WebSocket; with --tls: WSS)
 flows:    --qos 0|1|2 --size 16 --duration 5 --rate 0 (msgs/s, 0 = unpaced)
           --window 1000 (deliveries in flight end to end, whole scenario)
 conns:    --conns 1000 --hold 5 --per-addr 16000
@@ -77,6 +79,14 @@ mqttd::load::Options parse(int argc, char** argv) {
     o.prefix = "ld" + std::to_string(::getpid());
     for (int i = 2; i < argc; ++i) {
         const std::string_view a = argv[i];
+        if (a == "--tls") {
+            o.transport.tls = true;
+            continue;
+        }
+        if (a == "--ws") {
+            o.transport.ws = true;
+            continue;
+        }
         if (a == "--online") {
             o.online = true;
             continue;
@@ -89,6 +99,8 @@ mqttd::load::Options parse(int argc, char** argv) {
             o.host = v;
         } else if (a == "--port") {
             o.port = to_uint<std::uint16_t>(a, v, 65535);
+        } else if (a == "--ws-path") {
+            o.transport.ws_path = v;
         } else if (a == "--clients-prefix") {
             o.prefix = v;
         } else if (a == "--keepalive") {

@@ -90,6 +90,7 @@ ScenarioBase::ScenarioBase(const Options& opts)
     to_.sin_port = htons(opts_.port);
     to_.sin_addr.s_addr = parse_ipv4(opts_.host.c_str());
     loop_.set_max_packet(opts_.size + 1024);
+    loop_.set_transport(opts_.transport);
 }
 
 Client& ScenarioBase::add_client(const std::string& id) {
@@ -121,6 +122,10 @@ void ScenarioBase::on_closed(Client& c, int err) {
             retry_.push_back(&c);  // out of local ports: connect_all moves on to 127.0.0.x+1
         } else {
             ++connect_errors_;
+            if (debug_) {
+                std::fprintf(stderr, "connect failed: %s (%s)\n", c.id().c_str(),
+                             std::strerror(err));
+            }
         }
     } else if (!c.close_requested()) {
         ++unexpected_closes_;

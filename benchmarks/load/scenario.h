@@ -50,6 +50,7 @@ struct Options {
     std::string data_dir;
     double settle = 0.0;
     double connect_timeout = 30.0;
+    TransportOptions transport;  // --tls, --ws, --ws-path
 };
 
 // Builds one flat JSON object; values are appended in call order.

@@ -36,6 +36,7 @@ struct ClientView {
     uint16_t keepalive = 0;
     int64_t connected_at_ms = 0;
     uint64_t connection_id = 0;
+    const char* transport = "tcp";  // broker::Link::transport(): "tcp", "ssl", "ws", "wss"
 };
 
 // A session's figures (spec: sessions).

@@ -111,6 +111,7 @@ public:
 
     uint64_t id() const { return id_; }
     Link& link() { return *link_; }
+    const Link& link() const { return *link_; }
 
     // The client id and user name live once, in `identity`, which the auth chain is given.
     const std::string& client_id() const { return identity.client_id; }

@@ -10,6 +10,16 @@ namespace mqttd::broker {
 
 class Connection;
 
+// Why the broker refused a CONNECT; net puts it on the wire (the CONNACK code of the client's
+// protocol version) and closes.
+enum class ConnectRefusal : uint8_t {
+    ClientIdentifierNotValid,  // [MQTT-3.1.3-8], or longer than mqtt.max_clientid_len
+    BadAuthenticationMethod,   // MQTT 5 enhanced authentication: a method not offered
+    BadUserNameOrPassword,     // a provider knew the name and refused the password
+    NotAuthorized,             // no provider, nor the anonymous rule, accepts the client
+    ProtocolError,             // MQTT 5: a packet other than AUTH during enhanced authentication
+};
+
 class Link {
 public:
     virtual ~Link() = default;
@@ -33,6 +43,9 @@ public:
     // A CONNECT that was pending (see Worker::on_connect) has been accepted: packets from now
     // on go to `conn`.
     virtual void attach(Connection* conn) = 0;
+    // A CONNECT that was pending, or whose AUTH exchange failed, has been refused: net writes
+    // the refusal and closes.
+    virtual void refuse(ConnectRefusal why) = 0;
 };
 
 }  // namespace mqttd::broker

@@ -49,8 +49,15 @@ class Broker;
 enum class ConnectResult : uint8_t {
     Accepted,  // CONNACK 0 written, or an AUTH exchange begun; the link is attached to its
                // Connection
-    Refused,   // CONNACK with the refusal written; the link is closing
+    Refused,   // refused for ConnectOutcome::refusal: net writes the CONNACK and closes
     Pending,   // waiting for the authentication chain; the link is paused
+};
+
+// What the broker answers to a CONNECT. A refusal is decided by the broker and put on the
+// wire by net (the CONNACK code of the client's version), in one place.
+struct ConnectOutcome {
+    ConnectResult result = ConnectResult::Accepted;
+    ConnectRefusal refusal = ConnectRefusal::NotAuthorized;  // when result == Refused
 };
 
 struct Delivery {
@@ -79,9 +86,10 @@ public:
     void post(Task t) { post_(std::move(t)); }
 
     // --- net entry points (this worker's thread) ---
-    // Handles a CONNECT whose client id is homed here: accepted, refused (a CONNACK with the
-    // refusal was written and the link is closing) or pending (see ConnectResult).
-    ConnectResult on_connect(Link& link, mqtt::Connect&& connect);
+    // Handles a CONNECT whose client id is homed here. A refusal decided later (the
+    // authentication chain answered from its pool, or an AUTH exchange failed) reaches the
+    // link through Link::refuse().
+    ConnectOutcome on_connect(Link& link, mqtt::Connect&& connect);
     // Handles one packet after CONNECT. A non-success result is a protocol violation: net
     // closes the connection (with a DISCONNECT of that reason on MQTT 5).
     mqtt::ReasonCode on_packet(Connection& conn, mqtt::Packet& packet);
@@ -160,12 +168,11 @@ private:
     // otherwise nullopt, and `later` runs on this worker when it comes.
     std::optional<auth::Decision> decide(const std::function<void(auth::DecisionCallback)>& start,
                                          std::function<void(auth::Decision)> later);
-    void refuse_connect(Link& link, mqtt::Version v, mqtt::ReasonCode rc);
     void finish_connect(uint64_t key, auth::Decision d);
     // The pieces of conclude_connect: the CONNACK refusal after the auth chain, the
     // Connection for the CONNECT, the session it resumes or starts (taking over a connected
     // one), and the MQTT 5 CONNACK properties (which also set the connection's limits).
-    ConnectResult refuse_after_auth(Link& link, const mqtt::Connect& c, const auth::Decision& d);
+    ConnectOutcome refuse_after_auth(Link& link, const mqtt::Connect& c, const auth::Decision& d);
     std::unique_ptr<Connection> new_connection(Link& link,
                                                mqtt::Connect& c,
                                                auth::ClientIdentity&& identity,
@@ -179,18 +186,18 @@ private:
                        mqtt::Properties& p);
     // `server_final`: the last SCRAM message, for CONNACK's Authentication Data (enhanced
     // authentication), or null.
-    ConnectResult conclude_connect(Link& link,
-                                   mqtt::Connect&& c,
-                                   auth::ClientIdentity&& identity,
-                                   bool assigned,
-                                   const auth::Decision& d,
-                                   const std::string* server_final = nullptr);
+    ConnectOutcome conclude_connect(Link& link,
+                                    mqtt::Connect&& c,
+                                    auth::ClientIdentity&& identity,
+                                    bool assigned,
+                                    const auth::Decision& d,
+                                    const std::string* server_final = nullptr);
     // MQTT 5 enhanced authentication (worker_auth.cpp): a CONNECT with Authentication Method
     // SCRAM-SHA-256, the AUTH packets that continue it before CONNACK, and re-authentication.
-    ConnectResult begin_enhanced_auth(Link& link,
-                                      mqtt::Connect&& c,
-                                      auth::ClientIdentity&& identity,
-                                      bool assigned);
+    ConnectOutcome begin_enhanced_auth(Link& link,
+                                       mqtt::Connect&& c,
+                                       auth::ClientIdentity&& identity,
+                                       bool assigned);
     mqtt::ReasonCode continue_connect_auth(Connection& conn, mqtt::Packet& packet);
     mqtt::ReasonCode handle_auth(Connection& conn, const mqtt::Auth& a);
     void write_auth(Connection& conn, mqtt::ReasonCode reason, std::string data);

@@ -23,7 +23,8 @@ ClientView client_view_of(const Connection& conn) {
                       static_cast<uint8_t>(conn.version),
                       conn.keepalive,
                       conn.connected_at_ms,
-                      conn.id()};
+                      conn.id(),
+                      conn.link().transport()};
 }
 
 }  // namespace

@@ -38,23 +38,21 @@ void Worker::write_auth(Connection& conn, ReasonCode reason, std::string data) {
     conn.link().flush();
 }
 
-ConnectResult Worker::begin_enhanced_auth(Link& link,
-                                          mqtt::Connect&& c,
-                                          auth::ClientIdentity&& identity,
-                                          bool assigned) {
+ConnectOutcome Worker::begin_enhanced_auth(Link& link,
+                                           mqtt::Connect&& c,
+                                           auth::ClientIdentity&& identity,
+                                           bool assigned) {
     auto ex = std::make_unique<AuthExchange>();
     auto user = ex->scram.start(c.properties.authentication_data.value_or(""));
     if (!user) {
         spdlog::debug("client {} from {}: SCRAM refused: {}", c.client_id, link.peer_ip(),
                       user.error());
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
-        refuse_connect(link, Version::V5, ReasonCode::NotAuthorized);
-        return ConnectResult::Refused;
+        return {ConnectResult::Refused, ConnectRefusal::NotAuthorized};
     }
     if (c.username && *c.username != *user) {
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
-        refuse_connect(link, Version::V5, ReasonCode::BadUserNameOrPassword);
-        return ConnectResult::Refused;
+        return {ConnectResult::Refused, ConnectRefusal::BadUserNameOrPassword};
     }
     std::string first =
             ex->scram.challenge(broker_.extensions().usernames->scram_credential(*user));
@@ -74,7 +72,7 @@ ConnectResult Worker::begin_enhanced_auth(Link& link,
     connections_changed();
     link.attach(&conn);
     write_auth(conn, ReasonCode::ContinueAuthentication, std::move(first));
-    return ConnectResult::Accepted;
+    return {ConnectResult::Accepted};
 }
 
 ReasonCode Worker::continue_connect_auth(Connection& conn, mqtt::Packet& packet) {
@@ -88,7 +86,7 @@ ReasonCode Worker::continue_connect_auth(Connection& conn, mqtt::Packet& packet)
     if (a == nullptr || a->reason != ReasonCode::ContinueAuthentication ||
         a->properties.authentication_method != auth::kScramMethod) {
         // Before CONNACK the answer to a Protocol Error is CONNACK 0x82 (MQTT 5 4.13.1).
-        refuse_connect(link, Version::V5, ReasonCode::ProtocolError);
+        link.refuse(ConnectRefusal::ProtocolError);
         conn.closing = true;
         return ReasonCode::Success;
     }
@@ -97,7 +95,7 @@ ReasonCode Worker::continue_connect_auth(Connection& conn, mqtt::Packet& packet)
         spdlog::debug("client {} from {}: SCRAM refused: {}", conn.auth->connect->client_id,
                       link.peer_ip(), final.error());
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
-        refuse_connect(link, Version::V5, ReasonCode::NotAuthorized);
+        link.refuse(ConnectRefusal::NotAuthorized);
         conn.closing = true;
         return ReasonCode::Success;
     }

@@ -60,13 +60,6 @@ SessionPtr Worker::find_session(std::string_view client_id) {
 
 // ---------------------------------------------------------------------------------------------
 // CONNECT
-void Worker::refuse_connect(Link& link, mqtt::Version v, ReasonCode rc) {
-    mqtt::encode_connack(link.out(), v, mqtt::Connack{false, rc, {}});
-    metrics_.add(Metric::PacketsConnack);
-    metrics_.add(Metric::PacketsSent);
-    link.close();
-}
-
 std::optional<auth::Decision> Worker::decide(
         const std::function<void(auth::DecisionCallback)>& start,
         std::function<void(auth::Decision)> later) {
@@ -97,7 +90,7 @@ std::optional<auth::Decision> Worker::decide(
     return std::nullopt;
 }
 
-ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
+ConnectOutcome Worker::on_connect(Link& link, mqtt::Connect&& c) {
     metrics_.add(Metric::PacketsConnect);
     metrics_.add(Metric::PacketsReceived);
     auto& settings = broker_.settings();
@@ -105,13 +98,11 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
     if (c.client_id.empty()) {
         // [MQTT-3.1.3-8]: a zero-byte client id with CleanSession = 0 is refused with code 2.
         if ((!c.clean_start && c.version != Version::V5) || c.version == Version::V31) {
-            refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
-            return ConnectResult::Refused;
+            return {ConnectResult::Refused, ConnectRefusal::ClientIdentifierNotValid};
         }
     }
     if (c.client_id.size() > settings.max_clientid_len.load(std::memory_order_relaxed)) {
-        refuse_connect(link, c.version, ReasonCode::ClientIdentifierNotValid);
-        return ConnectResult::Refused;
+        return {ConnectResult::Refused, ConnectRefusal::ClientIdentifierNotValid};
     }
     auto& ext = broker_.extensions();
     if (c.properties.authentication_method &&
@@ -120,8 +111,7 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
         // MQTT 5 enhanced authentication with a method this broker does not offer (SCRAM-SHA-256
         // needs emq_auth_username running): CONNACK 0x8C and close [MQTT-4.12.0-1] (accepting
         // would let the client believe it authenticated).
-        refuse_connect(link, c.version, ReasonCode::BadAuthenticationMethod);
-        return ConnectResult::Refused;
+        return {ConnectResult::Refused, ConnectRefusal::BadAuthenticationMethod};
     }
     bool assigned = false;
     if (c.client_id.empty()) {
@@ -153,7 +143,7 @@ ConnectResult Worker::on_connect(Link& link, mqtt::Connect&& c) {
         pending_connects_.emplace(
                 key, PendingConnect{&link, std::move(c), std::move(identity), assigned});
         link.pause();
-        return ConnectResult::Pending;
+        return {ConnectResult::Pending};
     }
     return conclude_connect(link, std::move(c), std::move(identity), assigned, *decision);
 }
@@ -165,15 +155,18 @@ void Worker::finish_connect(uint64_t key, auth::Decision d) {
     }
     PendingConnect p = std::move(it->second);
     pending_connects_.erase(it);
-    if (conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d) ==
-        ConnectResult::Accepted) {
+    auto outcome =
+            conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d);
+    if (outcome.result == ConnectResult::Accepted) {
         p.link->resume();
+    } else {
+        p.link->refuse(outcome.refusal);
     }
 }
 
-ConnectResult Worker::refuse_after_auth(Link& link,
-                                        const mqtt::Connect& c,
-                                        const auth::Decision& d) {
+ConnectOutcome Worker::refuse_after_auth(Link& link,
+                                         const mqtt::Connect& c,
+                                         const auth::Decision& d) {
     broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
     if (d.error) {
         // An auth backend that is down refuses every client (on_error = deny): one line a
@@ -181,10 +174,9 @@ ConnectResult Worker::refuse_after_auth(Link& link,
         int64_t now = mono_ms();
         if (now - last_refusal_log_ms_ >= 1000) {
             spdlog::warn("client {} from {} refused: {}{}", c.client_id, link.peer_ip(), d.reason,
-                         refusals_unlogged_ > 0
-                                 ? " (and " + std::to_string(refusals_unlogged_) +
-                                           " more refused since the last such line)"
-                                 : std::string());
+                         refusals_unlogged_ > 0 ? " (and " + std::to_string(refusals_unlogged_) +
+                                                          " more refused since the last such line)"
+                                                : std::string());
             last_refusal_log_ms_ = now;
             refusals_unlogged_ = 0;
         } else {
@@ -194,10 +186,9 @@ ConnectResult Worker::refuse_after_auth(Link& link,
     // A provider that knew the name and refused the password: bad user name or password
     // (4 / 0x86); no credentials anyone accepts: not authorized (5 / 0x87).
     bool bad_password = d.verdict == auth::Verdict::Deny && !d.error && c.password.has_value() &&
-                        d.reason != "anonymous not allowed";
-    refuse_connect(link, c.version,
-                   bad_password ? ReasonCode::BadUserNameOrPassword : ReasonCode::NotAuthorized);
-    return ConnectResult::Refused;
+                        !d.anonymous_rule;
+    return {ConnectResult::Refused,
+            bad_password ? ConnectRefusal::BadUserNameOrPassword : ConnectRefusal::NotAuthorized};
 }
 
 std::unique_ptr<Connection> Worker::new_connection(Link& link,
@@ -317,12 +308,12 @@ void Worker::mqtt5_connack(Connection& conn,
     }
 }
 
-ConnectResult Worker::conclude_connect(Link& link,
-                                       mqtt::Connect&& c,
-                                       auth::ClientIdentity&& identity,
-                                       bool assigned,
-                                       const auth::Decision& d,
-                                       const std::string* server_final) {
+ConnectOutcome Worker::conclude_connect(Link& link,
+                                        mqtt::Connect&& c,
+                                        auth::ClientIdentity&& identity,
+                                        bool assigned,
+                                        const auth::Decision& d,
+                                        const std::string* server_final) {
     if (d.verdict != auth::Verdict::Allow) {
         return refuse_after_auth(link, c, d);
     }
@@ -346,7 +337,7 @@ ConnectResult Worker::conclude_connect(Link& link,
         store_session(*session);
     }
     on_connected_extensions(conn, !resumed);
-    return ConnectResult::Accepted;
+    return {ConnectResult::Accepted};
 }
 
 void Worker::on_connected_extensions(Connection& conn, bool new_session) {

@@ -131,15 +131,19 @@ Status Config::apply_sets(const std::vector<std::pair<std::string, std::string>>
 }
 
 Status Config::check() const {
-    const bool tls = !get_string("listener.ssl.external").empty() ||
-                     !get_string("listener.wss.external").empty();
-    if (tls) {
-        for (std::string_view key : {"listener.ssl.certfile", "listener.ssl.keyfile"}) {
-            if (get_string(key).empty()) {
-                return Err{std::string(key) +
-                           ": must be set when listener.ssl.external or "
-                           "listener.wss.external is set"};
-            }
+    for (std::string_view l : {"tcp", "ssl", "ws", "wss"}) {
+        const std::string key = "listener." + std::string(l) + ".external.rate_limit";
+        if (auto r = parse_rate_limit(get_string(key)); !r) {
+            return Err{key + ": " + r.error()};
+        }
+    }
+    for (std::string_view l : {"ssl", "wss"}) {
+        const std::string base = "listener." + std::string(l) + ".external";
+        if (get_string(base + ".peer_cert_as_username") != "off" &&
+            get_string(base + ".verify") != "verify_peer") {
+            return Err{base +
+                       ".peer_cert_as_username = " + get_string(base + ".peer_cert_as_username") +
+                       ": needs " + base + ".verify = verify_peer"};
         }
     }
     return Ok{};

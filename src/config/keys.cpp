@@ -14,6 +14,8 @@ namespace mqttd::config {
 namespace {
 
 constexpr std::array<std::string_view, 2> kAllowDeny{"allow", "deny"};
+constexpr std::array<std::string_view, 2> kVerify{"verify_none", "verify_peer"};
+constexpr std::array<std::string_view, 3> kPeerCert{"off", "cn", "dn"};
 constexpr std::array<std::string_view, 6> kLogLevels{"debug", "info",     "warning",
                                                      "error", "critical", "off"};
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
@@ -37,22 +39,144 @@ constexpr std::array kKeys{
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},
-    KeyDef{.name = "listener.tcp.max_clients", .type = Int, .default_text = "1024000",
+    KeyDef{.name = "listener.tcp.external.max_clients", .type = Int, .default_text = "1024000",
            .min = 1, .max = 100000000,
-           .description = "Most concurrent MQTT connections over all listeners."},
-    KeyDef{.name = "listener.ssl.external", .type = Address, .default_text = "",
-           .description = "MQTT over TLS: not implemented yet, must stay empty (setting it stops "
-                          "startup)."},
-    KeyDef{.name = "listener.ssl.certfile", .type = String, .default_text = "",
-           .description = "PEM certificate chain for the TLS and WSS listeners."},
-    KeyDef{.name = "listener.ssl.keyfile", .type = String, .default_text = "",
-           .description = "PEM private key for the TLS and WSS listeners."},
-    KeyDef{.name = "listener.ws.external", .type = Address, .default_text = "",
-           .description = "MQTT over WebSocket: not implemented yet, must stay empty (setting it "
-                          "stops startup)."},
-    KeyDef{.name = "listener.wss.external", .type = Address, .default_text = "",
-           .description = "MQTT over secure WebSocket: not implemented yet, must stay empty (setting "
-                          "it stops startup)."},
+           .description = "Most concurrent connections of this listener; more are closed at "
+                          "accept."},
+    KeyDef{.name = "listener.tcp.external.acceptors", .type = Int, .default_text = "1",
+           .min = 1, .max = 256,
+           .description = "Listening sockets (SO_REUSEPORT), each accepting on its own worker."},
+    KeyDef{.name = "listener.tcp.external.rate_limit", .type = String, .default_text = "",
+           .description = "bytes_per_second,burst read per connection (e.g. 100KB,1MB); empty = "
+                          "no limit."},
+    KeyDef{.name = "listener.tcp.external.proxy_protocol", .type = Bool, .default_text = "false",
+           .description = "Expect a HAProxy PROXY v1/v2 header first: clients show their real "
+                          "address."},
+    KeyDef{.name = "listener.tcp.external.proxy_protocol_timeout", .type = Duration,
+           .default_text = "3",
+           .min = 1, .max = 3600,
+           .description = "Close a connection whose PROXY header does not come within this time."},
+    KeyDef{.name = "listener.ssl.external", .type = Address, .default_text = "0.0.0.0:8883",
+           .description = "MQTT over TLS: host:port or port; empty = off."},
+    KeyDef{.name = "listener.ssl.external.max_clients", .type = Int, .default_text = "102400",
+           .min = 1, .max = 100000000,
+           .description = "Most concurrent connections of this listener; more are closed at "
+                          "accept."},
+    KeyDef{.name = "listener.ssl.external.acceptors", .type = Int, .default_text = "1",
+           .min = 1, .max = 256,
+           .description = "Listening sockets (SO_REUSEPORT), each accepting on its own worker."},
+    KeyDef{.name = "listener.ssl.external.rate_limit", .type = String, .default_text = "",
+           .description = "bytes_per_second,burst read per connection (e.g. 100KB,1MB); empty = "
+                          "no limit."},
+    KeyDef{.name = "listener.ssl.external.proxy_protocol", .type = Bool, .default_text = "false",
+           .description = "Expect a HAProxy PROXY v1/v2 header first: clients show their real "
+                          "address."},
+    KeyDef{.name = "listener.ssl.external.handshake_timeout", .type = Duration,
+           .default_text = "15",
+           .min = 1, .max = 3600,
+           .description = "TLS handshake must end within this time."},
+    KeyDef{.name = "listener.ssl.external.keyfile", .type = String,
+           .default_text = "data/certs/key.pem",
+           .description = "PEM private key; generated (self-signed) on first start when this and "
+                          "certfile are the defaults and absent."},
+    KeyDef{.name = "listener.ssl.external.certfile", .type = String,
+           .default_text = "data/certs/cert.pem",
+           .description = "PEM certificate chain of the server."},
+    KeyDef{.name = "listener.ssl.external.cacertfile", .type = String,
+           .default_text = "data/certs/cacert.pem",
+           .description = "PEM CA certificates client certificates are verified with "
+                          "(verify_peer)."},
+    KeyDef{.name = "listener.ssl.external.password", .type = String, .default_text = "",
+           .description = "Password of an encrypted keyfile; empty = not encrypted."},
+    KeyDef{.name = "listener.ssl.external.verify", .type = Enum, .default_text = "verify_none",
+           .choices = kVerify,
+           .description = "verify_peer asks clients for a certificate and verifies it against "
+                          "cacertfile."},
+    KeyDef{.name = "listener.ssl.external.fail_if_no_peer_cert", .type = Bool,
+           .default_text = "false",
+           .description = "With verify_peer: refuse clients that send no certificate."},
+    KeyDef{.name = "listener.ssl.external.tls_versions", .type = String,
+           .default_text = "tlsv1.3,tlsv1.2",
+           .min = 1,
+           .description = "TLS versions offered, comma-separated: tlsv1.3, tlsv1.2."},
+    KeyDef{.name = "listener.ssl.external.ciphers", .type = String, .default_text = "",
+           .description = "Cipher suites, comma-separated OpenSSL names (TLS_... for 1.3); empty "
+                          "= OpenSSL's defaults."},
+    KeyDef{.name = "listener.ssl.external.peer_cert_as_username", .type = Enum,
+           .default_text = "off",
+           .choices = kPeerCert,
+           .description = "off, or cn / dn: the client certificate's common name / subject DN "
+                          "becomes the username."},
+    KeyDef{.name = "listener.ws.external", .type = Address, .default_text = "0.0.0.0:8083",
+           .description = "MQTT over WebSocket: host:port or port; empty = off."},
+    KeyDef{.name = "listener.ws.external.max_clients", .type = Int, .default_text = "102400",
+           .min = 1, .max = 100000000,
+           .description = "Most concurrent connections of this listener; more are closed at "
+                          "accept."},
+    KeyDef{.name = "listener.ws.external.acceptors", .type = Int, .default_text = "1",
+           .min = 1, .max = 256,
+           .description = "Listening sockets (SO_REUSEPORT), each accepting on its own worker."},
+    KeyDef{.name = "listener.ws.external.rate_limit", .type = String, .default_text = "",
+           .description = "bytes_per_second,burst read per connection (e.g. 100KB,1MB); empty = "
+                          "no limit."},
+    KeyDef{.name = "listener.ws.external.handshake_timeout", .type = Duration, .default_text = "15",
+           .min = 1, .max = 3600,
+           .description = "WebSocket upgrade must end within this time."},
+    KeyDef{.name = "listener.ws.external.mqtt_path", .type = String, .default_text = "/mqtt",
+           .min = 1,
+           .description = "HTTP path of the WebSocket upgrade."},
+    KeyDef{.name = "listener.wss.external", .type = Address, .default_text = "0.0.0.0:8084",
+           .description = "MQTT over WebSocket over TLS: host:port or port; empty = off."},
+    KeyDef{.name = "listener.wss.external.max_clients", .type = Int, .default_text = "102400",
+           .min = 1, .max = 100000000,
+           .description = "Most concurrent connections of this listener; more are closed at "
+                          "accept."},
+    KeyDef{.name = "listener.wss.external.acceptors", .type = Int, .default_text = "1",
+           .min = 1, .max = 256,
+           .description = "Listening sockets (SO_REUSEPORT), each accepting on its own worker."},
+    KeyDef{.name = "listener.wss.external.rate_limit", .type = String, .default_text = "",
+           .description = "bytes_per_second,burst read per connection (e.g. 100KB,1MB); empty = "
+                          "no limit."},
+    KeyDef{.name = "listener.wss.external.handshake_timeout", .type = Duration,
+           .default_text = "15",
+           .min = 1, .max = 3600,
+           .description = "TLS handshake and WebSocket upgrade must end within this time."},
+    KeyDef{.name = "listener.wss.external.mqtt_path", .type = String, .default_text = "/mqtt",
+           .min = 1,
+           .description = "HTTP path of the WebSocket upgrade."},
+    KeyDef{.name = "listener.wss.external.keyfile", .type = String,
+           .default_text = "data/certs/key.pem",
+           .description = "PEM private key; generated (self-signed) on first start when this and "
+                          "certfile are the defaults and absent."},
+    KeyDef{.name = "listener.wss.external.certfile", .type = String,
+           .default_text = "data/certs/cert.pem",
+           .description = "PEM certificate chain of the server."},
+    KeyDef{.name = "listener.wss.external.cacertfile", .type = String,
+           .default_text = "data/certs/cacert.pem",
+           .description = "PEM CA certificates client certificates are verified with "
+                          "(verify_peer)."},
+    KeyDef{.name = "listener.wss.external.password", .type = String, .default_text = "",
+           .description = "Password of an encrypted keyfile; empty = not encrypted."},
+    KeyDef{.name = "listener.wss.external.verify", .type = Enum, .default_text = "verify_none",
+           .choices = kVerify,
+           .description = "verify_peer asks clients for a certificate and verifies it against "
+                          "cacertfile."},
+    KeyDef{.name = "listener.wss.external.fail_if_no_peer_cert", .type = Bool,
+           .default_text = "false",
+           .description = "With verify_peer: refuse clients that send no certificate."},
+    KeyDef{.name = "listener.wss.external.tls_versions", .type = String,
+           .default_text = "tlsv1.3,tlsv1.2",
+           .min = 1,
+           .description = "TLS versions offered, comma-separated: tlsv1.3, tlsv1.2."},
+    KeyDef{.name = "listener.wss.external.ciphers", .type = String, .default_text = "",
+           .description = "Cipher suites, comma-separated OpenSSL names (TLS_... for 1.3); empty "
+                          "= OpenSSL's defaults."},
+    KeyDef{.name = "listener.wss.external.peer_cert_as_username", .type = Enum,
+           .default_text = "off",
+           .choices = kPeerCert,
+           .description = "off, or cn / dn: the client certificate's common name / subject DN "
+                          "becomes the username."},
+
     KeyDef{.name = "listener.api.mgmt", .type = Address, .default_text = "127.0.0.1:8080",
            .min = 1, .description = "REST API v2 (management): host:port or port."},
 
@@ -397,6 +521,28 @@ Result<Value, std::string> parse_address(const KeyDef& def, std::string_view tex
 }
 
 }  // namespace
+
+Result<RateLimitValue, std::string> parse_rate_limit(std::string_view text) {
+    static constexpr KeyDef kBytes{.type = Size, .min = 1, .max = kMaxInt};
+    text = trim(text);
+    if (text.empty()) {
+        return RateLimitValue{};
+    }
+    const size_t comma = text.find(',');
+    auto rate = parse_scaled(kBytes, text.substr(0, comma), kSizeUnits);
+    if (!rate) {
+        return Err{quoted(text) + " is not bytes_per_second,burst (e.g. 100KB,1MB)"};
+    }
+    RateLimitValue v{static_cast<uint64_t>(*rate), static_cast<uint64_t>(*rate)};
+    if (comma != std::string_view::npos) {
+        auto burst = parse_scaled(kBytes, text.substr(comma + 1), kSizeUnits);
+        if (!burst) {
+            return Err{quoted(text) + " is not bytes_per_second,burst (e.g. 100KB,1MB)"};
+        }
+        v.burst = static_cast<uint64_t>(*burst);
+    }
+    return v;
+}
 
 std::span<const KeyDef> all_keys() {
     return kKeys;

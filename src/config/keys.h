@@ -58,6 +58,14 @@ struct Value {
     int64_t number = 0;
 };
 
+// A listener's rate_limit: "bytes_per_second,burst", each a size (bytes, or with KB, MB, GB);
+// empty = no limit (both 0). The burst defaults to one second's worth when left out.
+struct RateLimitValue {
+    uint64_t bytes_per_second = 0;
+    uint64_t burst = 0;
+};
+Result<RateLimitValue, std::string> parse_rate_limit(std::string_view text);
+
 // Parses and validates `text` for `def`. The error is one line without the key, e.g.
 // `"abc" is not an integer` or `0 is out of range 1..65535`; callers prefix where and which key.
 Result<Value, std::string> parse_value(const KeyDef& def, std::string_view text);

@@ -187,6 +187,8 @@ TEST_F(RestApi, ClientsSessionsSubscriptionsRoutes) {
             EXPECT_EQ(c["keepalive"], 30);
             EXPECT_EQ(c["username"], "undefined");
             EXPECT_EQ(c["connected_at"].get<std::string>().size(), 19u);
+            EXPECT_EQ(c["protocol"], "mqtt:tcp");
+            EXPECT_EQ(c["is_ssl"], false);
         }
     }
     EXPECT_TRUE(seen);
@@ -413,6 +415,17 @@ TEST_F(RestApi, MqueueOfAnOfflinePersistentSession) {
         ASSERT_TRUE(p.subscribe("rest/q", 1));
         p.disconnect();
     }
+    // Offline once the broker has handled the DISCONNECT (until then a message is sent, not
+    // queued): the client leaves the client list.
+    bool offline = false;
+    for (int i = 0; i < 250 && !offline; ++i) {
+        auto c = get("clients/rest-q1");
+        offline = code(c) == 0 && c["result"]["objects"].empty();
+        if (!offline) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    ASSERT_TRUE(offline);
     for (int i = 0; i < 3; ++i) {
         ASSERT_EQ(
                 code(call("POST", "mqtt/publish", R"({"topic":"rest/q","payload":"abc","qos":1})")),

@@ -185,6 +185,12 @@ bool Broker::start() {
             "listener.api.mgmt=127.0.0.1:" + std::to_string(api_port_),
             "--set",
             "node.workers=2",
+            "--set",
+            "listener.ssl.external=",
+            "--set",
+            "listener.ws.external=",
+            "--set",
+            "listener.wss.external=",
     };
     pid_ = ::fork();
     if (pid_ == 0) {

@@ -274,24 +274,5 @@ TEST_F(BadInput, BrokerSurvivesABarrage) {
     check_bystander();
 }
 
-// TLS and WebSocket listeners are configurable but not implemented: asking for one stops
-// startup with one line saying so, instead of leaving clients to find nothing listening.
-TEST(BadInputListeners, UnimplementedListenerStopsStartup) {
-    TempDir dir;
-    for (const std::string& sets :
-         {std::string("--set listener.ws.external=127.0.0.1:18083"),
-          std::string("--set listener.ssl.external=127.0.0.1:18883 --set "
-                      "listener.ssl.certfile=c.pem --set listener.ssl.keyfile=k.pem")}) {
-        // Through sh so that stderr, where the reason goes, is captured as well.
-        std::string cmd = std::string(mqttd_binary()) + " --data-dir " + dir.path() +
-                          " -c /dev/null --set listener.tcp.external=127.0.0.1:18084" +
-                          " --set listener.api.mgmt=127.0.0.1:18085 " + sets + " 2>&1";
-        auto [rc, out] = run_command({"sh", "-c", cmd}, 10s);
-        EXPECT_NE(rc, -1) << sets << ": still running";
-        EXPECT_NE(rc, 0) << sets;
-        EXPECT_NE(out.find("not implemented"), std::string::npos) << out;
-    }
-}
-
 }  // namespace
 }  // namespace mqttd::itest

@@ -189,6 +189,11 @@ void BrokerProcess::start() {
     std::vector<std::string> defaults = {
             "listener.tcp.external=127.0.0.1:" + std::to_string(port_),
             "listener.api.mgmt=127.0.0.1:" + std::to_string(api_port_),
+            // The shipped defaults also listen on 8883, 8083 and 8084; tests that want those
+            // listeners set them on ports of their own.
+            "listener.ssl.external=",
+            "listener.ws.external=",
+            "listener.wss.external=",
             "storage.sync=false",
             num("node.workers=", workers_from_env()),
             "mqtt.acl_file=",
@@ -225,10 +230,15 @@ void BrokerProcess::start() {
         if (exited()) {
             FAIL() << "mqttd exited during startup:\n" << log_text();
         }
+        // The REST API starts after every MQTT listener is bound: once both accept, all do.
         int fd = connect_socket(port_);
         if (fd >= 0) {
             ::close(fd);
-            return;
+            int api = connect_socket(api_port_);
+            if (api >= 0) {
+                ::close(api);
+                return;
+            }
         }
         std::this_thread::sleep_for(20ms);
     }
@@ -606,6 +616,33 @@ std::optional<Packet> RawClient::read(std::chrono::milliseconds timeout) {
         }
         buf_.insert(buf_.end(), tmp, tmp + n);
     }
+}
+
+std::string RawClient::read_raw(size_t want, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (buf_.size() < want && fd_ >= 0 && !closed_) {
+        pollfd pfd{fd_, POLLIN, 0};
+        int r = ::poll(&pfd, 1, remaining_ms(deadline));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;  // timeout
+        }
+        uint8_t tmp[65536];
+        ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            closed_ = true;
+            break;
+        }
+        buf_.insert(buf_.end(), tmp, tmp + n);
+    }
+    std::string out(buf_.begin(), buf_.end());
+    buf_.clear();
+    return out;
 }
 
 std::optional<Packet> RawClient::next(std::chrono::milliseconds timeout) {
@@ -1045,6 +1082,14 @@ std::pair<int, std::string> run_command(const std::vector<std::string>& argv,
         status = -1;
     }
     return {status, out};
+}
+
+std::string rest_get(uint16_t api_port, const std::string& path) {
+    auto [rc, out] =
+            run_command({"curl", "-s", "-m", "5", "-u", "admin:public",
+                         "http://127.0.0.1:" + std::to_string(api_port) + "/api/v2/" + path},
+                        8s);
+    return rc == 0 ? out : std::string();
 }
 
 }  // namespace mqttd::itest

@@ -231,6 +231,9 @@ public:
     bool wait_closed(std::chrono::milliseconds timeout = kWait, int* skipped = nullptr);
     // Expects that no packet arrives for `quiet`; a packet is a gtest failure.
     void expect_silence(std::chrono::milliseconds quiet = kQuiet);
+    // Raw bytes (an HTTP answer, WebSocket frames): reads until `want` bytes are buffered,
+    // the peer closes or `timeout` passes, and returns (and takes) what is buffered.
+    std::string read_raw(size_t want, std::chrono::milliseconds timeout = kWait);
 
     // ---- MQTT level helpers; every mismatch is a gtest failure ----
     // Sends CONNECT and reads CONNACK; returns {session_present, return_code} or nullopt.
@@ -347,6 +350,9 @@ bool child_exited(Child& c);
 // Reads the child's stdout until it exits or `timeout` passes (then SIGTERM), reaps it and
 // returns the output.
 std::string finish_child(Child& c, std::chrono::milliseconds timeout = 2000ms);
+
+// GET http://127.0.0.1:port/api/v2/PATH as admin:public (curl); the body, "" on failure.
+std::string rest_get(uint16_t api_port, const std::string& path);
 
 // Polls `pred` every 20 ms until it holds or `timeout` passes.
 template <typename Pred>

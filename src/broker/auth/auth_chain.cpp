@@ -63,6 +63,7 @@ struct AuthWalk : std::enable_shared_from_this<AuthWalk> {
         if (i >= providers->size()) {
             Decision d = allow_anonymous ? Decision::allow("anonymous")
                                          : Decision::deny("anonymous not allowed");
+            d.anonymous_rule = true;
             counters->count(d, true);
             done(std::move(d));
             return;

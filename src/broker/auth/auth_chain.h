@@ -75,6 +75,8 @@ struct Decision {
     // Deny and the chains count it as an error as well.
     bool error = false;
     std::string reason;
+    // Decided by the anonymous rule (every provider ignored the client), not by a provider.
+    bool anonymous_rule = false;
 
     static Decision allow(std::string why = {}, bool super = false) {
         return {Verdict::Allow, super, false, std::move(why)};

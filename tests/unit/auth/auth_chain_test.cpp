@@ -80,6 +80,7 @@ TEST(AuthChain, AllIgnoreFallsToAnonymousRule) {
     EXPECT_EQ(run(chain, identity("c"), true).verdict, Verdict::Allow);
     auto d = run(chain, identity("c"), false);
     EXPECT_EQ(d.verdict, Verdict::Deny);
+    EXPECT_TRUE(d.anonymous_rule);  // the CONNACK says "not authorized", not "bad password"
     chain.set(std::make_shared<Fixed>("emq_auth_username", Decision::ignore()));
     chain.set(std::make_shared<Fixed>("emq_auth_http", Decision::ignore(), true));
     d = run(chain, identity("c", "u", "p"), true);
@@ -100,6 +101,7 @@ TEST(AuthChain, SuperuserErrorsAndOversized) {
             std::make_shared<Fixed>("emq_auth_http", Decision::failed("auth server unavailable")));
     auto d = run(chain, identity("c", "u", "p"), true);
     EXPECT_EQ(d.verdict, Verdict::Deny);  // an unavailable server refuses, even with anonymous
+    EXPECT_FALSE(d.anonymous_rule);
     EXPECT_EQ(chain.counters().errors, 1u);
     d = run(chain, identity("c", std::string(kMaxCredentialBytes + 1, 'u'), "p"), true);
     EXPECT_EQ(d.verdict, Verdict::Deny);

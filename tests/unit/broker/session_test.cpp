@@ -41,6 +41,7 @@ public:
     void pause() override {}
     void resume() override {}
     void attach(Connection*) override {}
+    void refuse(ConnectRefusal) override { closed = true; }
 
     // The packets written so far (and forgets them).
     std::vector<mqtt::Packet> take_packets(std::string& keep) {

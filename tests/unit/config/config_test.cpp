@@ -157,16 +157,16 @@ TEST(Config, LoadErrors) {
     cl.sets = {{"mqtt.bogus", "1"}};
     EXPECT_EQ(Config::load(cl).error(), "--set mqtt.bogus: unknown key");
 
-    // TLS listeners need the certificate and key.
-    cl.sets = {{"listener.ssl.external", "8883"}};
+    // Checks between keys: the rate_limit's form, peer_cert_as_username needs verify_peer.
+    cl.sets = {{"listener.ws.external.rate_limit", "fast"}};
     EXPECT_EQ(Config::load(cl).error(),
-              "listener.ssl.certfile: must be set when listener.ssl.external or "
-              "listener.wss.external is set");
-    cl.sets = {{"listener.wss.external", "8084"}, {"listener.ssl.certfile", "c.pem"}};
+              "listener.ws.external.rate_limit: \"fast\" is not bytes_per_second,burst (e.g. "
+              "100KB,1MB)");
+    cl.sets = {{"listener.ssl.external.peer_cert_as_username", "cn"}};
     EXPECT_EQ(Config::load(cl).error(),
-              "listener.ssl.keyfile: must be set when listener.ssl.external or "
-              "listener.wss.external is set");
-    cl.sets.emplace_back("listener.ssl.keyfile", "k.pem");
+              "listener.ssl.external.peer_cert_as_username = cn: needs "
+              "listener.ssl.external.verify = verify_peer");
+    cl.sets.emplace_back("listener.ssl.external.verify", "verify_peer");
     EXPECT_TRUE(Config::load(cl).ok());
 }
 

@@ -145,5 +145,21 @@ TEST(Keys, BoolsEnumsStringsAddresses) {
     EXPECT_EQ(parse_error("listener.tcp.external", "0"), "port 0 is out of range 1..65535");
 }
 
+TEST(Keys, RateLimit) {
+    auto r = parse_rate_limit("100KB,1MB");
+    ASSERT_TRUE(r.ok()) << r.error();
+    EXPECT_EQ(r->bytes_per_second, 100u * 1024);
+    EXPECT_EQ(r->burst, 1024u * 1024);
+    r = parse_rate_limit("2048");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->burst, 2048u);  // one second's worth
+    r = parse_rate_limit("");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->bytes_per_second, 0u);
+    EXPECT_FALSE(parse_rate_limit("fast").ok());
+    EXPECT_FALSE(parse_rate_limit("10,").ok());
+    EXPECT_FALSE(parse_rate_limit("0,10").ok());
+}
+
 }  // namespace
 }  // namespace mqttd::config
