@@ -28,6 +28,9 @@ namespace mqttd::net {
 
 namespace {
 
+// How long a closed connection keeps reading, and dropping, what its peer still sends.
+constexpr int64_t kLingerMs = 2000;
+
 using Ref = boost::intrusive_ptr<ClientLink>;
 
 // Out buffers larger than this are released once written, so a burst does not stay with an
@@ -76,7 +79,7 @@ ClientLink::ClientLink(WorkerLoop& loop,
 
 ClientLink::~ClientLink() {
     leave_connect_wait();
-    if (state_ != State::Moved) {
+    if (state_ != State::Moved && state_ != State::Drained) {
         listener().current.fetch_sub(1);  // counted at accept (Listener), once per socket
     }
 }
@@ -134,13 +137,17 @@ void ClientLink::update_interest() {
         return;
     }
     uint32_t want = 0;
+    if (state_ == State::Draining) {
+        want = EPOLLIN | EPOLLRDHUP;
+    }
     if (reading()) {
         want |= EPOLLIN;
     }
     if (write_ == Write::Blocked) {
         want |= EPOLLOUT;
     }
-    if (auto* t = transport_or_null(); t != nullptr && (want != 0 || state_ == State::Handshake)) {
+    if (auto* t = transport_or_null();
+        t != nullptr && state_ != State::Draining && (want != 0 || state_ == State::Handshake)) {
         // The transport may need the socket writable to read, readable to write, or either for
         // its handshake.
         want = t->interest(state_ == State::Handshake ? kWantRead : want);
@@ -337,6 +344,10 @@ void ClientLink::on_event(uint32_t events) {
     if (gone()) {
         return;  // closed earlier in this batch
     }
+    if (state_ == State::Draining) {
+        drain_input();
+        return;
+    }
     if (state_ == State::Handshake) {
         advance_handshake();
         update_interest();
@@ -367,7 +378,11 @@ void ClientLink::resume() {
     loop_.defer(this, Deferred::Resume);
 }
 
-void ClientLink::budget_refilled() {
+void ClientLink::wake_up() {
+    if (state_ == State::Draining) {
+        release_socket(State::Drained);  // the peer did not close in time
+        return;
+    }
     if ((holds_ & kHoldBudget) == 0 || gone()) {
         return;
     }
@@ -452,7 +467,7 @@ void ClientLink::spend_budget(size_t n) {
     if (b.tokens < 0) {
         // Over the budget: reading waits until the debt is paid back.
         holds_ |= kHoldBudget;
-        loop_.throttle(this, now + (-b.tokens * 1000 + rate - 1) / rate);
+        loop_.wake_at(this, now + (-b.tokens * 1000 + rate - 1) / rate);
     }
 }
 
@@ -691,22 +706,67 @@ void ClientLink::shutdown_socket() {
     if (auto* t = transport_or_null()) {
         t->goodbye(fd_);
     }
-    ::shutdown(fd_, SHUT_RDWR);
-    finish();
+    if (loop_.stopping()) {
+        ::shutdown(fd_, SHUT_RDWR);
+        finish();
+        return;
+    }
+    // A lingering close: FIN after the last packet, then read and drop what the peer still
+    // sends until it closes (or kLingerMs). Closing a socket with unread input sends a reset,
+    // and a peer still sending (acks in flight) may then lose the DISCONNECT or CONNACK just
+    // written, or fail its own next send, before reading it.
+    ::shutdown(fd_, SHUT_WR);
+    Ref keep(this);
+    state_ = State::Draining;
+    listener().closed.fetch_add(1);
+    listener().current.fetch_sub(1);  // no longer a client: not counted against max_clients
+    leave_connect_wait();
+    end_connection();
+    if (state_ == State::Draining) {
+        loop_.wake_at(this, mono_ms() + kLingerMs);
+        update_interest();
+    }
+}
+
+void ClientLink::drain_input() {
+    auto scratch = loop_.scratch();
+    while (true) {
+        Io r = fd_read(fd_, scratch);
+        if (r.status == Io::Status::Again) {
+            return;
+        }
+        if (r.status != Io::Status::Done) {
+            release_socket(State::Drained);  // the peer closed (or reset): done
+            return;
+        }
+    }
 }
 
 void ClientLink::finish(bool handshake_failed) {
     if (gone()) {
         return;
     }
+    if (state_ == State::Draining) {
+        release_socket(State::Drained);
+        return;
+    }
     Ref keep(this);  // the list's reference may be the last one
-    state_ = State::Closed;
     (handshake_failed ? listener().handshake_failed : listener().closed).fetch_add(1);
     leave_connect_wait();
+    release_socket(State::Closed);
+    end_connection();
+}
+
+void ClientLink::release_socket(State final_state) {
+    Ref keep(this);
+    state_ = final_state;
     leave_epoll();
     ::close(fd_);
     fd_ = -1;
     unlist();
+}
+
+void ClientLink::end_connection() {
     if (conn_) {
         auto* conn = conn_;
         conn_ = nullptr;

@@ -71,7 +71,9 @@ public:
         Connecting,
         Open,
         Closing,
+        Draining,  // closed for the broker; FIN sent, reading and dropping what the peer sends
         Closed,
+        Drained,  // closed after draining (the listener's count was given back then)
         Moved,
     };
     enum class Write : uint8_t { Idle, Posted, Blocked };
@@ -100,7 +102,15 @@ public:
     // reference.
     void abandon();
     // The rate_limit's wait is over (WorkerLoop::throttle).
-    void budget_refilled();
+    // The time set with WorkerLoop::wake_at has come: a rate limit's budget is refilled, or
+    // a lingering close ends.
+    void wake_up();
+    // Server stop: a lingering close ends now.
+    void stop_lingering() {
+        if (state_ == State::Draining) {
+            release_socket(State::Drained);
+        }
+    }
     // The worker stops: links that have not reached the broker are closed by net.
     bool before_connect() const {
         return state_ == State::Handshake || state_ == State::AwaitingConnect;
@@ -140,8 +150,10 @@ private:
         return holds_ == 0 && (state_ == State::Handshake || state_ == State::AwaitingConnect ||
                                state_ == State::Connecting || state_ == State::Open);
     }
-    bool gone() const { return state_ == State::Closed || state_ == State::Moved; }
-    bool closing() const { return state_ == State::Closing || gone(); }
+    bool gone() const {
+        return state_ == State::Closed || state_ == State::Drained || state_ == State::Moved;
+    }
+    bool closing() const { return state_ == State::Closing || state_ == State::Draining || gone(); }
     void list();
     void unlist();
     // Brings the epoll registration in line with what the link (and its transport) waits
@@ -168,7 +180,13 @@ private:
     bool handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest);
     void move_to(uint32_t home, mqtt::Connect&& c, std::span<const uint8_t> rest);
     void write();
+    // After the last write of a closing link: a lingering close (see client_link.cpp), or at
+    // once while the server stops.
     void shutdown_socket();
+    void drain_input();
+    void release_socket(State final_state);
+    // Tells the broker the connection is closed (once).
+    void end_connection();
     // Closes the socket at once. `handshake_failed` counts it as such for the listener.
     void finish(bool handshake_failed = false);
     // Ends the connection for an error in what the client sent / for a refused CONNECT

@@ -179,7 +179,7 @@ void WorkerLoop::set_connect_deadline(uint32_t slot, int64_t deadline_ms) {
     awaiting_[slot - awaiting_base_].deadline_ms = deadline_ms;
 }
 
-void WorkerLoop::throttle(ClientLink* link, int64_t due_ms) {
+void WorkerLoop::wake_at(ClientLink* link, int64_t due_ms) {
     intrusive_ptr_add_ref(link);
     throttled_.emplace_back(link, due_ms);
     arm_throttle();
@@ -218,7 +218,7 @@ void WorkerLoop::run_throttled() {
         return false;
     });
     for (auto* link : due) {
-        link->budget_refilled();
+        link->wake_up();
         intrusive_ptr_release(link);
     }
     arm_throttle();
@@ -296,10 +296,14 @@ void WorkerLoop::expire_connects() {
 }
 
 void WorkerLoop::stop_worker() {
+    stopping_ = true;  // closes from now on do not linger
     worker().shutdown();
     io_->tick->cancel();
     io_->throttle->cancel();
-    stopping_ = true;
+    std::vector<ClientLink*> lingering = links_;
+    for (auto* link : lingering) {
+        link->stop_lingering();
+    }
     std::vector<ClientLink*> waiting;
     for (auto& a : awaiting_) {
         if (a.link) {

@@ -126,8 +126,10 @@ public:
     void set_connect_deadline(uint32_t slot, int64_t deadline_ms);
     void leave_connect_wait(uint32_t slot);
 
-    // Calls link->budget_refilled() at `due_ms` (mono); the link is kept alive until then.
-    void throttle(ClientLink* link, int64_t due_ms);
+    // Calls link->wake_up() at `due_ms` (mono); the link is kept alive until then (a rate
+    // limit's refill, the end of a lingering close).
+    void wake_at(ClientLink* link, int64_t due_ms);
+    bool stopping() const { return stopping_; }
 
 private:
     struct Io;  // the Asio objects, in worker_loop.cpp

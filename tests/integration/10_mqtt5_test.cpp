@@ -203,6 +203,22 @@ TEST_F(Mqtt5, ConnackAnnouncesMaximumPacketSize_MQTT5_3_2_2_3_6) {
     EXPECT_EQ(c.expect_disconnect(), 0x95);
 }
 
+// The DISCONNECT reaches a client that is still sending when the broker closes: the close
+// lingers (FIN, then the rest of the input is read and dropped) instead of resetting the
+// connection with unread input, which can cost the client the DISCONNECT or fail its send.
+TEST_F(Mqtt5, DisconnectReachesAClientStillSending) {
+    Client5 c;
+    auto ack = c.connect_ok(port(), spec("linger-a"));
+    ASSERT_TRUE(ack);
+    auto max = ack->props.num(v5::kMaximumPacketSize);
+    ASSERT_TRUE(max);
+    // A whole PUBLISH far above the limit: refused on its fixed header, the rest still coming.
+    EXPECT_TRUE(c.raw().send(v5::publish("linger/t", std::string(*max * 2, 'x'), 0, 0)))
+            << "the broker reset the connection while the client was sending";
+    EXPECT_EQ(c.expect_disconnect(), 0x95);
+    EXPECT_TRUE(c.raw().wait_closed());
+}
+
 // MQTT 5 3.3.2.3.4: a client that allows topic aliases (Topic Alias Maximum in CONNECT) gets
 // the topic and an alias on the first PUBLISH of a topic and only the alias afterwards; the
 // table is bounded by its maximum (the least recently sent topic's alias is reused). A client
