@@ -59,6 +59,7 @@ void wire_settings(config::Config& cfg, broker::Settings& s) {
     bind_int("mqtt.max_packet_size", s.max_packet_size);
     bind_int("mqtt.max_clientid_len", s.max_clientid_len);
     bind_int("mqtt.max_inflight", s.max_inflight);
+    bind_int("mqtt.max_inflight_bytes", s.max_inflight_bytes);
     bind_int("mqtt.max_keepalive", s.max_keepalive_s);
     bind_int("mqtt.mqueue.max_len", s.mqueue_max_len);
     bind_int("mqtt.session.expiry_interval", s.session_expiry_s);

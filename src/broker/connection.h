@@ -29,6 +29,9 @@
 
 namespace mqttd::broker {
 
+// MQTT 5 Receive Maximum given to clients when mqtt.max_inflight is 0 (no fixed window).
+inline constexpr uint16_t kReceiveMaximum = 1024;
+
 // MQTT 5 topic aliases a client may set (Topic Alias Maximum in CONNACK).
 inline constexpr uint16_t kTopicAliasMaximum = 10;
 

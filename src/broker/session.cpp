@@ -20,8 +20,16 @@ namespace {
 
 // Stored entries are read at least this many at a time: each read_queue is a snapshot, an
 // iterator and a seek, and once the window is full an ack frees one slot at a time. The
-// extra entries wait in `pending` (bounded by the session's queue, mqtt.mqueue.max_len).
+// extra entries wait in `pending` (bounded by the session's queue, mqtt.mqueue.max_len). At
+// most kMaxDiskPage at once, however wide the window.
 constexpr size_t kMinDiskPage = 64;
+constexpr size_t kMaxDiskPage = 1024;
+// The packet ids a session can have in flight.
+constexpr uint32_t kPacketIds = 65535;
+
+size_t inflight_size(const Message& m) {
+    return m.buffer.size() + m.properties.size();
+}
 
 storage::MessageRecord to_record(const Message& m) {
     storage::MessageRecord r;
@@ -118,7 +126,7 @@ void Session::enqueue(
 
 void Session::enqueue_item(SessionContext& ctx, OutItem&& item) {
     Queue& q = queue();
-    if (q.pending.empty() && (item.qos == 0 || q.inflight.size() < send_window(ctx))) {
+    if (q.pending.empty() && (item.qos == 0 || window_open(ctx, send_window(ctx)))) {
         send_item(ctx, std::move(item), false);
         return;
     }
@@ -126,11 +134,25 @@ void Session::enqueue_item(SessionContext& ctx, OutItem&& item) {
 }
 
 uint32_t Session::send_window(const SessionContext& ctx) const {
+    // mqtt.max_inflight = 0 (the default): no fixed count; the byte budget (window_open) and
+    // the packet ids bound it. MQTT 5: the client's Receive Maximum binds either way.
     uint32_t window = ctx.settings.max_inflight.load(std::memory_order_relaxed);
+    if (window == 0 || window > kPacketIds) {
+        window = kPacketIds;
+    }
     if (connection && connection->receive_maximum != 0) {
         window = std::min<uint32_t>(window, connection->receive_maximum);  // MQTT 5 3.1.2.11.3
     }
     return window;
+}
+
+bool Session::window_open(const SessionContext& ctx, uint32_t window) const {
+    const Queue& q = *queue_;
+    if (q.inflight.size() >= window) {
+        return false;
+    }
+    uint64_t budget = ctx.settings.max_inflight_bytes.load(std::memory_order_relaxed);
+    return budget == 0 || q.inflight_bytes < budget;
 }
 
 bool Session::send_item(SessionContext& ctx, OutItem&& item, bool dup) {
@@ -183,6 +205,7 @@ bool Session::send_item(SessionContext& ctx, OutItem&& item, bool dup) {
     }
     InflightItem in;
     in.state = item.qos == 1 ? InflightItem::State::AwaitAck : InflightItem::State::AwaitRec;
+    q.inflight_bytes += inflight_size(m);
     in.item = std::move(item);
     q.inflight.emplace(pid, std::move(in));
     return true;
@@ -253,16 +276,16 @@ void Session::pump(SessionContext& ctx) {
                 return;
             }
             size_t room = q.inflight.size() < window ? window - q.inflight.size() : 0;
-            if (room == 0) {
+            if (room == 0 || !window_open(ctx, window)) {
                 return;
             }
-            load_disk(ctx, std::max(room, kMinDiskPage));
+            load_disk(ctx, std::clamp(room, kMinDiskPage, kMaxDiskPage));
             if (q.pending.empty()) {
                 return;
             }
         }
         OutItem& front = q.pending.front();
-        if (front.qos > 0 && q.inflight.size() >= window) {
+        if (front.qos > 0 && !window_open(ctx, window)) {
             return;
         }
         OutItem item = std::move(front);
@@ -364,9 +387,17 @@ bool Session::on_puback(SessionContext& ctx, uint16_t pid) {
         const Message& m = *it->second.item.msg;
         ctx.hooks.message(auth::HookEvent::MessageAcked, *connection, m.topic(), &m);
     }
+    release_bytes(it->second);
     q.inflight.erase(it);
     pump(ctx);
     return true;
+}
+
+void Session::release_bytes(InflightItem& in) {
+    if (in.item.msg) {
+        size_t n = inflight_size(*in.item.msg);
+        queue_->inflight_bytes = queue_->inflight_bytes > n ? queue_->inflight_bytes - n : 0;
+    }
 }
 
 Session::Pubrec Session::on_pubrec(SessionContext& ctx, uint16_t pid, ReasonCode reason) {
@@ -383,6 +414,7 @@ Session::Pubrec Session::on_pubrec(SessionContext& ctx, uint16_t pid, ReasonCode
         if (it->second.item.stored) {
             ctx.commits.writes().remove_queued(client_id_, it->second.item.seq);
         }
+        release_bytes(it->second);
         q.inflight.erase(it);
         pump(ctx);
         return Pubrec::Ended;
@@ -401,6 +433,7 @@ Session::Pubrec Session::on_pubrec(SessionContext& ctx, uint16_t pid, ReasonCode
         ctx.hooks.message(auth::HookEvent::MessageAcked, *connection, m.topic(), &m);
     }
     it->second.state = InflightItem::State::AwaitComp;
+    release_bytes(it->second);
     it->second.item.msg.reset();
     return result;
 }
@@ -483,7 +516,7 @@ void Session::restore(const storage::SessionRecord& r,
     if (r.disconnected_at_ms == 0) {
         q.maybe_sent_below = counts.next_seq;  // online at the stop: any may have been sent
     } else {
-        q.maybe_sent_first = max_inflight;
+        q.maybe_sent_first = max_inflight == 0 ? kPacketIds : max_inflight;
     }
     q.next_seq = counts.next_seq;
     q.enqueue_msg = counts.enqueued_total;
@@ -504,6 +537,7 @@ void Session::clear_queue() {
     if (queue_) {
         queue_->pending.clear();
         queue_->inflight.clear();
+        queue_->inflight_bytes = 0;
     }
 }
 

@@ -190,6 +190,7 @@ private:
     // an idle session pays a pointer for it.
     struct Queue {
         std::map<uint16_t, InflightItem> inflight;
+        uint64_t inflight_bytes = 0;  // of the messages in inflight not yet past PUBACK/PUBREC
         // Inbound QoS 2: packet ids received and routed, awaiting PUBREL, with when they came
         // (unix ms); bounded by mqtt.max_awaiting_rel, forgotten after mqtt.await_rel_timeout.
         std::map<uint16_t, int64_t> awaiting_rel;
@@ -221,7 +222,11 @@ private:
         }
         return *queue_;
     }
+    // How many QoS 1/2 messages may be in flight (mqtt.max_inflight, the client's Receive
+    // Maximum, the packet ids), and whether one more may go now (also mqtt.max_inflight_bytes).
     uint32_t send_window(const SessionContext& ctx) const;
+    bool window_open(const SessionContext& ctx, uint32_t window) const;
+    void release_bytes(InflightItem& in);
     void enqueue_item(SessionContext& ctx, OutItem&& item);
     // Writes `item` to the connection; false (item put back at the front of pending) when it
     // cannot go now. A message too big for the client, expired, or QoS 0 to a client that

@@ -16,9 +16,10 @@ struct Settings {
     std::atomic<bool> allow_anonymous{true};
     std::atomic<uint32_t> max_packet_size{1024 * 1024};
     std::atomic<uint32_t> max_clientid_len{65535};
-    std::atomic<uint32_t> max_inflight{32};
-    std::atomic<uint32_t> max_keepalive_s{0};    // MQTT 5 Server Keep Alive bound; 0 = none
-    std::atomic<uint32_t> mqueue_max_len{1000};  // 0 = unbounded
+    std::atomic<uint32_t> max_inflight{0};              // 0 = no fixed window (bytes bound it)
+    std::atomic<uint64_t> max_inflight_bytes{4 << 20};  // 0 = no byte budget
+    std::atomic<uint32_t> max_keepalive_s{0};           // MQTT 5 Server Keep Alive bound; 0 = none
+    std::atomic<uint32_t> mqueue_max_len{1000};         // 0 = unbounded
     std::atomic<bool> mqueue_store_qos0{true};
     std::atomic<int64_t> session_expiry_s{7200};  // 0 = never
     std::atomic<int64_t> sys_interval_s{60};      // 0 = off

@@ -285,9 +285,18 @@ void Worker::mqtt5_connack(Connection& conn,
         conn.keepalive = static_cast<uint16_t>(max_keepalive);
         p.server_keep_alive = conn.keepalive;
     }
-    // 3.2.2.3.3: the unacknowledged QoS 1/2 PUBLISHes this client may send.
-    conn.server_receive_maximum = static_cast<uint16_t>(
-            std::min<uint32_t>(settings.max_inflight.load(std::memory_order_relaxed), 65535));
+    // 3.2.2.3.3: the unacknowledged QoS 1/2 PUBLISHes this client may send: mqtt.max_inflight,
+    // or without one kReceiveMaximum (below the acks a connection may have waiting before it is
+    // paused, ResponseQueue::kMaxWaiting, so a client within it is never held); never more
+    // than mqtt.max_awaiting_rel, so that a client within it never has a QoS 2 refused.
+    uint32_t receive = settings.max_inflight.load(std::memory_order_relaxed);
+    if (receive == 0) {
+        receive = kReceiveMaximum;
+    }
+    if (uint32_t rel = settings.max_awaiting_rel.load(std::memory_order_relaxed); rel != 0) {
+        receive = std::min(receive, rel);
+    }
+    conn.server_receive_maximum = static_cast<uint16_t>(std::min<uint32_t>(receive, 65535));
     if (conn.server_receive_maximum < 65535) {
         p.receive_maximum = conn.server_receive_maximum;
     }

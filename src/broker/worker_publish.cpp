@@ -69,16 +69,15 @@ bool Worker::refuse_over_awaiting_rel(Connection& conn, const mqtt::Publish& p) 
         return false;
     }
     // mqtt.max_awaiting_rel (EMQ 2.x): the message is dropped, never acknowledged as taken.
-    // MQTT 5 says so with PUBREC 0x93, which ends the exchange; a 3.x client gets no PUBREC and
-    // sends it again when it reconnects.
+    // MQTT 5 says so with PUBREC 0x93, which ends the exchange (and releases the Receive
+    // Maximum slot the message took as it is written); a 3.x client gets no PUBREC and sends it
+    // again when it reconnects. Receive Maximum is at most max_awaiting_rel, so a 5.0 client
+    // meets this only with QoS 2 messages left awaiting PUBREL by an earlier connection.
     metrics_.add(Metric::MessagesDropped);
     metrics_.add(Metric::MessagesQos2Dropped);
     if (conn.version == Version::V5) {
         auto r = response_for(PacketType::Pubrec, p.packet_id);
         r.reasons.push_back(ReasonCode::ReceiveMaximumExceeded);
-        if (conn.server_receive_maximum != 0) {
-            ++conn.inbound_unacked;  // released as the error PUBREC is written
-        }
         complete(new_response(conn, std::move(r)));
     }
     return true;
@@ -105,15 +104,15 @@ ReasonCode Worker::handle_publish(Connection& conn, mqtt::Publish& p) {
         complete(new_response(conn, response_for(PacketType::Pubrec, p.packet_id)));
         return ReasonCode::Success;
     }
-    if (p.qos == 2 && refuse_over_awaiting_rel(conn, p)) {
-        return ReasonCode::Success;
-    }
     if (p.qos > 0 && conn.server_receive_maximum != 0) {
         // [MQTT-3.3.4-7]: more unacknowledged QoS 1/2 PUBLISHes than CONNACK's Receive Maximum.
         if (conn.inbound_unacked >= conn.server_receive_maximum) {
             return ReasonCode::ReceiveMaximumExceeded;
         }
         ++conn.inbound_unacked;
+    }
+    if (p.qos == 2 && refuse_over_awaiting_rel(conn, p)) {
+        return ReasonCode::Success;
     }
     std::string rewritten;
     std::string_view topic = p.topic;

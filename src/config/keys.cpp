@@ -201,8 +201,13 @@ constexpr std::array kKeys{
            .max = 65535,
            .description = "Longest keepalive an MQTT 5 client is given (Server Keep Alive); "
                           "0 = the client's own."},
-    KeyDef{.name = "mqtt.max_inflight", .type = Int, .default_text = "32", .min = 1,
-           .max = 65535, .description = "QoS 1/2 messages in flight per session."},
+    KeyDef{.name = "mqtt.max_inflight", .type = Int, .default_text = "0", .min = 0,
+           .max = 65535,
+           .description = "QoS 1/2 messages in flight per session; 0 = no fixed count "
+                          "(mqtt.max_inflight_bytes and the client's Receive Maximum bound it)."},
+    KeyDef{.name = "mqtt.max_inflight_bytes", .type = Size, .default_text = "4194304",
+           .min = 0, .max = kMaxInt,
+           .description = "Bytes of QoS 1/2 messages in flight per session; 0 = no limit."},
     KeyDef{.name = "mqtt.mqueue.max_len", .type = Int, .default_text = "1000", .min = 0,
            .max = kMaxInt,
            .description = "Queued messages per session; beyond it the oldest is dropped. "

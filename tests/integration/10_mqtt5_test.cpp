@@ -156,7 +156,8 @@ TEST(Mqtt5KeepAlive, ServerKeepAliveBoundsTheClients_MQTT5_3_2_2_21) {
     EXPECT_TRUE(silent.raw().wait_closed(5s));
 }
 
-// MQTT 5 4.9: CONNACK gives the client a Receive Maximum (mqtt.max_inflight); one QoS 2 PUBLISH
+// MQTT 5 4.9: CONNACK gives the client a Receive Maximum (mqtt.max_inflight, or 1024 without
+// one, at most mqtt.max_awaiting_rel: 100 by default); one QoS 2 PUBLISH
 // more than that while none is complete gets DISCONNECT 0x93 [MQTT-3.3.4-7]. Completing one
 // frees a slot.
 TEST_F(Mqtt5, ReceiveMaximumIsAdvertisedAndEnforced_MQTT5_3_3_4_7) {
@@ -164,7 +165,7 @@ TEST_F(Mqtt5, ReceiveMaximumIsAdvertisedAndEnforced_MQTT5_3_3_4_7) {
     auto ack = c.connect_ok(port(), spec("rm-a"));
     ASSERT_TRUE(ack);
     auto max = ack->props.num(v5::kReceiveMaximum);
-    ASSERT_EQ(max, 32u) << "mqtt.max_inflight's default";
+    ASSERT_EQ(max, 100u) << "mqtt.max_awaiting_rel's default bounds it";
     for (uint16_t id = 1; id <= *max; ++id) {
         ASSERT_TRUE(c.raw().send(v5::publish("rm/t", "m", 2, id)));
         auto rec = c.raw().read();
@@ -176,12 +177,13 @@ TEST_F(Mqtt5, ReceiveMaximumIsAdvertisedAndEnforced_MQTT5_3_3_4_7) {
     auto comp = c.raw().read();
     ASSERT_TRUE(comp);
     ASSERT_EQ(comp->type(), kPubcomp);
-    ASSERT_TRUE(c.raw().send(v5::publish("rm/t", "m", 2, 100)));
+    const uint16_t next = static_cast<uint16_t>(*max + 1);
+    ASSERT_TRUE(c.raw().send(v5::publish("rm/t", "m", 2, next)));
     auto rec = c.raw().read();
     ASSERT_TRUE(rec);
     EXPECT_EQ(rec->type(), kPubrec);
-    // 32 unacknowledged again: the next one is one too many.
-    ASSERT_TRUE(c.raw().send(v5::publish("rm/t", "m", 1, 101)));
+    // The limit unacknowledged again: the next one is one too many.
+    ASSERT_TRUE(c.raw().send(v5::publish("rm/t", "m", 1, next + 1)));
     EXPECT_EQ(c.expect_disconnect(), 0x93);
     EXPECT_TRUE(c.raw().wait_closed());
 }
@@ -298,25 +300,60 @@ TEST_F(Mqtt5, OverlappingSubscriptionsDeliverOneCopyWithEveryIdentifier_MQTT5_3_
 }
 
 // mqtt.max_awaiting_rel (EMQ 2.x): inbound QoS 2 messages awaiting PUBREL are bounded; one more
-// is dropped and never acknowledged as taken: MQTT 5 gets PUBREC 0x93, 3.1.1 no PUBREC.
+// is dropped and never acknowledged as taken: 3.1.1 gets no PUBREC; MQTT 5 is told the bound as
+// its Receive Maximum, so going past it on one connection ends that connection (0x93), and with
+// messages still awaiting PUBREL from an earlier connection the one over gets PUBREC 0x93.
 TEST(Mqtt5AwaitingRel, BoundedByMaxAwaitingRel) {
     BrokerProcess broker({"mqtt.max_awaiting_rel=2"});
     ASSERT_TRUE(broker.running());
     RawClient sub;
     sub.connect_ok(broker.port(), "ar-sub");
     sub.subscribe("ar/#", 2);
-    Client5 c;
     ConnectSpec s;
     s.client_id = "ar-v5";
-    ASSERT_TRUE(c.connect_ok(broker.port(), s));
-    for (uint16_t id = 1; id <= 3; ++id) {
-        ASSERT_TRUE(c.raw().send(v5::publish("ar/5", num("m", id), 2, id)));
+    s.props.u32(v5::kSessionExpiry, 60);
+    {
+        Client5 c;
+        auto ack = c.connect_ok(broker.port(), s);
+        ASSERT_TRUE(ack);
+        EXPECT_EQ(ack->props.num(v5::kReceiveMaximum), 2u);
+        for (uint16_t id = 1; id <= 2; ++id) {
+            ASSERT_TRUE(c.raw().send(v5::publish("ar/5", num("m", id), 2, id)));
+            auto rec = c.raw().read();
+            ASSERT_TRUE(rec);
+            ASSERT_EQ(rec->type(), kPubrec);
+            auto r = v5::parse_reasoned(*rec);
+            ASSERT_TRUE(r);
+            EXPECT_EQ(r->reason, 0x00) << id;
+        }
+        ASSERT_TRUE(c.raw().send(v5::publish("ar/5", "m3", 2, 3)));
+        EXPECT_EQ(c.expect_disconnect(), 0x93);
+    }
+    {
+        Client5 c;
+        s.clean_start = false;
+        auto ack = c.connect_ok(broker.port(), s);
+        ASSERT_TRUE(ack);
+        EXPECT_TRUE(ack->session_present);
+        ASSERT_TRUE(c.raw().send(v5::publish("ar/5", "m4", 2, 4)));
         auto rec = c.raw().read();
         ASSERT_TRUE(rec);
         ASSERT_EQ(rec->type(), kPubrec);
         auto r = v5::parse_reasoned(*rec);
         ASSERT_TRUE(r);
-        EXPECT_EQ(r->reason, id <= 2 ? 0x00 : 0x93) << id;
+        EXPECT_EQ(r->reason, 0x93);
+        // PUBREL for a message still awaiting it completes it and frees room for the next.
+        ASSERT_TRUE(c.raw().send(v5::ack(6, 1)));
+        auto comp = c.raw().read();
+        ASSERT_TRUE(comp);
+        EXPECT_EQ(comp->type(), kPubcomp);
+        ASSERT_TRUE(c.raw().send(v5::publish("ar/5", "m5", 2, 5)));
+        rec = c.raw().read();
+        ASSERT_TRUE(rec);
+        ASSERT_EQ(rec->type(), kPubrec);
+        r = v5::parse_reasoned(*rec);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->reason, 0x00);
     }
     RawClient old;
     old.connect_ok(broker.port(), "ar-v3");
@@ -329,12 +366,13 @@ TEST(Mqtt5AwaitingRel, BoundedByMaxAwaitingRel) {
     ASSERT_TRUE(old.send(pkt::publish("ar/3", "m3", 2, 3)));
     old.expect_silence();
     std::multiset<std::string> got;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 5; ++i) {
         auto m = sub.receive_and_ack();
         ASSERT_TRUE(m) << i;
         got.insert(m->topic + " " + m->payload);
     }
-    EXPECT_EQ(got, (std::multiset<std::string>{"ar/5 m1", "ar/5 m2", "ar/3 m1", "ar/3 m2"}));
+    EXPECT_EQ(got,
+              (std::multiset<std::string>{"ar/5 m1", "ar/5 m2", "ar/5 m5", "ar/3 m1", "ar/3 m2"}));
     sub.expect_silence();
 }
 

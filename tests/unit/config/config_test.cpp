@@ -117,8 +117,8 @@ TEST(Config, FileValuesWithSuffixesQuotesAndComments) {
 TEST(Config, FileErrorsNameFileLineAndKey) {
     EXPECT_EQ(file_error("\n\nmqtt.max_inflight = abc\n"),
               "data/mqttd.conf:3: mqtt.max_inflight: \"abc\" is not an integer");
-    EXPECT_EQ(file_error("mqtt.max_inflight = 0\n"),
-              "data/mqttd.conf:1: mqtt.max_inflight: 0 is out of range 1..65535");
+    EXPECT_EQ(file_error("mqtt.max_inflight = -1\n"),
+              "data/mqttd.conf:1: mqtt.max_inflight: -1 is out of range 0..65535");
     EXPECT_EQ(file_error("# x\nmqtt.max_infligt = 5\n"),
               "data/mqttd.conf:2: mqtt.max_infligt: unknown key");
     EXPECT_EQ(file_error("mqtt.max_packet_size = 1GB\n"),
@@ -138,7 +138,7 @@ TEST(Config, BadFileChangesNothing) {
     Config cfg;
     auto r = cfg.apply_text("mqtt.max_inflight = 7\nmqtt.retry_interval = never\n", "f");
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(cfg.get_int("mqtt.max_inflight"), 32);
+    EXPECT_EQ(cfg.get_int("mqtt.max_inflight"), 0);
     EXPECT_EQ(cfg.effective_source("mqtt.max_inflight"), Source::Default);
 }
 
@@ -153,7 +153,7 @@ TEST(Config, LoadErrors) {
     TempFile f("mqtt.max_inflight = 10\n");
     cl.config_file = f.path();
     cl.sets = {{"mqtt.max_inflight", "70000"}};
-    EXPECT_EQ(Config::load(cl).error(), "--set mqtt.max_inflight: 70000 is out of range 1..65535");
+    EXPECT_EQ(Config::load(cl).error(), "--set mqtt.max_inflight: 70000 is out of range 0..65535");
     cl.sets = {{"mqtt.bogus", "1"}};
     EXPECT_EQ(Config::load(cl).error(), "--set mqtt.bogus: unknown key");
 
@@ -252,7 +252,7 @@ TEST(Config, SetRuntimeValidatesAppliesAndNotifies) {
     ASSERT_FALSE(cold.ok());
     EXPECT_EQ(cold.error().kind, SetError::Kind::NotHot);
     EXPECT_EQ(cold.error().message, "mqtt.max_inflight: not modifiable at run time");
-    EXPECT_EQ(cfg.get_int("mqtt.max_inflight"), 32);
+    EXPECT_EQ(cfg.get_int("mqtt.max_inflight"), 0);
 
     auto bad = cfg.set_runtime("mqtt.acl_nomatch", "sometimes", nullptr);
     ASSERT_FALSE(bad.ok());

@@ -66,8 +66,9 @@ TEST(Keys, Integers) {
     EXPECT_EQ(parse_error("mqtt.max_inflight", "12x"), "\"12x\" is not an integer");
     EXPECT_EQ(parse_error("mqtt.max_inflight", ""), "\"\" is not an integer");
     EXPECT_EQ(parse_error("mqtt.max_inflight", "1.5"), "\"1.5\" is not an integer");
-    EXPECT_EQ(parse_error("mqtt.max_inflight", "0"), "0 is out of range 1..65535");
-    EXPECT_EQ(parse_error("mqtt.max_inflight", "65536"), "65536 is out of range 1..65535");
+    EXPECT_EQ(parse_number("mqtt.max_inflight", "0"), 0);  // no fixed window
+    EXPECT_EQ(parse_error("mqtt.max_inflight", "65536"), "65536 is out of range 0..65535");
+    EXPECT_EQ(parse_error("mqtt.max_clientid_len", "0"), "0 is out of range 23..65535");
     EXPECT_EQ(parse_error("node.workers", "-1"), "-1 is out of range 0..256");
     EXPECT_EQ(parse_error("node.workers", "99999999999999999999"),
               "\"99999999999999999999\" is out of range 0..256");
