@@ -223,6 +223,14 @@ stop_broker() {
 }
 
 proc_cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# "<thread name> <utime+stime ticks>" per thread of $1, threads of one name summed.
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(cat "$t/comm" 2>/dev/null)" \
+            "$(sed 's/^.*) //' "$t/stat" 2>/dev/null | awk '{print $12 + $13}')"
+    done | awk 'NF == 2 { s[$1] += $2 } END { for (n in s) print n, s[n] }' | sort
+}
 proc_rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # Samples the peak RSS of $1 into $2 every 100 ms until killed.
@@ -292,11 +300,17 @@ run_one() {  # broker run name metric args extra inflight
         start_sampler "$BPID" "$dir/peak"
         t0=$(date +%s.%N)
         c0=$(proc_cpu_ticks "$BPID")
+        thread_ticks "$BPID" >"$dir/threads0"
         # shellcheck disable=SC2086
         line=$(timeout 600 "$LOAD" $args $TIMEOUTS --port "$port" 2>"$dir/load.err" | tail -1
                echo " rc=${PIPESTATUS[0]}" >>"$dir/load.err") || true
         c1=$(proc_cpu_ticks "$BPID")
         t1=$(date +%s.%N)
+        thread_ticks "$BPID" >"$dir/threads1"
+        # Per-thread CPU %, the split between workers (mqttd names them mqttd-w<N>).
+        join "$dir/threads0" "$dir/threads1" | awk -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+            -v tag="$broker $run $name" '$3 > $2 { printf "%s %s %.0f%%\n", tag, $1, ($3 - $2) / hz / (t1 - t0) * 100 }' \
+            >>"$OUT/threads.txt"
         kill "$SAMPLER" 2>/dev/null || true
         wait "$SAMPLER" 2>/dev/null || true
         SAMPLER=""
@@ -365,4 +379,5 @@ for entry in "${SCENARIOS[@]}"; do
         "$(sum_col mqttd "$name" 8)" "$(sum_col mosquitto "$name" 8)"
 done
 echo
-echo "runs=$RUNS, $(($(date +%s) - START)) s; raw results in $OUT/raw.jsonl" >&2
+echo "runs=$RUNS, $(($(date +%s) - START)) s; raw results in $OUT/raw.jsonl," \
+     "per-thread CPU in $OUT/threads.txt" >&2

@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -93,7 +95,11 @@ void WorkerLoop::start() {
     io_->throttle = std::make_unique<Timer>(io_->ctx.get_executor());
     schedule_tick();
     watch();
-    io_->thread = std::thread([this] { io_->ctx.run(); });
+    io_->thread = std::thread([this] {
+        std::string name = "mqttd-w" + std::to_string(index_);  // for top -H and perf
+        ::pthread_setname_np(::pthread_self(), name.c_str());
+        io_->ctx.run();
+    });
 }
 
 void WorkerLoop::request_stop() {
