@@ -29,8 +29,8 @@ void Hooks::message(auth::HookEvent event,
     e.topic.assign(topic);
     e.qos = qos;
     if (msg) {
-        e.from_client_id = msg->from_client;
-        e.from_username = msg->from_username;
+        e.from_client_id.assign(msg->from_client());
+        e.from_username.assign(msg->from_username());
         e.payload.assign(msg->payload());
         e.qos = msg->qos;
         e.retain = msg->retain;

@@ -20,7 +20,7 @@ namespace mqttd::broker {
 
 class Connection;
 struct Extensions;
-struct Message;
+class Message;
 
 class Hooks {
 public:

@@ -27,10 +27,6 @@ constexpr size_t kMaxDiskPage = 1024;
 // The packet ids a session can have in flight.
 constexpr uint32_t kPacketIds = 65535;
 
-size_t inflight_size(const Message& m) {
-    return m.buffer.size() + m.properties.size();
-}
-
 storage::MessageRecord to_record(const Message& m) {
     storage::MessageRecord r;
     r.id = m.store_id;
@@ -38,8 +34,8 @@ storage::MessageRecord to_record(const Message& m) {
     r.payload.assign(m.payload());
     r.qos = m.qos;
     r.retain = m.retain;
-    r.properties = m.properties;
-    r.from_client = m.from_client;
+    r.properties.assign(m.properties());
+    r.from_client.assign(m.from_client());
     r.created_at_ms = m.created_at_ms;
     r.expiry_at_ms = m.expiry_at_ms;
     return r;
@@ -60,14 +56,14 @@ std::string_view publish_properties(const Message& m,
         // The Message Expiry Interval counts down while the message waits here
         // [MQTT-3.3.2-6] (the message is dropped once it reaches 0).
         int64_t left_ms = std::max<int64_t>(m.expiry_at_ms - unix_ms(), 1000);
-        own = mqtt::with_message_expiry(m.properties, static_cast<uint32_t>(left_ms / 1000),
+        own = mqtt::with_message_expiry(m.properties(), static_cast<uint32_t>(left_ms / 1000),
                                         scratch);
     }
     if (subscription_ids.empty()) {
-        return own ? std::string_view(scratch) : std::string_view(m.properties);
+        return own ? std::string_view(scratch) : m.properties();
     }
     if (!own) {
-        scratch.assign(m.properties);
+        scratch.assign(m.properties());
     }
     subscription_ids.for_each(
             [&](uint32_t id) { mqtt::append_subscription_identifier(scratch, id); });
@@ -165,7 +161,7 @@ bool Session::send_item(SessionContext& ctx, OutItem&& item, bool dup) {
     uint16_t pid = 0;
     if (item.qos > 0) {
         pid = pid_for_seq(item.seq);
-        if (q.inflight.count(pid) != 0) {
+        if (q.inflight.contains(pid)) {
             q.pending.push_front(std::move(item));
             return false;  // the id is still in use by an older message
         }
@@ -174,8 +170,7 @@ bool Session::send_item(SessionContext& ctx, OutItem&& item, bool dup) {
     // MQTT 5 [MQTT-3.1.2-25]: never send a packet above the client's Maximum Packet Size; and
     // a QoS 0 message to a client that does not read what it was already sent is not buffered
     // without bound. Either is discarded for this client as if delivered, as is an expired one.
-    const bool too_big = conn->max_packet_size != 0 &&
-                         m.buffer.size() + m.properties.size() + 16 > conn->max_packet_size;
+    const bool too_big = conn->max_packet_size != 0 && m.wire_size() + 16 > conn->max_packet_size;
     const bool backlogged = item.qos == 0 && conn->link().out().size() >= kMaxUnsentBytes;
     // MQTT 5 [MQTT-3.3.2-5]: a message whose expiry passed while it waited is not sent.
     const bool expired = m.expiry_at_ms != 0 && m.expiry_at_ms <= unix_ms();
@@ -205,7 +200,7 @@ bool Session::send_item(SessionContext& ctx, OutItem&& item, bool dup) {
     }
     InflightItem in;
     in.state = item.qos == 1 ? InflightItem::State::AwaitAck : InflightItem::State::AwaitRec;
-    q.inflight_bytes += inflight_size(m);
+    q.inflight_bytes += m.wire_size();
     in.item = std::move(item);
     q.inflight.emplace(pid, std::move(in));
     return true;
@@ -244,14 +239,23 @@ void Session::resend_inflight(SessionContext& ctx) {
     Queue& q = *queue_;
     auto& out = conn->link().out();
     // Resent in the order first sent ([MQTT-4.4.0-1]), with DUP set on PUBLISH ([MQTT-3.3.1-1]).
-    std::vector<std::pair<uint64_t, uint16_t>> order;
+    // (The table is not changed below, so the pointers stay valid.)
+    struct Sent {
+        uint64_t seq;
+        uint16_t pid;
+        InflightItem* in;
+    };
+    std::vector<Sent> order;
     order.reserve(q.inflight.size());
-    for (auto& [pid, in] : q.inflight) {
-        order.emplace_back(in.item.seq, pid);
-    }
-    std::sort(order.begin(), order.end());
-    for (auto [seq, pid] : order) {
-        auto& in = q.inflight[pid];
+    q.inflight.for_each([&](uint16_t pid, InflightItem& in) {
+        order.push_back(Sent{in.item.seq, pid, &in});
+    });
+    std::sort(order.begin(), order.end(), [](const Sent& a, const Sent& b) {
+        return a.seq != b.seq ? a.seq < b.seq : a.pid < b.pid;
+    });
+    for (const Sent& sent : order) {
+        const uint16_t pid = sent.pid;
+        InflightItem& in = *sent.in;
         if (in.state == InflightItem::State::AwaitComp) {
             mqtt::encode_ack(out, conn->version, mqtt::Ack{mqtt::PacketType::Pubrel, pid, {}, {}});
             ctx.metrics.add(Metric::PacketsPubrelSent);
@@ -376,78 +380,78 @@ void Session::drop_oldest(SessionContext& ctx) {
 
 bool Session::on_puback(SessionContext& ctx, uint16_t pid) {
     Queue& q = queue();
-    auto it = q.inflight.find(pid);
-    if (it == q.inflight.end() || it->second.state != InflightItem::State::AwaitAck) {
+    InflightItem* in = q.inflight.find(pid);
+    if (!in || in->state != InflightItem::State::AwaitAck) {
         return false;
     }
-    if (it->second.item.stored) {
-        ctx.commits.writes().remove_queued(client_id_, it->second.item.seq);
+    if (in->item.stored) {
+        ctx.commits.writes().remove_queued(client_id_, in->item.seq);
     }
-    if (connection && it->second.item.msg) {
-        const Message& m = *it->second.item.msg;
+    if (connection && in->item.msg) {
+        const Message& m = *in->item.msg;
         ctx.hooks.message(auth::HookEvent::MessageAcked, *connection, m.topic(), &m);
     }
-    release_bytes(it->second);
-    q.inflight.erase(it);
+    release_bytes(*in);
+    q.inflight.erase(pid);
     pump(ctx);
     return true;
 }
 
 void Session::release_bytes(InflightItem& in) {
     if (in.item.msg) {
-        size_t n = inflight_size(*in.item.msg);
+        size_t n = in.item.msg->wire_size();
         queue_->inflight_bytes = queue_->inflight_bytes > n ? queue_->inflight_bytes - n : 0;
     }
 }
 
 Session::Pubrec Session::on_pubrec(SessionContext& ctx, uint16_t pid, ReasonCode reason) {
     Queue& q = queue();
-    auto it = q.inflight.find(pid);
-    if (it == q.inflight.end()) {
+    InflightItem* in = q.inflight.find(pid);
+    if (!in) {
         return Pubrec::Missed;
     }
-    if (it->second.state != InflightItem::State::AwaitRec) {
+    if (in->state != InflightItem::State::AwaitRec) {
         return Pubrec::Release;  // PUBREC again: PUBREL again
     }
     if (mqtt::is_error(reason)) {
         // MQTT 5: the receiver refused the message; the exchange ends here.
-        if (it->second.item.stored) {
-            ctx.commits.writes().remove_queued(client_id_, it->second.item.seq);
+        if (in->item.stored) {
+            ctx.commits.writes().remove_queued(client_id_, in->item.seq);
         }
-        release_bytes(it->second);
-        q.inflight.erase(it);
+        release_bytes(*in);
+        q.inflight.erase(pid);
         pump(ctx);
         return Pubrec::Ended;
     }
     Pubrec result = Pubrec::Release;
-    if (it->second.item.stored) {
+    if (in->item.stored) {
         // PUBREL only once the new state is durable: a restart must resend PUBREL, never the
         // PUBLISH (exactly once, contract 3).
-        ctx.commits.writes().remove_queued(client_id_, it->second.item.seq);
+        ctx.commits.writes().remove_queued(client_id_, in->item.seq);
         ctx.commits.writes().put_inflight(
                 storage::InflightRecord{client_id_, storage::Direction::Outbound, pid, unix_ms()});
         result = Pubrec::ReleaseAfterCommit;
     }
-    if (connection && it->second.item.msg) {
-        const Message& m = *it->second.item.msg;
+    if (connection && in->item.msg) {
+        const Message& m = *in->item.msg;
         ctx.hooks.message(auth::HookEvent::MessageAcked, *connection, m.topic(), &m);
     }
-    it->second.state = InflightItem::State::AwaitComp;
-    release_bytes(it->second);
-    it->second.item.msg.reset();
+    in->state = InflightItem::State::AwaitComp;
+    release_bytes(*in);
+    in->item.msg.reset();
     return result;
 }
 
 bool Session::on_pubcomp(SessionContext& ctx, uint16_t pid) {
     Queue& q = queue();
-    auto it = q.inflight.find(pid);
-    if (it == q.inflight.end() || it->second.state != InflightItem::State::AwaitComp) {
+    const InflightItem* in = q.inflight.find(pid);
+    if (!in || in->state != InflightItem::State::AwaitComp) {
         return false;
     }
     if (persistent_) {
         ctx.commits.writes().delete_inflight(client_id_, storage::Direction::Outbound, pid);
     }
-    q.inflight.erase(it);
+    q.inflight.erase(pid);
     pump(ctx);
     return true;
 }
@@ -525,6 +529,9 @@ void Session::restore(const storage::SessionRecord& r,
         if (in.direction == storage::Direction::Inbound) {
             q.awaiting_rel.emplace(in.packet_id, in.at_ms);
         } else {
+            if (in.packet_id == 0 || q.inflight.contains(in.packet_id)) {
+                continue;  // the store's keys are unique; id 0 is never sent
+            }
             InflightItem item;
             item.state = InflightItem::State::AwaitComp;
             item.item.stored = true;

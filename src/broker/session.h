@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "broker/message.h"
+#include "broker/packet_id_map.h"
 #include "broker/subscription_ids.h"
 #include "common/lazy_deque.h"
 #include "mqtt/packets.h"
@@ -189,7 +190,7 @@ private:
     // it matters until a message flows, so it lives in one block allocated on first use and
     // an idle session pays a pointer for it.
     struct Queue {
-        std::map<uint16_t, InflightItem> inflight;
+        PacketIdMap<InflightItem> inflight;
         uint64_t inflight_bytes = 0;  // of the messages in inflight not yet past PUBACK/PUBREC
         // Inbound QoS 2: packet ids received and routed, awaiting PUBREL, with when they came
         // (unix ms); bounded by mqtt.max_awaiting_rel, forgotten after mqtt.await_rel_timeout.

@@ -266,7 +266,7 @@ void Worker::publish(const MessagePtr& msg, const Session* publisher, const Toke
             r.topic.assign(msg->topic());
             r.payload.assign(msg->payload());
             r.qos = msg->qos;
-            r.properties = msg->properties;
+            r.properties.assign(msg->properties());
             r.stored_at_ms = msg->created_at_ms;
             r.expiry_at_ms = msg->expiry_at_ms;
             if (expiry_s > 0 &&
@@ -446,7 +446,7 @@ void Worker::send_retained(const SessionPtr& s,
     st.ignore();
     for (const auto& [topic, c] : in_flight) {
         if (c.msg) {
-            send(topic, c.msg->payload(), c.msg->qos, c.msg->properties, c.msg->created_at_ms,
+            send(topic, c.msg->payload(), c.msg->qos, c.msg->properties(), c.msg->created_at_ms,
                  c.expiry_at_ms);
         }
     }
