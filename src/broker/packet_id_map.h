@@ -2,10 +2,12 @@
 //
 // A std::map cost a node allocation per message sent and a free per ack. Packet ids of one
 // session are handed out in sequence (Session::pid_for_seq), so `id & mask` spreads the live
-// ids over consecutive slots: an open-addressed table with linear probing finds an id in its
-// home slot almost always, and never allocates once it has grown to the window's size.
-// Erase shifts the following run back (no tombstones), so a long-lived table stays as fast as
-// a fresh one. The table grows at 1/2 load and never shrinks (clear() keeps the slots).
+// ids over consecutive slots: an open-addressed table with linear probing in Robin Hood order
+// finds an id in its home slot almost always, and never allocates once it has grown to the
+// window's size. Erase shifts back only the displaced entries after it (no tombstones), so a
+// long-lived table stays as fast as a fresh one and an ack costs O(1) even when the window's
+// ids fill one long run of slots (plain linear probing would scan that whole run per erase).
+// The table grows at 1/2 load and never shrinks (clear() keeps the slots).
 //
 // Not thread-safe: one session's state, touched by its home worker only.
 #pragma once
@@ -24,20 +26,13 @@ public:
     bool empty() const { return size_ == 0; }
     bool contains(uint16_t id) const { return find(id) != nullptr; }
 
-    T* find(uint16_t id) { return const_cast<T*>(static_cast<const PacketIdMap*>(this)->find(id)); }
+    T* find(uint16_t id) {
+        size_t i = slot_of(id);
+        return i == kNone ? nullptr : &slots_[i].value;
+    }
     const T* find(uint16_t id) const {
-        if (slots_.empty() || id == 0) {
-            return nullptr;
-        }
-        for (size_t i = home(id);; i = next(i)) {
-            const Slot& s = slots_[i];
-            if (s.id == id) {
-                return &s.value;
-            }
-            if (s.id == 0) {
-                return nullptr;
-            }
-        }
+        size_t i = slot_of(id);
+        return i == kNone ? nullptr : &slots_[i].value;
     }
 
     // Inserts `id` (1..65535, not present) and returns its value.
@@ -45,39 +40,39 @@ public:
         if ((size_ + 1) * 2 > slots_.size()) {
             grow();
         }
-        size_t i = home(id);
-        while (slots_[i].id != 0) {
-            i = next(i);
-        }
-        slots_[i].id = id;
-        slots_[i].value = std::move(value);
         ++size_;
-        return slots_[i].value;
+        // Robin Hood insertion: an entry further from its home takes the slot of one nearer to
+        // its own, which moves on; the first displacement is where `id` ends up.
+        Slot carry{id, std::move(value)};
+        size_t placed = kNone;
+        for (size_t i = home(id), d = 0;; i = next(i), ++d) {
+            Slot& s = slots_[i];
+            if (s.id == 0) {
+                s = std::move(carry);
+                return slots_[placed == kNone ? i : placed].value;
+            }
+            if (size_t sd = distance(i); sd < d) {
+                std::swap(s, carry);
+                if (placed == kNone) {
+                    placed = i;
+                }
+                d = sd;
+            }
+        }
     }
 
     // Removes `id`; false if it was not there.
     bool erase(uint16_t id) {
-        if (slots_.empty() || id == 0) {
+        size_t hole = slot_of(id);
+        if (hole == kNone) {
             return false;
         }
-        size_t i = home(id);
-        while (slots_[i].id != id) {
-            if (slots_[i].id == 0) {
-                return false;
-            }
-            i = next(i);
-        }
-        // Backward-shift deletion: move each later entry of the run into the hole when the
-        // hole lies between its home slot and where it sits (cyclically).
-        size_t hole = i;
-        for (size_t j = next(i); slots_[j].id != 0; j = next(j)) {
-            size_t h = home(slots_[j].id);
-            bool movable = hole <= j ? (h <= hole || h > j) : (h <= hole && h > j);
-            if (movable) {
-                slots_[hole].id = slots_[j].id;
-                slots_[hole].value = std::move(slots_[j].value);
-                hole = j;
-            }
+        // Backward shift: the following entries that are not in their home slot move one slot
+        // back; the run ends at an empty slot or an entry at home (Robin Hood keeps it short:
+        // ids in sequence sit at home, so an in-order ack moves nothing).
+        for (size_t j = next(hole); slots_[j].id != 0 && distance(j) > 0; j = next(j)) {
+            slots_[hole] = std::move(slots_[j]);
+            hole = j;
         }
         slots_[hole].id = 0;
         slots_[hole].value = T{};
@@ -106,13 +101,33 @@ public:
     }
 
 private:
+    static constexpr size_t kNone = static_cast<size_t>(-1);
+
     struct Slot {
         uint16_t id = 0;  // 0: empty (packet id 0 is never used)
         T value{};
     };
 
+    // The slot holding `id`, or kNone. Robin Hood order: once a slot's entry sits closer to its
+    // home than `id` would at this slot, `id` is not in the table.
+    size_t slot_of(uint16_t id) const {
+        if (slots_.empty() || id == 0) {
+            return kNone;
+        }
+        for (size_t i = home(id), d = 0;; i = next(i), ++d) {
+            if (slots_[i].id == id) {
+                return i;
+            }
+            if (slots_[i].id == 0 || distance(i) < d) {
+                return kNone;
+            }
+        }
+    }
+
     size_t home(uint16_t id) const { return id & (slots_.size() - 1); }
     size_t next(size_t i) const { return (i + 1) & (slots_.size() - 1); }
+    // How far the entry in slot i sits from its home slot.
+    size_t distance(size_t i) const { return (i - home(slots_[i].id)) & (slots_.size() - 1); }
 
     void grow() {
         std::vector<Slot> old = std::move(slots_);
