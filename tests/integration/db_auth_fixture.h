@@ -1,8 +1,8 @@
 // What the database auth suites (30..33) share: password hashes computed here, independently
 // of the broker (OpenSSL EVP, PKCS5_PBKDF2_HMAC, libxcrypt's crypt_r), one case per hash EMQ
-// 2.x names; and DbAuthIt, the tests/auth fixture plus MQTT-level checks (may this client
-// publish / subscribe?) and the backend counters of the metrics.
-// Thread-safety: test thread only.
+// 2.x names; and DbAuthIt, the AuthIt fixture (auth_fixture.h) plus MQTT-level checks (may this
+// client publish / subscribe?) and the backend counters of the metrics. Thread-safety: test thread
+// only.
 #pragma once
 
 #include <cstdint>
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "auth_fixture.h"
 #include "harness.h"
-#include "http_fixture.h"
 
 namespace mqttd::dbtest {
 

@@ -5,16 +5,16 @@
 #include <gtest/gtest.h>
 
 #include "broker/auth/http_client.h"
-#include "test_http_server.h"
+#include "http_server.h"
+#include "sockets.h"
 #include "test_util.h"
 
 namespace mqttd::broker::auth {
 namespace {
 
-using testing::CannedResponse;
+using test::HttpRequest;
+using test::HttpServer;
 using testing::identity;
-using testing::ReceivedRequest;
-using testing::TestHttpServer;
 using testing::wait_decision;
 
 std::map<std::string, std::string> as_map(
@@ -22,7 +22,7 @@ std::map<std::string, std::string> as_map(
     return {v.begin(), v.end()};
 }
 
-HttpAuthConfig config_for(const TestHttpServer& server) {
+HttpAuthConfig config_for(const HttpServer& server) {
     HttpAuthConfig c;
     EXPECT_EQ(c.set("auth.http.auth_req", server.url("/mqtt/auth")), "");
     EXPECT_EQ(c.set("auth.http.auth_req.method", "post"), "");
@@ -79,18 +79,18 @@ TEST(HttpAuth, ExpandParams) {
 }
 
 TEST(HttpAuth, AllowDenyIgnoreAndReceivedParams) {
-    TestHttpServer server([](const ReceivedRequest& r) {
-        auto form = as_map(testing::parse_form(r.method == "POST" ? r.body : r.query));
+    HttpServer server([](const HttpRequest& r) {
+        auto form = (test::decode_form(r.method == "POST" ? r.body : r.query));
         if (r.path == "/mqtt/auth") {
             if (form["username"] == "nobody") {
-                return CannedResponse::answer(200, "ignore");
+                return test::reply(200, "ignore");
             }
-            return CannedResponse::answer(form["password"] == "good pw&" ? 200 : 403, "");
+            return test::reply(form["password"] == "good pw&" ? 200 : 403, "");
         }
         if (r.path == "/mqtt/superuser") {
-            return CannedResponse::answer(form["username"] == "root" ? 200 : 404, "");
+            return test::reply(form["username"] == "root" ? 200 : 404, "");
         }
-        return CannedResponse::answer(form["topic"] == "allowed/t" ? 200 : 403, "");
+        return test::reply(form["topic"] == "allowed/t" ? 200 : 403, "");
     });
     HttpAuth h(config_for(server));
 
@@ -101,8 +101,8 @@ TEST(HttpAuth, AllowDenyIgnoreAndReceivedParams) {
     ASSERT_EQ(reqs.size(), 2u);  // auth_req, then super_req
     EXPECT_EQ(reqs[0].method, "POST");
     EXPECT_EQ(reqs[0].path, "/mqtt/auth");
-    EXPECT_EQ(reqs[0].content_type, "application/x-www-form-urlencoded");
-    auto form = as_map(testing::parse_form(reqs[0].body));
+    EXPECT_EQ(reqs[0].header("content-type"), "application/x-www-form-urlencoded");
+    auto form = (test::decode_form(reqs[0].body));
     EXPECT_EQ(form["clientid"], "cid/1");
     EXPECT_EQ(form["username"], "alice");
     EXPECT_EQ(form["password"], "good pw&");
@@ -110,7 +110,7 @@ TEST(HttpAuth, AllowDenyIgnoreAndReceivedParams) {
     EXPECT_EQ(reqs[0].body.find("good pw&"), std::string::npos);  // encoded on the wire
     EXPECT_EQ(reqs[1].method, "GET");
     EXPECT_EQ(reqs[1].path, "/mqtt/superuser");
-    EXPECT_EQ(as_map(testing::parse_form(reqs[1].query))["clientid"], "cid/1");
+    EXPECT_EQ((test::decode_form(reqs[1].query))["clientid"], "cid/1");
 
     EXPECT_TRUE(auth(h, identity("c", "root", "good pw&")).superuser);
     auto denied = auth(h, identity("c", "alice", "bad"));
@@ -123,20 +123,20 @@ TEST(HttpAuth, AllowDenyIgnoreAndReceivedParams) {
     EXPECT_EQ(acl(h, identity("c", "alice"), Access::Subscribe, "other/#").verdict, Verdict::Deny);
     reqs = server.requests();
     ASSERT_EQ(reqs.size(), before + 2);
-    auto pub = as_map(testing::parse_form(reqs[before].query));
+    auto pub = (test::decode_form(reqs[before].query));
     EXPECT_EQ(reqs[before].method, "GET");
     EXPECT_EQ(pub["access"], "2");
     EXPECT_EQ(pub["topic"], "allowed/t");
     EXPECT_EQ(pub["username"], "alice");
     EXPECT_EQ(pub["ipaddr"], "10.0.0.1");
-    auto sub = as_map(testing::parse_form(reqs[before + 1].query));
+    auto sub = (test::decode_form(reqs[before + 1].query));
     EXPECT_EQ(sub["access"], "1");
     EXPECT_EQ(sub["topic"], "other/#");
     EXPECT_EQ(h.counters().unavailable, 0u);
 }
 
 TEST(HttpAuth, ServerHangsTimesOutAndDenies) {
-    TestHttpServer server([](const ReceivedRequest&) { return CannedResponse::hang(); });
+    HttpServer server([](const HttpRequest&) { return test::hang(); });
     HttpAuthConfig c = config_for(server);
     ASSERT_EQ(c.set("auth.http.timeout", "300"), "");
     HttpAuth h(c);
@@ -151,20 +151,20 @@ TEST(HttpAuth, ServerHangsTimesOutAndDenies) {
 }
 
 TEST(HttpAuth, GarbageAnd5xxAndServerDown) {
-    TestHttpServer garbage([](const ReceivedRequest&) { return CannedResponse::garbage(); });
+    HttpServer garbage([](const HttpRequest&) { return test::garbage(); });
     HttpAuth g(config_for(garbage));
     auto d = auth(g, identity("c", "u", "p"));
     EXPECT_EQ(d.verdict, Verdict::Deny);
     EXPECT_TRUE(d.error);
 
-    TestHttpServer err([](const ReceivedRequest&) { return CannedResponse::answer(503, "down"); });
+    HttpServer err([](const HttpRequest&) { return test::reply(503, "down"); });
     HttpAuth e(config_for(err));
     EXPECT_EQ(auth(e, identity("c", "u", "p")).reason, "auth server unavailable");
     EXPECT_EQ(acl(e, identity("c", "u"), Access::Publish, "t").reason, "auth server unavailable");
 
     HttpAuthConfig c;
     ASSERT_EQ(c.set("auth.http.auth_req",
-                    "http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/auth"),
+                    "http://127.0.0.1:" + std::to_string(test::free_port()) + "/auth"),
               "");
     HttpAuth down(c);
     d = auth(down, identity("c", "u", "p"));
@@ -177,9 +177,9 @@ TEST(HttpAuth, GarbageAnd5xxAndServerDown) {
 
 TEST(HttpAuth, OversizedCredentialsArePosted) {
     std::atomic<size_t> seen{0};
-    TestHttpServer server([&](const ReceivedRequest& r) {
-        seen = as_map(testing::parse_form(r.body))["password"].size();
-        return CannedResponse::answer(200, "");
+    HttpServer server([&](const HttpRequest& r) {
+        seen = (test::decode_form(r.body))["password"].size();
+        return test::reply(200, "");
     });
     HttpAuthConfig c = config_for(server);
     ASSERT_EQ(c.set("auth.http.super_req", ""), "");
@@ -190,7 +190,7 @@ TEST(HttpAuth, OversizedCredentialsArePosted) {
 }
 
 TEST(HttpAuth, FullQueueDeniesAndDestructionAnswersEveryone) {
-    TestHttpServer server([](const ReceivedRequest&) { return CannedResponse::hang(); });
+    HttpServer server([](const HttpRequest&) { return test::hang(); });
     HttpAuthConfig c = config_for(server);
     c.threads = 1;
     c.max_queue = 2;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "broker/auth/auth_chain.h"
+#include "temp_dir.h"
 
 namespace mqttd::broker::auth::testing {
 
@@ -46,22 +47,6 @@ inline ClientIdentity identity(std::string client_id,
     return id;
 }
 
-class TempDir {
-public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "mqttd-auth-XXXXXX").string();
-        path_ = ::mkdtemp(tmpl.data()) != nullptr ? tmpl : std::string();
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using TempDir = mqttd::test::TempDir;  // tests/support/temp_dir.h
 
 }  // namespace mqttd::broker::auth::testing

@@ -3,14 +3,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "test_http_server.h"
+#include "http_server.h"
+#include "sockets.h"
 
 namespace mqttd::broker::auth {
 namespace {
 
-using testing::CannedResponse;
-using testing::ReceivedRequest;
-using testing::TestHttpServer;
+using test::HttpRequest;
+using test::HttpServer;
 
 HookEventData event(HookEvent e, std::string client_id = "c", std::string topic = {}) {
     HookEventData d;
@@ -80,7 +80,7 @@ TEST(WebHook, BodiesUseEmqFieldNames) {
 }
 
 TEST(WebHook, DeliversToServer) {
-    TestHttpServer server([](const ReceivedRequest&) { return CannedResponse::answer(200); });
+    HttpServer server([](const HttpRequest&) { return test::reply(200); });
     WebHook hook(config_for(server.url("/hook")));
     HookEventData c;
     c.event = HookEvent::ClientConnected;
@@ -95,11 +95,11 @@ TEST(WebHook, DeliversToServer) {
     EXPECT_TRUE(hook.emit(m));
     m.topic = "not/selected";
     EXPECT_FALSE(hook.emit(m));
-    ASSERT_TRUE(server.wait_for(2));
+    ASSERT_TRUE(server.wait_count(2));
     auto reqs = server.requests();
     EXPECT_EQ(reqs[0].method, "POST");
     EXPECT_EQ(reqs[0].path, "/hook");
-    EXPECT_EQ(reqs[0].content_type, "application/json");
+    EXPECT_EQ(reqs[0].header("content-type"), "application/json");
     auto j0 = nlohmann::json::parse(reqs[0].body);
     EXPECT_EQ(j0["action"], "client_connected");
     EXPECT_EQ(j0["client_id"], "c1");
@@ -118,12 +118,10 @@ TEST(WebHook, DeliversToServer) {
 
 TEST(WebHook, RetriesThenSucceeds) {
     std::atomic<int> n{0};
-    TestHttpServer server([&](const ReceivedRequest&) {
-        return CannedResponse::answer(++n < 3 ? 500 : 200, "");
-    });
+    HttpServer server([&](const HttpRequest&) { return test::reply(++n < 3 ? 500 : 200, ""); });
     WebHook hook(config_for(server.url("/hook")));
     EXPECT_TRUE(hook.emit(event(HookEvent::ClientConnected)));
-    ASSERT_TRUE(server.wait_for(3));
+    ASSERT_TRUE(server.wait_count(3));
     for (int i = 0; i < 200 && hook.counters().sent < 1; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -134,8 +132,7 @@ TEST(WebHook, RetriesThenSucceeds) {
 }
 
 TEST(WebHook, GivesUpAfterRetriesWhenDown) {
-    WebHookConfig cfg =
-            config_for("http://127.0.0.1:" + std::to_string(testing::closed_port()) + "/h");
+    WebHookConfig cfg = config_for("http://127.0.0.1:" + std::to_string(test::free_port()) + "/h");
     cfg.retries = 2;
     WebHook hook(cfg);
     EXPECT_TRUE(hook.emit(event(HookEvent::ClientConnected)));
@@ -149,7 +146,7 @@ TEST(WebHook, GivesUpAfterRetriesWhenDown) {
 }
 
 TEST(WebHook, FullQueueDropsWithoutBlocking) {
-    TestHttpServer server([](const ReceivedRequest&) { return CannedResponse::hang(); });
+    HttpServer server([](const HttpRequest&) { return test::hang(); });
     WebHookConfig cfg = config_for(server.url("/hook"));
     cfg.max_queue = 5;
     cfg.timeout_ms = 200;

@@ -124,7 +124,7 @@ void read_reports(int fd, uint64_t& max_reported, bool& any) {
 }
 
 TEST(CrashTest, KilledWriterLeavesOnlyWholeBatches) {
-    testing::TempDir tmp;
+    mqttd::test::TempDir tmp;
     const std::string dir = tmp.sub("db");
     std::mt19937 rng(std::random_device{}());
     uint64_t next_start = 0;  // batches [0, next_start) are all present

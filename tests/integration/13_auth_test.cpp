@@ -13,7 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
-#include "http_fixture.h"
+#include "auth_fixture.h"
 
 namespace mqttd::authtest {
 namespace {

@@ -1,4 +1,5 @@
-// Integration test harness: runs the real mqttd binary (MQTTD_BINARY) in a child process and
+// The broker launcher and MQTT clients of every test that needs a broker (tests/integration,
+// the benchmarks' helpers): runs the real mqttd binary (MQTTD_BINARY) in a child process and
 // drives it with clients that are independent of the code under test:
 //   * BrokerProcess -- free ports, a temp data dir kept across restarts, fork/exec, readiness
 //     wait, stderr captured to a file (printed when the test fails), SIGTERM / SIGKILL.
@@ -27,6 +28,9 @@
 
 #include <sys/types.h>
 
+#include "sockets.h"
+#include "temp_dir.h"
+
 struct mosquitto;
 struct mosquitto_message;
 
@@ -45,21 +49,8 @@ inline constexpr std::chrono::milliseconds kQuiet{400};
 // `"literal" + std::to_string(n)`.
 std::string num(std::string_view prefix, long long n);
 
-// A TCP port that was free a moment ago (bind to port 0, read it, close).
-uint16_t free_port();
-
-// A directory under $TMPDIR removed (recursively) on destruction.
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using test::free_port;  // tests/support/sockets.h
+using test::TempDir;    // tests/support/temp_dir.h
 
 // One mqttd child process. The data directory and the ports stay the same across restart().
 // On destruction the broker is stopped (SIGTERM, then SIGKILL after a grace period) and, if the

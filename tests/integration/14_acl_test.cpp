@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "http_fixture.h"
+#include "auth_fixture.h"
 
 namespace mqttd::authtest {
 namespace {

@@ -1,6 +1,7 @@
-// REST API v2 against the real mqttd binary: real HTTP over a socket, real MQTT clients
-// (libmosquitto). One broker is shared by the suite (started in SetUpTestSuite); tests that
-// restart the broker or change global settings use their own.
+// REST API v2 against the real mqttd binary: real HTTP over a socket (tests/support's
+// client), real MQTT clients (libmosquitto, harness.h). One broker is shared by the suite
+// (started in SetUpTestSuite); tests that restart the broker or change global settings use
+// their own.
 #include <iostream>
 #include <map>
 #include <memory>
@@ -15,39 +16,54 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 
-#include "rest_client.h"
+#include "harness.h"
+#include "http_client.h"
 
 namespace mqttd::rest_test {
 namespace {
+
+using itest::BrokerProcess;
+using Mqtt = itest::MosqClient;
+using Json = nlohmann::json;
+using test::http;
+using namespace std::chrono_literals;
+
+// GET / call with admin:public on the broker's API port; the reply's JSON.
+Json get_json(const BrokerProcess& b, const std::string& path) {
+    return http(b.api_port(), "GET", path).json();
+}
+Json call_json(const BrokerProcess& b,
+               const std::string& method,
+               const std::string& path,
+               const std::string& body) {
+    return http(b.api_port(), method, path, body).json();
+}
 
 constexpr const char* kNode = "mqttd@127.0.0.1";
 
 class RestApi : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() {
-        broker_ = new Broker();
-        ASSERT_TRUE(broker_->start()) << broker_->log();
-    }
+    static void SetUpTestSuite() { broker_ = new BrokerProcess(); }
     static void TearDownTestSuite() {
         delete broker_;
         broker_ = nullptr;
     }
     void TearDown() override {
         if (HasFailure()) {
-            std::cerr << "---- mqttd log ----\n" << broker_->log() << "-------------------\n";
+            std::cerr << "---- mqttd log ----\n" << broker_->log_text() << "-------------------\n";
         }
     }
     static uint16_t api() { return broker_->api_port(); }
-    static Json get(const std::string& path) { return broker_->get("/api/v2/" + path); }
+    static Json get(const std::string& path) { return get_json(*broker_, "/api/v2/" + path); }
     static Json call(const std::string& m, const std::string& path, const std::string& body) {
-        return broker_->call(m, "/api/v2/" + path, body);
+        return call_json(*broker_, m, "/api/v2/" + path, body);
     }
     static int code(const Json& j) { return j.is_object() ? j.value("code", -1) : -1; }
 
-    static Broker* broker_;
+    static BrokerProcess* broker_;
 };
 
-Broker* RestApi::broker_ = nullptr;
+BrokerProcess* RestApi::broker_ = nullptr;
 
 // ---- auth ----
 
@@ -163,11 +179,11 @@ TEST_F(RestApi, MonitoringListenersMetricsStats) {
 
 TEST_F(RestApi, ClientsSessionsSubscriptionsRoutes) {
     Mqtt persistent("rest-p1", false);
-    ASSERT_EQ(persistent.connect(broker_->mqtt_port()), 0);
-    ASSERT_TRUE(persistent.subscribe("/World", 1));
+    ASSERT_EQ(persistent.connect(broker_->port()), 0);
+    ASSERT_EQ(persistent.subscribe("/World", 1), std::vector<int>{1});
     Mqtt clean("rest-c1", true);
-    ASSERT_EQ(clean.connect(broker_->mqtt_port()), 0);
-    ASSERT_TRUE(clean.subscribe("a/b/c", 0));
+    ASSERT_EQ(clean.connect(broker_->port()), 0);
+    ASSERT_EQ(clean.subscribe("a/b/c", 0), std::vector<int>{0});
 
     auto list = get(std::string("nodes/") + kNode + "/clients");
     ASSERT_EQ(code(list), 0);
@@ -257,7 +273,7 @@ TEST_F(RestApi, PagingMathsAndCursor) {
         char id[32];
         std::snprintf(id, sizeof id, "page-%02d", i);
         Mqtt m(id, false);
-        ASSERT_EQ(m.connect(broker_->mqtt_port()), 0);
+        ASSERT_EQ(m.connect(broker_->port()), 0);
         m.disconnect();
     }
     std::string base = std::string("nodes/") + kNode + "/sessions";
@@ -308,22 +324,22 @@ TEST_F(RestApi, PagingMathsAndCursor) {
 
 TEST_F(RestApi, PublishReachesSubscriberAndRetainedEndpoints) {
     Mqtt sub("rest-sub", true);
-    ASSERT_EQ(sub.connect(broker_->mqtt_port()), 0);
-    ASSERT_TRUE(sub.subscribe("/World", 1));
+    ASSERT_EQ(sub.connect(broker_->port()), 0);
+    ASSERT_EQ(sub.subscribe("/World", 1), std::vector<int>{1});
     auto j = call("POST", "mqtt/publish",
                   R"({"topic":"/World","payload":"hello","qos":1,"retain":false,"client_id":"x"})");
     ASSERT_EQ(code(j), 0) << j.dump();
     EXPECT_EQ(j["result"], Json::array());
     auto m = sub.wait_message();
     ASSERT_TRUE(m);
-    EXPECT_EQ(m->first, "/World");
-    EXPECT_EQ(m->second, "hello");
+    EXPECT_EQ(m->topic, "/World");
+    EXPECT_EQ(m->payload, "hello");
 
     // Defaults: payload "", qos 0, retain false.
     ASSERT_EQ(code(call("POST", "mqtt/publish", R"({"topic":"/World"})")), 0);
     m = sub.wait_message();
     ASSERT_TRUE(m);
-    EXPECT_EQ(m->second, "");
+    EXPECT_EQ(m->payload, "");
 
     EXPECT_EQ(code(call("POST", "mqtt/publish", R"({"payload":"x"})")), 107);
     EXPECT_EQ(code(call("POST", "mqtt/publish", R"({"topic":"a","qos":3})")), 108);
@@ -361,10 +377,10 @@ TEST_F(RestApi, PublishReachesSubscriberAndRetainedEndpoints) {
 // for what was being committed, and goes through the in-flight overlay.
 TEST_F(RestApi, RetainedDeleteRightAfterAPublishStaysDeleted) {
     Mqtt pub("race-pub", true);
-    ASSERT_EQ(pub.connect(broker_->mqtt_port()), 0);
+    ASSERT_EQ(pub.connect(broker_->port()), 0);
     Mqtt watch("race-watch", true);
-    ASSERT_EQ(watch.connect(broker_->mqtt_port()), 0);
-    ASSERT_TRUE(watch.subscribe("race/#", 0));
+    ASSERT_EQ(watch.connect(broker_->port()), 0);
+    ASSERT_EQ(watch.subscribe("race/#", 0), std::vector<int>{0});
     for (int i = 0; i < 20; ++i) {
         const std::string topic = "race/" + std::to_string(i);
         ASSERT_TRUE(pub.publish(topic, "p", 0, true));
@@ -375,14 +391,14 @@ TEST_F(RestApi, RetainedDeleteRightAfterAPublishStaysDeleted) {
         EXPECT_TRUE(left["result"]["objects"].empty()) << topic << ": " << left.dump();
     }
     Mqtt late("race-late", true);
-    ASSERT_EQ(late.connect(broker_->mqtt_port()), 0);
-    ASSERT_TRUE(late.subscribe("race/#", 0));
+    ASSERT_EQ(late.connect(broker_->port()), 0);
+    ASSERT_EQ(late.subscribe("race/#", 0), std::vector<int>{0});
     EXPECT_FALSE(late.wait_message(300ms)) << "a deleted retained message came back";
 }
 
 TEST_F(RestApi, SubscribeAndUnsubscribeActOnTheSession) {
     Mqtt c("rest-s1", true);
-    ASSERT_EQ(c.connect(broker_->mqtt_port()), 0);
+    ASSERT_EQ(c.connect(broker_->port()), 0);
     ASSERT_EQ(code(call("POST", "mqtt/subscribe",
                         R"({"topic":"rest/sub","qos":1,"client_id":"rest-s1"})")),
               0);
@@ -390,7 +406,7 @@ TEST_F(RestApi, SubscribeAndUnsubscribeActOnTheSession) {
     ASSERT_EQ(code(call("POST", "mqtt/publish", R"({"topic":"rest/sub","payload":"p"})")), 0);
     auto m = c.wait_message();
     ASSERT_TRUE(m);
-    EXPECT_EQ(m->second, "p");
+    EXPECT_EQ(m->payload, "p");
     ASSERT_EQ(
             code(call("POST", "mqtt/unsubscribe", R"({"topic":"rest/sub","client_id":"rest-s1"})")),
             0);
@@ -411,8 +427,8 @@ TEST_F(RestApi, SubscribeAndUnsubscribeActOnTheSession) {
 TEST_F(RestApi, MqueueOfAnOfflinePersistentSession) {
     {
         Mqtt p("rest-q1", false);
-        ASSERT_EQ(p.connect(broker_->mqtt_port()), 0);
-        ASSERT_TRUE(p.subscribe("rest/q", 1));
+        ASSERT_EQ(p.connect(broker_->port()), 0);
+        ASSERT_EQ(p.subscribe("rest/q", 1), std::vector<int>{1});
         p.disconnect();
     }
     // Offline once the broker has handled the DISCONNECT (until then a message is sent, not
@@ -448,11 +464,11 @@ TEST_F(RestApi, MqueueOfAnOfflinePersistentSession) {
 
 TEST_F(RestApi, KickPublishesTheWill) {
     Mqtt watcher("rest-watch", true);
-    ASSERT_EQ(watcher.connect(broker_->mqtt_port()), 0);
-    ASSERT_TRUE(watcher.subscribe("rest/will", 0));
+    ASSERT_EQ(watcher.connect(broker_->port()), 0);
+    ASSERT_EQ(watcher.subscribe("rest/will", 0), std::vector<int>{0});
     Mqtt victim("rest-victim", true);
-    victim.will("rest/will", "gone");
-    ASSERT_EQ(victim.connect(broker_->mqtt_port()), 0);
+    victim.set_will("rest/will", "gone", 0, false);
+    ASSERT_EQ(victim.connect(broker_->port()), 0);
     EXPECT_EQ(code(call("PUT", "clients/rest-victim/clean_acl_cache", R"({"topic":"a/b"})")), 0);
     EXPECT_EQ(code(call("PUT", "clients/rest-victim/clean_acl_cache", R"({})")), 107);
     EXPECT_EQ(code(call("PUT", "clients/ghost/clean_acl_cache", R"({"topic":"a"})")), 112);
@@ -461,7 +477,7 @@ TEST_F(RestApi, KickPublishesTheWill) {
     EXPECT_TRUE(victim.wait_disconnected());
     auto m = watcher.wait_message();
     ASSERT_TRUE(m);
-    EXPECT_EQ(m->second, "gone");
+    EXPECT_EQ(m->payload, "gone");
     EXPECT_EQ(code(call("DELETE", "clients/rest-victim", "")), 112);
 }
 
@@ -652,7 +668,7 @@ TEST_F(RestApi, StatsMaximaIncludeBursts) {
         std::vector<std::unique_ptr<Mqtt>> burst;
         for (int i = 0; i < 28; ++i) {
             burst.push_back(std::make_unique<Mqtt>("burst-" + std::to_string(i)));
-            ASSERT_EQ(burst.back()->connect(broker_->mqtt_port()), 0);
+            ASSERT_EQ(burst.back()->connect(broker_->port()), 0);
         }
         for (auto& c : burst) {
             c->disconnect();
@@ -690,41 +706,41 @@ TEST_F(RestApi, KeepAliveConnectionServesSeveralRequests) {
 // ---- behaviour changes and restarts (own broker) ----
 
 TEST(RestApiRestart, ConfigPluginsAndUsersSurviveARestart) {
-    Broker b;
-    ASSERT_TRUE(b.start()) << b.log();
+    BrokerProcess b;
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     auto put = [&](const std::string& path, const std::string& body) {
-        return b.call("PUT", "/api/v2/" + path, body).value("code", -1);
+        return call_json(b, "PUT", "/api/v2/" + path, body).value("code", -1);
     };
     // allow_anonymous=false: the next anonymous CONNECT gets return code 5.
     ASSERT_EQ(put("configs/emqttd", R"({"key":"mqtt.allow_anonymous","value":"false"})"), 0);
     {
         Mqtt anon("anon-1");
-        EXPECT_EQ(anon.connect(b.mqtt_port()), 5);
+        EXPECT_EQ(anon.connect(b.port()), 5);
     }
     // emq_retainer stopped: a retained publish is delivered but not stored.
     std::string base = std::string("/api/v2/nodes/") + kNode;
-    ASSERT_EQ(
-            b.call("PUT", base + "/plugins/emq_retainer", R"({"active":false})").value("code", -1),
-            0);
-    EXPECT_EQ(
-            b.call("PUT", base + "/plugins/emq_retainer", R"({"active":false})").value("code", -1),
-            111);
-    ASSERT_EQ(
-            b.call("POST", "/api/v2/mqtt/publish", R"({"topic":"r/1","payload":"x","retain":true})")
-                    .value("code", -1),
-            0);
-    EXPECT_TRUE(b.get("/api/v2/retained/r/1")["result"]["objects"].empty());
-    ASSERT_EQ(b.call("PUT", base + "/plugin_configs/emq_retainer",
-                     R"({"retainer.max_message_num":"7"})")
+    ASSERT_EQ(call_json(b, "PUT", base + "/plugins/emq_retainer", R"({"active":false})")
                       .value("code", -1),
               0);
-    ASSERT_EQ(b.call("POST", "/api/v2/users", R"({"username":"keep","password":"me"})")
+    EXPECT_EQ(call_json(b, "PUT", base + "/plugins/emq_retainer", R"({"active":false})")
+                      .value("code", -1),
+              111);
+    ASSERT_EQ(call_json(b, "POST", "/api/v2/mqtt/publish",
+                        R"({"topic":"r/1","payload":"x","retain":true})")
+                      .value("code", -1),
+              0);
+    EXPECT_TRUE(get_json(b, "/api/v2/retained/r/1")["result"]["objects"].empty());
+    ASSERT_EQ(call_json(b, "PUT", base + "/plugin_configs/emq_retainer",
+                        R"({"retainer.max_message_num":"7"})")
+                      .value("code", -1),
+              0);
+    ASSERT_EQ(call_json(b, "POST", "/api/v2/users", R"({"username":"keep","password":"me"})")
                       .value("code", -1),
               0);
     ASSERT_EQ(put("change_pwd/admin", R"({"new_pwd":"secret","old_pwd":"public"})"), 0);
 
-    b.stop();
-    ASSERT_TRUE(b.start()) << b.log();
+    b.restart();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
     auto as_admin = [&](const std::string& path) {
         return http(b.api_port(), "GET", path, "", "admin:secret").json();
     };
@@ -747,10 +763,7 @@ TEST(RestApiRestart, ConfigPluginsAndUsersSurviveARestart) {
         }
     }
     Mqtt anon("anon-2");
-    EXPECT_EQ(anon.connect(b.mqtt_port()), 5);
-    if (::testing::Test::HasFailure()) {
-        std::cerr << b.log();
-    }
+    EXPECT_EQ(anon.connect(b.port()), 5);
 }
 
 }  // namespace
