@@ -14,7 +14,8 @@ RocksGroupWriter::RocksGroupWriter(const Options& options,
                                    Counts& counts,
                                    SessionCountsCache& sessions,
                                    const std::atomic<uint64_t>& next_id,
-                                   const MessageIdState& ids)
+                                   const MessageIdState& ids,
+                                   RetainedIndex& retained)
     : options_(options),
       db_(db),
       counts_(counts),
@@ -22,6 +23,7 @@ RocksGroupWriter::RocksGroupWriter(const Options& options,
       next_id_(next_id),
       refs_(ids.next_id),
       applier_(db, options.dir, overlay_, queues_, refs_, sessions),
+      retained_(retained),
       hwm_persisted_(ids.persisted_next) {
     write_options_.sync = options.sync;
 }
@@ -53,6 +55,14 @@ Status RocksGroupWriter::write_group(std::span<const PendingCommit> group,
     }
     if (ws.ok() && options_.fail_write_for_test && options_.fail_write_for_test()) {
         ws = rocksdb::Status::IOError("injected write failure (test hook)");
+    }
+    if (ws.ok()) {
+        overlay_.for_each_write(Cf::Retained, [&](const std::string& key, const Overlay::Kv& kv) {
+            if (kv.live) {
+                retained_.insert(key);
+            }
+            return true;
+        });
     }
     if (ws.ok() && wb.Count() > 0) {
         ws = db_.db().Write(write_options_, &wb);
@@ -117,6 +127,12 @@ rocksdb::Status RocksGroupWriter::add_derived(rocksdb::WriteBatch& wb,
 
 void RocksGroupWriter::publish(const PerCounted<uint64_t>& totals, uint64_t hwm) {
     counts_.publish(totals);
+    overlay_.for_each_write(Cf::Retained, [&](const std::string& key, const Overlay::Kv& kv) {
+        if (!kv.live) {
+            retained_.erase(key);
+        }
+        return true;
+    });
     {
         auto cache = sessions_.lock();
         cache.make_room(overlay_.sessions_size());

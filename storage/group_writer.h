@@ -12,6 +12,8 @@
 //                                  WriteOptions.sync = Options::sync;
 //   4. publish                     once the write succeeded: the counts and caches take the
 //                                  group's state (after a failed write they stay as they were).
+// The retained index (retained_index.h) takes the group's retained puts before step 3 and its
+// deletes in step 4, so it always holds every retained key on disk.
 // Completions and the sticky error are the Committer's.
 //
 // Ownership: owned by RocksStore with the DB, counts and session-count cache it refers to.
@@ -30,6 +32,7 @@
 #include "storage/op_applier.h"
 #include "storage/overlay.h"
 #include "storage/queue_cache.h"
+#include "storage/retained_index.h"
 #include "storage/store.h"
 
 namespace mqttd::storage {
@@ -44,7 +47,8 @@ public:
                      Counts& counts,
                      SessionCountsCache& sessions,
                      const std::atomic<uint64_t>& next_id,
-                     const MessageIdState& ids);
+                     const MessageIdState& ids,
+                     RetainedIndex& retained);
 
     Status write_group(std::span<const PendingCommit> group, std::span<Status> results) override;
     void end_group() override;
@@ -66,6 +70,7 @@ private:
     QueueEntryCache queues_;
     Overlay overlay_;
     OpApplier applier_;
+    RetainedIndex& retained_;
     uint64_t hwm_persisted_;  // meta "next_message_id" as last written
 };
 

@@ -1,6 +1,10 @@
 // Reads of RocksStore: point lookups, paging from one snapshot, and the retained-topic
 // wildcard walk.
 //
+// match_retained (a SUBSCRIBE's retained messages) asks the in-memory RetainedIndex
+// (retained_index.h) which topics match and reads only those; the walk below answers the
+// paged REST listing, whose cursor resumes from one snapshot.
+//
 // RETAINED WALK. Retained keys are level-encoded (keys.h: '/' -> 0x00), so the topics under
 // "a/b/" are exactly the keys with prefix "a" 0x00 "b" 0x00, and for two different values L1 < L2
 // of one level every key below L1 sorts before every key below L2. The walk goes level by
@@ -15,6 +19,9 @@
 // [MQTT-4.7.2-1] with one Seek past them. The walk emits keys in ascending order, so paging
 // resumes after the cursor key by starting each level's seek at the cursor.
 #include <algorithm>
+#include <cstddef>
+#include <string>
+#include <vector>
 
 #include "storage/keys.h"
 #include "storage/rocks_store.h"
@@ -432,13 +439,82 @@ Status RocksStore::walk_retained(std::string_view filter,
     return it->status().ok() ? Status::ok() : Status::io_error(it->status().ToString());
 }
 
+// A filter without '+' is a literal prefix, maybe with a trailing '#': one Get, or the walk
+// (one range scan), which the index cannot improve. A filter with '+' goes through the
+// retained index: the matching keys, ascending, then their records. Ending in '#', it reads
+// them with one iterator: each key is normally the Next() of the previous one (a subtree is
+// contiguous in the family), else a Seek. Otherwise as point lookups (bloom-filtered), one
+// MultiGet per chunk of sorted keys: a '+' costs one lookup per message instead of the walk's
+// two or three seeks per value of its level. A key the index holds but the family has not
+// (retained_index.h, INVARIANT) is skipped.
 Status RocksStore::match_retained(std::string_view filter,
                                   const std::function<bool(RetainedRecord&&)>& fn) const {
-    return walk_retained(filter, rocksdb::ReadOptions(), nullptr,
-                         [&](std::string_view k, std::string_view v) {
-                             auto rec = values::decode_retained(keys::retained_topic(k), v);
-                             return rec ? fn(std::move(*rec)) : true;
-                         });
+    if (filter.empty() || !keys::valid_component(filter)) {
+        return Status::invalid_argument("bad topic filter");
+    }
+    auto emit = [&](std::string_view key, std::string_view value) {
+        auto rec = values::decode_retained(keys::retained_topic(key), value);
+        return rec ? fn(std::move(*rec)) : true;
+    };
+    if (filter.find('+') == std::string_view::npos) {
+        if (filter.find('#') == std::string_view::npos) {
+            const std::string key = keys::retained(filter);
+            if (auto v = get_raw(Cf::Retained, key)) {
+                emit(key, *v);
+            }
+            return Status::ok();
+        }
+        return walk_retained(filter, rocksdb::ReadOptions(), nullptr, emit);
+    }
+    std::vector<std::string> found;
+    retained_index_.match(filter, found);
+    if (filter.ends_with('#')) {
+        std::unique_ptr<rocksdb::Iterator> it(
+                db_.db().NewIterator(rocksdb::ReadOptions(), db_.cf(Cf::Retained)));
+        for (const std::string& key : found) {
+            if (it->Valid() && it->key().compare(rocksdb::Slice(key)) < 0) {
+                it->Next();
+            }
+            if (!it->Valid() || it->key().compare(rocksdb::Slice(key)) != 0) {
+                it->Seek(key);
+            }
+            if (!it->status().ok()) {
+                return Status::io_error(it->status().ToString());
+            }
+            if (it->Valid() && it->key().ToStringView() == key &&
+                !emit(key, it->value().ToStringView())) {
+                break;
+            }
+        }
+        return Status::ok();
+    }
+    constexpr size_t kChunk = 64;
+    const size_t cap = std::min(found.size(), kChunk);
+    std::vector<rocksdb::Slice> chunk;
+    chunk.reserve(cap);
+    std::vector<rocksdb::PinnableSlice> vals(cap);
+    std::vector<rocksdb::Status> statuses(cap);
+    for (size_t at = 0; at < found.size(); at += kChunk) {
+        const size_t n = std::min(kChunk, found.size() - at);
+        chunk.assign(found.begin() + static_cast<std::ptrdiff_t>(at),
+                     found.begin() + static_cast<std::ptrdiff_t>(at + n));
+        db_.db().MultiGet(rocksdb::ReadOptions(), db_.cf(Cf::Retained), n, chunk.data(),
+                          vals.data(), statuses.data(), /*sorted_input=*/true);
+        for (size_t j = 0; j < n; ++j) {
+            if (statuses[j].IsNotFound()) {
+                continue;
+            }
+            if (!statuses[j].ok()) {
+                return Status::io_error(statuses[j].ToString());
+            }
+            const bool go_on = emit(found[at + j], vals[j].ToStringView());
+            vals[j].Reset();
+            if (!go_on) {
+                return Status::ok();
+            }
+        }
+    }
+    return Status::ok();
 }
 
 Page<RetainedRecord> RocksStore::retained(std::string_view filter, const PageRequest& req) const {

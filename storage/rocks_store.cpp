@@ -3,6 +3,7 @@
 #include "storage/rocks_store.h"
 
 #include <future>
+#include <memory>
 #include <utility>
 
 namespace mqttd::storage {
@@ -12,8 +13,16 @@ RocksStore::RocksStore(Options options, RocksDb db, const StoredState& state)
       db_(std::move(db)),
       counts_(state.counts),
       next_id_(state.ids.next_id),
-      writer_(options_, db_, counts_, session_counts_, next_id_, state.ids),
-      committer_(writer_, options_.on_sticky_error) {}
+      writer_(options_, db_, counts_, session_counts_, next_id_, state.ids, retained_index_),
+      committer_(writer_, options_.on_sticky_error) {
+    // Keys only; a full pass at open (about 0.5 s per million retained topics here).
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_.db().NewIterator(ro, db_.cf(Cf::Retained)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        retained_index_.insert(it->key().ToStringView());
+    }
+}
 
 RocksStore::~RocksStore() {
     close();

@@ -50,6 +50,7 @@
 #include "storage/committer.h"
 #include "storage/counts.h"
 #include "storage/group_writer.h"
+#include "storage/retained_index.h"
 #include "storage/rocks_db.h"
 #include "storage/rocks_open.h"
 #include "storage/schema.h"
@@ -125,8 +126,9 @@ private:
     Counts counts_;
     SessionCountsCache session_counts_;
     std::atomic<uint64_t> next_id_;
-    RocksGroupWriter writer_;  // refers to the members above
-    Committer committer_;      // runs writer_; declared last, so stopped first
+    RetainedIndex retained_index_;  // filled from `retained` at open, kept by writer_
+    RocksGroupWriter writer_;       // refers to the members above
+    Committer committer_;           // runs writer_; declared last, so stopped first
 };
 
 }  // namespace mqttd::storage

@@ -5,16 +5,17 @@
 //
 // Retained topics are bld/<b>/dev/<d>/<metric>: B buildings x 100 devices x 10 metrics, so
 // 1000 buildings for 1M (MQTTD_BENCH_RETAINED changes the count, at least 1000). Filters, in
-// building b = B/2 and device 37:
-//   exact        bld/b/dev/37/temp     1 message (an iterator and one seek)
-//   plus_few     bld/b/dev/37/+        10 (a seek per metric)
-//   plus_mid     bld/b/dev/+/temp      100 (per device: a point seek, a seek past its subtree)
+// building b = B/2 and device 37 (how Store::match_retained answers each, rocks_reads.cpp):
+//   exact        bld/b/dev/37/temp     1 message (one Get)
+//   plus_few     bld/b/dev/37/+        10 (retained index, then a MultiGet)
+//   plus_mid     bld/b/dev/+/temp      100 (retained index, then a MultiGet)
 //   hash_small   bld/b/dev/37/#        10 (one range scan)
 //   hash_1000    bld/b/#               1000 (one range scan)
-//   plus_1000    bld/+/dev/37/temp     B (per building: a point seek, a seek past its subtree)
+//   plus_1000    bld/+/dev/37/temp     B (retained index, then MultiGets of 64)
 // plus get_retained() of one topic (a point Get: the retainer's limit check on PUBLISH).
 //
-// The store is filled once per run in a temp dir, then closed and reopened, so the walk reads
+// The store is filled once per run in a temp dir, then closed and reopened (the time and RSS
+// the reopening took, with the retained index it builds, go to stderr), so the lookups read
 // flushed and compacted tables (as after a restart) rather than the memtable. The callback only
 // touches each record; the broker then builds one Message per record. Global operator new is
 // replaced by a counting one so `allocs` reports heap allocations per lookup.
@@ -31,6 +32,7 @@
 #include <thread>
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <benchmark/benchmark.h>
 
@@ -54,6 +56,19 @@ std::string topic_of(uint64_t i) {
     return building(i / kPerBuilding) + "/dev/" +
            std::to_string(i / std::size(kMetrics) % kDevices) + "/" +
            kMetrics[i % std::size(kMetrics)];
+}
+
+// Resident set size in KiB (Linux /proc/self/statm), 0 when unknown.
+long rss_kb() {
+    long pages = 0;
+    long resident = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) {
+            resident = 0;
+        }
+        std::fclose(f);
+    }
+    return resident * (::sysconf(_SC_PAGESIZE) / 1024);
 }
 
 void check(const Status& st, const char* what) {
@@ -99,7 +114,16 @@ struct Fixture {
         }
         store->close();
         store.reset();
+        const long rss_before = rss_kb();
+        const auto open_start = std::chrono::steady_clock::now();
         check(Store::open(o, store), "reopen");
+        // What opening costs with this many retained (the store builds its retained index).
+        std::fprintf(stderr, "reopen with %llu retained: %lld ms, RSS %+ld MB\n",
+                     static_cast<unsigned long long>(retained),
+                     static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::steady_clock::now() - open_start)
+                                                    .count()),
+                     (rss_kb() - rss_before) / 1024);
         // Reopening flushes the replayed log, which leaves four L0 tables and starts their
         // compaction into one L1 table (about 3 s here). The Store interface cannot wait for
         // it, so give it time: measuring during it adds the compaction to the 2 cores' load.

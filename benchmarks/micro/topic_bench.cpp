@@ -1,6 +1,7 @@
 // Topic index micro-benchmarks (benchmarks/README.md, "Topic index and retained lookup"):
 // TopicIndex::match() of one PUBLISH topic against an index holding 1, 10 000 and 1 000 000
-// subscriptions, the same match from 1, 2 and 8 threads (the index's shared lock), fan-out to
+// subscriptions, the same match from 1, 2 and 8 threads (the index's shared lock), also while a
+// writer thread subscribes and unsubscribes, fan-out to
 // up to 100 000 subscribers of one filter, and subscribe + unsubscribe pairs (alone, on a filter
 // 100 000 sessions hold, and while reader threads match).
 //   build-micro/benchmarks/micro/topic_bench --benchmark_min_time=0.2
@@ -10,6 +11,8 @@
 //   plus   dev/<d>/+                       (D = N)
 //   hash   dev/<d>/#                       (D = N)
 //   mixed  the three above for each device (D = N / 3)
+//   first_plus       +/<d>/temp              (D = N; '+' at the first level)
+//   first_plus_hash  +/<d>/#                 (D = N)
 // The PUBLISH topic is dev/<d>/temp, so a match returns one subscriber (three for mixed) while
 // the index holds N. `topics:1` matches one topic every time (its trie path stays in cache);
 // `topics:65536` cycles through 65 536 topics of random devices, as traffic from many devices
@@ -41,7 +44,9 @@
 namespace mqttd::broker {
 namespace {
 
-enum class Kind : int64_t { Exact, Plus, Hash, Mixed, Broadcast };
+enum class Kind : int64_t { Exact, Plus, Hash, Mixed, Broadcast, FirstPlus, FirstPlusHash };
+constexpr const char* kKindNames[] = {"exact",     "plus",       "hash",           "mixed",
+                                      "broadcast", "first_plus", "first_plus_hash"};
 
 constexpr size_t kSpreadTopics = 65536;
 constexpr const char* kBroadcast = "broadcast/all";
@@ -65,6 +70,13 @@ struct Fixture {
             if (kind == Kind::Broadcast) {
                 index.subscribe(s, kBroadcast, opts, 0);
                 sessions.push_back(std::move(s));
+                continue;
+            }
+            if (kind == Kind::FirstPlus || kind == Kind::FirstPlusHash) {
+                std::string f = "+/";
+                f.append(std::to_string(i));
+                f.append(kind == Kind::FirstPlus ? "/temp" : "/#");
+                index.subscribe(s, f, opts, 0);
                 continue;
             }
             const uint64_t d = kind == Kind::Mixed ? i / 3 : i;
@@ -148,7 +160,6 @@ void run_matches(benchmark::State& state,
 
 // Args: kind (0 exact, 1 plus, 2 hash, 3 mixed), subscriptions, distinct topics (1 = hot).
 void BM_Match(benchmark::State& state) {
-    static constexpr const char* kKindNames[] = {"exact", "plus", "hash", "mixed"};
     const Fixture& f = fixture(static_cast<Kind>(state.range(0)), state.range(1));
     state.SetLabel(kKindNames[state.range(0)]);
     if (state.range(2) == 1) {
@@ -160,7 +171,9 @@ void BM_Match(benchmark::State& state) {
 BENCHMARK(BM_Match)
         ->ArgNames({"kind", "subs", "topics"})
         ->Apply([](benchmark::internal::Benchmark* b) {
-            for (int64_t kind = 0; kind <= static_cast<int64_t>(Kind::Mixed); ++kind) {
+            for (Kind k : {Kind::Exact, Kind::Plus, Kind::Hash, Kind::Mixed, Kind::FirstPlus,
+                           Kind::FirstPlusHash}) {
+                const auto kind = static_cast<int64_t>(k);
                 for (int64_t subs : {1, 10'000, 1'000'000}) {
                     for (int64_t topics : {int64_t{1}, static_cast<int64_t>(kSpreadTopics)}) {
                         b->Args({kind, subs, topics});
@@ -168,6 +181,67 @@ BENCHMARK(BM_Match)
                 }
             }
         });
+
+// Readers beside a writer: 1, 2 and 8 threads match spread topics (dev/<d>/temp of random
+// devices) in a first_plus or first_plus_hash index of N subscriptions (`+/<d>/temp` or
+// `+/<d>/#`: a '+' at the first level, so every match walks the root's '+' child and its map
+// of N device levels) while one more thread, started by thread 0, subscribes and
+// unsubscribes `+/<d>/hum` for 1024 devices in a loop without pause (a node created under
+// the '+' child, then pruned), as SUBSCRIBEs arriving on another worker do. Real time:
+// items/s = matches/s of all readers together; `writer_pairs` = the writer's subscribe +
+// unsubscribe pairs per second meanwhile (the index's RwLock prefers a waiting writer).
+void BM_MatchWithWriter(benchmark::State& state) {
+    Fixture& f = fixture(static_cast<Kind>(state.range(0)), state.range(1));
+    state.SetLabel(kKindNames[state.range(0)]);
+    static std::atomic<bool> stop{false};
+    static std::atomic<uint64_t> pairs{0};
+    static std::thread writer;
+    auto writer_start = std::chrono::steady_clock::now();
+    if (state.thread_index() == 0) {
+        stop.store(false);
+        pairs.store(0);
+        writer = std::thread([&f] {
+            auto session = std::make_shared<Session>("bench-writer", 0, false);
+            const mqtt::SubscribeOptions opts{1, false, false, 0};
+            std::vector<std::string> filters;
+            for (uint64_t d = 0; d < 1024; ++d) {
+                filters.push_back("+/" + std::to_string(d * 7919 % std::max<uint64_t>(f.subs, 1)) +
+                                  "/hum");
+            }
+            uint64_t n = 0;
+            while (!stop.load(std::memory_order_relaxed)) {
+                const std::string& filter = filters[n % filters.size()];
+                f.index.subscribe(session, filter, opts, 0);
+                f.index.unsubscribe(session.get(), filter);
+                ++n;
+            }
+            pairs.store(n);
+        });
+    }
+    const auto thread = static_cast<size_t>(state.thread_index());
+    run_matches(state, f.index, f.spread, thread * (kSpreadTopics / 8));
+    if (state.thread_index() == 0) {
+        stop.store(true);
+        writer.join();
+        const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - writer_start)
+                        .count();
+        state.counters["writer_pairs"] = static_cast<double>(pairs.load()) / seconds;
+    }
+}
+BENCHMARK(BM_MatchWithWriter)
+        ->ArgNames({"kind", "subs"})
+        ->Apply([](benchmark::internal::Benchmark* b) {
+            for (Kind k : {Kind::FirstPlus, Kind::FirstPlusHash}) {
+                for (int64_t subs : {1, 10'000, 1'000'000}) {
+                    b->Args({static_cast<int64_t>(k), subs});
+                }
+            }
+        })
+        ->Threads(1)
+        ->Threads(2)
+        ->Threads(8)
+        ->UseRealTime();
 
 // The mixed 1M index read by 1, 2 and 8 threads at once. Modes: 0 `same` = every thread
 // matches the same topic (threads share the lock's reader count and the three subscribers'

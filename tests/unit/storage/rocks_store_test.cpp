@@ -399,6 +399,55 @@ TEST_F(StoreTest, RetainedWildcardsMatchLikeMqtt) {
     EXPECT_EQ(stop_after, 3u);
 }
 
+// match_retained answers from the in-memory index (retained_index.h): it must follow puts,
+// overwrites and deletes, within one batch and across groups, and be rebuilt on open.
+TEST_F(StoreTest, RetainedLookupFollowsDeletesOverwritesAndReopen) {
+    auto topics = [&](const std::string& f) {
+        std::vector<std::string> got;
+        Status s = store_->match_retained(f, [&](RetainedRecord&& r) {
+            got.push_back(r.topic + "=" + r.payload);
+            return true;
+        });
+        EXPECT_TRUE(s.is_ok()) << s.to_string();
+        return got;
+    };
+    using V = std::vector<std::string>;
+    WriteBatch b;
+    for (const char* t : {"a/b", "a/c", "a/d", "x"}) {
+        b.put_retained(RetainedRecord{t, "1", 0, "", 0, 0});
+    }
+    write(std::move(b));
+    EXPECT_EQ(topics("+/+"), (V{"a/b=1", "a/c=1", "a/d=1"}));
+    WriteBatch d;
+    d.delete_retained("a/b");
+    d.put_retained(RetainedRecord{"a/c", "2", 0, "", 0, 0});  // overwrite
+    d.delete_retained("a/d");
+    d.put_retained(RetainedRecord{"a/d", "3", 0, "", 0, 0});  // deleted, then put again
+    d.put_retained(RetainedRecord{"a/e", "4", 0, "", 0, 0});
+    d.delete_retained("a/e");  // put, then deleted in the same batch
+    write(std::move(d));
+    EXPECT_EQ(topics("a/+"), (V{"a/c=2", "a/d=3"}));
+    EXPECT_EQ(topics("a/b"), V{});
+    EXPECT_EQ(topics("#"), (V{"a/c=2", "a/d=3", "x=1"}));
+    reopen();
+    EXPECT_EQ(topics("#"), (V{"a/c=2", "a/d=3", "x=1"}));
+    WriteBatch e;
+    e.delete_retained("x");
+    write(std::move(e));
+    EXPECT_EQ(topics("+"), V{});
+    EXPECT_EQ(topics("#"), (V{"a/c=2", "a/d=3"}));
+    // A stopping callback stops across MultiGet chunks too.
+    WriteBatch many;
+    for (int i = 0; i < 200; ++i) {
+        many.put_retained(RetainedRecord{name("m/", 1000 + i), "p", 0, "", 0, 0});
+    }
+    write(std::move(many));
+    size_t n = 0;
+    store_->match_retained("m/+", [&](RetainedRecord&&) { return ++n < 100; }).ignore();
+    EXPECT_EQ(n, 100u);
+    EXPECT_EQ(topics("m/+").size(), 200u);
+}
+
 TEST_F(StoreTest, FanOutStoresPayloadOnceAndDeletesWithLastReference) {
     const std::string payload(1024, 'x');
     uint64_t id = store_->next_message_id();
