@@ -38,6 +38,10 @@ int fail(const std::string& line) {
     return 1;
 }
 
+// A damaged store (corrupt WAL record with writes after it, table, MANIFEST) exits with
+// EX_DATAERR, so scripts and unit files can tell "start with --recover" from other failures.
+constexpr int kExitDamagedStore = 65;
+
 // Copies the configuration into the broker's settings and keeps the hot keys in step.
 void wire_settings(config::Config& cfg, broker::Settings& s) {
     s.node_name = cfg.get_string("node.name");
@@ -212,9 +216,14 @@ int run(int argc, char** argv) {
     store_options.on_sticky_error = [](const storage::Status& s) {
         spdlog::error("store write failed, no further writes are acknowledged: {}", s.to_string());
     };
+    store_options.repair = cl->recover;
+    store_options.on_warning = [](const std::string& line) {
+        spdlog::warn("{}", line);
+    };
     auto st = storage::Store::open(store_options, store);
     if (!st.is_ok()) {
-        return fail(st.message().empty() ? st.to_string() : st.message());
+        const int code = fail(st.message().empty() ? st.to_string() : st.message());
+        return st.is_corruption() ? kExitDamagedStore : code;
     }
     for (const auto& warning : cfg->apply_saved(*store)) {
         spdlog::warn("{}", warning);
