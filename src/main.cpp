@@ -3,12 +3,14 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -194,6 +196,17 @@ int run(int argc, char** argv) {
         std::printf("mqttd %s\n", MQTTD_VERSION);
         return 0;
     }
+    // Signals are blocked before any thread starts (RocksDB's start with the store), so every
+    // thread inherits the mask and only sigwait() below sees them: a SIGTERM that reached a
+    // thread with the default action would end the process without the clean stop. One that
+    // comes during startup waits for the end of it.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
     config::init_console_logging();
     // Every connection is a descriptor: take the hard limit, as other brokers do.
     rlimit nofile{};
@@ -241,16 +254,6 @@ int run(int argc, char** argv) {
     if (!st.is_ok()) {
         return fail("recovering sessions from " + cfg->db_dir() + ": " + st.to_string());
     }
-
-    // Signals are blocked before any thread starts, so every thread inherits the mask and
-    // only sigwait() below sees them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
 
     net::Server server(broker);
     std::string listening;
@@ -337,9 +340,39 @@ int run(int argc, char** argv) {
         }
     }
     spdlog::info("signal {}: stopping", sig);
+    // A second SIGTERM or SIGINT while stopping exits at once: still safe, the WAL holds every
+    // write that was acknowledged.
+    std::thread([signals] {
+        int again = 0;
+        while (sigwait(&signals, &again) == 0) {
+            if (again == SIGTERM || again == SIGINT) {
+                static constexpr char kLine[] = "mqttd: second signal: exiting at once\n";
+                ssize_t ignored = ::write(STDERR_FILENO, kLine, sizeof kLine - 1);
+                (void)ignored;
+                ::_exit(1);
+            }
+        }
+    }).detach();
+    const int64_t timeout_ms = cfg->get_int("node.shutdown_timeout") * 1000;
+    // Stop accepting (the listeners close first), then each connection once the acks it waits
+    // for are sent, MQTT 5 ones with DISCONNECT 0x8B; bounded by node.shutdown_timeout.
+    server.stop(timeout_ms);
     rest.stop();
-    server.stop();
-    store->close();
+    // The store's close writes what is queued and closes RocksDB cleanly; bounded too.
+    std::promise<void> closed;
+    auto close_done = closed.get_future();
+    std::thread closer([&store, &closed] {
+        store->close();
+        closed.set_value();
+    });
+    if (close_done.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+        spdlog::error(
+                "the store did not close within node.shutdown_timeout ({} s); exiting "
+                "(the WAL holds what was acknowledged)",
+                timeout_ms / 1000);
+        ::_exit(1);
+    }
+    closer.join();
     spdlog::info("stopped");
     return 0;
 }

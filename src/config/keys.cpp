@@ -37,6 +37,10 @@ constexpr std::array kKeys{
            .description = "Data directory; the RocksDB store lives in <data_dir>/db."},
     KeyDef{.name = "node.workers", .type = Int, .default_text = "0", .min = 0, .max = 256,
            .description = "Worker threads, one io_context each; 0 = number of CPU cores."},
+    KeyDef{.name = "node.shutdown_timeout", .type = Duration, .default_text = "10", .min = 1,
+           .max = 3600,
+           .description = "SIGTERM: how long acks that wait for the store and the store's close "
+                          "may take before mqttd exits anyway; a second SIGTERM exits at once."},
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},
