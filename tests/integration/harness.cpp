@@ -206,6 +206,16 @@ void BrokerProcess::start() {
 
 int BrokerProcess::run_until_exit(std::chrono::milliseconds timeout) {
     launch();
+    return wait_exit(timeout);
+}
+
+void BrokerProcess::signal(int sig) {
+    if (pid_.load() > 0) {
+        ::kill(pid_.load(), sig);
+    }
+}
+
+int BrokerProcess::wait_exit(std::chrono::milliseconds timeout) {
     if (!running()) {
         return -1;
     }

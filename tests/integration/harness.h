@@ -79,6 +79,10 @@ public:
     // Starts the process and waits for it to exit on its own (a refused start); returns its
     // exit code (128 + signal when killed by one), -1 on a timeout (then it is killed).
     int run_until_exit(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // Sends `sig` to the process (no wait).
+    void signal(int sig);
+    // Waits for the process to exit; its exit code as run_until_exit's.
+    int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(20));
     // What the last start wrote to stderr.
     std::string last_output() const;
     // Extra command-line arguments (after --data-dir, before the --set pairs) for later starts,
