@@ -47,6 +47,7 @@ struct ApiError {
     int code;
     std::string message;
     int http_status = 200;
+    uint32_t retry_after_s = 0;  // > 0: a Retry-After header (429)
 };
 
 // One request as an endpoint sees it: the decoded path parameters and lazy JSON body access.
@@ -56,6 +57,7 @@ public:
         : req_(req), params_(std::move(params)) {}
 
     const std::string& param(size_t i) const { return params_.at(i); }
+    const Request& request() const { return req_; }
     std::optional<std::string> query(const std::string& name) const;
 
     // The body as a JSON object. Not JSON: 109; JSON but not an object: 108.

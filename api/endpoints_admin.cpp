@@ -85,10 +85,14 @@ Json metrics_json(Handler& h) {
     for (size_t i = 0; i < broker::kMetricCount; ++i) {
         o[std::string(broker::kMetricNames[i])] = m[i];
     }
-    // Additions to the spec's list: the database auth plugins' counters.
+    // Additions to the spec's list: the database auth plugins' counters, and the REST API's
+    // failed and refused logins (api/login_limiter.h).
     for (const auto& [name, value] : h.ctx().admin.auth_metrics()) {
         o[name] = value;
     }
+    o["api/auth/failed"] = h.limiter().failures();
+    o["api/auth/throttled"] = h.limiter().throttled();
+    o["api/auth/busy"] = h.limiter().busy();
     return o;
 }
 
@@ -299,7 +303,7 @@ Json auth(Handler& h, Call& c) {
     if (user.empty() || password.empty()) {
         throw ApiError{kEmptyCredentials, "empty username or password"};
     }
-    if (!h.users().verify(user, password)) {
+    if (!h.login(c.request().peer, user, password)) {
         throw ApiError{kBadLogin, "username or password error"};
     }
     return Json::array();

@@ -30,7 +30,11 @@ Response json_response(int status, const Json& body) {
 }
 
 Response error_response(const ApiError& e) {
-    return json_response(e.http_status, Json{{"code", e.code}, {"message", e.message}});
+    Response r = json_response(e.http_status, Json{{"code", e.code}, {"message", e.message}});
+    if (e.retry_after_s > 0) {
+        r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+    }
+    return r;
 }
 
 // Basic credentials from an Authorization value; the scheme is case-insensitive (RFC 7617).
@@ -309,6 +313,31 @@ std::vector<ListenerView> Handler::listeners() {
     return out;
 }
 
+Response Handler::unauthorized() {
+    Response r = error_response(ApiError{detail::kBadLogin, "authentication required", 401});
+    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"mqttd\"");
+    return r;
+}
+
+bool Handler::login(const std::string& source, std::string_view user, std::string_view password) {
+    // Over its budget, a source is refused before any hash: the right password too, so
+    // guessing costs the broker nothing (api/login_limiter.h).
+    if (auto a = limiter_.admit(source); !a.allowed) {
+        throw ApiError{detail::kBadLogin, "too many failed logins from this address", 429,
+                       a.retry_after_s};
+    }
+    switch (users_.check(user, password, &limiter_)) {
+        case Users::Check::Ok:
+            return true;
+        case Users::Check::Busy:
+            throw ApiError{detail::kBadLogin, "too many logins being checked at once", 429, 1};
+        case Users::Check::Wrong:
+            break;
+    }
+    limiter_.failed(source);
+    return false;
+}
+
 Response Handler::handle(const Request& req) noexcept {
     in_flight_.fetch_add(1);
     Response r;
@@ -373,11 +402,11 @@ Response Handler::dispatch(const Request& req) {
             req.method == "POST" && found->pattern.size() == 1 && found->pattern[0] == "auth";
     if (!is_auth) {
         auto cred = basic_credentials(req.authorization);
-        if (!cred || !users_.verify(cred->first, cred->second)) {
-            Response r =
-                    error_response(ApiError{detail::kBadLogin, "authentication required", 401});
-            r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"mqttd\"");
-            return r;
+        if (!cred) {
+            return unauthorized();
+        }
+        if (!login(req.peer, cred->first, cred->second)) {
+            return unauthorized();
         }
     }
 

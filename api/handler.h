@@ -16,6 +16,7 @@
 
 #include "api/context.h"
 #include "api/http.h"
+#include "api/login_limiter.h"
 #include "api/users.h"
 
 namespace mqttd::api {
@@ -42,15 +43,22 @@ public:
     // For the endpoints.
     Context& ctx() { return ctx_; }
     Users& users() { return users_; }
+    LoginLimiter& limiter() { return limiter_; }
+    // Checks a login from `source` (an address) within the limiter's bounds: true when the
+    // credentials are right, false when wrong (counted against `source`); throws ApiError 429
+    // with Retry-After when `source` is over its budget or the hash cap is reached.
+    bool login(const std::string& source, std::string_view user, std::string_view password);
     const std::string& default_user() const { return default_user_; }
     std::vector<ListenerView> listeners();
     const std::vector<detail::Route>& routes() const { return routes_; }
 
 private:
     Response dispatch(const Request& req);
+    static Response unauthorized();
 
     Context ctx_;
     Users users_;
+    LoginLimiter limiter_;
     std::string default_user_;
     std::vector<detail::Route> routes_;
     std::mutex api_listener_mutex_;

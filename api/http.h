@@ -17,6 +17,7 @@ struct Request {
     // Query parameters, percent-decoded ('+' = space); the first of a repeated key wins.
     std::map<std::string, std::string> query;
     std::string authorization;  // raw Authorization header value, empty when absent
+    std::string peer;           // the client's address (host only), for the login limiter
     std::string body;
 };
 

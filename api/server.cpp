@@ -83,6 +83,7 @@ private:
             r.authorization = a->value();
         }
         r.body = in.body();
+        r.peer = in.address().host();
         return r;
     }
 

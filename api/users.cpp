@@ -144,6 +144,10 @@ bool Users::ensure_default(const std::string& user, const std::string& password)
 }
 
 bool Users::verify(std::string_view user, std::string_view password) {
+    return check(user, password, nullptr) == Check::Ok;
+}
+
+Users::Check Users::check(std::string_view user, std::string_view password, LoginLimiter* limiter) {
     uint64_t key = std::hash<std::string_view>{}(user)*31 + std::hash<std::string_view>{}(password);
     Digest mac = mac_of(user, password);
     {
@@ -151,19 +155,26 @@ bool Users::verify(std::string_view user, std::string_view password) {
         auto it = cache_.find(key);
         if (it != cache_.end() && it->second.user == user &&
             CRYPTO_memcmp(it->second.mac.data(), mac.data(), mac.size()) == 0) {
-            return true;
+            return Check::Ok;
         }
     }
+    if (limiter != nullptr && !limiter->admit_hash()) {
+        return Check::Busy;
+    }
     auto rec = store_.get_user(user);
-    if (!rec || !check_password(password, rec->password_hash)) {
-        return false;
+    const bool ok = rec && check_password(password, rec->password_hash);
+    if (limiter != nullptr) {
+        limiter->end_hash();
+    }
+    if (!ok) {
+        return Check::Wrong;
     }
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kMaxCached) {
         cache_.clear();
     }
     cache_[key] = Cached{std::string(user), mac};
-    return true;
+    return Check::Ok;
 }
 
 void Users::forget(std::string_view user) {

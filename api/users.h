@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/login_limiter.h"
 #include "storage/records.h"
 #include "storage/store.h"
 
@@ -42,6 +43,10 @@ public:
 
     // True when `user` exists and `password` is its password (cached after the first check).
     bool verify(std::string_view user, std::string_view password);
+    // verify() with the hash behind `limiter`'s global cap: Busy, without hashing, when the cap
+    // is reached (a cached pair needs no hash and is never Busy).
+    enum class Check { Ok, Wrong, Busy };
+    Check check(std::string_view user, std::string_view password, LoginLimiter* limiter);
 
     std::vector<storage::UserRecord> list() const;
     Outcome add(const std::string& user, const std::string& password, const std::string& tags);

@@ -3,12 +3,14 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -37,6 +39,10 @@ int fail(const std::string& line) {
     std::fprintf(stderr, "mqttd: %s\n", line.c_str());
     return 1;
 }
+
+// A damaged store (corrupt WAL record with writes after it, table, MANIFEST) exits with
+// EX_DATAERR, so scripts and unit files can tell "start with --recover" from other failures.
+constexpr int kExitDamagedStore = 65;
 
 // Copies the configuration into the broker's settings and keeps the hot keys in step.
 void wire_settings(config::Config& cfg, broker::Settings& s) {
@@ -190,6 +196,17 @@ int run(int argc, char** argv) {
         std::printf("mqttd %s\n", MQTTD_VERSION);
         return 0;
     }
+    // Signals are blocked before any thread starts (RocksDB's start with the store), so every
+    // thread inherits the mask and only sigwait() below sees them: a SIGTERM that reached a
+    // thread with the default action would end the process without the clean stop. One that
+    // comes during startup waits for the end of it.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
     config::init_console_logging();
     // Every connection is a descriptor: take the hard limit, as other brokers do.
     rlimit nofile{};
@@ -212,9 +229,14 @@ int run(int argc, char** argv) {
     store_options.on_sticky_error = [](const storage::Status& s) {
         spdlog::error("store write failed, no further writes are acknowledged: {}", s.to_string());
     };
+    store_options.repair = cl->recover;
+    store_options.on_warning = [](const std::string& line) {
+        spdlog::warn("{}", line);
+    };
     auto st = storage::Store::open(store_options, store);
     if (!st.is_ok()) {
-        return fail(st.message().empty() ? st.to_string() : st.message());
+        const int code = fail(st.message().empty() ? st.to_string() : st.message());
+        return st.is_corruption() ? kExitDamagedStore : code;
     }
     for (const auto& warning : cfg->apply_saved(*store)) {
         spdlog::warn("{}", warning);
@@ -232,16 +254,6 @@ int run(int argc, char** argv) {
     if (!st.is_ok()) {
         return fail("recovering sessions from " + cfg->db_dir() + ": " + st.to_string());
     }
-
-    // Signals are blocked before any thread starts, so every thread inherits the mask and
-    // only sigwait() below sees them.
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
 
     net::Server server(broker);
     std::string listening;
@@ -328,9 +340,39 @@ int run(int argc, char** argv) {
         }
     }
     spdlog::info("signal {}: stopping", sig);
+    // A second SIGTERM or SIGINT while stopping exits at once: still safe, the WAL holds every
+    // write that was acknowledged.
+    std::thread([signals] {
+        int again = 0;
+        while (sigwait(&signals, &again) == 0) {
+            if (again == SIGTERM || again == SIGINT) {
+                static constexpr char kLine[] = "mqttd: second signal: exiting at once\n";
+                ssize_t ignored = ::write(STDERR_FILENO, kLine, sizeof kLine - 1);
+                (void)ignored;
+                ::_exit(1);
+            }
+        }
+    }).detach();
+    const int64_t timeout_ms = cfg->get_int("node.shutdown_timeout") * 1000;
+    // Stop accepting (the listeners close first), then each connection once the acks it waits
+    // for are sent, MQTT 5 ones with DISCONNECT 0x8B; bounded by node.shutdown_timeout.
+    server.stop(timeout_ms);
     rest.stop();
-    server.stop();
-    store->close();
+    // The store's close writes what is queued and closes RocksDB cleanly; bounded too.
+    std::promise<void> closed;
+    auto close_done = closed.get_future();
+    std::thread closer([&store, &closed] {
+        store->close();
+        closed.set_value();
+    });
+    if (close_done.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+        spdlog::error(
+                "the store did not close within node.shutdown_timeout ({} s); exiting "
+                "(the WAL holds what was acknowledged)",
+                timeout_ms / 1000);
+        ::_exit(1);
+    }
+    closer.join();
     spdlog::info("stopped");
     return 0;
 }

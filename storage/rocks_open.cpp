@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -18,16 +21,50 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
+#include <rocksdb/wal_filter.h>
+#include <rocksdb/write_batch.h>
 
 #include "storage/keys.h"
 #include "storage/rocks_store.h"
 #include "storage/values.h"
+#include "storage/wal_scan.h"
 
 namespace mqttd::storage {
 namespace {
 
 bool contains(const std::string& s, std::string_view what) {
     return s.find(what) != std::string::npos;
+}
+
+void warn(const Options& options, const std::string& line) {
+    if (options.on_warning) {
+        options.on_warning(line);
+    }
+}
+
+// The current MANIFEST of `dir`, from CURRENT; empty when unreadable.
+std::string current_manifest(const std::string& dir) {
+    std::ifstream in(dir + "/CURRENT");
+    std::string name;
+    std::getline(in, name);
+    return name.empty() ? std::string() : dir + "/" + name;
+}
+
+// A corrupt store: one line with the file (RocksDB names a table file; a MANIFEST it does not
+// always name, so ours is scanned for the offset) and the way out.
+Status corruption_error(const std::string& dir, const rocksdb::Status& s) {
+    std::string line = "data directory " + dir + " is corrupt (" + s.ToString() + ")";
+    if (!contains(line, ".sst") && !contains(line, "MANIFEST")) {
+        const std::string manifest = current_manifest(dir);
+        if (!manifest.empty()) {
+            if (auto at = first_damage_in_log(manifest)) {
+                line += ": " + manifest + " is damaged at offset " + std::to_string(*at);
+            }
+        }
+    }
+    return Status::corruption(line +
+                              "; start with --recover to repair a copy with RocksDB's repair "
+                              "(the damaged files are kept)");
 }
 
 // Turns a RocksDB open error into one line saying what and where.
@@ -42,7 +79,7 @@ Status open_error(const std::string& dir, const rocksdb::Status& s) {
         return Status::io_error("data directory " + dir + " is not writable (" + msg + ")");
     }
     if (s.IsCorruption()) {
-        return Status::corruption("data directory " + dir + " is corrupt (" + msg + ")");
+        return corruption_error(dir, s);
     }
     if (s.IsInvalidArgument() && contains(msg, "does not exist")) {
         return Status::not_found("data directory " + dir + " holds no store (" + msg + ")");
@@ -234,15 +271,116 @@ Result<MessageIdState, Status> load_message_ids(const RocksDb& db, const std::st
     return ids;
 }
 
-}  // namespace
-
-Result<RocksDb, Status> open_rocks_db(const Options& options) {
-    const std::string& dir = options.dir;
-    Status checked = check_directory(options);
-    if (!checked.is_ok()) {
-        return Err{std::move(checked)};
+// "<dir>.damaged-<UTC time>", with a counter when that exists already.
+std::string damaged_copy_path(const std::string& dir) {
+    namespace fs = std::filesystem;
+    const std::time_t now = std::time(nullptr);
+    std::tm t{};
+    gmtime_r(&now, &t);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &t);
+    const std::string base = dir + ".damaged-" + stamp;
+    std::string path = base;
+    std::error_code ec;
+    for (int i = 1; fs::exists(path, ec); ++i) {
+        path = base + "." + std::to_string(i);
     }
-    const rocksdb::DBOptions dbo = db_options(options);
+    return path;
+}
+
+std::string seq_range(uint64_t first, uint64_t last) {
+    return first == last ? std::to_string(first)
+                         : std::to_string(first) + "-" + std::to_string(last);
+}
+
+// Reads the WAL before RocksDB replays it (storage/wal_scan.h): a torn tail is dropped with a
+// warning; damage that complete batches follow refuses the open in Strict mode, and in
+// PointInTime mode is dropped knowingly, the WAL files kept in a copy first.
+Status check_wal(const Options& options) {
+    namespace fs = std::filesystem;
+    const std::string& dir = options.dir;
+    const WalScan scan = scan_wal(dir);
+    if (!scan.error.empty()) {
+        return Status::io_error("cannot read the WAL of data directory " + dir + " (" + scan.error +
+                                ")");
+    }
+    if (!scan.damage) {
+        return Status::ok();
+    }
+    const WalDamage& d = *scan.damage;
+    const std::string where =
+            "WAL file " + d.file + " is damaged at offset " + std::to_string(d.offset);
+    if (d.torn_tail()) {
+        warn(options, where + ", with no complete write after it: a torn tail, as a crash or " +
+                              "power cut leaves; dropped, the store resumes at sequence " +
+                              std::to_string(d.last_good_seq));
+        return Status::ok();
+    }
+    const std::string after = std::to_string(d.batches_after) + " write batches (sequences " +
+                              seq_range(d.first_seq_after, d.last_seq_after) + ")";
+    if (options.wal_recovery == Options::WalRecovery::Strict && !options.repair) {
+        return Status::corruption(
+                where + " and " + after +
+                " were written after it, so acknowledged data is behind the damage; start with " +
+                "--recover (or storage.wal_recovery = point_in_time) to drop them knowingly");
+    }
+    const std::string copy = damaged_copy_path(dir);
+    std::error_code ec;
+    fs::create_directories(copy, ec);
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().extension() == ".log" && !ec) {
+            fs::copy_file(entry.path(), fs::path(copy) / entry.path().filename(), ec);
+        }
+    }
+    if (ec) {
+        return Status::io_error("cannot keep a copy of the damaged WAL of " + dir + " in " + copy +
+                                " (" + ec.message() + "); nothing was dropped");
+    }
+    warn(options, where + ": point-in-time recovery keeps sequences up to " +
+                          std::to_string(d.last_good_seq) + " and drops the damaged record and " +
+                          after + " after it; the WAL files as they were are kept in " + copy);
+    return Status::ok();
+}
+
+// Stops replay at a gap in the sequence numbers, so point-in-time recovery keeps a prefix of
+// the writes: RocksDB's reader skips the rest of a block after a zeroed header without
+// reporting it, and would replay what follows the hole.
+class GapStop final : public rocksdb::WalFilter {
+public:
+    const char* Name() const override { return "mqttd.GapStop"; }
+    WalProcessingOption LogRecordFound(unsigned long long /*log_number*/,
+                                       const std::string& /*log_file_name*/,
+                                       const rocksdb::WriteBatch& batch,
+                                       rocksdb::WriteBatch* /*new_batch*/,
+                                       bool* /*batch_changed*/) override {
+        const std::string& rep = batch.Data();
+        uint64_t seq = 0;
+        for (size_t i = 0; i < 8 && i < rep.size(); ++i) {
+            seq |= static_cast<uint64_t>(static_cast<uint8_t>(rep[i])) << (8 * i);
+        }
+        if (next_ != 0 && seq != next_) {
+            stopped_at_ = next_;
+            return WalProcessingOption::kStopReplay;
+        }
+        next_ = seq + batch.Count();
+        return WalProcessingOption::kContinueProcessing;
+    }
+    // The first missing sequence number when replay stopped at a gap; 0 otherwise.
+    uint64_t stopped_at() const { return stopped_at_; }
+
+private:
+    uint64_t next_ = 0;
+    uint64_t stopped_at_ = 0;
+};
+
+// One DB::Open with point-in-time WAL recovery (check_wal has decided what may be dropped),
+// then the checksum check of every table when asked.
+Result<RocksDb, Status> open_once(const Options& options) {
+    const std::string& dir = options.dir;
+    rocksdb::DBOptions dbo = db_options(options);
+    GapStop gaps;
+    dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+    dbo.wal_filter = &gaps;
     auto descriptors = family_descriptors(dbo, dir);
     if (!descriptors) {
         return Err{descriptors.error()};
@@ -253,7 +391,239 @@ Result<RocksDb, Status> open_rocks_db(const Options& options) {
     if (!s.ok()) {
         return Err{open_error(dir, s)};
     }
-    return RocksDb(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+    RocksDb db(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+    if (gaps.stopped_at() != 0) {
+        warn(options, "store " + dir + ": WAL replay stopped at a gap, sequence " +
+                              std::to_string(gaps.stopped_at()) + " is missing; later writes " +
+                              "were dropped");
+    }
+    if (options.verify_on_open) {
+        rocksdb::Status v = db.db().VerifyChecksum();
+        if (!v.ok()) {
+            return Err{open_error(dir, v)};
+        }
+    }
+    return db;
+}
+
+// The key of seed_family_tables' tables: mqttd never writes an empty key.
+constexpr std::string_view kSeedKey = "";
+
+// The seed keys of seed_family_tables, deleted from the repaired store.
+Status remove_seed_keys(const Options& options, const std::string& work) {
+    Options o = options;
+    o.dir = work;
+    rocksdb::DBOptions dbo = db_options(o);
+    auto descriptors = family_descriptors(dbo, work);
+    if (!descriptors) {
+        return descriptors.error();
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(dbo, work, *descriptors, &handles, &raw);
+    if (!s.ok()) {
+        return open_error(work, s);
+    }
+    RocksDb db(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+    rocksdb::WriteBatch batch;
+    for (size_t i = 0; i < kNumCf && s.ok(); ++i) {
+        s = batch.Delete(db.cf(static_cast<Cf>(i)), kSeedKey);
+    }
+    if (s.ok()) {
+        rocksdb::WriteOptions wo;
+        wo.sync = true;
+        s = db.db().Write(wo, &batch);
+    }
+    return s.ok() ? Status::ok() : open_error(work, s);
+}
+
+// Table files in `dir` (RepairDB moves those it cannot read to lost/, with the old MANIFESTs
+// and the WAL files it converted).
+size_t count_tables(const std::string& dir) {
+    std::error_code ec;
+    size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        n += entry.path().extension() == ".sst" ? 1 : 0;
+    }
+    return n;
+}
+
+// The number in a RocksDB file name ("000012.sst" -> 12); 0 for other names.
+uint64_t file_number(const std::filesystem::path& p) {
+    const std::string stem = p.stem().string();
+    if (stem.empty() ||
+        !std::all_of(stem.begin(), stem.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return 0;
+    }
+    return std::stoull(stem);
+}
+
+// RepairDB creates a column family only from the table files that name it, so the WAL's
+// writes to a family that was never flushed would be dropped (a documented limitation; with
+// 32 MiB memtables that is most of a young store). A fresh store made here, with the same
+// families created in the same order (so the same family ids as `work`'s), gets one table per
+// family holding only the empty key (which mqttd never writes; removed again after the
+// repair, remove_seed_keys), compacted so that its sequence number is 0, which RocksDB's L0
+// ordering check accepts beside any other file; copied into `work` with file numbers above its
+// own, they make every family exist before the WAL is converted.
+Status seed_family_tables(const Options& options, const std::string& work) {
+    namespace fs = std::filesystem;
+    const std::string seed_dir = work + ".families";
+    std::error_code ec;
+    fs::remove_all(seed_dir, ec);
+    {
+        Options seed_options = options;
+        seed_options.dir = seed_dir;
+        rocksdb::DBOptions dbo = db_options(seed_options);
+        dbo.create_if_missing = true;
+        auto descriptors = family_descriptors(dbo, seed_dir);
+        if (!descriptors) {
+            return descriptors.error();
+        }
+        std::vector<rocksdb::ColumnFamilyHandle*> handles;
+        rocksdb::DB* raw = nullptr;
+        rocksdb::Status s = rocksdb::DB::Open(dbo, seed_dir, *descriptors, &handles, &raw);
+        if (!s.ok()) {
+            return open_error(seed_dir, s);
+        }
+        RocksDb seed(std::unique_ptr<rocksdb::DB>(raw), std::move(handles));
+        for (size_t i = 0; i < kNumCf && s.ok(); ++i) {
+            rocksdb::ColumnFamilyHandle* cf = seed.cf(static_cast<Cf>(i));
+            s = seed.db().Put(rocksdb::WriteOptions(), cf, kSeedKey, "");
+            if (s.ok()) {
+                s = seed.db().Flush(rocksdb::FlushOptions(), cf);
+            }
+            if (s.ok()) {
+                rocksdb::CompactRangeOptions co;
+                co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+                s = seed.db().CompactRange(co, cf, nullptr, nullptr);
+            }
+        }
+        if (!s.ok()) {
+            return open_error(seed_dir, s);
+        }
+    }
+    uint64_t next = 0;
+    for (const auto& entry : fs::directory_iterator(work, ec)) {
+        next = std::max(next, file_number(entry.path()));
+    }
+    for (const auto& entry : fs::directory_iterator(seed_dir, ec)) {
+        if (entry.path().extension() == ".sst") {
+            char name[32];
+            std::snprintf(name, sizeof name, "%06llu.sst", static_cast<unsigned long long>(++next));
+            fs::copy_file(entry.path(), fs::path(work) / name, ec);
+            if (ec) {
+                break;
+            }
+        }
+    }
+    std::error_code ignored;
+    fs::remove_all(seed_dir, ignored);
+    if (ec) {
+        return Status::io_error("cannot prepare the repair of " + options.dir + " (" +
+                                ec.message() + ")");
+    }
+    return Status::ok();
+}
+
+// --recover on a corrupt store: RocksDB's RepairDB runs on a copy (table files hard-linked,
+// they are immutable; the rest copied), then the copy takes the directory's place and the
+// damaged directory is kept beside it. The original is never written.
+Status repair_into_copy(const Options& options) {
+    namespace fs = std::filesystem;
+    const std::string& dir = options.dir;
+    const std::string work = dir + ".repairing";
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    fs::create_directories(work, ec);
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (ec) {
+            break;
+        }
+        const fs::path to = fs::path(work) / entry.path().filename();
+        if (entry.is_directory(ec)) {
+            fs::copy(entry.path(), to, fs::copy_options::recursive, ec);
+        } else if (entry.path().filename() != "LOCK") {
+            if (entry.path().extension() == ".sst") {
+                fs::create_hard_link(entry.path(), to, ec);
+            }
+            if (entry.path().extension() != ".sst" || ec) {
+                ec.clear();
+                fs::copy_file(entry.path(), to, ec);
+            }
+        }
+        if (ec) {
+            break;
+        }
+    }
+    if (ec) {
+        return Status::io_error("cannot copy data directory " + dir + " to " + work +
+                                " for the repair (" + ec.message() + ")");
+    }
+    if (Status seeded = seed_family_tables(options, work); !seeded.is_ok()) {
+        return seeded;
+    }
+    const size_t lost_before = count_tables(work + "/lost");
+    const rocksdb::DBOptions dbo = db_options(options);
+    auto cache = rocksdb::NewLRUCache(8u << 20);
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (size_t i = 0; i < kNumCf; ++i) {
+        families.emplace_back(kCfNames[i],
+                              family_options(cache, i == static_cast<size_t>(Cf::Queues)));
+    }
+    families.emplace_back(rocksdb::kDefaultColumnFamilyName, family_options(cache));
+    rocksdb::Status s = rocksdb::RepairDB(work, dbo, families, family_options(cache));
+    if (!s.ok()) {
+        return Status::corruption("data directory " + dir + " could not be repaired (" +
+                                  s.ToString() + "); the copy is in " + work +
+                                  ", the original is untouched");
+    }
+    if (Status removed = remove_seed_keys(options, work); !removed.is_ok()) {
+        return removed;
+    }
+    const std::string kept = damaged_copy_path(dir);
+    fs::rename(dir, kept, ec);
+    if (!ec) {
+        fs::rename(work, dir, ec);
+    }
+    if (ec) {
+        return Status::io_error("repaired copy " + work + " could not take the place of " + dir +
+                                " (" + ec.message() + ")");
+    }
+    const size_t lost = count_tables(dir + "/lost") - lost_before;
+    warn(options, "store " + dir + " repaired by RocksDB's RepairDB: " + std::to_string(lost) +
+                          " unreadable table files moved to " + dir +
+                          "/lost (what they held is gone; the report is in " + dir +
+                          "/LOG); the damaged directory is kept as " + kept);
+    return Status::ok();
+}
+
+}  // namespace
+
+Result<RocksDb, Status> open_rocks_db(const Options& options) {
+    namespace fs = std::filesystem;
+    const std::string& dir = options.dir;
+    Status checked = check_directory(options);
+    if (!checked.is_ok()) {
+        return Err{std::move(checked)};
+    }
+    std::error_code ec;
+    if (fs::exists(fs::path(dir) / "CURRENT", ec)) {
+        Status wal = check_wal(options);
+        if (!wal.is_ok()) {
+            return Err{std::move(wal)};
+        }
+    }
+    auto db = open_once(options);
+    if (!db && db.error().is_corruption() && options.repair) {
+        warn(options, "store " + dir + ": " + db.error().message());
+        Status repaired = repair_into_copy(options);
+        if (!repaired.is_ok()) {
+            return Err{std::move(repaired)};
+        }
+        return open_once(options);
+    }
+    return db;
 }
 
 Result<StoredState, Status> load_stored_state(const RocksDb& db, const std::string& dir) {

@@ -26,6 +26,7 @@ public:
 
     bool is_ok() const { return code_ == Code::Ok; }
     bool is_not_found() const { return code_ == Code::NotFound; }
+    bool is_corruption() const { return code_ == Code::Corruption; }
     Code code() const { return code_; }
     const std::string& message() const { return msg_; }
     std::string to_string() const;

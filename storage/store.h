@@ -31,6 +31,22 @@ struct Options {
     std::string dir;    // RocksDB directory, e.g. "<data_dir>/db"; created if missing
     bool sync = false;  // storage.sync: fsync every group commit
     bool create_if_missing = true;
+    // storage.wal_recovery. Strict: a damaged WAL record that complete batches follow (written,
+    // so possibly acknowledged, after it) refuses the open with one line naming the file and
+    // offset; a torn tail (what a crash or power cut leaves) is dropped with a warning.
+    // PointInTime: replay stops at the damage; what is dropped is logged and the damaged WAL
+    // files are copied to "<dir>.damaged-<time>" first.
+    enum class WalRecovery { Strict, PointInTime };
+    WalRecovery wal_recovery = WalRecovery::Strict;
+    // --recover: a corrupt MANIFEST or table file (or a failed checksum check) is repaired with
+    // RocksDB's RepairDB on a copy; the damaged directory is kept as "<dir>.damaged-<time>".
+    // Implies WalRecovery::PointInTime.
+    bool repair = false;
+    // storage.verify_on_open: read every table file once at open and check its block checksums,
+    // so a damaged table stops startup instead of failing a read later.
+    bool verify_on_open = true;
+    // Warnings of the open (a torn tail dropped, what a recovery dropped or repaired). Optional.
+    std::function<void(const std::string&)> on_warning;
     // Called once, on the committer thread, when a write or sync fails and the store becomes
     // sticky-failed (error() then returns the same status). Optional.
     std::function<void(const Status&)> on_sticky_error;

@@ -164,6 +164,9 @@ void Worker::send_ready_responses(Connection& conn) {
         conn.acks_held = false;
         release(conn);
     }
+    if (stopping_ && conn.responses.size() == 0) {
+        say_goodbye(conn);
+    }
 }
 
 void Worker::write_response(Connection& conn, PendingResponse& r) {
@@ -268,11 +271,33 @@ void Worker::tick(int64_t now_ms) {
 }
 
 void Worker::shutdown() {
-    // Closing for a broker stop is not the client's failure: no wills.
+    // Closing for a broker stop is not the client's failure: no wills. A connection whose acks
+    // still wait for the store is closed once they are sent (send_ready_responses), so a
+    // PUBACK is never lost to the stop, and none follows the DISCONNECT; net bounds the wait
+    // (node.shutdown_timeout).
     stopping_ = true;
+    std::vector<Connection*> idle;
     for (auto& [id, conn] : connections_) {
-        close_connection(*conn);
+        if (conn->responses.size() == 0) {
+            idle.push_back(conn.get());
+        }
     }
+    for (auto* conn : idle) {
+        say_goodbye(*conn);
+    }
+}
+
+void Worker::say_goodbye(Connection& conn) {
+    if (conn.closing) {
+        return;
+    }
+    // MQTT 5: DISCONNECT 0x8B, Server shutting down; never before CONNACK [MQTT-3.14.0-1].
+    if (conn.version == Version::V5 && !(conn.auth && conn.auth->connect)) {
+        mqtt::encode_disconnect(conn.link().out(), Version::V5,
+                                mqtt::Disconnect{ReasonCode::ServerShuttingDown, {}});
+        metrics_.add(Metric::PacketsSent);
+    }
+    close_connection(conn);
 }
 
 }  // namespace mqttd::broker

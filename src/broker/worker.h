@@ -101,7 +101,9 @@ public:
     void tick(int64_t now_ms);
     // Bytes and malformed packets seen by net.
     Metrics& metrics() { return metrics_; }
-    // Stop: close every connection (the caller then drains the loop).
+    // Stop: packets from now on are ignored (but acks of deliveries); a connection whose acks
+    // wait for the store gets them first; then MQTT 5 connections get DISCONNECT 0x8B and every
+    // connection is closed. The caller drains the loop, bounded.
     void shutdown();
 
     // --- cross-worker (any thread) ---
@@ -282,6 +284,8 @@ private:
     void write_response(Connection& conn, PendingResponse& r);
 
     void close_connection(Connection& conn);
+    // Stop: DISCONNECT 0x8B on MQTT 5 (after CONNACK), then close.
+    void say_goodbye(Connection& conn);
     void publish_sys(int64_t now_ms);
 
     Broker& broker_;

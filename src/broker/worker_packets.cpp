@@ -19,6 +19,11 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
     if (conn.closing) {
         return ReasonCode::Success;
     }
+    // Stopping: no new work, so no PUBACK after the DISCONNECT; an unacknowledged PUBLISH is
+    // resent by the client. A subscriber's ack still ends its message's delivery.
+    if (stopping_ && !std::holds_alternative<mqtt::Ack>(packet)) {
+        return ReasonCode::Success;
+    }
     if (conn.auth && conn.auth->connect) {
         return continue_connect_auth(conn, packet);  // before CONNACK: AUTH or DISCONNECT only
     }

@@ -78,6 +78,12 @@ Result<CommandLine, std::string> parse_command_line(int argc, const char* const*
             }
             cl.data_dir = *v;
             cl.sets.emplace_back("node.data_dir", std::move(v).value());
+        } else if (name == "--recover") {
+            if (auto r = no_value(); !r) {
+                return Err{r.error()};
+            }
+            cl.recover = true;
+            cl.sets.emplace_back("storage.wal_recovery", "point_in_time");
         } else if (name == "--set" || name == "-s") {
             auto v = take_value();
             if (!v) {
@@ -110,6 +116,9 @@ std::string usage_text(std::string_view program) {
     out += "      --data-dir DIR     data directory, same as --set node.data_dir=DIR\n";
     out += "  -s, --set KEY=VALUE    set a config key; wins over the file and saved values;\n";
     out += "                         may be repeated\n";
+    out += "      --recover          start on a damaged store knowingly: drop a damaged WAL\n";
+    out += "                         record and what follows it, repair a corrupt table or\n";
+    out += "                         MANIFEST on a copy (the damaged files are kept)\n";
     out += "  -v, --version          print the version and exit\n";
     out += "  -h, --help             print this help and exit\n\n";
     out += "Precedence: built-in default < config file < value saved through the REST API\n";

@@ -1,8 +1,10 @@
 // The mqttd command line:
 //
-//   mqttd [-c FILE] [--data-dir DIR] [--set KEY=VALUE]... [--version] [--help]
+//   mqttd [-c FILE] [--data-dir DIR] [--set KEY=VALUE]... [--recover] [--version] [--help]
 //
-// Options also take the `--opt=value` form. `--data-dir DIR` is `--set node.data_dir=DIR`.
+// Options also take the `--opt=value` form. `--data-dir DIR` is `--set node.data_dir=DIR`;
+// `--recover` opens a damaged store knowingly (storage.wal_recovery = point_in_time, and a
+// corrupt table or MANIFEST repaired on a copy).
 // Parsing checks only the shape of the options; the keys and values of --set are checked by
 // Config::load, like the file's.
 //
@@ -27,6 +29,7 @@ struct CommandLine {
     std::optional<std::string> data_dir;  // --data-dir (also present in `sets`)
     // Every --set and --data-dir in command line order (a later one wins).
     std::vector<std::pair<std::string, std::string>> sets;
+    bool recover = false;  // --recover (also present in `sets` as storage.wal_recovery)
     bool help = false;     // -h, --help: print usage_text() and exit 0
     bool version = false;  // -v, -V, --version: print the version and exit 0
 };

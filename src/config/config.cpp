@@ -329,6 +329,10 @@ storage::Options Config::store_options() const {
     storage::Options o;
     o.dir = db_dir();
     o.sync = get_bool("storage.sync");
+    o.wal_recovery = get_string("storage.wal_recovery") == "point_in_time"
+                             ? storage::Options::WalRecovery::PointInTime
+                             : storage::Options::WalRecovery::Strict;
+    o.verify_on_open = get_bool("storage.verify_on_open");
     return o;
 }
 

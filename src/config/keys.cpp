@@ -16,6 +16,7 @@ namespace {
 constexpr std::array<std::string_view, 2> kAllowDeny{"allow", "deny"};
 constexpr std::array<std::string_view, 2> kVerify{"verify_none", "verify_peer"};
 constexpr std::array<std::string_view, 3> kPeerCert{"off", "cn", "dn"};
+constexpr std::array<std::string_view, 2> kWalRecovery{"strict", "point_in_time"};
 constexpr std::array<std::string_view, 6> kLogLevels{"debug", "info",     "warning",
                                                      "error", "critical", "off"};
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
@@ -36,6 +37,10 @@ constexpr std::array kKeys{
            .description = "Data directory; the RocksDB store lives in <data_dir>/db."},
     KeyDef{.name = "node.workers", .type = Int, .default_text = "0", .min = 0, .max = 256,
            .description = "Worker threads, one io_context each; 0 = number of CPU cores."},
+    KeyDef{.name = "node.shutdown_timeout", .type = Duration, .default_text = "10", .min = 1,
+           .max = 3600,
+           .description = "SIGTERM: how long acks that wait for the store and the store's close "
+                          "may take before mqttd exits anyway; a second SIGTERM exits at once."},
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},
@@ -238,6 +243,13 @@ constexpr std::array kKeys{
 
     KeyDef{.name = "storage.sync", .type = Bool, .default_text = "false",
            .description = "fsync every group commit: survive power loss, not only a crash."},
+    KeyDef{.name = "storage.wal_recovery", .type = Enum, .default_text = "strict",
+           .choices = kWalRecovery,
+           .description = "A damaged WAL record with writes after it: strict refuses to start, "
+                          "point_in_time drops it and all after it (logged; same as --recover)."},
+    KeyDef{.name = "storage.verify_on_open", .type = Bool, .default_text = "true",
+           .description = "Check every table file's block checksums at start (reads the store "
+                          "once), so a damaged file stops startup instead of a later read."},
 
     KeyDef{.name = "api.default_user", .type = String, .default_text = "admin", .min = 1,
            .description = "REST admin user created when the store has no users."},

@@ -79,7 +79,7 @@ void Server::start() {
     }
 }
 
-void Server::stop() {
+void Server::stop(int64_t timeout_ms) {
     if (!impl_->started || impl_->stopped) {
         return;
     }
@@ -90,11 +90,12 @@ void Server::stop() {
     for (auto& loop : impl_->loops) {
         loop->request_stop();
     }
-    // Give connections a moment to write what they have, then stop the loops.
+    // Give connections until the deadline to get their acks and write what they have, then
+    // stop the loops.
     for (auto& loop : impl_->loops) {
         loop->release_guard();
     }
-    int64_t deadline = mono_ms() + 2000;
+    int64_t deadline = mono_ms() + timeout_ms;
     for (auto& loop : impl_->loops) {
         loop->finish_stop(deadline);
     }

@@ -83,8 +83,10 @@ public:
 
     // Starts the worker threads.
     void start();
-    // Closes listeners and connections, stops and joins the workers. Idempotent.
-    void stop();
+    // Closes the listeners, then the connections (each once the acks it waits for are sent;
+    // broker::Worker::shutdown), waiting at most `timeout_ms` before the loops stop, and joins
+    // the workers. Idempotent.
+    void stop(int64_t timeout_ms = 2000);
 
     std::vector<ListenerInfo> listeners() const;
 

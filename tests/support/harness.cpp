@@ -127,9 +127,72 @@ BrokerProcess::~BrokerProcess() {
 }
 
 void BrokerProcess::start() {
+    ASSERT_NO_FATAL_FAILURE(launch());
+    auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+        if (exited()) {
+            FAIL() << "mqttd exited during startup:\n" << log_text();
+        }
+        // The REST API starts after every MQTT listener is bound: once both accept, all do.
+        int fd = connect_socket(port_);
+        if (fd >= 0) {
+            ::close(fd);
+            int api = connect_socket(api_port_);
+            if (api >= 0) {
+                ::close(api);
+                return;
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    FAIL() << "mqttd did not accept connections on port " << port_ << " within 10 s";
+}
+
+int BrokerProcess::run_until_exit(std::chrono::milliseconds timeout) {
+    launch();
+    return wait_exit(timeout);
+}
+
+void BrokerProcess::signal(int sig) {
+    if (pid_.load() > 0) {
+        ::kill(pid_.load(), sig);
+    }
+}
+
+int BrokerProcess::wait_exit(std::chrono::milliseconds timeout) {
+    if (!running()) {
+        return -1;
+    }
+    const auto deadline = Clock::now() + timeout;
+    std::lock_guard lock(reap_mutex_);
+    const pid_t pid = pid_.load();
+    int status = 0;
+    while (Clock::now() < deadline) {
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            pid_ = -1;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "mqttd still running after " << timeout.count() << " ms; killing it";
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    pid_ = -1;
+    return -1;
+}
+
+std::string BrokerProcess::last_output() const {
+    const std::string all = log_text();
+    return log_offset_ < all.size() ? all.substr(log_offset_) : std::string();
+}
+
+void BrokerProcess::launch() {
     ASSERT_FALSE(running()) << "broker already running";
     std::vector<std::string> argv = {mqttd_binary(), "-c", config_path_, "--data-dir",
                                      data_dir_.path()};
+    for (const auto& a : args_) {
+        argv.push_back(a);
+    }
     std::vector<std::string> defaults = {
             "listener.tcp.external=127.0.0.1:" + std::to_string(port_),
             "listener.api.mgmt=127.0.0.1:" + std::to_string(api_port_),
@@ -161,6 +224,7 @@ void BrokerProcess::start() {
     banner += "\n";
     ssize_t ignored = ::write(log_fd, banner.data(), banner.size());
     (void)ignored;
+    log_offset_ = log_text().size();
     pid_t pid = ::fork();
     if (pid == 0) {
         exec_child(argv, log_fd, log_fd);
@@ -169,24 +233,6 @@ void BrokerProcess::start() {
     ASSERT_GT(pid, 0) << "fork: " << std::strerror(errno);
     pid_ = pid;
     ++starts_;
-    auto deadline = Clock::now() + 10s;
-    while (Clock::now() < deadline) {
-        if (exited()) {
-            FAIL() << "mqttd exited during startup:\n" << log_text();
-        }
-        // The REST API starts after every MQTT listener is bound: once both accept, all do.
-        int fd = connect_socket(port_);
-        if (fd >= 0) {
-            ::close(fd);
-            int api = connect_socket(api_port_);
-            if (api >= 0) {
-                ::close(api);
-                return;
-            }
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    FAIL() << "mqttd did not accept connections on port " << port_ << " within 10 s";
 }
 
 bool BrokerProcess::exited() {

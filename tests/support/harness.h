@@ -67,6 +67,18 @@ public:
     // Starts the process and waits (10 s) until the MQTT port accepts connections; a failure
     // is a fatal gtest failure (check with ASSERT_NO_FATAL_FAILURE or HasFatalFailure()).
     void start();
+    // Starts the process and waits for it to exit on its own (a refused start); returns its
+    // exit code (128 + signal when killed by one), -1 on a timeout (then it is killed).
+    int run_until_exit(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // Sends `sig` to the process (no wait).
+    void signal(int sig);
+    // Waits for the process to exit; its exit code as run_until_exit's.
+    int wait_exit(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+    // What the last start wrote to stderr.
+    std::string last_output() const;
+    // Extra command-line arguments (after --data-dir, before the --set pairs) for later starts,
+    // e.g. {"--recover"}.
+    void set_args(std::vector<std::string> args) { args_ = std::move(args); }
     // SIGTERM and wait; returns the exit status (as from waitpid) or -1 if it was not running.
     int stop();
     // SIGKILL and wait. Safe to call from another thread while the test thread publishes.
@@ -90,8 +102,12 @@ public:
     int starts() const { return starts_; }
 
 private:
+    void launch();
+
     TempDir data_dir_;
     std::vector<std::string> sets_;
+    std::vector<std::string> args_;
+    size_t log_offset_ = 0;
     uint16_t port_ = 0;
     uint16_t api_port_ = 0;
     std::string config_path_;

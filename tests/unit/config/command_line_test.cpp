@@ -28,6 +28,17 @@ TEST(CommandLine, Defaults) {
     EXPECT_FALSE(cl->version);
 }
 
+// --recover: a flag, and storage.wal_recovery = point_in_time in command line order (a later
+// --set may still say strict).
+TEST(CommandLine, RecoverIsAFlagAndSetsTheWalRecoveryMode) {
+    auto cl = parse({"--recover", "--set", "node.name=a@b"});
+    ASSERT_TRUE(cl.ok()) << cl.error();
+    EXPECT_TRUE(cl->recover);
+    EXPECT_EQ(cl->sets, (Sets{{"storage.wal_recovery", "point_in_time"}, {"node.name", "a@b"}}));
+    EXPECT_FALSE(parse({"--recover=yes"}).ok());
+    EXPECT_FALSE(parse({}).value().recover);
+}
+
 TEST(CommandLine, AllOptions) {
     auto cl =
             parse({"-c", "my.conf", "--data-dir", "/var/lib/mqttd", "--set", "mqtt.max_inflight=64",

@@ -1,0 +1,87 @@
+#include "api/login_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace mqttd::api {
+
+void LoginLimiter::refill(Bucket& b, int64_t now_ms) {
+    if (now_ms > b.refilled_ms) {
+        b.tokens = std::min(kBurst, b.tokens + static_cast<double>(now_ms - b.refilled_ms) *
+                                                       kRefillPerSecond / 1000.0);
+        b.refilled_ms = now_ms;
+    }
+}
+
+void LoginLimiter::forget_idle(int64_t now_ms) {
+    // Full buckets carry no state worth keeping but the warning flag; an attacker that comes
+    // back after its bucket filled again is warned about again.
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+        refill(it->second, now_ms);
+        it = it->second.tokens >= kBurst ? buckets_.erase(it) : std::next(it);
+    }
+    if (buckets_.size() >= kMaxSources) {
+        buckets_.clear();
+    }
+}
+
+LoginLimiter::Admission LoginLimiter::admit(const std::string& source) {
+    const int64_t now = mono_ms();
+    std::lock_guard lock(mu_);
+    auto it = buckets_.find(source);
+    if (it == buckets_.end()) {
+        return {};
+    }
+    Bucket& b = it->second;
+    refill(b, now);
+    if (b.tokens >= 1) {
+        return {};
+    }
+    throttled_.fetch_add(1, std::memory_order_relaxed);
+    const auto wait_s = static_cast<uint32_t>(std::ceil((1 - b.tokens) / kRefillPerSecond));
+    return {false, std::max<uint32_t>(1, wait_s)};
+}
+
+void LoginLimiter::failed(const std::string& source) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    const int64_t now = mono_ms();
+    std::lock_guard lock(mu_);
+    auto it = buckets_.find(source);
+    if (it == buckets_.end()) {
+        if (buckets_.size() >= kMaxSources) {
+            forget_idle(now);
+        }
+        it = buckets_.emplace(source, Bucket{kBurst, now, false}).first;
+    }
+    Bucket& b = it->second;
+    refill(b, now);
+    b.tokens = std::max(0.0, b.tokens - 1);
+    if (b.tokens < 1 && !b.warned) {
+        b.warned = true;
+        spdlog::warn(
+                "REST API: too many failed logins from {} ({} at once, then one a second); "
+                "its logins are refused with 429 while it stays over (counted in "
+                "api/auth/throttled); warned once",
+                source, static_cast<int>(kBurst));
+    }
+}
+
+bool LoginLimiter::admit_hash() {
+    if (hashing_.fetch_add(1, std::memory_order_acq_rel) >= kMaxHashing) {
+        hashing_.fetch_sub(1, std::memory_order_acq_rel);
+        busy_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    return true;
+}
+
+void LoginLimiter::end_hash() {
+    hashing_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+}  // namespace mqttd::api
