@@ -238,6 +238,9 @@ constexpr std::array kKeys{
 
     KeyDef{.name = "storage.sync", .type = Bool, .default_text = "false",
            .description = "fsync every group commit: survive power loss, not only a crash."},
+    KeyDef{.name = "storage.backup_dir", .type = String, .default_text = "",
+           .description = "Where POST /api/v2/backup puts backups; empty = "
+                          "<node.data_dir>/backups."},
 
     KeyDef{.name = "api.default_user", .type = String, .default_text = "admin", .min = 1,
            .description = "REST admin user created when the store has no users."},
