@@ -78,6 +78,20 @@ Result<CommandLine, std::string> parse_command_line(int argc, const char* const*
             }
             cl.data_dir = *v;
             cl.sets.emplace_back("node.data_dir", std::move(v).value());
+        } else if (name == "--restore") {
+            auto v = take_value();
+            if (!v) {
+                return Err{v.error()};
+            }
+            if (v->empty()) {
+                return Err{std::string("--restore needs a backup directory")};
+            }
+            cl.restore = std::move(v).value();
+        } else if (name == "--force") {
+            if (auto r = no_value(); !r) {
+                return Err{r.error()};
+            }
+            cl.force = true;
         } else if (name == "--set" || name == "-s") {
             auto v = take_value();
             if (!v) {
@@ -93,6 +107,9 @@ Result<CommandLine, std::string> parse_command_line(int argc, const char* const*
         } else {
             return Err{"unexpected argument " + quoted(arg) + " (see --help)"};
         }
+    }
+    if (cl.force && !cl.restore) {
+        return Err{std::string("--force is for --restore (see --help)")};
     }
     return cl;
 }
@@ -110,6 +127,10 @@ std::string usage_text(std::string_view program) {
     out += "      --data-dir DIR     data directory, same as --set node.data_dir=DIR\n";
     out += "  -s, --set KEY=VALUE    set a config key; wins over the file and saved values;\n";
     out += "                         may be repeated\n";
+    out += "      --restore BACKUP   copy a backup (made by POST /api/v2/backup) into the\n";
+    out += "                         data directory's store and exit; the broker must be\n";
+    out += "                         stopped and the store empty, unless --force\n";
+    out += "      --force            with --restore: replace the store that is there\n";
     out += "  -v, --version          print the version and exit\n";
     out += "  -h, --help             print this help and exit\n\n";
     out += "Precedence: built-in default < config file < value saved through the REST API\n";

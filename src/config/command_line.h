@@ -1,6 +1,7 @@
 // The mqttd command line:
 //
 //   mqttd [-c FILE] [--data-dir DIR] [--set KEY=VALUE]... [--version] [--help]
+//   mqttd --restore BACKUP [--force] [-c FILE] [--data-dir DIR]
 //
 // Options also take the `--opt=value` form. `--data-dir DIR` is `--set node.data_dir=DIR`.
 // Parsing checks only the shape of the options; the keys and values of --set are checked by
@@ -27,6 +28,10 @@ struct CommandLine {
     std::optional<std::string> data_dir;  // --data-dir (also present in `sets`)
     // Every --set and --data-dir in command line order (a later one wins).
     std::vector<std::pair<std::string, std::string>> sets;
+    // --restore BACKUP: copy that backup into the data directory's store and exit
+    // (storage/backup.h); --force replaces a store that is there.
+    std::optional<std::string> restore;
+    bool force = false;
     bool help = false;     // -h, --help: print usage_text() and exit 0
     bool version = false;  // -v, -V, --version: print the version and exit 0
 };
