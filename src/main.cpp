@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <pthread.h>
@@ -25,6 +26,7 @@
 #include "net/tls_context.h"
 #include "storage/backup.h"
 #include "storage/store.h"
+#include "tools/inspect.h"
 
 #ifndef MQTTD_VERSION
 #define MQTTD_VERSION "0.1.0"
@@ -353,6 +355,9 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     try {
+        if (argc > 1 && std::string_view(argv[1]) == "inspect") {
+            return tools::inspect_main(argc - 1, argv + 1);
+        }
         return run(argc, argv);
     } catch (const std::exception& e) {
         return fail(e.what());

@@ -135,6 +135,11 @@ std::string usage_text(std::string_view program) {
     out += "  -h, --help             print this help and exit\n\n";
     out += "Precedence: built-in default < config file < value saved through the REST API\n";
     out += "< --set / --data-dir.\n\n";
+    out += "Inspect a store read-only, also while its broker runs (see `inspect --help`):\n";
+    out += "  ";
+    out += program;
+    out += " inspect --data-dir DIR [--json]\n";
+    out += "        sessions | session ID | queue ID | retained FILTER | config | stats\n\n";
     out += "Keys (default; * = can be changed at run time through the REST API):\n";
     for (const KeyDef& def : all_keys()) {
         out += "  ";

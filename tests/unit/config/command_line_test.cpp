@@ -78,9 +78,10 @@ TEST(CommandLine, Restore) {
 
 TEST(CommandLine, UsageListsOptionsAndKeys) {
     const std::string text = usage_text("mqttd");
-    for (const char* s : {"Usage: mqttd", "--config FILE", "--data-dir DIR", "--set KEY=VALUE",
-                          "--version", "--help", "--restore BACKUP", "mqtt.max_inflight = 0",
-                          "mqtt.max_inflight_bytes = 4194304", "mqtt.allow_anonymous = true  *"}) {
+    for (const char* s :
+         {"Usage: mqttd", "--config FILE", "--data-dir DIR", "--set KEY=VALUE", "--version",
+          "--help", "--restore BACKUP", "inspect --data-dir DIR", "mqtt.max_inflight = 0",
+          "mqtt.max_inflight_bytes = 4194304", "mqtt.allow_anonymous = true  *"}) {
         EXPECT_NE(text.find(s), std::string::npos) << s;
     }
 }
