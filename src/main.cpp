@@ -26,6 +26,7 @@
 #include "net/tls_context.h"
 #include "storage/backup.h"
 #include "storage/store.h"
+#include "tools/ctl.h"
 #include "tools/inspect.h"
 
 #ifndef MQTTD_VERSION
@@ -357,6 +358,9 @@ int main(int argc, char** argv) {
     try {
         if (argc > 1 && std::string_view(argv[1]) == "inspect") {
             return tools::inspect_main(argc - 1, argv + 1);
+        }
+        if (argc > 1 && std::string_view(argv[1]) == "ctl") {
+            return tools::ctl_main(argc - 1, argv + 1);
         }
         return run(argc, argv);
     } catch (const std::exception& e) {

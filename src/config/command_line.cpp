@@ -139,7 +139,11 @@ std::string usage_text(std::string_view program) {
     out += "  ";
     out += program;
     out += " inspect --data-dir DIR [--json]\n";
-    out += "        sessions | session ID | queue ID | retained FILTER | config | stats\n\n";
+    out += "        sessions | session ID | queue ID | retained FILTER | config | stats\n";
+    out += "Manage a running broker over its REST API (see `ctl --help`):\n";
+    out += "  ";
+    out += program;
+    out += " ctl [--api URL] status | clients | sessions | retained | plugins | configs | ...\n\n";
     out += "Keys (default; * = can be changed at run time through the REST API):\n";
     for (const KeyDef& def : all_keys()) {
         out += "  ";
