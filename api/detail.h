@@ -60,6 +60,8 @@ public:
     const Request& request() const { return req_; }
     std::optional<std::string> query(const std::string& name) const;
 
+    // True when there is no body (or only whitespace): optional bodies.
+    bool body_empty() const { return req_.body.find_first_not_of(" \t\r\n") == std::string::npos; }
     // The body as a JSON object. Not JSON: 109; JSON but not an object: 108.
     const Json& body();
     // Fields of the body. Absent (or null) required field: 107; wrong type or range: 108.
@@ -97,9 +99,10 @@ void add(std::vector<Route>& routes,
          Endpoint fn,
          bool paged = false);
 
-void add_live_routes(std::vector<Route>& routes);   // clients, sessions, subscriptions, ...
-void add_admin_routes(std::vector<Route>& routes);  // nodes, monitoring, plugins, configs, users
-void add_auth_routes(std::vector<Route>& routes);   // auth_username, auth_clientid, acl/reload
+void add_live_routes(std::vector<Route>& routes);    // clients, sessions, subscriptions, ...
+void add_admin_routes(std::vector<Route>& routes);   // nodes, monitoring, plugins, configs, users
+void add_auth_routes(std::vector<Route>& routes);    // auth_username, auth_clientid, acl/reload
+void add_backup_routes(std::vector<Route>& routes);  // backup
 Json openapi(const std::vector<Route>& routes);
 
 // Paging (curr_page, page_size, cursor). curr_page >= 1, 1 <= page_size <= kMaxPageSize,

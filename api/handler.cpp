@@ -287,6 +287,7 @@ Handler::Handler(Context ctx)
     detail::add_live_routes(routes_);
     detail::add_admin_routes(routes_);
     detail::add_auth_routes(routes_);
+    detail::add_backup_routes(routes_);
     detail::add(routes_, "GET", "openapi.json", "This API described as OpenAPI 3.0",
                 [](Handler& h, detail::Call&) { return detail::openapi(h.routes()); });
     routes_.back().raw = true;

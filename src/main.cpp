@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <pthread.h>
@@ -25,7 +26,10 @@
 #include "config/logging.h"
 #include "net/server.h"
 #include "net/tls_context.h"
+#include "storage/backup.h"
 #include "storage/store.h"
+#include "tools/ctl.h"
+#include "tools/inspect.h"
 
 #ifndef MQTTD_VERSION
 #define MQTTD_VERSION "0.1.0"
@@ -181,6 +185,16 @@ std::string listen_all(const config::Config& cfg, net::Server& server, std::stri
     return {};
 }
 
+// mqttd --restore BACKUP: the backup into the data directory's store (the broker stopped).
+int restore(const config::CommandLine& cl, const config::Config& cfg) {
+    auto st = storage::restore_backup(*cl.restore, cfg.db_dir(), cl.force);
+    if (!st.is_ok()) {
+        return fail("restore: " + (st.message().empty() ? st.to_string() : st.message()));
+    }
+    std::printf("mqttd: restored %s into %s\n", cl.restore->c_str(), cfg.db_dir().c_str());
+    return 0;
+}
+
 int run(int argc, char** argv) {
     auto cl = config::parse_command_line(argc, argv);
     if (!cl) {
@@ -219,6 +233,9 @@ int run(int argc, char** argv) {
         return fail(loaded.error());
     }
     std::unique_ptr<config::Config> cfg = std::move(loaded.value());
+    if (cl->restore) {
+        return restore(*cl, *cfg);
+    }
     std::error_code fs_ec;
     std::filesystem::create_directories(cfg->data_dir(), fs_ec);
     if (fs_ec) {
@@ -381,6 +398,12 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     try {
+        if (argc > 1 && std::string_view(argv[1]) == "inspect") {
+            return tools::inspect_main(argc - 1, argv + 1);
+        }
+        if (argc > 1 && std::string_view(argv[1]) == "ctl") {
+            return tools::ctl_main(argc - 1, argv + 1);
+        }
         return run(argc, argv);
     } catch (const std::exception& e) {
         return fail(e.what());

@@ -95,6 +95,13 @@ Status check_directory(const Options& options) {
         return Status::invalid_argument("storage directory is not set");
     }
     std::error_code ec;
+    if (!options.secondary_dir.empty()) {
+        // Read-only: the store must be there; nothing of ours is written into it.
+        if (!fs::exists(fs::path(dir) / "CURRENT", ec)) {
+            return Status::not_found("data directory " + dir + " holds no store");
+        }
+        return Status::ok();
+    }
     if (!fs::exists(dir, ec)) {
         if (!options.create_if_missing) {
             return Status::not_found("data directory " + dir + " does not exist");
@@ -160,6 +167,13 @@ rocksdb::DBOptions db_options(const Options& options) {
     // One writer (the committer): concurrent memtable inserts would only disable the insert
     // hints of the queues family (family_options).
     dbo.allow_concurrent_memtable_write = false;
+    if (!options.secondary_dir.empty()) {
+        // RocksDB requires it of a secondary: the primary may delete a table file it still
+        // reads, which an open descriptor keeps readable.
+        dbo.max_open_files = -1;
+        dbo.create_if_missing = false;
+        dbo.create_missing_column_families = false;
+    }
     return dbo;
 }
 
@@ -207,7 +221,7 @@ std::optional<std::string> get_meta(const RocksDb& db, std::string_view key) {
 // queue entries, version 3 queue entries with several subscription ids and sessions with a
 // delayed will, so older data reads as it is; from then on an older mqttd refuses the
 // directory instead of misreading it.
-Status check_schema_version(const RocksDb& db, const std::string& dir) {
+Status check_schema_version(const RocksDb& db, const std::string& dir, bool read_only) {
     uint32_t version = 0;
     if (auto v = get_meta(db, keys::kSchemaVersion)) {
         auto d = values::decode_u32(*v);
@@ -223,8 +237,8 @@ Status check_schema_version(const RocksDb& db, const std::string& dir) {
                     std::to_string(kSchemaVersion) + "); run a newer mqttd");
         }
     }
-    if (version == kSchemaVersion) {
-        return Status::ok();
+    if (version == kSchemaVersion || read_only) {
+        return Status::ok();  // an older version reads as it is (see above)
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -387,7 +401,10 @@ Result<RocksDb, Status> open_once(const Options& options) {
     }
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    rocksdb::Status s = rocksdb::DB::Open(dbo, dir, *descriptors, &handles, &raw);
+    rocksdb::Status s = options.secondary_dir.empty()
+                                ? rocksdb::DB::Open(dbo, dir, *descriptors, &handles, &raw)
+                                : rocksdb::DB::OpenAsSecondary(dbo, dir, options.secondary_dir,
+                                                               *descriptors, &handles, &raw);
     if (!s.ok()) {
         return Err{open_error(dir, s)};
     }
@@ -626,8 +643,10 @@ Result<RocksDb, Status> open_rocks_db(const Options& options) {
     return db;
 }
 
-Result<StoredState, Status> load_stored_state(const RocksDb& db, const std::string& dir) {
-    Status schema = check_schema_version(db, dir);
+Result<StoredState, Status> load_stored_state(const RocksDb& db,
+                                              const std::string& dir,
+                                              bool read_only) {
+    Status schema = check_schema_version(db, dir, read_only);
     if (!schema.is_ok()) {
         return Err{std::move(schema)};
     }
@@ -647,12 +666,15 @@ Status Store::open(const Options& options, std::unique_ptr<Store>& out) {
     if (!db) {
         return db.error();
     }
-    auto state = load_stored_state(*db, options.dir);
+    const bool read_only = !options.secondary_dir.empty();
+    auto state = load_stored_state(*db, options.dir, read_only);
     if (!state) {
         return state.error();  // `db` closes as it goes
     }
     auto store = std::make_unique<RocksStore>(options, std::move(*db), *state);
-    store->start();
+    if (!read_only) {
+        store->start();  // a secondary has no committer: its writes complete at once
+    }
     out = std::move(store);
     return Status::ok();
 }

@@ -27,7 +27,10 @@ struct StoredState {
 Result<RocksDb, Status> open_rocks_db(const Options& options);
 
 // Checks the schema version (refusing a newer one, upgrading an older one in place) and loads
-// the counts and the message id counter. `dir` is for error messages.
-Result<StoredState, Status> load_stored_state(const RocksDb& db, const std::string& dir);
+// the counts and the message id counter. `dir` is for error messages. `read_only` (a
+// secondary instance): nothing is written, an older version is read as it is.
+Result<StoredState, Status> load_stored_state(const RocksDb& db,
+                                              const std::string& dir,
+                                              bool read_only = false);
 
 }  // namespace mqttd::storage

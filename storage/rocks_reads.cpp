@@ -30,11 +30,18 @@
 namespace mqttd::storage {
 namespace {
 
-// Holds a snapshot for the lifetime of one paged read.
+// Holds a snapshot for the lifetime of one paged read. A secondary instance (Options::
+// secondary_dir) refuses iterators on a snapshot, and needs none: it does not move on unless
+// told to catch up with the primary, so every read sees one state.
 class SnapshotGuard {
 public:
-    explicit SnapshotGuard(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
-    ~SnapshotGuard() { db_->ReleaseSnapshot(snap_); }
+    SnapshotGuard(rocksdb::DB* db, bool take)
+        : db_(db), snap_(take ? db->GetSnapshot() : nullptr) {}
+    ~SnapshotGuard() {
+        if (snap_ != nullptr) {
+            db_->ReleaseSnapshot(snap_);
+        }
+    }
     SnapshotGuard(const SnapshotGuard&) = delete;
     SnapshotGuard& operator=(const SnapshotGuard&) = delete;
     const rocksdb::Snapshot* get() const { return snap_; }
@@ -205,7 +212,7 @@ Page<T> RocksStore::page_of(Cf c,
                             const PageRequest& req,
                             Decode decode) const {
     Page<T> page;
-    SnapshotGuard snap(&db_.db());
+    SnapshotGuard snap(&db_.db(), options_.secondary_dir.empty());
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.get();
     std::string upper = keys::prefix_end(prefix);
@@ -325,7 +332,7 @@ std::vector<QueuedMessage> RocksStore::read_queue(std::string_view client_id,
                                                   uint64_t from_seq,
                                                   uint32_t limit) const {
     std::vector<QueuedMessage> out;
-    SnapshotGuard snap(&db_.db());
+    SnapshotGuard snap(&db_.db(), options_.secondary_dir.empty());
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.get();
     const std::string prefix = keys::client_prefix(client_id);
@@ -519,7 +526,7 @@ Status RocksStore::match_retained(std::string_view filter,
 
 Page<RetainedRecord> RocksStore::retained(std::string_view filter, const PageRequest& req) const {
     Page<RetainedRecord> page;
-    SnapshotGuard snap(&db_.db());
+    SnapshotGuard snap(&db_.db(), options_.secondary_dir.empty());
     rocksdb::ReadOptions ro;
     ro.snapshot = snap.get();
     std::optional<std::string> after;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <utility>
 
+#include <rocksdb/utilities/checkpoint.h>
+
 namespace mqttd::storage {
 
 RocksStore::RocksStore(Options options, RocksDb db, const StoredState& state)
@@ -33,6 +35,12 @@ void RocksStore::start() {
 }
 
 void RocksStore::commit(WriteBatch batch, CommitCallback done) {
+    if (!options_.secondary_dir.empty()) {
+        if (done) {
+            done(Status::stopped("the store is open read-only (secondary instance)"));
+        }
+        return;
+    }
     committer_.commit(std::move(batch), std::move(done));
 }
 
@@ -55,6 +63,22 @@ void RocksStore::close() {
 
 uint64_t RocksStore::next_message_id() {
     return next_id_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Result<uint64_t, Status> RocksStore::checkpoint(const std::string& dir) const {
+    rocksdb::Checkpoint* raw = nullptr;
+    rocksdb::Status s = rocksdb::Checkpoint::Create(&db_.db(), &raw);
+    std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+    uint64_t sequence = 0;
+    if (s.ok()) {
+        // log_size_for_flush 0: flush the memtables first, so the snapshot is table files
+        // (hard links) and the WAL copied with it stays short.
+        s = cp->CreateCheckpoint(dir, 0, &sequence);
+    }
+    if (!s.ok()) {
+        return Err{Status::io_error("checkpoint into " + dir + " failed: " + s.ToString())};
+    }
+    return sequence;
 }
 
 uint64_t RocksStore::count(Counted what) const {

@@ -102,6 +102,8 @@ public:
     std::optional<UserRecord> get_user(std::string_view username) const override;
     Page<UserRecord> users(const PageRequest& req) const override;
 
+    Result<uint64_t, Status> checkpoint(const std::string& dir) const override;
+
     uint64_t count(Counted what) const override;
     uint64_t count_max(Counted what) const override;
 

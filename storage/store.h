@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.h"
 #include "storage/records.h"
 #include "storage/status.h"
 #include "storage/write_batch.h"
@@ -53,6 +54,12 @@ struct Options {
     // Test hook (fault injection): called on the committer thread before every group write;
     // returning true makes that write fail as an I/O error. Leave empty in production.
     std::function<bool()> fail_write_for_test;
+    // Non-empty: open `dir` as a RocksDB secondary instance instead, read-only beside a
+    // running primary (which keeps its lock and is never blocked); RocksDB's own files of the
+    // secondary (its info log) go to this directory. The store then holds what the primary had
+    // written when it was opened; every write completes at once with Stopped. For the
+    // inspector (src/tools/inspect.h).
+    std::string secondary_dir;
 };
 
 // One page request: resume after `cursor` when it is non-empty (one seek), otherwise skip
@@ -154,6 +161,13 @@ public:
     virtual std::vector<ConfigRecord> config_with_prefix(std::string_view prefix) const = 0;
     virtual std::optional<UserRecord> get_user(std::string_view username) const = 0;
     virtual Page<UserRecord> users(const PageRequest& req) const = 0;
+
+    // An online, consistent snapshot of the whole store in `dir` (which must not exist):
+    // RocksDB's checkpoint, hard links for the table files where the file system allows and
+    // copies otherwise, the memtables flushed first. Writes go on meanwhile. Returns the
+    // sequence number the snapshot is consistent at: it holds every group commit that
+    // completed before the call (storage/backup.h keeps backups of it).
+    virtual Result<uint64_t, Status> checkpoint(const std::string& dir) const = 0;
 
     virtual uint64_t count(Counted what) const = 0;
     // The highest count(what) since the store was opened (monitoring/stats maxima).

@@ -287,4 +287,18 @@ std::map<std::string, uint64_t> Admin::stats() {
     return broker_.stats();
 }
 
+Result<storage::BackupInfo, storage::Status> Admin::backup(const std::string& backup_dir,
+                                                           const std::string& name) {
+    return storage::create_backup(broker_.store(), backup_dir, name);
+}
+
+Result<std::vector<storage::BackupInfo>, storage::Status> Admin::backups(
+        const std::string& backup_dir) const {
+    return storage::list_backups(backup_dir);
+}
+
+storage::Status Admin::delete_backup(const std::string& backup_dir, const std::string& name) {
+    return storage::delete_backup(backup_dir, name);
+}
+
 }  // namespace mqttd::broker

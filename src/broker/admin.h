@@ -20,6 +20,8 @@
 #include "broker/auth/credential_store.h"
 #include "broker/metrics.h"
 #include "broker/plugins.h"
+#include "common/result.h"
+#include "storage/backup.h"
 
 namespace mqttd::broker {
 
@@ -127,6 +129,15 @@ public:
     const std::string& version() const;
     int64_t started_at_ms() const;
     uint32_t max_packet_size() const;
+
+    // Backups of the whole store under `backup_dir` (storage/backup.h): an online, consistent
+    // checkpoint taken while the workers go on serving (`name` empty: one is made from the
+    // time), the complete ones oldest first, and deleting one.
+    Result<storage::BackupInfo, storage::Status> backup(const std::string& backup_dir,
+                                                        const std::string& name);
+    Result<std::vector<storage::BackupInfo>, storage::Status> backups(
+            const std::string& backup_dir) const;
+    storage::Status delete_backup(const std::string& backup_dir, const std::string& name);
 
     MetricsSnapshot metrics() const;
     // Counters of the database auth plugins ("auth/redis/queries", ..., "auth/ldap/down"),

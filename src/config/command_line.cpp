@@ -84,6 +84,20 @@ Result<CommandLine, std::string> parse_command_line(int argc, const char* const*
             }
             cl.recover = true;
             cl.sets.emplace_back("storage.wal_recovery", "point_in_time");
+        } else if (name == "--restore") {
+            auto v = take_value();
+            if (!v) {
+                return Err{v.error()};
+            }
+            if (v->empty()) {
+                return Err{std::string("--restore needs a backup directory")};
+            }
+            cl.restore = std::move(v).value();
+        } else if (name == "--force") {
+            if (auto r = no_value(); !r) {
+                return Err{r.error()};
+            }
+            cl.force = true;
         } else if (name == "--set" || name == "-s") {
             auto v = take_value();
             if (!v) {
@@ -99,6 +113,9 @@ Result<CommandLine, std::string> parse_command_line(int argc, const char* const*
         } else {
             return Err{"unexpected argument " + quoted(arg) + " (see --help)"};
         }
+    }
+    if (cl.force && !cl.restore) {
+        return Err{std::string("--force is for --restore (see --help)")};
     }
     return cl;
 }
@@ -119,10 +136,23 @@ std::string usage_text(std::string_view program) {
     out += "      --recover          start on a damaged store knowingly: drop a damaged WAL\n";
     out += "                         record and what follows it, repair a corrupt table or\n";
     out += "                         MANIFEST on a copy (the damaged files are kept)\n";
+    out += "      --restore BACKUP   copy a backup (made by POST /api/v2/backup) into the\n";
+    out += "                         data directory's store and exit; the broker must be\n";
+    out += "                         stopped and the store empty, unless --force\n";
+    out += "      --force            with --restore: replace the store that is there\n";
     out += "  -v, --version          print the version and exit\n";
     out += "  -h, --help             print this help and exit\n\n";
     out += "Precedence: built-in default < config file < value saved through the REST API\n";
     out += "< --set / --data-dir.\n\n";
+    out += "Inspect a store read-only, also while its broker runs (see `inspect --help`):\n";
+    out += "  ";
+    out += program;
+    out += " inspect --data-dir DIR [--json]\n";
+    out += "        sessions | session ID | queue ID | retained FILTER | config | stats\n";
+    out += "Manage a running broker over its REST API (see `ctl --help`):\n";
+    out += "  ";
+    out += program;
+    out += " ctl [--api URL] status | clients | sessions | retained | plugins | configs | ...\n\n";
     out += "Keys (default; * = can be changed at run time through the REST API):\n";
     for (const KeyDef& def : all_keys()) {
         out += "  ";

@@ -1,6 +1,7 @@
 // The mqttd command line:
 //
 //   mqttd [-c FILE] [--data-dir DIR] [--set KEY=VALUE]... [--recover] [--version] [--help]
+//   mqttd --restore BACKUP [--force] [-c FILE] [--data-dir DIR]
 //
 // Options also take the `--opt=value` form. `--data-dir DIR` is `--set node.data_dir=DIR`;
 // `--recover` opens a damaged store knowingly (storage.wal_recovery = point_in_time, and a
@@ -30,6 +31,10 @@ struct CommandLine {
     // Every --set and --data-dir in command line order (a later one wins).
     std::vector<std::pair<std::string, std::string>> sets;
     bool recover = false;  // --recover (also present in `sets` as storage.wal_recovery)
+    // --restore BACKUP: copy that backup into the data directory's store and exit
+    // (storage/backup.h); --force replaces a store that is there.
+    std::optional<std::string> restore;
+    bool force = false;
     bool help = false;     // -h, --help: print usage_text() and exit 0
     bool version = false;  // -v, -V, --version: print the version and exit 0
 };

@@ -145,6 +145,11 @@ public:
     // Convenience for main.
     std::string data_dir() const { return get_string("node.data_dir"); }
     std::string db_dir() const { return data_dir() + "/db"; }
+    // storage.backup_dir, or <data_dir>/backups when it is empty.
+    std::string backup_dir() const {
+        std::string d = get_string("storage.backup_dir");
+        return d.empty() ? data_dir() + "/backups" : d;
+    }
     storage::Options store_options() const;
 
     // Calls `fn` with the new canonical text after every change of `key` (not on subscribe).

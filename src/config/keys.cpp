@@ -250,6 +250,9 @@ constexpr std::array kKeys{
     KeyDef{.name = "storage.verify_on_open", .type = Bool, .default_text = "true",
            .description = "Check every table file's block checksums at start (reads the store "
                           "once), so a damaged file stops startup instead of a later read."},
+    KeyDef{.name = "storage.backup_dir", .type = String, .default_text = "",
+           .description = "Where POST /api/v2/backup puts backups; empty = "
+                          "<node.data_dir>/backups."},
 
     KeyDef{.name = "api.default_user", .type = String, .default_text = "admin", .min = 1,
            .description = "REST admin user created when the store has no users."},

@@ -74,11 +74,25 @@ TEST(CommandLine, Errors) {
     EXPECT_EQ(parse({"--help=yes"}).error(), "--help takes no value");
 }
 
+TEST(CommandLine, Restore) {
+    auto cl = parse({"--restore", "backups/b1", "--data-dir", "d"});
+    ASSERT_TRUE(cl.ok()) << cl.error();
+    EXPECT_EQ(cl->restore, "backups/b1");
+    EXPECT_FALSE(cl->force);
+    auto forced = parse({"--restore=b", "--force"});
+    ASSERT_TRUE(forced.ok()) << forced.error();
+    EXPECT_TRUE(forced->force);
+    EXPECT_EQ(parse({"--force"}).error(), "--force is for --restore (see --help)");
+    EXPECT_EQ(parse({"--restore="}).error(), "--restore needs a backup directory");
+    EXPECT_EQ(parse({"--restore", "b", "--force=1"}).error(), "--force takes no value");
+}
+
 TEST(CommandLine, UsageListsOptionsAndKeys) {
     const std::string text = usage_text("mqttd");
-    for (const char* s : {"Usage: mqttd", "--config FILE", "--data-dir DIR", "--set KEY=VALUE",
-                          "--version", "--help", "mqtt.max_inflight = 0",
-                          "mqtt.max_inflight_bytes = 4194304", "mqtt.allow_anonymous = true  *"}) {
+    for (const char* s :
+         {"Usage: mqttd", "--config FILE", "--data-dir DIR", "--set KEY=VALUE", "--version",
+          "--help", "--restore BACKUP", "inspect --data-dir DIR", "mqtt.max_inflight = 0",
+          "mqtt.max_inflight_bytes = 4194304", "mqtt.allow_anonymous = true  *"}) {
         EXPECT_NE(text.find(s), std::string::npos) << s;
     }
 }
