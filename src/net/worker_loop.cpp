@@ -271,7 +271,10 @@ void WorkerLoop::schedule_tick() {
     auto& timer = *io_->tick;
     timer.expires_after(std::chrono::milliseconds(500));
     timer.async_wait([this](const error_code& ec) {
-        if (ec) {
+        // A tick already due when stop_worker() cancelled the timer still runs, with no
+        // error: it must not re-arm, or the context never runs out of work and the stop
+        // waits for node.shutdown_timeout.
+        if (ec || stopping_) {
             return;
         }
         worker().tick(unix_ms());

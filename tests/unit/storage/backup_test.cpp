@@ -14,7 +14,7 @@
 namespace mqttd::storage {
 namespace {
 
-using testing::TempDir;
+using mqttd::test::TempDir;
 
 std::unique_ptr<Store> open_store(const std::string& dir, Options o = {}) {
     o.dir = dir;

@@ -50,7 +50,7 @@ void overwrite(const fs::path& file, uint64_t offset, const std::string& bytes) 
 }
 
 TEST(WalScan, CleanWalHasNoDamage) {
-    testing::TempDir dir;
+    mqttd::test::TempDir dir;
     ASSERT_FALSE(write_wal(dir.path()).empty());
     const WalScan scan = scan_wal(dir.path());
     EXPECT_TRUE(scan.error.empty()) << scan.error;
@@ -59,7 +59,7 @@ TEST(WalScan, CleanWalHasNoDamage) {
 }
 
 TEST(WalScan, TruncatedLastRecordIsATornTail) {
-    testing::TempDir dir;
+    mqttd::test::TempDir dir;
     const fs::path wal = write_wal(dir.path());
     fs::resize_file(wal, fs::file_size(wal) - 30);
     const WalScan scan = scan_wal(dir.path());
@@ -69,7 +69,7 @@ TEST(WalScan, TruncatedLastRecordIsATornTail) {
 }
 
 TEST(WalScan, ZeroedTailIsATornTail) {
-    testing::TempDir dir;
+    mqttd::test::TempDir dir;
     const fs::path wal = write_wal(dir.path());
     const auto size = fs::file_size(wal);
     overwrite(wal, size - 60, std::string(60, '\0'));
@@ -79,7 +79,7 @@ TEST(WalScan, ZeroedTailIsATornTail) {
 }
 
 TEST(WalScan, DamageWithRecordsAfterItIsNotATornTail) {
-    testing::TempDir dir;
+    mqttd::test::TempDir dir;
     const fs::path wal = write_wal(dir.path());
     const auto middle = fs::file_size(wal) / 2;
     overwrite(wal, middle, std::string(64, '\0'));
@@ -97,7 +97,7 @@ TEST(WalScan, DamageWithRecordsAfterItIsNotATornTail) {
 
 // A flipped bit in a payload: a checksum mismatch, found at that record.
 TEST(WalScan, FlippedBitIsFoundAtItsRecord) {
-    testing::TempDir dir;
+    mqttd::test::TempDir dir;
     const fs::path wal = write_wal(dir.path());
     const auto at = fs::file_size(wal) / 3;
     std::string byte(1, '\0');
@@ -116,7 +116,7 @@ TEST(WalScan, FlippedBitIsFoundAtItsRecord) {
 
 // Records spanning blocks (FIRST, MIDDLE, LAST): damage in one block, good records after.
 TEST(WalScan, FragmentedRecordsAcrossBlocks) {
-    testing::TempDir dir;
+    mqttd::test::TempDir dir;
     const fs::path wal = write_wal(dir.path(), 20000);
     EXPECT_FALSE(scan_wal(dir.path()).damage.has_value());
     overwrite(wal, 32768 * 10 + 100, std::string(64, '\0'));
