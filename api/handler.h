@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,10 +49,15 @@ public:
 
 private:
     Response dispatch(const Request& req);
+    // GET /metrics (api/prometheus.h); Basic auth unless api.metrics.auth = off.
+    Response metrics(const Request& req);
+    // A 401 with WWW-Authenticate unless `authorization` names a valid user.
+    std::optional<Response> check_auth(const std::string& authorization);
 
     Context ctx_;
     Users users_;
     std::string default_user_;
+    const bool metrics_auth_;  // api.metrics.auth
     std::vector<detail::Route> routes_;
     std::mutex api_listener_mutex_;
     ListenerView api_listener_;  // guarded by api_listener_mutex_
