@@ -65,10 +65,9 @@ TEST(CommandLine, Errors) {
 
 TEST(CommandLine, UsageListsOptionsAndKeys) {
     const std::string text = usage_text("mqttd");
-    for (const char* s :
-         {"Usage: mqttd", "--config FILE", "--data-dir DIR", "--set KEY=VALUE", "--version",
-          "--help", "mqtt.max_inflight = 0", "mqtt.max_inflight_bytes = 4194304",
-          "mqtt.allow_anonymous = true  *"}) {
+    for (const char* s : {"Usage: mqttd", "--config FILE", "--data-dir DIR", "--set KEY=VALUE",
+                          "--version", "--help", "mqtt.max_inflight = 0",
+                          "mqtt.max_inflight_bytes = 4194304", "mqtt.allow_anonymous = true  *"}) {
         EXPECT_NE(text.find(s), std::string::npos) << s;
     }
 }
