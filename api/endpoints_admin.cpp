@@ -445,6 +445,17 @@ Json openapi(const std::vector<Route>& routes) {
         }
         paths[path][method] = std::move(op);
     }
+    // Outside /api/v2: the Prometheus scrape (api/prometheus.h); Basic auth unless
+    // api.metrics.auth = off.
+    paths["/metrics"]["get"] = Json{
+            {"summary", "Metrics, stats, listeners and the store in the Prometheus text format"},
+            {"parameters", Json::array()},
+            {"responses",
+             {{"200",
+               {{"description", "Prometheus text exposition format 0.0.4"},
+                {"content", {{"text/plain; version=0.0.4", {{"schema", {{"type", "string"}}}}}}}}},
+              {"401", {{"description", "missing or wrong Basic credentials"}}}}},
+            {"security", Json::array({Json{{"basic", Json::array()}}, Json::object()})}};
     return Json{{"openapi", "3.0.3"},
                 {"info", {{"title", "mqttd REST API v2 (EMQ 2.x compatible)"}, {"version", "2"}}},
                 {"components",

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/detail.h"
+#include "api/prometheus.h"
 #include "api/url.h"
 
 namespace mqttd::api {
@@ -276,7 +277,8 @@ void check_node(Handler& h, const std::string& node) {
 Handler::Handler(Context ctx)
     : ctx_(std::move(ctx)),
       users_(ctx_.store),
-      default_user_(ctx_.config.get_string("api.default_user")) {
+      default_user_(ctx_.config.get_string("api.default_user")),
+      metrics_auth_(ctx_.config.get_string("api.metrics.auth") != "off") {
     std::string password = ctx_.config.get_string("api.default_password");
     if (users_.ensure_default(default_user_, password)) {
         spdlog::warn(
@@ -356,7 +358,33 @@ Response Handler::handle(const Request& req) noexcept {
     return r;
 }
 
+std::optional<Response> Handler::check_auth(const Request& req) {
+    auto cred = basic_credentials(req.authorization);
+    if (cred && login(req.peer, cred->first, cred->second)) {
+        return std::nullopt;
+    }
+    return unauthorized();
+}
+
+Response Handler::metrics(const Request& req) {
+    if (req.method != "GET") {
+        throw ApiError{405, "method " + req.method + " not allowed here", 405};
+    }
+    if (metrics_auth_) {
+        if (auto denied = check_auth(req)) {
+            return std::move(*denied);
+        }
+    }
+    Response r;
+    r.body = metrics_text(*this);
+    r.content_type = std::string(kPrometheusContentType);
+    return r;
+}
+
 Response Handler::dispatch(const Request& req) {
+    if (req.path == "/metrics" || req.path == "/metrics/") {
+        return metrics(req);
+    }
     if (!req.path.starts_with(kBase)) {
         throw ApiError{404, "no such endpoint: " + req.path, 404};
     }
@@ -402,12 +430,8 @@ Response Handler::dispatch(const Request& req) {
     bool is_auth =
             req.method == "POST" && found->pattern.size() == 1 && found->pattern[0] == "auth";
     if (!is_auth) {
-        auto cred = basic_credentials(req.authorization);
-        if (!cred) {
-            return unauthorized();
-        }
-        if (!login(req.peer, cred->first, cred->second)) {
-            return unauthorized();
+        if (auto denied = check_auth(req)) {
+            return std::move(*denied);
         }
     }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,11 +56,17 @@ public:
 private:
     Response dispatch(const Request& req);
     static Response unauthorized();
+    // GET /metrics (api/prometheus.h); Basic auth unless api.metrics.auth = off.
+    Response metrics(const Request& req);
+    // unauthorized() unless the request's Basic credentials log in (login(): bounded per
+    // source address).
+    std::optional<Response> check_auth(const Request& req);
 
     Context ctx_;
     Users users_;
     LoginLimiter limiter_;
     std::string default_user_;
+    const bool metrics_auth_;  // api.metrics.auth
     std::vector<detail::Route> routes_;
     std::mutex api_listener_mutex_;
     ListenerView api_listener_;  // guarded by api_listener_mutex_

@@ -23,7 +23,8 @@ struct Request {
 
 struct Response {
     int status = 200;
-    std::string body;  // JSON text
+    std::string body;          // JSON text, unless content_type says otherwise
+    std::string content_type;  // empty = application/json
     std::vector<std::pair<std::string, std::string>> headers;
 };
 

@@ -8,6 +8,8 @@
 
 #include <sys/resource.h>
 
+#include "common/uptime.h"
+
 namespace mqttd::api {
 namespace {
 
@@ -41,25 +43,7 @@ std::string format_datetime(int64_t unix_ms) {
 }
 
 std::string format_uptime(int64_t seconds) {
-    if (seconds < 0) {
-        seconds = 0;
-    }
-    int64_t days = seconds / 86400;
-    int64_t hours = seconds / 3600 % 24;
-    int64_t minutes = seconds / 60 % 60;
-    int64_t secs = seconds % 60;
-    std::ostringstream out;
-    if (days > 0) {
-        out << days << " days, ";
-    }
-    if (days > 0 || hours > 0) {
-        out << hours << " hours, ";
-    }
-    if (days > 0 || hours > 0 || minutes > 0) {
-        out << minutes << " minutes, ";
-    }
-    out << secs << " seconds";
-    return out.str();
+    return mqttd::format_uptime(seconds);
 }
 
 std::string format_megabytes(uint64_t bytes) {

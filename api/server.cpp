@@ -54,10 +54,14 @@ public:
             resp = handler_->handle(convert(in));
         } catch (const std::exception& e) {
             spdlog::error("REST {}: {}", in.resource(), e.what());
-            resp = Response{500, R"({"code":102,"message":"internal error"})", {}};
+            resp = Response{500, R"({"code":102,"message":"internal error"})", {}, {}};
         }
         try {
-            out.headers().add<Http::Header::ContentType>(MIME(Application, Json));
+            if (resp.content_type.empty()) {
+                out.headers().add<Http::Header::ContentType>(MIME(Application, Json));
+            } else {
+                out.headers().add(std::make_shared<PlainHeader>("Content-Type", resp.content_type));
+            }
             for (const auto& [name, value] : resp.headers) {
                 out.headers().add(std::make_shared<PlainHeader>(name, value));
             }

@@ -1,6 +1,7 @@
 // RocksGroupWriter: one group, one DB::Write; see storage/group_writer.h.
 #include "storage/group_writer.h"
 
+#include <chrono>
 #include <utility>
 
 #include "storage/keys.h"
@@ -65,8 +66,13 @@ Status RocksGroupWriter::write_group(std::span<const PendingCommit> group,
         });
     }
     if (ws.ok() && wb.Count() > 0) {
+        const auto t0 = std::chrono::steady_clock::now();
         ws = db_.db().Write(write_options_, &wb);
+        const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - t0);
+        db_.timings().write_us.observe(static_cast<uint64_t>(us.count()));
     }
+    db_.timings().group_batches.observe(group.size());
     if (!ws.ok()) {
         return Status::io_error("write to " + options_.dir + " failed: " + ws.ToString());
     }

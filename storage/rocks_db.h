@@ -11,18 +11,34 @@
 
 #include <rocksdb/db.h>
 
+#include "common/histogram.h"
 #include "storage/schema.h"
 
 namespace mqttd::storage {
+
+// What the committer and RocksDB's event listener measure (StoreStats). Shared by the DB's
+// listener, which RocksDB may call until the DB is closed, and the store.
+struct StoreTimings {
+    // Batches per group: 1 .. 4096.
+    Histogram group_batches{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
+    // Microseconds: 10 us .. 1 s.
+    Histogram write_us{10,   25,    50,    100,   250,    500,    1000,   2500,
+                       5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+    Histogram wal_sync_us{10,   25,    50,    100,   250,    500,    1000,   2500,
+                          5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+};
 
 class RocksDb {
 public:
     // REQUIRES: handles[i] is family i of kCfNames (Cf order); the rest (default and unknown
     // families) follow.
-    RocksDb(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> handles)
-        : db_(std::move(db)), handles_(std::move(handles)) {}
+    RocksDb(std::unique_ptr<rocksdb::DB> db,
+            std::vector<rocksdb::ColumnFamilyHandle*> handles,
+            std::shared_ptr<StoreTimings> timings)
+        : db_(std::move(db)), handles_(std::move(handles)), timings_(std::move(timings)) {}
     ~RocksDb() { close(); }
-    RocksDb(RocksDb&& o) noexcept : db_(std::move(o.db_)), handles_(std::move(o.handles_)) {
+    RocksDb(RocksDb&& o) noexcept
+        : db_(std::move(o.db_)), handles_(std::move(o.handles_)), timings_(std::move(o.timings_)) {
         o.handles_.clear();
     }
     RocksDb& operator=(RocksDb&&) = delete;
@@ -32,6 +48,7 @@ public:
     // REQUIRES: not closed.
     rocksdb::DB& db() const { return *db_; }
     rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[static_cast<size_t>(c)]; }
+    StoreTimings& timings() const { return *timings_; }
 
     // Idempotent.
     void close() {
@@ -49,6 +66,7 @@ public:
 private:
     std::unique_ptr<rocksdb::DB> db_;
     std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+    std::shared_ptr<StoreTimings> timings_;  // never null while open
 };
 
 }  // namespace mqttd::storage

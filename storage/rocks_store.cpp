@@ -2,8 +2,10 @@
 // storage/rocks_store.h. Opening is in rocks_open.cpp, reads in rocks_reads.cpp.
 #include "storage/rocks_store.h"
 
+#include <filesystem>
 #include <future>
 #include <memory>
+#include <system_error>
 #include <utility>
 
 #include <rocksdb/utilities/checkpoint.h>
@@ -87,6 +89,45 @@ uint64_t RocksStore::count(Counted what) const {
 
 uint64_t RocksStore::count_max(Counted what) const {
     return counts_.max(what);
+}
+
+StoreStats RocksStore::stats() const {
+    StoreStats s;
+    s.sync = options_.sync;
+    const StoreTimings& t = db_.timings();
+    s.group_batches = t.group_batches.snapshot();
+    s.write_us = t.write_us.snapshot();
+    s.wal_sync_us = t.wal_sync_us.snapshot();
+    rocksdb::DB& db = db_.db();
+    auto sum = [&](const std::string& property) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < kNumCf; ++i) {
+            uint64_t v = 0;
+            if (db.GetIntProperty(db_.cf(static_cast<Cf>(i)), property, &v)) {
+                total += v;
+            }
+        }
+        return total;
+    };
+    s.sst_bytes = sum(rocksdb::DB::Properties::kTotalSstFilesSize);
+    s.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+    s.pending_compaction_bytes = sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+    s.compactions_pending = sum(rocksdb::DB::Properties::kCompactionPending);
+    // A property RocksDB does not have leaves its figure 0.
+    db.GetIntProperty(rocksdb::DB::Properties::kNumRunningCompactions, &s.running_compactions);
+    db.GetIntProperty(rocksdb::DB::Properties::kNumRunningFlushes, &s.running_flushes);
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(options_.dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        std::error_code fe;
+        if (it->is_regular_file(fe)) {
+            uint64_t size = it->file_size(fe);
+            if (!fe) {
+                s.disk_bytes += size;
+            }
+        }
+    }
+    return s;
 }
 
 }  // namespace mqttd::storage

@@ -106,6 +106,7 @@ public:
 
     uint64_t count(Counted what) const override;
     uint64_t count_max(Counted what) const override;
+    StoreStats stats() const override;
 
 private:
     // Reads (rocks_reads.cpp).

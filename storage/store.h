@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/histogram.h"
 #include "storage/records.h"
 #include "storage/status.h"
 #include "storage/write_batch.h"
@@ -96,6 +97,21 @@ struct QueuedMessage {
 };
 
 using CommitCallback = std::function<void(const Status&)>;
+
+// What the store measures about itself, for GET /metrics. Latencies in microseconds.
+struct StoreStats {
+    HistogramSnapshot group_batches;  // logical batches merged into each group commit
+    HistogramSnapshot write_us;       // each group's DB::Write (WAL append, and its sync when sync)
+    HistogramSnapshot wal_sync_us;    // each fsync/fdatasync of a WAL file, whatever caused it
+    uint64_t disk_bytes = 0;          // every file in the store directory (SST, WAL, manifest)
+    uint64_t sst_bytes = 0;           // rocksdb.total-sst-files-size, all families
+    uint64_t memtable_bytes = 0;      // rocksdb.cur-size-all-mem-tables, all families
+    uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
+    uint64_t compactions_pending = 0;       // families with rocksdb.compaction-pending = 1
+    uint64_t running_compactions = 0;       // rocksdb.num-running-compactions
+    uint64_t running_flushes = 0;           // rocksdb.num-running-flushes
+    bool sync = false;                      // storage.sync
+};
 
 class Store {
 public:
@@ -172,6 +188,10 @@ public:
     virtual uint64_t count(Counted what) const = 0;
     // The highest count(what) since the store was opened (monitoring/stats maxima).
     virtual uint64_t count_max(Counted what) const = 0;
+
+    // The store's own figures (StoreStats); reads RocksDB properties and lists the directory,
+    // so a cold path (one /metrics scrape). REQUIRES: not closed.
+    virtual StoreStats stats() const = 0;
 
 protected:
     Store() = default;

@@ -6,6 +6,7 @@
 #include "broker/broker.h"
 #include "broker/worker.h"
 #include "common/clock.h"
+#include "common/uptime.h"
 
 namespace mqttd::broker {
 
@@ -37,9 +38,11 @@ void Worker::publish_sys(int64_t now_ms) {
     auto emit = [&](const std::string& topic, const std::string& payload) {
         publish_from_broker(topic, payload, 0);
     };
+    // EMQ 2.x: $SYS/brokers lists the cluster's nodes (comma-separated); here, this node.
+    emit("$SYS/brokers", settings.node_name);
     emit(prefix + "version", settings.version);
     emit(prefix + "sysdescr", "mqttd MQTT broker");
-    emit(prefix + "uptime", std::to_string((now_ms - broker_.started_at_ms()) / 1000) + " seconds");
+    emit(prefix + "uptime", format_uptime((now_ms - broker_.started_at_ms()) / 1000));
     std::time_t t = now_ms / 1000;
     std::tm tm{};
     localtime_r(&t, &tm);

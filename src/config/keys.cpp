@@ -17,6 +17,7 @@ constexpr std::array<std::string_view, 2> kAllowDeny{"allow", "deny"};
 constexpr std::array<std::string_view, 2> kVerify{"verify_none", "verify_peer"};
 constexpr std::array<std::string_view, 3> kPeerCert{"off", "cn", "dn"};
 constexpr std::array<std::string_view, 2> kWalRecovery{"strict", "point_in_time"};
+constexpr std::array<std::string_view, 2> kOnOff{"on", "off"};
 constexpr std::array<std::string_view, 6> kLogLevels{"debug", "info",     "warning",
                                                      "error", "critical", "off"};
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
@@ -258,6 +259,8 @@ constexpr std::array kKeys{
            .description = "REST admin user created when the store has no users."},
     KeyDef{.name = "api.default_password", .type = String, .default_text = "public", .min = 1,
            .description = "Password of that user when it is created (change it after)."},
+    KeyDef{.name = "api.metrics.auth", .type = Enum, .default_text = "on", .choices = kOnOff,
+           .description = "on: GET /metrics needs the REST API's Basic auth; off: open to all."},
 
     KeyDef{.name = "auth.user.1.username", .type = String,
            .description = "emq_auth_username: user 1 added at start if not stored yet."},

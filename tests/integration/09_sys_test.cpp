@@ -1,5 +1,7 @@
 // 09 $SYS topics (mqtt.broker.sys_interval): $SYS/brokers/<node>/... published periodically,
 // not matched by leading wildcards [MQTT-4.7.2-1].
+#include <map>
+#include <regex>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -49,6 +51,9 @@ TEST(Sys, BrokerTopicsUnderSysBrokers) {
         }
         ASSERT_EQ(p->type(), kPublish) << describe(*p);
         auto m = parse_publish(*p);
+        if (m.topic == "$SYS/brokers") {
+            continue;  // the node list (EmqTreeWithLiveValues)
+        }
         ASSERT_EQ(m.topic.rfind("$SYS/brokers/", 0), 0u) << m.topic;
         std::string rest = m.topic.substr(13);
         std::string leaf = rest.substr(rest.find('/') + 1);
@@ -60,6 +65,80 @@ TEST(Sys, BrokerTopicsUnderSysBrokers) {
     EXPECT_TRUE(leaves.count("uptime"));
     EXPECT_TRUE(leaves.count("version"));
     EXPECT_FALSE(version.empty());
+}
+
+// EMQ 2.x's tree: $SYS/brokers names the node; version, sysdescr, uptime (EMQ's wording, as the
+// REST API's), datetime, stats/* and metrics/* under $SYS/brokers/<node>/, with live values.
+TEST(Sys, EmqTreeWithLiveValues) {
+    BrokerProcess broker({"mqtt.broker.sys_interval=1"});
+    ASSERT_TRUE(broker.running());
+    RawClient c;
+    c.connect_ok(broker.port(), "sys-tree");
+    c.subscribe({{"$SYS/brokers", 0},
+                 {"$SYS/brokers/+/+", 0},
+                 {"$SYS/brokers/+/stats/#", 0},
+                 {"$SYS/brokers/+/metrics/#", 0}});
+    std::map<std::string, std::string> seen;
+    auto t0 = Clock::now();
+    while (Clock::now() - t0 < 2500ms) {
+        auto p = c.read(500ms);
+        if (p && p->type() == kPublish) {
+            auto m = parse_publish(*p);
+            seen[m.topic] = m.payload;
+        }
+    }
+    const std::string node = seen["$SYS/brokers"];
+    ASSERT_EQ(node, "mqttd@127.0.0.1");
+    const std::string prefix = "$SYS/brokers/" + node + "/";
+    EXPECT_EQ(seen[prefix + "sysdescr"], "mqttd MQTT broker");
+    EXPECT_FALSE(seen[prefix + "version"].empty());
+    EXPECT_TRUE(std::regex_match(seen[prefix + "uptime"],
+                                 std::regex(R"(([0-9]+ minutes, )?[0-9]+ seconds)")))
+            << seen[prefix + "uptime"];
+    EXPECT_TRUE(std::regex_match(
+            seen[prefix + "datetime"],
+            std::regex(R"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})")))
+            << seen[prefix + "datetime"];
+    for (const char* stat :
+         {"clients/count", "clients/max", "sessions/count", "sessions/max", "subscriptions/count",
+          "subscriptions/max", "subscribers/count", "topics/count", "topics/max", "routes/count",
+          "retained/count", "retained/max"}) {
+        EXPECT_TRUE(seen.count(prefix + "stats/" + stat)) << stat;
+    }
+    EXPECT_EQ(seen[prefix + "stats/clients/count"], "1");
+    EXPECT_EQ(seen[prefix + "stats/subscriptions/count"], "4");
+    EXPECT_EQ(seen[prefix + "metrics/packets/connect"], "1");
+    EXPECT_EQ(seen[prefix + "metrics/packets/subscribe"], "1");
+    EXPECT_TRUE(seen.count(prefix + "metrics/messages/qos1/received"));
+}
+
+// emq_modules' presence: clients/<id>/connected and disconnected with EMQ 2.x's JSON.
+TEST(Sys, PresenceConnectedAndDisconnected) {
+    BrokerProcess broker;
+    ASSERT_TRUE(broker.running());
+    auto [rc, out] = run_command({"curl", "-s", "-m", "5", "-u", "admin:public", "-X", "PUT", "-d",
+                                  R"({"active": true})",
+                                  "http://127.0.0.1:" + std::to_string(broker.api_port()) +
+                                          "/api/v2/nodes/mqttd@127.0.0.1/plugins/emq_modules"},
+                                 8s);
+    ASSERT_EQ(rc, 0);
+    ASSERT_NE(out.find("\"code\":0"), std::string::npos) << out;
+    RawClient watch;
+    watch.connect_ok(broker.port(), "presence-watch");
+    watch.subscribe("$SYS/brokers/+/clients/#", 0);
+    {
+        RawClient c;
+        c.connect_ok(broker.port(), "presence-x");
+        auto m = watch.expect_publish(3s);
+        ASSERT_TRUE(m);
+        EXPECT_EQ(m->topic, "$SYS/brokers/mqttd@127.0.0.1/clients/presence-x/connected");
+        EXPECT_NE(m->payload.find("\"clientid\":\"presence-x\""), std::string::npos) << m->payload;
+        c.disconnect();
+    }
+    auto m = watch.expect_publish(3s);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->topic, "$SYS/brokers/mqttd@127.0.0.1/clients/presence-x/disconnected");
+    EXPECT_NE(m->payload.find("\"reason\":\"normal\""), std::string::npos) << m->payload;
 }
 
 // [MQTT-4.7.2-1] "#" and "+/..." do not receive $SYS messages.
