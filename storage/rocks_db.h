@@ -31,10 +31,11 @@ struct StoreTimings {
 class RocksDb {
 public:
     // REQUIRES: handles[i] is family i of kCfNames (Cf order); the rest (default and unknown
-    // families) follow.
+    // families) follow. `timings` are fed by the DB's listeners; a DB opened only for a
+    // repair step has none and gets empty ones.
     RocksDb(std::unique_ptr<rocksdb::DB> db,
             std::vector<rocksdb::ColumnFamilyHandle*> handles,
-            std::shared_ptr<StoreTimings> timings)
+            std::shared_ptr<StoreTimings> timings = std::make_shared<StoreTimings>())
         : db_(std::move(db)), handles_(std::move(handles)), timings_(std::move(timings)) {}
     ~RocksDb() { close(); }
     RocksDb(RocksDb&& o) noexcept
