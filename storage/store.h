@@ -21,8 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "common/result.h"
 #include "common/histogram.h"
+#include "common/result.h"
 #include "storage/records.h"
 #include "storage/status.h"
 #include "storage/write_batch.h"
