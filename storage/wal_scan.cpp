@@ -230,7 +230,8 @@ WalScan scan_wal(const std::string& dir) {
     std::string data;
     uint64_t last_seq = 0;
     uint64_t next_seq = 0;  // what the next batch's sequence must be; 0 before the first
-    for (const auto& [number, path] : logs) {
+    for (const auto& log : logs) {
+        const std::filesystem::path& path = log.second;  // a name the lambdas can capture
         if (!read_file(path, data)) {
             scan.error = path.string() + ": cannot read";
             return scan;
