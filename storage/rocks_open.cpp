@@ -647,8 +647,10 @@ Result<RocksDb, Status> open_rocks_db(const Options& options) {
     if (!checked.is_ok()) {
         return Err{std::move(checked)};
     }
+    // A secondary (mqttd inspect) reads a store the primary may be writing: its WAL files grow
+    // and vanish under the scan, and a secondary drops nothing, so only the primary checks.
     std::error_code ec;
-    if (fs::exists(fs::path(dir) / "CURRENT", ec)) {
+    if (options.secondary_dir.empty() && fs::exists(fs::path(dir) / "CURRENT", ec)) {
         Status wal = check_wal(options);
         if (!wal.is_ok()) {
             return Err{std::move(wal)};
