@@ -1,8 +1,8 @@
 // Nodes, monitoring, plugins, hot configuration and admin users (rest-api-v2.md "Nodes",
 // "Plugins", "List all Listeners", metrics, stats, "Hot configuration", "User Management").
-// mqttd is a one-node cluster: the cluster-wide forms answer with this node only, in the
-// spec's shapes (a list for management/nodes and monitoring/stats, an object keyed by node
-// for listeners and configs).
+// management/nodes lists every member of the cluster (src/cluster); the other cluster-wide
+// forms answer with this node only so far, in the spec's shapes (a list for monitoring/stats,
+// an object keyed by node for listeners and configs).
 #include "api/detail.h"
 #include "api/node_info.h"
 #include "common/clock.h"
@@ -39,6 +39,51 @@ Json node_json(Handler& h, bool with_name) {
     o["otp_release"] = build_description();
     o["node_status"] = "Running";
     return o;
+}
+
+// Another member of the cluster, from the record it keeps in etcd (src/cluster/README.md),
+// in node_json's shape.
+Json member_json(const broker::ClusterView::Node& n) {
+    Json rec = Json::parse(n.info, nullptr, false);
+    if (!rec.is_object()) {
+        rec = Json::object();
+    }
+    const int64_t now = unix_ms();
+    const int64_t started = rec.value("started_at_ms", int64_t{0});
+    return Json{{"name", n.name},
+                {"version", rec.value("version", "")},
+                {"sysdescr", rec.value("sysdescr", "mqttd MQTT broker")},
+                {"uptime", n.running && started > 0 ? format_uptime((now - started) / 1000) : ""},
+                {"datetime", format_datetime(now)},
+                {"otp_release", rec.value("otp_release", "")},
+                {"node_status", n.running ? "Running" : "Stopped"}};
+}
+
+// management/nodes: this node as it is now, the others as the cluster knows them.
+Json nodes_json(Handler& h) {
+    Json list = Json::array({node_json(h, true)});
+    if (const auto* cluster = h.ctx().admin.cluster()) {
+        for (const auto& n : cluster->nodes()) {
+            if (n.name != node_name(h)) {
+                list.push_back(member_json(n));
+            }
+        }
+    }
+    return list;
+}
+
+Json one_node_json(Handler& h, const std::string& name) {
+    if (name != node_name(h)) {
+        if (const auto* cluster = h.ctx().admin.cluster()) {
+            for (const auto& n : cluster->nodes()) {
+                if (n.name == name) {
+                    return member_json(n);
+                }
+            }
+        }
+    }
+    check_node(h, name);
+    return node_json(h, true);
 }
 
 Json node_stats_json(Handler& h) {
@@ -322,11 +367,9 @@ Json change_password(Handler& h, Call& c) {
 
 void add_admin_routes(std::vector<Route>& r) {
     add(r, "GET", "management/nodes", "List the nodes of the cluster",
-        [](Handler& h, Call&) { return Json::array({node_json(h, true)}); });
-    add(r, "GET", "management/nodes/:node", "A node's information", [](Handler& h, Call& c) {
-        check_node(h, c.param(0));
-        return node_json(h, true);
-    });
+        [](Handler& h, Call&) { return nodes_json(h); });
+    add(r, "GET", "management/nodes/:node", "A node's information",
+        [](Handler& h, Call& c) { return one_node_json(h, c.param(0)); });
     add(r, "GET", "monitoring/nodes", "Statistics of every node",
         [](Handler& h, Call&) { return Json::array({node_stats_json(h)}); });
     add(r, "GET", "monitoring/nodes/:node", "A node's statistics", [](Handler& h, Call& c) {

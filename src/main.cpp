@@ -15,11 +15,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/node_info.h"
 #include "api/server.h"
 #include "broker/admin.h"
 #include "broker/broker.h"
 #include "broker/plugins.h"
 #include "broker/settings.h"
+#include "cluster/etcd_client.h"
+#include "cluster/membership.h"
 #include "config/command_line.h"
 #include "config/config.h"
 #include "config/keys.h"
@@ -331,6 +334,36 @@ int run(int argc, char** argv) {
                                       return out;
                                   }});
 
+    // A cluster member joins before serving: management/nodes lists the cluster from the first
+    // request. etcd out of reach does not stop the node (it serves its clients and keeps trying).
+    std::unique_ptr<cluster::Membership> membership;
+    if (auto endpoints =
+                cluster::EtcdClient::parse_endpoints(cfg->get_string("cluster.etcd.endpoints"));
+        !endpoints.empty()) {
+        cluster::Membership::Options o;
+        o.endpoints = std::move(endpoints);
+        o.cluster = cfg->get_string("cluster.name");
+        o.node = settings.node_name;
+        o.lease_ttl_s = cfg->get_int("cluster.lease_ttl");
+        o.version = MQTTD_VERSION;
+        o.otp_release = api::build_description();
+        o.started_at_ms = broker.started_at_ms();
+        o.api = api_address;
+        membership = std::make_unique<cluster::Membership>(
+                std::move(o), [](bool warning, const std::string& line) {
+                    if (warning) {
+                        spdlog::warn("{}", line);
+                    } else {
+                        spdlog::info("{}", line);
+                    }
+                });
+        std::string why;
+        if (!membership->start(&why)) {
+            spdlog::warn("cluster: etcd unreachable ({}); serving local clients, retrying", why);
+        }
+        admin.set_cluster(membership.get());
+    }
+
     server.start();
     if (!api_address.empty()) {
         if (auto err = rest.start(api_address); !err.empty()) {
@@ -375,6 +408,10 @@ int run(int argc, char** argv) {
     // for are sent, MQTT 5 ones with DISCONNECT 0x8B; bounded by node.shutdown_timeout.
     server.stop(timeout_ms);
     rest.stop();
+    admin.set_cluster(nullptr);
+    if (membership) {
+        membership->stop();  // leaves the cluster: the node's alive key goes with its lease
+    }
     // The store's close writes what is queued and closes RocksDB cleanly; bounded too.
     std::promise<void> closed;
     auto close_done = closed.get_future();

@@ -63,6 +63,20 @@ struct SubscriptionView {
     uint8_t qos = 0;
 };
 
+// The nodes of the cluster as the cluster layer (src/cluster) knows them; the REST API asks
+// through Admin. A single node has none, and every answer is this node's own.
+class ClusterView {
+public:
+    struct Node {
+        std::string name;
+        bool running = false;
+        std::string info;  // the JSON object the node published about itself
+    };
+    virtual ~ClusterView() = default;
+    // Every member, by name; this node among them.
+    virtual std::vector<Node> nodes() const = 0;
+};
+
 class Admin {
 public:
     Admin(Broker& broker, PluginRegistry& plugins) : broker_(broker), plugins_(plugins) {}
@@ -126,6 +140,10 @@ public:
     PluginRegistry& plugins() { return plugins_; }
     // Fixed at start.
     const std::string& node_name() const;
+    // The cluster this node is a member of; null for a single node. Set before the REST API
+    // starts, unset after it stops.
+    const ClusterView* cluster() const { return cluster_; }
+    void set_cluster(const ClusterView* cluster) { cluster_ = cluster; }
     const std::string& version() const;
     int64_t started_at_ms() const;
     uint32_t max_packet_size() const;
@@ -148,6 +166,7 @@ public:
 private:
     Broker& broker_;
     PluginRegistry& plugins_;
+    const ClusterView* cluster_ = nullptr;
 };
 
 }  // namespace mqttd::broker

@@ -43,6 +43,15 @@ constexpr std::array kKeys{
            .description = "SIGTERM: how long acks that wait for the store and the store's close "
                           "may take before mqttd exits anyway; a second SIGTERM exits at once."},
 
+    KeyDef{.name = "cluster.etcd.endpoints", .type = String, .default_text = "",
+           .description = "etcd endpoints of the cluster (comma-separated http://host:port); "
+                          "empty = a single node."},
+    KeyDef{.name = "cluster.name", .type = String, .default_text = "mqttd", .min = 1,
+           .description = "The cluster's name: its keys in etcd live under <name>/."},
+    KeyDef{.name = "cluster.lease_ttl", .type = Duration, .default_text = "10", .min = 2,
+           .max = 3600,
+           .description = "How long after its last keep-alive a node still counts as running."},
+
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},
     KeyDef{.name = "listener.tcp.external.max_clients", .type = Int, .default_text = "1024000",

@@ -332,6 +332,39 @@ RunResult RedisServer::cli(const std::vector<std::string>& args) {
     return run(argv);
 }
 
+// ---- etcd ----
+
+std::string EtcdServer::endpoint() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+}
+
+std::string EtcdServer::prepare() {
+    server_ = find_binary("etcd");
+    peer_port_ = free_tcp_port();
+    return server_.empty() ? missing("etcd", "etcd-server") : std::string();
+}
+
+std::vector<std::string> EtcdServer::command() {
+    const std::string client = endpoint();
+    const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
+    return {server_,        "--name",
+            "test",         "--data-dir",
+            dir_ + "/data", "--listen-client-urls",
+            client,         "--advertise-client-urls",
+            client,         "--listen-peer-urls",
+            peer,           "--initial-advertise-peer-urls",
+            peer,           "--initial-cluster",
+            "test=" + peer, "--logger",
+            "zap",          "--log-level",
+            "warn"};
+}
+
+RunResult EtcdServer::ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"etcdctl", "--endpoints", endpoint()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+}
+
 // ---- MariaDB ----
 
 std::string MariaDbServer::prepare() {

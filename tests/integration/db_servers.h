@@ -3,6 +3,7 @@
 //   RedisServer    redis-server (no persistence, DEBUG enabled for slow-server tests)
 //   MariaDbServer  mariadb-install-db once, then mariadbd as user nobody (--user)
 //   PostgresServer initdb once, then postgres, both as user nobody (PostgreSQL 15 binaries)
+//   EtcdServer     etcd 3.4, one member, its client and peer URLs on free ports
 //   SlapdServer    a generated slapd.conf (mdb, EMQ's mqttUser schema), data loaded with
 //                  slapadd, then slapd in the foreground
 // start() prepares the data dir the first time and starts the process; stop() / kill() end
@@ -85,6 +86,23 @@ protected:
 
 private:
     std::string server_;
+};
+
+class EtcdServer final : public ServerProcess {
+public:
+    // "http://127.0.0.1:<client port>"
+    std::string endpoint() const;
+    // etcdctl against this server.
+    RunResult ctl(const std::vector<std::string>& args);
+
+protected:
+    std::string prepare() override;
+    std::vector<std::string> command() override;
+    const char* what() const override { return "etcd"; }
+
+private:
+    std::string server_;
+    uint16_t peer_port_ = 0;
 };
 
 class MariaDbServer final : public ServerProcess {
