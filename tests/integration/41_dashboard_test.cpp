@@ -7,6 +7,10 @@
 // tests/dashboard/dashboard_test.js (DashboardBrowser below).
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <unistd.h>
 
@@ -221,6 +225,68 @@ TEST_F(Dashboard, PluginStopsAndStartsTheListenerDurably) {
     EXPECT_FALSE(listed());
     ASSERT_EQ(plugin_active(true)["code"], 0);
     EXPECT_EQ(get("/").status, 200);
+}
+
+// What the pages need beyond the spec: the client search and the session delete.
+TEST_F(Dashboard, SearchesClientsAndDeletesOfflineSessions) {
+    const std::string port = std::to_string(broker_->port());
+    std::vector<Child> subs;
+    for (const auto& [id, user] : std::vector<std::pair<std::string, std::string>>{
+                 {"search-a1", "alice"}, {"search-b1", "bob"}, {"other-1", "alice"}}) {
+        subs.push_back(spawn_child({"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-i", id, "-u",
+                                    user, "-t", "s/x"}));
+    }
+    const std::string base = std::string("/api/v2/nodes/") + kNode + "/clients?";
+    auto ids = [&](const std::string& query) {
+        Json j = http(broker_->api_port(), "GET", base + query).json();
+        std::set<std::string> out;
+        for (const auto& c : j["result"]["objects"]) {
+            out.insert(c["client_id"].get<std::string>());
+        }
+        EXPECT_EQ(j["result"]["total_num"], out.size()) << query;
+        return out;
+    };
+    ASSERT_TRUE(eventually([&] { return ids("").size() >= 3; }));
+    EXPECT_EQ(ids("clientid=search-"), (std::set<std::string>{"search-a1", "search-b1"}));
+    EXPECT_EQ(ids("username=alice"), (std::set<std::string>{"search-a1", "other-1"}));
+    EXPECT_EQ(ids("clientid=search-&username=alice"), (std::set<std::string>{"search-a1"}));
+    EXPECT_EQ(ids("clientid=nobody"), std::set<std::string>{});
+    Json first = http(broker_->api_port(), "GET", base + "clientid=search-&page_size=1").json();
+    ASSERT_EQ(first["result"]["objects"].size(), 1u);
+    EXPECT_EQ(first["result"]["total_num"], 2);
+    std::string cursor = first["result"]["cursor"];
+    ASSERT_FALSE(cursor.empty());
+    Json second = http(broker_->api_port(), "GET",
+                       base + "clientid=search-&page_size=1&cursor=" + test::url_encode(cursor))
+                          .json();
+    ASSERT_EQ(second["result"]["objects"].size(), 1u);
+    EXPECT_NE(second["result"]["objects"][0]["client_id"],
+              first["result"]["objects"][0]["client_id"]);
+    Json detail = http(broker_->api_port(), "GET", "/api/v2/clients/search-a1").json();
+    EXPECT_EQ(detail["result"]["objects"][0]["will"], nullptr);
+
+    // A connected client's session is not deleted; an offline one is, with its subscriptions.
+    auto del = [&](const std::string& id) {
+        return http(broker_->api_port(), "DELETE", "/api/v2/sessions/" + id).json()["code"];
+    };
+    EXPECT_EQ(del("search-a1"), 108);
+    MosqClient keep("persist-1", false);
+    ASSERT_EQ(keep.connect(broker_->port()), 0);
+    keep.subscribe("p/#", 1);
+    keep.disconnect();
+    ASSERT_TRUE(eventually([&] {
+        return rest_get(broker_->api_port(), "sessions/persist-1").find(R"("online":false)") !=
+               std::string::npos;
+    }));
+    EXPECT_EQ(del("persist-1"), 0);
+    EXPECT_EQ(rest_get(broker_->api_port(), "sessions/persist-1").find("persist-1"),
+              std::string::npos);
+    EXPECT_EQ(rest_get(broker_->api_port(), "subscriptions/persist-1").find("p/#"),
+              std::string::npos);
+    EXPECT_EQ(del("persist-1"), 112);
+    for (auto& c : subs) {
+        finish_child(c, 100ms);
+    }
 }
 
 // The shipped files, found beside the binary (the build tree's www link to data/www), with the
