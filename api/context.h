@@ -17,8 +17,9 @@ namespace mqttd::api {
 
 // One row of monitoring/listeners.
 struct ListenerView {
-    std::string protocol;  // "mqtt:tcp", "mqtt:ssl", "mqtt:ws", "mqtt:wss", "mqtt:api"
-    std::string address;   // "127.0.0.1:1883"
+    // "mqtt:tcp", "mqtt:ssl", "mqtt:ws", "mqtt:wss", "mqtt:api", "dashboard:http"
+    std::string protocol;
+    std::string address;  // "127.0.0.1:1883"
     uint32_t acceptors = 0;
     uint64_t max_clients = 0;
     uint64_t current_clients = 0;

@@ -89,6 +89,8 @@ struct Route {
     bool paged = false;
     // The result is the whole body, without the {"code": 0, "result": ...} envelope.
     bool raw = false;
+    // Other query parameters (name, description), for openapi.json.
+    std::vector<std::pair<std::string, std::string>> query = {};
 };
 
 // Adds a route; `path` like "nodes/:node/clients/:client_id".

@@ -470,6 +470,12 @@ Json openapi(const std::vector<Route>& routes) {
                                   {"description", "the \"cursor\" of the previous page"},
                                   {"schema", {{"type", "string"}}}});
         }
+        for (const auto& [name, desc] : route.query) {
+            params.push_back(Json{{"name", name},
+                                  {"in", "query"},
+                                  {"description", desc},
+                                  {"schema", {{"type", "string"}}}});
+        }
         std::string method = route.method;
         std::transform(method.begin(), method.end(), method.begin(),
                        [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });

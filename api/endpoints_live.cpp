@@ -23,18 +23,28 @@ namespace {
 constexpr size_t kAll = std::numeric_limits<size_t>::max();
 
 Json client_json(const broker::ClientView& c) {
-    return Json{{"client_id", c.client_id},
-                {"username", c.username.empty() ? "undefined" : c.username},
-                {"ipaddress", c.ip},
-                {"port", c.port},
-                {"clean_sess", c.clean_sess},
-                {"proto_ver", c.proto_ver},
-                {"keepalive", c.keepalive},
-                {"connected_at", format_datetime(c.connected_at_ms)},
-                // Additions: the listener the client came through.
-                {"protocol", std::string("mqtt:") + c.transport},
-                {"is_ssl",
-                 std::string_view(c.transport) == "ssl" || std::string_view(c.transport) == "wss"}};
+    Json o{{"client_id", c.client_id},
+           {"username", c.username.empty() ? "undefined" : c.username},
+           {"ipaddress", c.ip},
+           {"port", c.port},
+           {"clean_sess", c.clean_sess},
+           {"proto_ver", c.proto_ver},
+           {"keepalive", c.keepalive},
+           {"connected_at", format_datetime(c.connected_at_ms)},
+           // Additions: the listener the client came through.
+           {"protocol", std::string("mqtt:") + c.transport},
+           {"is_ssl",
+            std::string_view(c.transport) == "ssl" || std::string_view(c.transport) == "wss"}};
+    // Addition: the will still to be published (its payload's size, not the payload).
+    if (c.has_will) {
+        o["will"] = Json{{"topic", c.will_topic},
+                         {"qos", c.will_qos},
+                         {"retain", c.will_retain},
+                         {"payload_size", c.will_payload_size}};
+    } else {
+        o["will"] = nullptr;
+    }
+    return o;
 }
 
 Json session_json(const broker::SessionView& v) {
@@ -48,7 +58,8 @@ Json session_json(const broker::SessionView& v) {
                 {"awaiting_rel_len", v.awaiting_rel_len},
                 {"deliver_msg", v.deliver_msg},
                 {"enqueue_msg", v.enqueue_msg},
-                {"created_at", format_datetime(v.created_at_ms)}};
+                {"created_at", format_datetime(v.created_at_ms)},
+                {"online", v.online}};
 }
 
 // A stored session no worker knows: its figures from the store alone.
@@ -149,9 +160,28 @@ Json list_clients(Handler& h, Call& c) {
         throw ApiError{kBadParam, "cursor is not one this list returned"};
     }
     auto& admin = h.ctx().admin;
-    uint64_t total = admin.client_count();
     uint64_t offset = p.cursor.empty() ? p.offset() : *parse_offset_cursor(p.cursor);
-    auto page = admin.clients(offset, p.size);
+    std::string prefix = c.query("clientid").value_or("");
+    std::string username = c.query("username").value_or("");
+    uint64_t total = 0;
+    std::vector<broker::ClientView> page;
+    if (prefix.empty() && username.empty()) {
+        total = admin.client_count();
+        page = admin.clients(offset, p.size);
+    } else {
+        // A search walks every connection (one task per worker): for operators, not scripts
+        // that poll.
+        std::vector<broker::ClientView> matched;
+        for (auto& cl : admin.clients(0, kAll)) {
+            if (cl.client_id.starts_with(prefix) && (username.empty() || cl.username == username)) {
+                matched.push_back(std::move(cl));
+            }
+        }
+        total = matched.size();
+        for (uint64_t i = offset; i < matched.size() && page.size() < p.size; ++i) {
+            page.push_back(std::move(matched[i]));
+        }
+    }
     Json list = Json::array();
     for (const auto& cl : page) {
         list.push_back(client_json(cl));
@@ -240,6 +270,21 @@ Json session_lookup(Handler& h, const std::string& id) {
         list.push_back(session_json(stored_view(*r, ctx.store.session_counts(id))));
     }
     return objects(std::move(list));
+}
+
+Json delete_session(Handler& h, Call& c) {
+    const std::string& id = c.param(0);
+    switch (h.ctx().admin.delete_session(id)) {
+        case broker::Admin::SessionDelete::Deleted:
+            return Json::array();
+        case broker::Admin::SessionDelete::NotFound:
+            throw ApiError{kClientOffline, "no session " + id};
+        case broker::Admin::SessionDelete::Online:
+            throw ApiError{kBadParam, "client " + id + " is connected; kick it first"};
+        case broker::Admin::SessionDelete::Timeout:
+            break;
+    }
+    throw ApiError{kUnknownError, "the broker did not answer in time"};
 }
 
 Json session_mqueue(Handler& h, Call& c) {
@@ -463,6 +508,8 @@ Json unsubscribe(Handler& h, Call& c) {
 void add_live_routes(std::vector<Route>& r) {
     add(r, "GET", "nodes/:node/clients", "List the connected clients of a node", list_clients,
         true);
+    r.back().query = {{"clientid", "only client ids that start with this"},
+                      {"username", "only clients with this username"}};
     add(r, "GET", "nodes/:node/clients/:client_id", "A connected client on a node",
         [](Handler& h, Call& c) {
             check_node(h, c.param(0));
@@ -484,6 +531,8 @@ void add_live_routes(std::vector<Route>& r) {
         });
     add(r, "GET", "sessions/:client_id", "A session in the cluster",
         [](Handler& h, Call& c) { return session_lookup(h, c.param(0)); });
+    add(r, "DELETE", "sessions/:client_id",
+        "End an offline session (subscriptions, queue and stored record)", delete_session);
     add(r, "GET", "sessions/:client_id/mqueue", "The queued messages of a persistent session",
         session_mqueue, true);
 

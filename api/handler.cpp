@@ -313,7 +313,19 @@ std::vector<ListenerView> Handler::listeners() {
         self.current_clients = in_flight_.load();
         out.push_back(std::move(self));
     }
+    if (!dashboard_listener_.address.empty()) {
+        ListenerView row = dashboard_listener_;
+        row.current_clients = dashboard_in_flight_ ? dashboard_in_flight_->load() : 0;
+        out.push_back(std::move(row));
+    }
     return out;
+}
+
+void Handler::set_dashboard_listener(std::optional<ListenerView> row,
+                                     std::shared_ptr<const std::atomic<uint64_t>> in_flight) {
+    std::lock_guard lock(api_listener_mutex_);
+    dashboard_listener_ = row ? std::move(*row) : ListenerView{};
+    dashboard_in_flight_ = std::move(in_flight);
 }
 
 Response Handler::unauthorized() {

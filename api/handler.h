@@ -50,6 +50,10 @@ public:
     // with Retry-After when `source` is over its budget or the hash cap is reached.
     bool login(const std::string& source, std::string_view user, std::string_view password);
     const std::string& default_user() const { return default_user_; }
+    // The dashboard's row (`dashboard:http`), while it listens; nullopt removes it.
+    // `in_flight` counts the dashboard's requests in progress (its current_clients).
+    void set_dashboard_listener(std::optional<ListenerView> row,
+                                std::shared_ptr<const std::atomic<uint64_t>> in_flight);
     std::vector<ListenerView> listeners();
     const std::vector<detail::Route>& routes() const { return routes_; }
 
@@ -69,7 +73,9 @@ private:
     const bool metrics_auth_;  // api.metrics.auth
     std::vector<detail::Route> routes_;
     std::mutex api_listener_mutex_;
-    ListenerView api_listener_;  // guarded by api_listener_mutex_
+    ListenerView api_listener_;        // guarded by api_listener_mutex_
+    ListenerView dashboard_listener_;  // guarded by api_listener_mutex_; empty address = none
+    std::shared_ptr<const std::atomic<uint64_t>> dashboard_in_flight_;  // the same
     std::atomic<uint64_t> in_flight_{0};
 };
 

@@ -18,6 +18,7 @@ struct Request {
     std::map<std::string, std::string> query;
     std::string authorization;  // raw Authorization header value, empty when absent
     std::string peer;           // the client's address (host only), for the login limiter
+    std::string if_none_match;  // raw If-None-Match header value (the dashboard's files)
     std::string body;
 };
 

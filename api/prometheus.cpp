@@ -168,7 +168,7 @@ void listeners(Handler& h, PrometheusText& p) {
     p.family("mqttd_listener_shutdowns_total", "counter",
              "Connections closed, by reason (monitoring/listeners shutdown_count)");
     for (const auto& l : ls) {
-        if (l.protocol == "mqtt:api") {
+        if (l.protocol == "mqtt:api" || l.protocol == "dashboard:http") {
             continue;  // requests, not connections: no shutdown counts
         }
         for (const auto& [reason, count] :

@@ -33,6 +33,8 @@ public:
     // background. Returns an empty string, or one line saying why it could not listen.
     std::string start(const std::string& address, int threads = 2);
     uint16_t port() const;
+    // The handler requests go to; the dashboard serves the same one under /api/v2/.
+    std::shared_ptr<Handler> handler() const;
     // Stops serving and joins the threads. Idempotent. Not from a request handler.
     void stop();
 

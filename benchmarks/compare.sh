@@ -160,12 +160,13 @@ EOF
     chown -R mosquitto "$1" 2>/dev/null || true
 }
 
-# The listeners a row does not use are off (the shipped defaults listen on 8883, 8083, 8084).
+# The listeners a row does not use are off (the shipped defaults listen on 8883, 8083, 8084,
+# 18083).
 off_listeners() {
     local out=""
     [[ $TRANSPORT != tls ]] && out+="--set listener.ssl.external= "
     [[ $TRANSPORT != ws ]] && out+="--set listener.ws.external= "
-    echo "$out--set listener.wss.external="
+    echo "$out--set listener.wss.external= --set dashboard.listener.http="
 }
 
 # The command line that runs broker $1 ("mqttd"/"mosquitto") on port $3 with state in $2,

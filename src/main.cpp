@@ -15,8 +15,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/dashboard.h"
 #include "api/node_info.h"
 #include "api/server.h"
+#include "api/static_files.h"
 #include "broker/admin.h"
 #include "broker/broker.h"
 #include "broker/plugins.h"
@@ -319,9 +321,6 @@ int run(int argc, char** argv) {
         cfg->subscribe("mqtt.cache_acl",
                        [&ext](const std::string& v) { ext.cache_acl = v == "true"; });
     }
-    for (const auto& warning : plugins.load()) {
-        spdlog::warn("{}", warning);
-    }
     broker::Admin admin(broker, plugins);
     std::string api_address = cfg->get_string("listener.api.mgmt");
     api::Server rest(api::Context{admin, *store, *cfg, [&server] {
@@ -333,6 +332,25 @@ int run(int argc, char** argv) {
                                       }
                                       return out;
                                   }});
+    // emq_dashboard: the web dashboard (api/dashboard.h), started with the plugin.
+    std::string dashboard_address = cfg->get_string("dashboard.listener.http");
+    std::string docroot;
+    if (!dashboard_address.empty()) {
+        std::string docroot_error;
+        docroot = api::resolve_docroot(cfg->get_string("dashboard.docroot"), docroot_error);
+        if (docroot.empty()) {
+            spdlog::warn("{}; the dashboard does not listen", docroot_error);
+        }
+    }
+    api::Dashboard dashboard(rest.handler(), dashboard_address, docroot);
+    plugins.add(broker::PluginInfo{"emq_dashboard", MQTTD_VERSION, "EMQ Web Dashboard", true, {}},
+                broker::PluginHooks{[&dashboard] { dashboard.set_enabled(true); },
+                                    [&dashboard] { dashboard.set_enabled(false); },
+                                    {},
+                                    {}});
+    for (const auto& warning : plugins.load()) {
+        spdlog::warn("{}", warning);
+    }
 
     // A cluster member joins before serving: management/nodes lists the cluster from the first
     // request. etcd out of reach does not stop the node (it serves its clients and keeps trying).
@@ -365,8 +383,15 @@ int run(int argc, char** argv) {
     }
 
     server.start();
+    // Before the REST API: once both the MQTT and the REST ports accept, the dashboard does too.
+    if (auto err = dashboard.arm(); !err.empty()) {
+        server.stop();
+        store->close();
+        return fail(err);
+    }
     if (!api_address.empty()) {
         if (auto err = rest.start(api_address); !err.empty()) {
+            dashboard.stop();
             server.stop();
             store->close();
             return fail(err);
@@ -407,6 +432,7 @@ int run(int argc, char** argv) {
     // Stop accepting (the listeners close first), then each connection once the acks it waits
     // for are sent, MQTT 5 ones with DISCONNECT 0x8B; bounded by node.shutdown_timeout.
     server.stop(timeout_ms);
+    dashboard.stop();
     rest.stop();
     admin.set_cluster(nullptr);
     if (membership) {

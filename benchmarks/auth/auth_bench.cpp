@@ -209,7 +209,9 @@ struct Broker {
                                          "--set",
                                          "listener.ws.external=",
                                          "--set",
-                                         "listener.wss.external="};
+                                         "listener.wss.external=",
+                                         "--set",
+                                         "dashboard.listener.http="};
         for (const auto& s : sets) {
             args.push_back("--set");
             args.push_back(s);

@@ -86,6 +86,32 @@ bool Admin::kick(const std::string& client_id) {
     return r.value_or(false);
 }
 
+Admin::SessionDelete Admin::delete_session(const std::string& client_id) {
+    uint32_t w = broker_.home_worker(client_id);
+    auto done = std::make_shared<std::promise<int>>();
+    auto future = done->get_future();
+    Worker& worker = broker_.worker(w);
+    worker.push_task([&worker, client_id, done] {
+        int r = worker.delete_session(client_id);
+        if (r != 0) {
+            done->set_value(r);
+            return;
+        }
+        worker.after_commit([done] { done->set_value(0); });
+    });
+    if (future.wait_for(kTaskTimeout) != std::future_status::ready) {
+        return SessionDelete::Timeout;
+    }
+    switch (future.get()) {
+        case 0:
+            return SessionDelete::Deleted;
+        case 2:
+            return SessionDelete::Online;
+        default:
+            return SessionDelete::NotFound;
+    }
+}
+
 std::optional<SessionView> Admin::session(const std::string& client_id) {
     uint32_t w = broker_.home_worker(client_id);
     auto r = run_on(broker_, w,

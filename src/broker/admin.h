@@ -39,6 +39,12 @@ struct ClientView {
     int64_t connected_at_ms = 0;
     uint64_t connection_id = 0;
     const char* transport = "tcp";  // broker::Link::transport(): "tcp", "ssl", "ws", "wss"
+    // The will of the CONNECT, while it is still to be published (MQTT 3.1.2.5).
+    bool has_will = false;
+    std::string will_topic = {};
+    uint8_t will_qos = 0;
+    bool will_retain = false;
+    uint64_t will_payload_size = 0;
 };
 
 // A session's figures (spec: sessions).
@@ -94,6 +100,13 @@ public:
     // Disconnects a connected client (its will is published, as for any close the client did
     // not ask for). False when no such client is connected.
     bool kick(const std::string& client_id);
+
+    // Ends the offline session of `client_id` as its expiry would (subscriptions, queue and
+    // stored record removed); answers once the removal is committed. Online: the client is
+    // connected (kick it first). NotFound: no such session. Timeout: the worker or the store
+    // did not answer in time.
+    enum class SessionDelete { Deleted, NotFound, Online, Timeout };
+    SessionDelete delete_session(const std::string& client_id);
 
     // The session of `client_id`: live figures from its home worker, or, for an offline
     // persistent session, the same figures as its worker knows them. nullopt when none.

@@ -130,6 +130,9 @@ public:
 
     // --- admin (this worker's thread; reached through push_task) ---
     bool kick(std::string_view client_id);
+    // Ends the offline session `client_id` (Admin::delete_session): 0 done, 1 no such session,
+    // 2 the client is connected.
+    int delete_session(std::string_view client_id);
     // The connected client `client_id`, and the first `n` connected clients in client-id order
     // (only those with a clean session when `clean_only`).
     std::optional<ClientView> client_view(std::string_view client_id);

@@ -15,16 +15,24 @@ using mqtt::Version;
 namespace {
 
 ClientView client_view_of(const Connection& conn) {
-    return ClientView{conn.client_id(),
-                      conn.username(),
-                      conn.identity.ip,
-                      conn.identity.port,
-                      !conn.session->persistent(),
-                      static_cast<uint8_t>(conn.version),
-                      conn.keepalive,
-                      conn.connected_at_ms,
-                      conn.id(),
-                      conn.link().transport()};
+    ClientView v{conn.client_id(),
+                 conn.username(),
+                 conn.identity.ip,
+                 conn.identity.port,
+                 !conn.session->persistent(),
+                 static_cast<uint8_t>(conn.version),
+                 conn.keepalive,
+                 conn.connected_at_ms,
+                 conn.id(),
+                 conn.link().transport()};
+    if (conn.will) {
+        v.has_will = true;
+        v.will_topic = conn.will->topic;
+        v.will_qos = conn.will->qos;
+        v.will_retain = conn.will->retain;
+        v.will_payload_size = conn.will->payload.size();
+    }
+    return v;
 }
 
 }  // namespace
@@ -36,6 +44,18 @@ bool Worker::kick(std::string_view client_id) {
     }
     close_connection(*s->connection);
     return true;
+}
+
+int Worker::delete_session(std::string_view client_id) {
+    auto s = find_session(client_id);
+    if (!s) {
+        return 1;
+    }
+    if (s->connection || s->online) {
+        return 2;
+    }
+    end_session(s);
+    return 0;
 }
 
 std::optional<ClientView> Worker::client_view(std::string_view client_id) {

@@ -195,6 +195,12 @@ constexpr std::array kKeys{
     KeyDef{.name = "listener.api.mgmt", .type = Address, .default_text = "127.0.0.1:8080",
            .min = 1, .description = "REST API v2 (management): host:port or port."},
 
+    KeyDef{.name = "dashboard.listener.http", .type = Address, .default_text = "0.0.0.0:18083",
+           .description = "Web dashboard (plugin emq_dashboard): host:port or port; empty = off."},
+    KeyDef{.name = "dashboard.docroot", .type = String, .default_text = "",
+           .description = "Directory of the dashboard's files; empty = share/mqttd/www beside "
+                          "the binary's bin/, else www/ beside the binary."},
+
     KeyDef{.name = "mqtt.allow_anonymous", .type = Bool, .default_text = "true", .hot = true,
            .description = "Accept clients that connect without a username."},
     KeyDef{.name = "mqtt.acl_file", .type = String, .default_text = "data/acl.conf",

@@ -523,7 +523,8 @@ TEST_F(RestApi, PluginsListAndConfig) {
         EXPECT_TRUE(p["description"].is_string());
         active[p["name"].get<std::string>()] = p["active"].get<bool>();
     }
-    // Every plugin that really works, and only those; the retainer starts active.
+    // Every plugin that really works, and only those; the retainer and the dashboard start
+    // active.
     EXPECT_EQ(active, (std::map<std::string, bool>{{"emq_auth_clientid", false},
                                                    {"emq_auth_http", false},
                                                    {"emq_auth_jwt", false},
@@ -532,6 +533,7 @@ TEST_F(RestApi, PluginsListAndConfig) {
                                                    {"emq_auth_pgsql", false},
                                                    {"emq_auth_redis", false},
                                                    {"emq_auth_username", false},
+                                                   {"emq_dashboard", true},
                                                    {"emq_modules", false},
                                                    {"emq_retainer", true},
                                                    {"emq_web_hook", false}}));

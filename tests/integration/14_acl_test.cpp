@@ -151,7 +151,7 @@ TEST_F(AuthIt, BrokenAclFileStopsStartupWithItsLine) {
             " --set listener.api.mgmt=127.0.0.1:" + std::to_string(itest::free_port()) +
             " --set mqtt.acl_file=" + acl +
             " --set listener.ssl.external= --set listener.ws.external="
-            " --set listener.wss.external= 2>&1";
+            " --set listener.wss.external= --set dashboard.listener.http= 2>&1";
     auto [status, out] = itest::run_command({"/bin/sh", "-c", cmd}, 10s);
     EXPECT_NE(status, 0);
     EXPECT_NE(status, -1) << "still running after 10 s: " << out;

@@ -313,7 +313,9 @@ std::pair<int, std::string> start_fails(const std::string& dir, const std::strin
     std::string cmd = "exec " + std::string(mqttd_binary()) + " -c /dev/null --data-dir " + dir +
                       " --set listener.tcp.external=127.0.0.1:" + std::to_string(free_port()) +
                       " --set listener.api.mgmt=127.0.0.1:" + std::to_string(free_port()) +
-                      " --set listener.ws.external= --set listener.wss.external= " + sets + " 2>&1";
+                      " --set listener.ws.external= --set listener.wss.external= --set "
+                      "dashboard.listener.http= " +
+                      sets + " 2>&1";
     return run_command({"sh", "-c", cmd}, 15s);
 }
 
@@ -377,8 +379,9 @@ TEST(ListenerStartup, AListenerThatCannotStartStopsStartupNamingKeyAndFile) {
              "exec " + std::string(mqttd_binary()) + " -c /dev/null --data-dir " + dir.path() +
                      " --set listener.tcp.external=127.0.0.1:" + std::to_string(free_port()) +
                      " --set listener.api.mgmt=127.0.0.1:" + std::to_string(free_port()) +
-                     " --set listener.ws.external= --set listener.wss.external= " + ssl + files +
-                     " --set listener.ssl.external.keyfile=" + enc +
+                     " --set listener.ws.external= --set listener.wss.external= --set "
+                     "dashboard.listener.http= " +
+                     ssl + files + " --set listener.ssl.external.keyfile=" + enc +
                      " --set listener.ssl.external.certfile=" + c.server_cert +
                      " --set listener.ssl.external.password=right 2>&1"},
             3s);
@@ -415,7 +418,8 @@ TEST(ListenerStartup, TheDefaultCertificateIsMadeOnFirstStart) {
                       " --set listener.tcp.external=127.0.0.1:" + std::to_string(tcp) +
                       " --set listener.api.mgmt=127.0.0.1:" + std::to_string(api) +
                       " --set listener.ssl.external=127.0.0.1:" + std::to_string(ssl) +
-                      " --set listener.ws.external= --set listener.wss.external= 2>&1";
+                      " --set listener.ws.external= --set listener.wss.external= --set "
+                      "dashboard.listener.http= 2>&1";
     const std::string ca = dir.path() + "/data/certs/cacert.pem";
     const std::string key = dir.path() + "/data/certs/key.pem";
     std::string first_cert;

@@ -196,11 +196,12 @@ void BrokerProcess::launch() {
     std::vector<std::string> defaults = {
             "listener.tcp.external=127.0.0.1:" + std::to_string(port_),
             "listener.api.mgmt=127.0.0.1:" + std::to_string(api_port_),
-            // The shipped defaults also listen on 8883, 8083 and 8084; tests that want those
-            // listeners set them on ports of their own.
+            // The shipped defaults also listen on 8883, 8083, 8084 and 18083 (the dashboard);
+            // tests that want those listeners set them on ports of their own.
             "listener.ssl.external=",
             "listener.ws.external=",
             "listener.wss.external=",
+            "dashboard.listener.http=",
             "storage.sync=false",
             num("node.workers=", workers_from_env()),
             "mqtt.acl_file=",

@@ -109,6 +109,16 @@ HttpReply http(uint16_t port,
                const std::string& body,
                const std::string& auth,
                std::chrono::milliseconds timeout) {
+    return http_with_headers(port, method, path, "", body, auth, timeout);
+}
+
+HttpReply http_with_headers(uint16_t port,
+                            const std::string& method,
+                            const std::string& path,
+                            const std::string& headers,
+                            const std::string& body,
+                            const std::string& auth,
+                            std::chrono::milliseconds timeout) {
     HttpReply reply;
     int fd = connect_loopback(port);
     if (fd < 0) {
@@ -118,6 +128,7 @@ HttpReply http(uint16_t port,
     if (!auth.empty()) {
         req += "Authorization: Basic " + base64(auth) + "\r\n";
     }
+    req += headers;
     if (!body.empty() || method == "POST" || method == "PUT") {
         req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
                "\r\n";

@@ -30,6 +30,15 @@ HttpReply http(uint16_t port,
                const std::string& auth = "admin:public",
                std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
+// The same with more request headers: `headers` is "Name: value\r\n" lines.
+HttpReply http_with_headers(uint16_t port,
+                            const std::string& method,
+                            const std::string& path,
+                            const std::string& headers,
+                            const std::string& body = "",
+                            const std::string& auth = "",
+                            std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
 // x-www-form-urlencoded / query decoding ('+' = space) and percent-encoding.
 std::string percent_decode(const std::string& s);
 std::string url_encode(const std::string& s);
