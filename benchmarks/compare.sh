@@ -308,8 +308,9 @@ run_one() {  # broker run name metric args extra inflight
         c1=$(proc_cpu_ticks "$BPID")
         t1=$(date +%s.%N)
         thread_ticks "$BPID" >"$dir/threads1"
-        # Per-thread CPU %, the split between workers (mqttd names them mqttd-w<N>).
-        join "$dir/threads0" "$dir/threads1" | awk -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
+        # Per-thread CPU %, the split between workers (mqttd names them mqttd-w<N>). A thread
+        # named after the first sample (a worker still starting) counts from 0.
+        join -a 2 -e 0 -o 0,1.2,2.2 "$dir/threads0" "$dir/threads1" | awk -v t0="$t0" -v t1="$t1" -v hz="$CLK_TCK" \
             -v tag="$broker $run $name" '$3 > $2 { printf "%s %s %.0f%%\n", tag, $1, ($3 - $2) / hz / (t1 - t0) * 100 }' \
             >>"$OUT/threads.txt"
         kill "$SAMPLER" 2>/dev/null || true
