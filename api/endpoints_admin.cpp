@@ -273,7 +273,9 @@ Json set_config(Handler& h, Call& c, const std::string& app) {
         case Users::Outcome::StoreFailed:
             break;
     }
-    throw ApiError{kUnknownError, "store write failed"};
+    throw ApiError{kUnknownError,
+                   "store write failed: the store takes no writes (out of space, or failed: "
+                   "store_status of management/nodes)"};
 }
 
 Json check(Users::Outcome o, const std::string& user) {

@@ -52,8 +52,8 @@ struct Options {
     // Called once, on the committer thread, when a write or sync fails and the store becomes
     // sticky-failed (error() then returns the same status). Optional.
     std::function<void(const Status&)> on_sticky_error;
-    // Called once, on the committer thread, when a write fails because the file system is full
-    // (the store then refuses writes with NoSpace until it resumes). Optional.
+    // Called once (committer thread; a RocksDB thread for a background flush) when a write fails
+    // for a full file system (writes then fail with NoSpace until it resumes). Optional.
     std::function<void(const Status&)> on_no_space;
     // Called on the committer thread when the store takes writes again after running out of
     // space, with the number of logical batches refused meanwhile. Optional.

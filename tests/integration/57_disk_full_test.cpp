@@ -317,6 +317,19 @@ TEST(DiskFull, RefusedWhileFullResumesWhenFreedAndKeepsWhatWasAcknowledged) {
         EXPECT_EQ(p1->payload, "qos1-no-write");
     }
 
+    // A REST write is refused with the spec's code for an internal failure, and a message.
+    {
+        auto [rc, out] = run_command(
+                {"curl", "-s", "-m", "5", "-u", "admin:public", "-X", "POST", "-d",
+                 R"({"username":"ops","password":"secret1","tags":"x"})",
+                 "http://127.0.0.1:" + std::to_string(broker.api_port()) + "/api/v2/users"},
+                8s);
+        json j = json::parse(out, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << out;
+        EXPECT_EQ(j.value("code", 0), 102) << out;
+        EXPECT_NE(j.value("message", "").find("store"), std::string::npos) << out;
+    }
+
     // REST and /metrics say so.
     json n = node(broker);
     EXPECT_EQ(n.value("node_status", ""), "Degraded") << n.dump();
