@@ -25,6 +25,18 @@ uint64_t mqtt_max_clients(Handler& h) {
     return n;
 }
 
+// node_status: EMQ's "Running", or "Degraded" while the store takes no writes (out of space,
+// or failed); store_status and store_error (additions) say which and why (api/README.md).
+void add_store_status(Handler& h, Json& o) {
+    const storage::StoreHealth health = h.ctx().store.health();
+    const bool writable = health.state == storage::StoreHealth::State::Writable;
+    o["node_status"] = writable ? "Running" : "Degraded";
+    o["store_status"] = storage::state_name(health.state);
+    if (!writable) {
+        o["store_error"] = health.error;
+    }
+}
+
 Json node_json(Handler& h, bool with_name) {
     auto& admin = h.ctx().admin;
     int64_t now = unix_ms();
@@ -37,7 +49,7 @@ Json node_json(Handler& h, bool with_name) {
     o["uptime"] = format_uptime((now - admin.started_at_ms()) / 1000);
     o["datetime"] = format_datetime(now);
     o["otp_release"] = build_description();
-    o["node_status"] = "Running";
+    add_store_status(h, o);
     return o;
 }
 
@@ -89,18 +101,19 @@ Json one_node_json(Handler& h, const std::string& name) {
 Json node_stats_json(Handler& h) {
     auto f = process_figures();
     uint64_t clients = h.ctx().admin.client_count();
-    return Json{{"name", node_name(h)},
-                {"otp_release", build_description()},
-                {"memory_total", format_megabytes(f.memory_total)},
-                {"memory_used", format_megabytes(f.memory_used)},
-                {"process_available", mqtt_max_clients(h)},
-                {"process_used", clients},
-                {"max_fds", f.max_fds},
-                {"clients", clients},
-                {"node_status", "Running"},
-                {"load1", f.load1},
-                {"load5", f.load5},
-                {"load15", f.load15}};
+    Json o{{"name", node_name(h)},
+           {"otp_release", build_description()},
+           {"memory_total", format_megabytes(f.memory_total)},
+           {"memory_used", format_megabytes(f.memory_used)},
+           {"process_available", mqtt_max_clients(h)},
+           {"process_used", clients},
+           {"max_fds", f.max_fds},
+           {"clients", clients},
+           {"load1", f.load1},
+           {"load5", f.load5},
+           {"load15", f.load15}};
+    add_store_status(h, o);
+    return o;
 }
 
 Json listeners_json(Handler& h) {
@@ -305,7 +318,9 @@ Json set_config(Handler& h, Call& c, const std::string& app) {
         case Users::Outcome::StoreFailed:
             break;
     }
-    throw ApiError{kUnknownError, "store write failed"};
+    throw ApiError{kUnknownError,
+                   "store write failed: the store takes no writes (out of space, or failed: "
+                   "store_status of management/nodes)"};
 }
 
 Json check(Users::Outcome o, const std::string& user) {

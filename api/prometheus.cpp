@@ -209,6 +209,18 @@ void store(Handler& h, PrometheusText& p) {
           s.running_compactions);
     gauge("mqttd_store_running_flushes", "Memtable flushes running (RocksDB)", s.running_flushes);
     gauge("mqttd_store_sync", "1 when storage.sync fsyncs every group commit", s.sync ? 1 : 0);
+    const storage::StoreHealth health = st.health();
+    gauge("mqttd_store_writable", "1 while the store takes writes; 0 out of space or failed",
+          health.state == storage::StoreHealth::State::Writable ? 1 : 0);
+    gauge("mqttd_store_out_of_space",
+          "1 while the store's file system is full (writes refused until it resumes)",
+          health.state == storage::StoreHealth::State::NoSpace ? 1 : 0);
+    p.family("mqttd_store_refused_writes_total", "counter",
+             "Logical write batches the store failed or refused (out of space, or failed)");
+    p.sample("mqttd_store_refused_writes_total", health.refused_writes);
+    p.family("mqttd_store_resumed_total", "counter",
+             "Times the store took writes again after its file system was full");
+    p.sample("mqttd_store_resumed_total", health.resumed);
     using storage::Counted;
     gauge("mqttd_store_queued_messages",
           "Queue entries of every persistent session together (queue depth total)",

@@ -249,7 +249,20 @@ int run(int argc, char** argv) {
     std::unique_ptr<storage::Store> store;
     auto store_options = cfg->store_options();
     store_options.on_sticky_error = [](const storage::Status& s) {
-        spdlog::error("store write failed, no further writes are acknowledged: {}", s.to_string());
+        spdlog::error(
+                "store write failed, no further writes are acknowledged until mqttd is "
+                "restarted on a writable data directory: {}",
+                s.to_string());
+    };
+    // Out of space: one line when it starts, one when the store takes writes again.
+    store_options.on_no_space = [](const storage::Status& s) {
+        spdlog::error(
+                "store is out of space, writes are refused (MQTT 5: 0x97) until space is "
+                "freed; mqttd resumes by itself: {}",
+                s.to_string());
+    };
+    store_options.on_resumed = [](uint64_t refused) {
+        spdlog::warn("store takes writes again ({} write batches refused since start)", refused);
     };
     store_options.repair = cl->recover;
     store_options.on_warning = [](const std::string& line) {

@@ -8,7 +8,10 @@
 namespace mqttd::storage {
 
 Committer::Committer(GroupWriter& writer, std::function<void(const Status&)> on_sticky_error)
-    : writer_(writer), on_sticky_error_(std::move(on_sticky_error)) {}
+    : Committer(writer, Callbacks{std::move(on_sticky_error), nullptr, nullptr}) {}
+
+Committer::Committer(GroupWriter& writer, Callbacks callbacks)
+    : writer_(writer), callbacks_(std::move(callbacks)) {}
 
 Committer::~Committer() {
     close();
@@ -23,6 +26,7 @@ void Committer::start() {
 
 void Committer::commit(WriteBatch batch, CommitCallback done) {
     if (failed_.load(std::memory_order_acquire)) {
+        refused_.fetch_add(1, std::memory_order_relaxed);
         if (done) {
             done(stopped_after_failure());
         }
@@ -50,6 +54,61 @@ Status Committer::error() const {
     return sticky_;
 }
 
+StoreHealth Committer::health() const {
+    StoreHealth h;
+    h.refused_writes = refused_.load(std::memory_order_relaxed);
+    std::lock_guard lock(err_mu_);
+    h.resumed = resumed_;
+    if (!sticky_.is_ok()) {
+        h.state = StoreHealth::State::Failed;
+        h.error = sticky_.to_string();
+    } else if (out_of_space_.load(std::memory_order_relaxed)) {
+        h.state = StoreHealth::State::NoSpace;
+        h.error = no_space_.to_string();
+    }
+    return h;
+}
+
+void Committer::background_no_space(const Status& cause) {
+    enter_no_space(cause);
+    cv_.notify_one();
+}
+
+void Committer::enter_no_space(const Status& cause) {
+    {
+        std::lock_guard lock(err_mu_);
+        if (out_of_space_.load(std::memory_order_relaxed)) {
+            return;
+        }
+        no_space_ = cause;
+        out_of_space_.store(true, std::memory_order_release);
+    }
+    if (callbacks_.on_no_space) {
+        callbacks_.on_no_space(cause);
+    }
+}
+
+void Committer::maybe_resume() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_resume_) {
+        return;
+    }
+    next_resume_ = now + callbacks_.resume_interval;
+    const Status s = writer_.resume();
+    if (!s.is_ok()) {
+        return;  // still no space (or RocksDB is busy): the next interval tries again
+    }
+    {
+        std::lock_guard lock(err_mu_);
+        no_space_ = Status::ok();
+        ++resumed_;
+        out_of_space_.store(false, std::memory_order_release);
+    }
+    if (callbacks_.on_resumed) {
+        callbacks_.on_resumed(refused_.load(std::memory_order_relaxed));
+    }
+}
+
 bool Committer::close() {
     {
         std::lock_guard lock(mu_);
@@ -71,20 +130,41 @@ void Committer::run() {
     for (;;) {
         {
             std::unique_lock lock(mu_);
-            cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-            if (queue_.empty()) {
+            auto ready = [this] {
+                return !queue_.empty() || stopping_;
+            };
+            if (out_of_space_.load(std::memory_order_acquire) &&
+                !failed_.load(std::memory_order_acquire)) {
+                // Out of space: wake at the next resume attempt even when nothing is queued.
+                cv_.wait_until(lock, next_resume_, ready);
+            } else {
+                cv_.wait(lock, ready);
+            }
+            if (queue_.empty() && stopping_) {
                 return;  // stopping and drained
             }
             group.swap(queue_);
         }
-        process(group);
-        group.clear();
+        if (out_of_space_.load(std::memory_order_acquire) &&
+            !failed_.load(std::memory_order_acquire)) {
+            maybe_resume();
+        }
+        if (!group.empty()) {
+            process(group);
+            group.clear();
+        }
     }
 }
 
 void Committer::process(std::vector<PendingCommit>& group) {
-    if (failed_.load(std::memory_order_acquire)) {
-        const Status st = stopped_after_failure();
+    const bool failed = failed_.load(std::memory_order_acquire);
+    if (failed || out_of_space_.load(std::memory_order_acquire)) {
+        // Sticky, or waiting for space: refused in queue order, nothing written.
+        const Status st = failed ? stopped_after_failure() : [this] {
+            std::lock_guard lock(err_mu_);
+            return Status::no_space("store is waiting for space: " + no_space_.message());
+        }();
+        refused_.fetch_add(group.size(), std::memory_order_relaxed);
         for (auto& p : group) {
             if (p.done) {
                 p.done(st);
@@ -95,7 +175,13 @@ void Committer::process(std::vector<PendingCommit>& group) {
     results_.assign(group.size(), Status::ok());
     const Status written = writer_.write_group(group, results_);
     if (!written.is_ok()) {
-        fail_sticky(written);
+        if (written.is_no_space()) {
+            enter_no_space(written);
+            next_resume_ = std::chrono::steady_clock::now() + callbacks_.resume_interval;
+        } else {
+            fail_sticky(written);
+        }
+        refused_.fetch_add(group.size(), std::memory_order_relaxed);
         for (auto& r : results_) {
             if (r.is_ok()) {
                 r = written;
@@ -119,8 +205,8 @@ void Committer::fail_sticky(const Status& cause) {
         sticky_ = cause;
     }
     failed_.store(true, std::memory_order_release);
-    if (on_sticky_error_) {
-        on_sticky_error_(cause);
+    if (callbacks_.on_sticky_error) {
+        callbacks_.on_sticky_error(cause);
     }
 }
 

@@ -9,11 +9,20 @@
 // then on every commit completes at once, on the caller's thread, with Status::stopped, and no
 // group reaches the writer again (STYLE.md: a failed store sync is sticky, stop acking).
 //
+// OUT OF SPACE. A write that fails with NoSpace (ENOSPC: the file system is full) is not sticky:
+// the group fails with it, the committer reports it once (on_no_space) and from then on fails
+// every group with NoSpace, in queue order on its thread (so one caller's batches still
+// complete in the order committed), without writing; every `resume_interval` it asks the writer
+// to resume (DB::Resume(), which flushes the memtables and so needs space). Once that succeeds
+// groups are written again (on_resumed). A background error of RocksDB's own (a flush that ran
+// out of space, background_no_space()) starts the same wait.
+//
 // Ownership: owned by RocksStore, which also owns the writer and outlives the thread.
 // Thread-safety: commit() and error() from any thread; start() and close() from the owner.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -47,6 +56,9 @@ public:
     virtual Status write_group(std::span<const PendingCommit> group, std::span<Status> results) = 0;
     // Called after the group's callbacks ran: drops what the group left behind.
     virtual void end_group() = 0;
+    // After a NoSpace failure: makes the underlying store take writes again if it can (ok), or
+    // says why not.
+    virtual Status resume() { return Status::ok(); }
 
 protected:
     GroupWriter() = default;
@@ -54,7 +66,14 @@ protected:
 
 class Committer {
 public:
+    struct Callbacks {
+        std::function<void(const Status&)> on_sticky_error;
+        std::function<void(const Status&)> on_no_space;
+        std::function<void(uint64_t refused)> on_resumed;
+        std::chrono::milliseconds resume_interval{1000};
+    };
     Committer(GroupWriter& writer, std::function<void(const Status&)> on_sticky_error);
+    Committer(GroupWriter& writer, Callbacks callbacks);
     ~Committer();
     Committer(const Committer&) = delete;
     Committer& operator=(const Committer&) = delete;
@@ -64,8 +83,12 @@ public:
     // Queues `batch`; `done` (may be empty) runs on the committer thread once the batch is
     // written or failed, or at once on this thread when the store is stopped or closed.
     void commit(WriteBatch batch, CommitCallback done);
-    // The sticky error; Status::ok() while no write has failed.
+    // The sticky error; Status::ok() while no write has failed (or only for want of space).
     Status error() const;
+    StoreHealth health() const;
+    // RocksDB reported that a background job ran out of space (any thread): writes wait for a
+    // resume as after a failed write.
+    void background_no_space(const Status& cause);
     // Completes every queued batch, then stops the thread. Returns true for the call that
     // closed it, false for later ones.
     bool close();
@@ -74,10 +97,14 @@ private:
     void run();
     void process(std::vector<PendingCommit>& group);
     void fail_sticky(const Status& cause);
+    // Enters the out-of-space wait (reported once per wait). Any thread.
+    void enter_no_space(const Status& cause);
+    // Committer thread: tries the writer's resume when due.
+    void maybe_resume();
     Status stopped_after_failure() const;
 
     GroupWriter& writer_;
-    const std::function<void(const Status&)> on_sticky_error_;
+    const Callbacks callbacks_;
 
     std::mutex mu_;
     std::condition_variable cv_;
@@ -87,8 +114,13 @@ private:
     std::thread thread_;
 
     mutable std::mutex err_mu_;
-    Status sticky_;  // guarded by err_mu_
+    Status sticky_;         // guarded by err_mu_
+    Status no_space_;       // guarded by err_mu_: the cause of the current out-of-space wait
+    uint64_t resumed_ = 0;  // guarded by err_mu_
     std::atomic<bool> failed_{false};
+    std::atomic<bool> out_of_space_{false};
+    std::atomic<uint64_t> refused_{0};
+    std::chrono::steady_clock::time_point next_resume_{};  // committer thread
 
     std::vector<Status> results_;  // committer thread: results of the group being written
 };

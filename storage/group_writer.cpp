@@ -74,10 +74,31 @@ Status RocksGroupWriter::write_group(std::span<const PendingCommit> group,
     }
     db_.timings().group_batches.observe(group.size());
     if (!ws.ok()) {
-        return Status::io_error("write to " + options_.dir + " failed: " + ws.ToString());
+        return write_error(options_.dir, ws);
     }
     publish(totals, hwm);
     return Status::ok();
+}
+
+Status RocksGroupWriter::resume() {
+    rocksdb::Status s = db_.db().Resume();
+    if (!s.ok()) {
+        return write_error(options_.dir, s);
+    }
+    return Status::ok();
+}
+
+Status write_error(const std::string& dir, const rocksdb::Status& s) {
+    std::string what = "write to " + dir + " failed: " + s.ToString();
+    // A full file system: RocksDB's own NoSpace subcode (its posix layer maps ENOSPC to it), or
+    // the errno text where a layer lost the subcode.
+    if (s.IsNoSpace() || s.ToString().find("No space left on device") != std::string::npos) {
+        return Status::no_space(std::move(what));
+    }
+    if (s.IsCorruption()) {
+        return Status::corruption(std::move(what));
+    }
+    return Status::io_error(std::move(what));
 }
 
 void RocksGroupWriter::end_group() {

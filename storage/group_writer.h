@@ -23,8 +23,10 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include <rocksdb/options.h>
+#include <rocksdb/status.h>
 #include <rocksdb/write_batch.h>
 
 #include "storage/committer.h"
@@ -39,6 +41,11 @@ namespace mqttd::storage {
 
 class RocksDb;
 
+// A failed DB::Write or DB::Resume as the store's Status: NoSpace for a full file system (ENOSPC,
+// recoverable: committer.h, OUT OF SPACE), Corruption, else IoError (read-only or vanished file
+// system, EIO: sticky).
+Status write_error(const std::string& dir, const rocksdb::Status& s);
+
 class RocksGroupWriter final : public GroupWriter {
 public:
     // `next_id` is the store's message id counter (read when a cache is trimmed).
@@ -52,6 +59,7 @@ public:
 
     Status write_group(std::span<const PendingCommit> group, std::span<Status> results) override;
     void end_group() override;
+    Status resume() override;
 
 private:
     rocksdb::Status add_keys(rocksdb::WriteBatch& wb);

@@ -5,7 +5,10 @@
 // other thread uses it.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,9 +19,15 @@
 
 namespace mqttd::storage {
 
-// What the committer and RocksDB's event listener measure (StoreStats). Shared by the DB's
-// listener, which RocksDB may call until the DB is closed, and the store.
+// What the committer and RocksDB's event listener measure (StoreStats), and how the listener
+// reports a background job that ran out of space. Shared by the DB's listener, which RocksDB
+// may call until the DB is closed, and the store.
 struct StoreTimings {
+    // Set by the store once its committer exists; called by the listener (a RocksDB thread)
+    // with the error when a flush or compaction fails for want of space. Guarded by hook_mu.
+    std::mutex hook_mu;
+    std::function<void(const std::string&)> on_background_no_space;
+
     // Batches per group: 1 .. 4096.
     Histogram group_batches{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
     // Microseconds: 10 us .. 1 s.

@@ -5,13 +5,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -168,9 +171,87 @@ public:
             timings_->wal_sync_us.observe(static_cast<uint64_t>(us.count()));
         }
     }
+    // A full file system: RocksDB would poll for free space itself (its SstFileManager, every
+    // few seconds, and only past a reserve); the committer resumes on its own timer instead
+    // (committer.h, OUT OF SPACE), so recovery does not depend on the size of the disk.
+    void OnErrorRecoveryBegin(rocksdb::BackgroundErrorReason /*reason*/,
+                              rocksdb::Status bg_error,
+                              bool* auto_recovery) override {
+        if (!bg_error.IsNoSpace()) {
+            return;
+        }
+        *auto_recovery = false;
+        std::lock_guard lock(timings_->hook_mu);
+        if (timings_->on_background_no_space) {
+            timings_->on_background_no_space(bg_error.ToString());
+        }
+    }
 
 private:
     std::shared_ptr<StoreTimings> timings_;
+};
+
+// RocksDB's info log (<dir>/LOG) written with stdio. RocksDB's own file logger writes through
+// its WritableFileWriter, which after one failed write (a full or read-only file system)
+// asserts on the next one, and Debian's librocksdb is built with assertions on: the first
+// error line RocksDB logs about a full disk would abort mqttd. Here a line that cannot be
+// written is lost, nothing else. Rotated at kMaxBytes into LOG.old (one kept).
+class InfoLog final : public rocksdb::Logger {
+public:
+    static constexpr long kMaxBytes = 16L << 20;
+
+    explicit InfoLog(std::string dir)
+        : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL), path_(std::move(dir) + "/LOG") {}
+    ~InfoLog() override {
+        if (file_ != nullptr) {
+            std::fclose(file_);
+        }
+    }
+    using rocksdb::Logger::Logv;
+    void Logv(const char* format, va_list ap) override {
+        char line[2048];
+        va_list copy;
+        va_copy(copy, ap);
+        const int n = std::vsnprintf(line, sizeof line, format, copy);
+        va_end(copy);
+        if (n < 0) {
+            return;
+        }
+        const auto now = std::chrono::system_clock::now();
+        const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+        const auto us =
+                std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch())
+                        .count() %
+                1000000;
+        std::tm tm{};
+        ::localtime_r(&secs, &tm);
+        std::lock_guard lock(mu_);
+        if (file_ == nullptr || std::ftell(file_) > kMaxBytes) {
+            reopen();
+        }
+        if (file_ == nullptr) {
+            return;
+        }
+        std::fprintf(file_, "%04d/%02d/%02d-%02d:%02d:%02d.%06ld %s\n", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     static_cast<long>(us), line);
+        std::fflush(file_);
+        std::clearerr(file_);
+    }
+
+private:
+    void reopen() {
+        if (file_ != nullptr) {
+            std::fclose(file_);
+            file_ = nullptr;
+            std::rename(path_.c_str(), (path_ + ".old").c_str());
+        }
+        file_ = std::fopen(path_.c_str(), "ae");
+    }
+
+    const std::string path_;
+    std::mutex mu_;
+    std::FILE* file_ = nullptr;  // guarded by mu_
 };
 
 rocksdb::DBOptions db_options(const Options& options) {
@@ -188,7 +269,13 @@ rocksdb::DBOptions db_options(const Options& options) {
     // One writer (the committer): concurrent memtable inserts would only disable the insert
     // hints of the queues family (family_options).
     dbo.allow_concurrent_memtable_write = false;
-    if (!options.secondary_dir.empty()) {
+    if (options.secondary_dir.empty()) {
+        if (options.create_if_missing) {
+            std::error_code ec;
+            std::filesystem::create_directories(options.dir, ec);  // RocksDB would, for its LOG
+        }
+        dbo.info_log = std::make_shared<InfoLog>(options.dir);
+    } else {
         // RocksDB requires it of a secondary: the primary may delete a table file it still
         // reads, which an open descriptor keeps readable.
         dbo.max_open_files = -1;

@@ -2,9 +2,12 @@
 // storage/rocks_store.h. Opening is in rocks_open.cpp, reads in rocks_reads.cpp.
 #include "storage/rocks_store.h"
 
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -18,7 +21,17 @@ RocksStore::RocksStore(Options options, RocksDb db, const StoredState& state)
       counts_(state.counts),
       next_id_(state.ids.next_id),
       writer_(options_, db_, counts_, session_counts_, next_id_, state.ids, retained_index_),
-      committer_(writer_, options_.on_sticky_error) {
+      committer_(writer_,
+                 Committer::Callbacks{options_.on_sticky_error, options_.on_no_space,
+                                      options_.on_resumed,
+                                      std::chrono::milliseconds(options_.resume_interval_ms)}) {
+    {
+        std::lock_guard lock(db_.timings().hook_mu);
+        db_.timings().on_background_no_space = [this](const std::string& what) {
+            committer_.background_no_space(
+                    Status::no_space("RocksDB stopped writes to " + options_.dir + ": " + what));
+        };
+    }
     // Keys only; a full pass at open (about 0.5 s per million retained topics here).
     rocksdb::ReadOptions ro;
     ro.fill_cache = false;
@@ -57,8 +70,28 @@ Status RocksStore::error() const {
     return committer_.error();
 }
 
+StoreHealth RocksStore::health() const {
+    return committer_.health();
+}
+
+const char* state_name(StoreHealth::State s) {
+    switch (s) {
+        case StoreHealth::State::Writable:
+            return "writable";
+        case StoreHealth::State::NoSpace:
+            return "no_space";
+        case StoreHealth::State::Failed:
+            return "failed";
+    }
+    return "failed";
+}
+
 void RocksStore::close() {
     if (committer_.close()) {
+        {
+            std::lock_guard lock(db_.timings().hook_mu);
+            db_.timings().on_background_no_space = nullptr;
+        }
         db_.close();
     }
 }

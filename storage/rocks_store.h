@@ -11,7 +11,8 @@
 // group's overlay, which journals the first change to each entry: a batch whose ops are invalid
 // is rolled back alone and completes with InvalidArgument; the others commit. A failed
 // DB::Write makes the store sticky-failed: error() returns the failure and every later commit
-// completes at once with Status::stopped.
+// completes at once with Status::stopped; except a full file system, which makes writes fail with
+// NoSpace only until DB::Resume() succeeds (committer.h, OUT OF SPACE).
 //
 // ABSORPTION. The overlay keeps one state per key, so the write holds each key once, at its
 // state after the group, and a key created and removed within one group is not written at all:
@@ -70,6 +71,7 @@ public:
     void commit(WriteBatch batch, CommitCallback done) override;
     Status write(WriteBatch batch) override;
     Status error() const override;
+    StoreHealth health() const override;
     void close() override;
     uint64_t next_message_id() override;
 

@@ -25,6 +25,9 @@ std::string Status::to_string() const {
         case Code::Stopped:
             name = "Stopped";
             break;
+        case Code::NoSpace:
+            name = "No space";
+            break;
     }
     if (msg_.empty()) {
         return name;

@@ -10,7 +10,7 @@ namespace mqttd::storage {
 
 class [[nodiscard]] Status {
 public:
-    enum class Code { Ok, NotFound, Corruption, IoError, InvalidArgument, Busy, Stopped };
+    enum class Code { Ok, NotFound, Corruption, IoError, InvalidArgument, Busy, Stopped, NoSpace };
 
     Status() = default;
     static Status ok() { return {}; }
@@ -23,10 +23,14 @@ public:
     static Status busy(std::string msg) { return {Code::Busy, std::move(msg)}; }
     // The store refuses writes after a failed write or sync (sticky error), or after close().
     static Status stopped(std::string msg) { return {Code::Stopped, std::move(msg)}; }
+    // The file system of the store is full (ENOSPC): the write failed, or was refused while the
+    // store waits for space; not sticky, the store resumes by itself (store.h, StoreHealth).
+    static Status no_space(std::string msg) { return {Code::NoSpace, std::move(msg)}; }
 
     bool is_ok() const { return code_ == Code::Ok; }
     bool is_not_found() const { return code_ == Code::NotFound; }
     bool is_corruption() const { return code_ == Code::Corruption; }
+    bool is_no_space() const { return code_ == Code::NoSpace; }
     Code code() const { return code_; }
     const std::string& message() const { return msg_; }
     std::string to_string() const;

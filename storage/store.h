@@ -52,6 +52,14 @@ struct Options {
     // Called once, on the committer thread, when a write or sync fails and the store becomes
     // sticky-failed (error() then returns the same status). Optional.
     std::function<void(const Status&)> on_sticky_error;
+    // Called once (committer thread; a RocksDB thread for a background flush) when a write fails
+    // for a full file system (writes then fail with NoSpace until it resumes). Optional.
+    std::function<void(const Status&)> on_no_space;
+    // Called on the committer thread when the store takes writes again after running out of
+    // space, with the number of logical batches refused meanwhile. Optional.
+    std::function<void(uint64_t refused)> on_resumed;
+    // While out of space: how often DB::Resume() is tried.
+    uint32_t resume_interval_ms = 1000;
     // Test hook (fault injection): called on the committer thread before every group write;
     // returning true makes that write fail as an I/O error. Leave empty in production.
     std::function<bool()> fail_write_for_test;
@@ -113,6 +121,21 @@ struct StoreStats {
     bool sync = false;                      // storage.sync
 };
 
+// Whether the store takes writes (REST node_status, GET /metrics).
+struct StoreHealth {
+    enum class State {
+        Writable,
+        NoSpace,  // the file system is full: writes fail until DB::Resume() succeeds
+        Failed,   // a write failed otherwise (I/O error, read-only, corruption): sticky
+    };
+    State state = State::Writable;
+    std::string error;            // what made it unwritable (empty when Writable)
+    uint64_t refused_writes = 0;  // logical batches failed by a write error or refused, since open
+    uint64_t resumed = 0;         // times it took writes again after running out of space
+};
+
+const char* state_name(StoreHealth::State s);  // "writable", "no_space", "failed"
+
 class Store {
 public:
     // Opens (creating if allowed) the store. Errors say what and where in one line:
@@ -128,8 +151,11 @@ public:
     virtual void commit(WriteBatch batch, CommitCallback done) = 0;
     // Blocking convenience for cold paths (REST, startup): commit and wait.
     virtual Status write(WriteBatch batch) = 0;
-    // The sticky error, if any write has failed; Status::ok() otherwise.
+    // The sticky error, if any write has failed; Status::ok() otherwise (also while out of space,
+    // which is not sticky: health()).
     virtual Status error() const = 0;
+    // Whether writes are taken now, and what refused them. Cheap; any thread.
+    virtual StoreHealth health() const = 0;
     // Drains pending batches and closes. Idempotent.
     virtual void close() = 0;
 

@@ -59,16 +59,23 @@ void CommitBatch::on_commit(uint64_t epoch,
                             std::vector<Token>&& tokens,
                             std::vector<Task>&& callbacks,
                             bool ok) {
+    // ResponseQueue invariant 3. Only failures may come out of order: after a sticky failure
+    // the store fails a new batch at once, before the queued ones it fails in turn.
+    assert(!ok || epoch > committed_);
+    committed_ = std::max(committed_, epoch);
     if (!ok) {
-        // The store refuses writes from now on (sticky error, logged by the store's owner):
-        // nothing that waits on it is acknowledged.
+        // Not written (the store logs why): what waits on it is answered as refused, never
+        // acknowledged.
         failed_ = true;
-        return;
     }
-    assert(epoch > committed_);  // ResponseQueue invariant 3
-    committed_ = epoch;
     for (const auto& t : tokens) {
-        hooks_.complete(t);
+        if (ok) {
+            hooks_.complete(t);
+        } else {
+            Token f = t;
+            f.failed = true;
+            hooks_.complete(f);
+        }
     }
     for (auto& cb : callbacks) {
         cb();

@@ -7,9 +7,14 @@
 // and completes them. A turn that writes nothing completes its tokens and callbacks at once.
 //
 // EPOCHS. Each flushed batch has the next epoch, from 1. committed() is the highest epoch
-// known durable: every batch up to it is, because one worker's batches complete in the order
-// they were committed (ResponseQueue invariant 3). Data written in the batch of epoch E (a
-// queue entry the session will read back from the store) is readable once committed() >= E.
+// known finished: every batch up to it is durable or failed, because one worker's batches
+// complete in the order they were committed (ResponseQueue invariant 3). Data written in the
+// batch of epoch E (a queue entry the session will read back from the store) is readable once
+// committed() >= E, unless that batch failed: then it is not in the store at all.
+//
+// A FAILED BATCH (the store is out of space, or failed for good) completes its tokens marked
+// failed, so the responses that waited for it refuse instead of acknowledging
+// (Worker::refuse_unstored); its callbacks and the committed hook run as after a durable one.
 //
 // Thread-safety: the owning worker's thread only; the store calls back on its committer
 // thread and that callback only hands a task over (`to_worker`).
@@ -60,7 +65,7 @@ public:
 
     uint64_t epoch() const { return epoch_; }          // of the batch being filled
     uint64_t committed() const { return committed_; }  // every batch up to it is durable
-    bool failed() const { return failed_; }            // the store refused a write (sticky)
+    bool failed() const { return failed_; }            // the store refused a write (ever)
 
 private:
     void schedule();

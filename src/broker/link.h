@@ -18,6 +18,7 @@ enum class ConnectRefusal : uint8_t {
     BadUserNameOrPassword,     // a provider knew the name and refused the password
     NotAuthorized,             // no provider, nor the anonymous rule, accepts the client
     ProtocolError,             // MQTT 5: a packet other than AUTH during enhanced authentication
+    StoreUnavailable,          // the session must be stored and the store takes no writes (0x97)
 };
 
 class Link {

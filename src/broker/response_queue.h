@@ -7,8 +7,10 @@
 //   open()     the handler queues it, holding one count itself;
 //   depend()   one more completion to wait for: a store batch it was added to (the worker's
 //              own, or, through a delivery carrying the token, another worker's);
-//   complete() one awaited event happened, the opener's own release included;
-//   pop_ready() the responses at the front whose count is 0 leave, in order.
+//   complete() one awaited event happened, the opener's own release included; a batch that
+//              the store failed (or refused: out of space) completes it marked failed;
+//   pop_ready() the responses at the front whose count is 0 leave, in order. A failed one
+//              does not acknowledge what it answers (Worker::refuse_unstored).
 //
 // INVARIANTS (break one and a response never leaves, or leaves before its data is durable):
 //   1. Every depend() is matched by exactly one complete(). A token added to a batch is
@@ -40,6 +42,7 @@ namespace mqttd::broker {
 // Identifies one response waiting on store commits: the worker and connection it belongs to.
 struct Token {
     uint32_t worker = 0;
+    bool failed = false;  // as a completion: the batch it waited for was not written
     uint64_t connection = 0;
     uint64_t response = 0;
 };
@@ -52,6 +55,7 @@ struct PendingResponse {
     // SUBACK: filters whose retained messages go out after the SUBACK.
     std::vector<std::pair<std::string, mqtt::SubscribeOptions>> retained_for;
     std::vector<uint32_t> subscription_ids;
+    bool store_failed = false;  // a batch it waited for was not written
 };
 
 inline PendingResponse response_for(mqtt::PacketType type, uint16_t packet_id) {
@@ -83,12 +87,14 @@ public:
         ++r->remaining;
         return true;
     }
-    // One completion for response `n`. Returns whether the front may now be ready.
-    bool complete(uint64_t n) {
+    // One completion for response `n`; `failed`: what it waited for was not written. Returns
+    // whether the front may now be ready.
+    bool complete(uint64_t n, bool failed = false) {
         PendingResponse* r = find(n);
         if (r == nullptr || r->remaining == 0) {
             return false;
         }
+        r->store_failed = r->store_failed || failed;
         --r->remaining;
         return r->remaining == 0 && n == base_;
     }

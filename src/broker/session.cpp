@@ -1,6 +1,7 @@
 #include "broker/session.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "broker/commit_batch.h"
 #include "broker/connection.h"
@@ -308,8 +309,20 @@ void Session::load_disk(SessionContext& ctx, size_t room) {
     }
     uint64_t from = q.disk_unloaded > 0 || q.disk.empty() ? q.disk_read_from : q.disk.front().seq;
     auto entries = ctx.store.read_queue(client_id_, from, static_cast<uint32_t>(room));
+    // An entry whose batch has finished but is not in the store was never written (the store
+    // failed that batch: out of space); its publisher was refused. Passed over, counted as
+    // dropped, so the queue does not wait for it.
+    auto skip_unwritten = [&](uint64_t below) {
+        while (q.disk_unloaded == 0 && !q.disk.empty() && q.disk.front().seq < below &&
+               q.disk.front().epoch <= ctx.commits.committed()) {
+            q.disk.pop_front();
+            ++q.mqueue_dropped;
+            ctx.metrics.add(Metric::MessagesDropped);
+        }
+    };
     for (auto& qm : entries) {
         uint64_t seq = qm.entry.seq;
+        skip_unwritten(seq);
         bool maybe_sent = false;
         if (q.disk_unloaded > 0) {
             --q.disk_unloaded;
@@ -341,6 +354,13 @@ void Session::load_disk(SessionContext& ctx, size_t room) {
     }
     if (entries.empty() && q.disk_unloaded > 0) {
         q.disk_unloaded = 0;  // the counts said more than the store holds
+    }
+    if (entries.size() < room) {
+        skip_unwritten(UINT64_MAX);  // the store has nothing further
+        if (q.pending.empty() && !q.disk.empty() && q.disk_unloaded == 0 &&
+            q.disk.front().epoch > ctx.commits.committed()) {
+            ctx.waiting_commit.push_back(shared_from_this());
+        }
     }
 }
 

@@ -131,7 +131,7 @@ Token Worker::new_response(Connection& conn, PendingResponse&& r) {
         conn.acks_held = true;
         hold(conn);
     }
-    return Token{index_, conn.id(), n};
+    return Token{index_, false, conn.id(), n};
 }
 
 void Worker::complete(const Token& t) {
@@ -144,7 +144,7 @@ void Worker::complete(const Token& t) {
         return;  // the connection went away; the client resends after reconnecting
     }
     Connection& conn = *it->second;
-    if (conn.responses.complete(t.response)) {
+    if (conn.responses.complete(t.response, t.failed)) {
         send_ready_responses(conn);
     }
 }
@@ -169,7 +169,52 @@ void Worker::send_ready_responses(Connection& conn) {
     }
 }
 
+bool Worker::store_writable() const {
+    return broker_.store().health().state == storage::StoreHealth::State::Writable;
+}
+
+void Worker::refuse_unstored(Connection& conn, PendingResponse& r) {
+    auto& out = conn.link().out();
+    const bool v5 = conn.version == Version::V5;
+    if (r.type == PacketType::Suback) {
+        for (auto& reason : r.reasons) {
+            if (!mqtt::is_error(reason)) {
+                reason = v5 ? ReasonCode::QuotaExceeded : ReasonCode::UnspecifiedError;
+            }
+        }
+        mqtt::encode_suback(out, conn.version, mqtt::Suback{r.packet_id, r.reasons, {}});
+        metrics_.add(Metric::PacketsSuback);
+        metrics_.add(Metric::PacketsSent);
+        return;  // and no retained messages: the subscription was not stored
+    }
+    if (v5 && (r.type == PacketType::Puback || r.type == PacketType::Pubrec)) {
+        mqtt::encode_ack(out, conn.version,
+                         mqtt::Ack{r.type, r.packet_id, ReasonCode::QuotaExceeded, {}});
+        if (conn.inbound_unacked > 0) {
+            --conn.inbound_unacked;  // an error PUBACK / PUBREC ends the exchange
+        }
+        if (r.type == PacketType::Pubrec && conn.session) {
+            conn.session->release(ctx_, r.packet_id);  // no PUBREL follows an error PUBREC
+        }
+        metrics_.add(r.type == PacketType::Puback ? Metric::PacketsPubackSent
+                                                  : Metric::PacketsPubrecSent);
+        metrics_.add(Metric::PacketsSent);
+        return;
+    }
+    // No acknowledgement can say it: the client resends after reconnecting (3.x PUBLISH with
+    // DUP; PUBREL and PUBCOMP exchanges resume from the stored state).
+    if (v5) {
+        mqtt::encode_disconnect(out, Version::V5, mqtt::Disconnect{ReasonCode::QuotaExceeded, {}});
+        metrics_.add(Metric::PacketsSent);
+    }
+    close_connection(conn);
+}
+
 void Worker::write_response(Connection& conn, PendingResponse& r) {
+    if (r.store_failed) {
+        refuse_unstored(conn, r);
+        return;
+    }
     auto& out = conn.link().out();
     switch (r.type) {
         case PacketType::Puback:

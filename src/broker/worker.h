@@ -285,6 +285,14 @@ private:
     void complete(const Token& t);
     void send_ready_responses(Connection& conn);
     void write_response(Connection& conn, PendingResponse& r);
+    // A response whose batch was not written (the store is out of space or failed): MQTT 5
+    // PUBACK / PUBREC 0x97 (Quota exceeded) and SUBACK 0x97 for each filter, 3.x SUBACK 0x80;
+    // whatever else (a 3.x PUBACK / PUBREC, PUBREL, PUBCOMP, UNSUBACK) closes the connection
+    // unanswered (MQTT 5: DISCONNECT 0x97), so nothing unwritten is ever acknowledged.
+    void refuse_unstored(Connection& conn, PendingResponse& r);
+    // Whether the store takes writes now (storage::StoreHealth); a CONNECT or SUBSCRIBE that
+    // would store a session's state is refused up front while it does not.
+    bool store_writable() const;
 
     void close_connection(Connection& conn);
     // Stop: DISCONNECT 0x8B on MQTT 5 (after CONNACK), then close.

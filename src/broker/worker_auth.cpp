@@ -107,8 +107,12 @@ ReasonCode Worker::continue_connect_auth(Connection& conn, mqtt::Packet& packet)
     connections_.erase(it);
     connections_changed();
     post([retired] {});
-    conclude_connect(link, std::move(*ex->connect), std::move(ex->identity), ex->assigned,
-                     auth::Decision::allow(std::string(auth::kScramMethod)), &final.value());
+    auto outcome = conclude_connect(
+            link, std::move(*ex->connect), std::move(ex->identity), ex->assigned,
+            auth::Decision::allow(std::string(auth::kScramMethod)), &final.value());
+    if (outcome.result == ConnectResult::Refused) {
+        link.refuse(outcome.refusal);
+    }
     return ReasonCode::Success;
 }
 

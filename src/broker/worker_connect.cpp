@@ -326,6 +326,15 @@ ConnectOutcome Worker::conclude_connect(Link& link,
     if (d.verdict != auth::Verdict::Allow) {
         return refuse_after_auth(link, c, d);
     }
+    // A session that outlives its connection, or resumes one, is stored with the CONNECT; while
+    // the store takes no writes that cannot be done: CONNACK 0x97 (Quota exceeded; 3.x: 3,
+    // Server unavailable). A clean session needs no write and connects.
+    const bool stores_session =
+            !c.clean_start ||
+            (c.version == Version::V5 && c.properties.session_expiry_interval.value_or(0) > 0);
+    if (stores_session && !store_writable()) {
+        return {ConnectResult::Refused, ConnectRefusal::StoreUnavailable};
+    }
     std::unique_ptr<Connection> conn_ptr = new_connection(link, c, std::move(identity), d);
     Connection& conn = *conn_ptr;
     auto [session, resumed] = session_for(c, conn);

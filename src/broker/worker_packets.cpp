@@ -207,6 +207,13 @@ void Worker::finish_subscribe(Connection& conn,
                               const std::vector<bool>& allowed) {
     const SessionPtr& s = conn.session;
     PendingResponse r = response_for(PacketType::Suback, sub.packet_id);
+    if (s->persistent() && !store_writable()) {
+        // The subscriptions could not be stored: refused, nothing changed (MQTT 5 0x97).
+        r.reasons.assign(sub.topics.size(), ReasonCode::Success);
+        r.store_failed = true;
+        complete(new_response(conn, std::move(r)));
+        return;
+    }
     uint32_t sid = sub.properties.subscription_identifiers.empty()
                            ? 0
                            : sub.properties.subscription_identifiers.front();

@@ -16,6 +16,8 @@ mqtt::ReasonCode reason_of(broker::ConnectRefusal why) {
             return mqtt::ReasonCode::NotAuthorized;
         case broker::ConnectRefusal::ProtocolError:
             return mqtt::ReasonCode::ProtocolError;
+        case broker::ConnectRefusal::StoreUnavailable:
+            return mqtt::ReasonCode::QuotaExceeded;  // 3.x: 3, Server unavailable
     }
     return mqtt::ReasonCode::NotAuthorized;
 }
