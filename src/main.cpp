@@ -198,8 +198,8 @@ int restore(const config::CommandLine& cl, const config::Config& cfg) {
 int run(int argc, char** argv) {
     auto cl = config::parse_command_line(argc, argv);
     if (!cl) {
-        std::fprintf(stderr, "mqttd: %s\n%s", cl.error().c_str(),
-                     config::usage_text(argv[0]).c_str());
+        // One line; the options and keys are in --help.
+        std::fprintf(stderr, "mqttd: %s\n", cl.error().c_str());
         return 2;
     }
     if (cl->help) {
