@@ -258,7 +258,10 @@ int run(int argc, char** argv) {
     for (const auto& warning : cfg->apply_saved(*store)) {
         spdlog::warn("{}", warning);
     }
-    config::init_logging(*cfg);
+    if (auto logging = config::init_logging(*cfg); !logging) {
+        store->close();
+        return fail(logging.error());
+    }
 
     broker::Settings settings;
     wire_settings(*cfg, settings);
