@@ -26,6 +26,7 @@
 #include "config/logging.h"
 #include "net/server.h"
 #include "net/tls_context.h"
+#include "service/notify.h"
 #include "storage/backup.h"
 #include "storage/store.h"
 #include "tools/ctl.h"
@@ -98,9 +99,17 @@ bool is_default(const std::string& key, const std::string& value) {
     return def != nullptr && def->default_text == value;
 }
 
+// True when `path` is in the data directory's certs/ (the Debian package's configuration puts
+// the TLS files in /var/lib/mqttd/certs/, the only place its unit lets mqttd write).
+bool in_data_certs(const config::Config& cfg, const std::string& path) {
+    const auto dir = std::filesystem::path(cfg.data_dir()) / "certs";
+    return std::filesystem::path(path).parent_path().lexically_normal() == dir.lexically_normal();
+}
+
 // The shipped configuration enables TLS with certificates under data/certs/: when a TLS
 // listener's files are the defaults and absent, a self-signed CA and server certificate are
-// made (no private key is ever shipped). One warning while they are in use.
+// made (no private key is ever shipped); so they are when both are in <node.data_dir>/certs/.
+// One warning while they are in use.
 std::string ensure_default_certificates(const config::Config& cfg, bool& warned) {
     for (const char* base : {"listener.ssl.external", "listener.wss.external"}) {
         const std::string b = base;
@@ -110,7 +119,8 @@ std::string ensure_default_certificates(const config::Config& cfg, bool& warned)
         const std::string key = cfg.get_string(b + ".keyfile");
         const std::string cert = cfg.get_string(b + ".certfile");
         const std::string ca = cfg.get_string(b + ".cacertfile");
-        if (!is_default(b + ".keyfile", key) || !is_default(b + ".certfile", cert)) {
+        if (!(is_default(b + ".keyfile", key) && is_default(b + ".certfile", cert)) &&
+            !(in_data_certs(cfg, key) && in_data_certs(cfg, cert))) {
             continue;
         }
         std::error_code ec;
@@ -344,6 +354,10 @@ int run(int argc, char** argv) {
     }
     spdlog::info("mqttd {} ({}) listening on {}{} (REST API) with {} workers, data in {}",
                  MQTTD_VERSION, settings.node_name, listening, api_address, workers, cfg->db_dir());
+    // systemd (Type=notify): the listeners accept from here on; the watchdog pings until the
+    // clean stop is over.
+    service::notify_ready("listening on " + listening + api_address);
+    service::Watchdog watchdog;
 
     int sig = 0;
     while (true) {
@@ -360,6 +374,7 @@ int run(int argc, char** argv) {
         }
     }
     spdlog::info("signal {}: stopping", sig);
+    service::notify_stopping("stopping");
     // A second SIGTERM or SIGINT while stopping exits at once: still safe, the WAL holds every
     // write that was acknowledged.
     std::thread([signals] {
