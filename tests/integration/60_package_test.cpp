@@ -302,6 +302,16 @@ TEST_F(Package, InstallsFilesConffilesUserAndDataDirectory) {
                "mqttd'");
     EXPECT_EQ(completion.status, 0) << completion.out;
     EXPECT_NE(completion.out.find("_mqttd"), std::string::npos) << completion.out;
+    // mqttd's own options and ctl's commands complete.
+    const Shell option =
+            sh("bash -c 'source /usr/share/bash-completion/completions/mqttd && "
+               "COMP_WORDS=(mqttd --da) COMP_CWORD=1 && _mqttd && echo \"${COMPREPLY[*]}\"'");
+    EXPECT_EQ(option.out, "--data-dir\n");
+    const Shell command =
+            sh("bash -c 'source /usr/share/bash-completion/completions/mqttd && "
+               "COMP_WORDS=(mqttd ctl clients k) COMP_CWORD=3 && _mqttd && "
+               "echo \"${COMPREPLY[*]}\"'");
+    EXPECT_EQ(command.out, "kick\n");
 }
 
 TEST_F(Package, UnitIsNotifyRestartOnFailureAndHardened) {
