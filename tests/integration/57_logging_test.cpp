@@ -139,6 +139,12 @@ TEST_F(Logging, FileRotatesBySizeKeepsCountFilesAndEveryLineIsJson) {
 
 TEST_F(Logging, ConsoleIsJsonToo) {
     ASSERT_TRUE(broker_->running());
+    ASSERT_EQ(::kill(broker_->pid(), SIGHUP), 0);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (broker_->last_output().find("ACL reloaded from") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
     std::string console;
     // What the broker wrote to stderr, after the harness's start banner.
     for (const std::string& line : lines_of(broker_->last_output())) {
