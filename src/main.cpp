@@ -31,6 +31,7 @@
 #include "config/logging.h"
 #include "net/server.h"
 #include "net/tls_context.h"
+#include "service/notify.h"
 #include "storage/backup.h"
 #include "storage/store.h"
 #include "tools/ctl.h"
@@ -103,9 +104,17 @@ bool is_default(const std::string& key, const std::string& value) {
     return def != nullptr && def->default_text == value;
 }
 
+// True when `path` is in the data directory's certs/ (the Debian package's configuration puts
+// the TLS files in /var/lib/mqttd/certs/, the only place its unit lets mqttd write).
+bool in_data_certs(const config::Config& cfg, const std::string& path) {
+    const auto dir = std::filesystem::path(cfg.data_dir()) / "certs";
+    return std::filesystem::path(path).parent_path().lexically_normal() == dir.lexically_normal();
+}
+
 // The shipped configuration enables TLS with certificates under data/certs/: when a TLS
 // listener's files are the defaults and absent, a self-signed CA and server certificate are
-// made (no private key is ever shipped). One warning while they are in use.
+// made (no private key is ever shipped); so they are when both are in <node.data_dir>/certs/.
+// One warning while they are in use.
 std::string ensure_default_certificates(const config::Config& cfg, bool& warned) {
     for (const char* base : {"listener.ssl.external", "listener.wss.external"}) {
         const std::string b = base;
@@ -115,7 +124,8 @@ std::string ensure_default_certificates(const config::Config& cfg, bool& warned)
         const std::string key = cfg.get_string(b + ".keyfile");
         const std::string cert = cfg.get_string(b + ".certfile");
         const std::string ca = cfg.get_string(b + ".cacertfile");
-        if (!is_default(b + ".keyfile", key) || !is_default(b + ".certfile", cert)) {
+        if (!(is_default(b + ".keyfile", key) && is_default(b + ".certfile", cert)) &&
+            !(in_data_certs(cfg, key) && in_data_certs(cfg, cert))) {
             continue;
         }
         std::error_code ec;
@@ -203,8 +213,8 @@ int restore(const config::CommandLine& cl, const config::Config& cfg) {
 int run(int argc, char** argv) {
     auto cl = config::parse_command_line(argc, argv);
     if (!cl) {
-        std::fprintf(stderr, "mqttd: %s\n%s", cl.error().c_str(),
-                     config::usage_text(argv[0]).c_str());
+        // One line; the options and keys are in --help.
+        std::fprintf(stderr, "mqttd: %s\n", cl.error().c_str());
         return 2;
     }
     if (cl->help) {
@@ -276,7 +286,10 @@ int run(int argc, char** argv) {
     for (const auto& warning : cfg->apply_saved(*store)) {
         spdlog::warn("{}", warning);
     }
-    config::init_logging(*cfg);
+    if (auto logging = config::init_logging(*cfg); !logging) {
+        store->close();
+        return fail(logging.error());
+    }
 
     broker::Settings settings;
     wire_settings(*cfg, settings);
@@ -412,6 +425,10 @@ int run(int argc, char** argv) {
     }
     spdlog::info("mqttd {} ({}) listening on {}{} (REST API) with {} workers, data in {}",
                  MQTTD_VERSION, settings.node_name, listening, api_address, workers, cfg->db_dir());
+    // systemd (Type=notify): the listeners accept from here on; the watchdog pings until the
+    // clean stop is over.
+    service::notify_ready("listening on " + listening + api_address);
+    service::Watchdog watchdog;
 
     int sig = 0;
     while (true) {
@@ -428,6 +445,7 @@ int run(int argc, char** argv) {
         }
     }
     spdlog::info("signal {}: stopping", sig);
+    service::notify_stopping("stopping");
     // A second SIGTERM or SIGINT while stopping exits at once: still safe, the WAL holds every
     // write that was acknowledged.
     std::thread([signals] {

@@ -3,7 +3,8 @@
 //   mqttd [-c FILE] [--data-dir DIR] [--set KEY=VALUE]... [--recover] [--version] [--help]
 //   mqttd --restore BACKUP [--force] [-c FILE] [--data-dir DIR]
 //
-// Options also take the `--opt=value` form. `--data-dir DIR` is `--set node.data_dir=DIR`;
+// Parsed with CLI11 (as `mqttd ctl` is); options also take the `--opt=value` form. `--data-dir DIR`
+// is `--set node.data_dir=DIR`;
 // `--recover` opens a damaged store knowingly (storage.wal_recovery = point_in_time, and a
 // corrupt table or MANIFEST repaired on a copy).
 // Parsing checks only the shape of the options; the keys and values of --set are checked by
@@ -39,8 +40,9 @@ struct CommandLine {
     bool version = false;  // -v, -V, --version: print the version and exit 0
 };
 
-// argv[0] is the program name and is skipped. Error: one line, e.g.
-// `unknown option "--foo" (see --help)` or `--set needs KEY=VALUE, got "x"`.
+// argv[0] is the program name and is skipped. Error: one line, CLI11's words for the shape
+// (e.g. `The following argument was not expected: --foo (see --help)`) or ours for the values
+// (e.g. `--set needs KEY=VALUE, got "x"`).
 Result<CommandLine, std::string> parse_command_line(int argc, const char* const* argv);
 
 // The --help text: options, then every key with its default and description.

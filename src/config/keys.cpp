@@ -18,6 +18,7 @@ constexpr std::array<std::string_view, 2> kVerify{"verify_none", "verify_peer"};
 constexpr std::array<std::string_view, 3> kPeerCert{"off", "cn", "dn"};
 constexpr std::array<std::string_view, 2> kWalRecovery{"strict", "point_in_time"};
 constexpr std::array<std::string_view, 2> kOnOff{"on", "off"};
+constexpr std::array<std::string_view, 2> kLogFormats{"text", "json"};
 constexpr std::array<std::string_view, 6> kLogLevels{"debug", "info",     "warning",
                                                      "error", "critical", "off"};
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
@@ -256,6 +257,20 @@ constexpr std::array kKeys{
     KeyDef{.name = "log.console.level", .type = Enum, .default_text = "info",
            .choices = kLogLevels, .hot = true,
            .description = "Console (stderr) log level."},
+    KeyDef{.name = "log.format", .type = Enum, .default_text = "text", .choices = kLogFormats,
+           .description = "Console and file log lines: text, or json (one object per line: "
+                          "time (ISO 8601 UTC), level, thread, message)."},
+    KeyDef{.name = "log.file", .type = String, .default_text = "",
+           .description = "Also log to this file, rotated by size; empty = console only."},
+    KeyDef{.name = "log.file.level", .type = Enum, .default_text = "info",
+           .choices = kLogLevels, .description = "Log file level."},
+    KeyDef{.name = "log.file.max_size", .type = Size, .default_text = "10485760", .min = 1024,
+           .max = kMaxInt,
+           .description = "Rotate the log file when the next line would take it past this "
+                          "size."},
+    KeyDef{.name = "log.file.count", .type = Int, .default_text = "5", .min = 1, .max = 1000,
+           .description = "Rotated log files kept (for mqttd.log: mqttd.1.log, the newest, "
+                          "mqttd.2.log, ...); older ones are deleted."},
 
     KeyDef{.name = "storage.sync", .type = Bool, .default_text = "false",
            .description = "fsync every group commit: survive power loss, not only a crash."},

@@ -298,7 +298,10 @@ std::string bash_completion(CLI::App& app) {
            "        \"inspect\") words=\"sessions session queue retained config stats\" ;;\n" +
            cases +
            "    esac\n"
-           "    if [[ $cur == -* ]]; then\n"
+           "    if [[ $cur == -* && -z $path ]]; then\n"
+           "        words=\"--config --data-dir --set --recover --restore --force --version "
+           "--help\"\n"
+           "    elif [[ $cur == -* ]]; then\n"
            "        words=\"--api --user --password --password-file --node --json --help "
            "--data-dir --limit\"\n"
            "    fi\n"

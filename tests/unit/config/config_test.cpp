@@ -378,7 +378,8 @@ TEST(Config, ConcurrentSettersAreSerialized) {
 
 TEST(Logging, LevelFollowsConfig) {
     Config cfg;
-    const uint64_t id = init_logging(cfg);
+    auto ids = init_logging(cfg);
+    ASSERT_TRUE(ids.ok()) << ids.error();
     EXPECT_EQ(log_level(), "info");
     ASSERT_TRUE(cfg.set_runtime("log.console.level", "error", nullptr).ok());
     EXPECT_EQ(log_level(), "error");
@@ -386,7 +387,9 @@ TEST(Logging, LevelFollowsConfig) {
     EXPECT_EQ(log_level(), "off");
     EXPECT_FALSE(set_log_level("chatty"));
     EXPECT_EQ(log_level(), "off");
-    cfg.unsubscribe(id);
+    for (uint64_t id : *ids) {
+        cfg.unsubscribe(id);
+    }
     EXPECT_TRUE(set_log_level("info"));
 }
 
