@@ -502,7 +502,11 @@ Result<RocksDb, Status> open_once(const Options& options) {
     rocksdb::DBOptions dbo = db_options(options);
     GapStop gaps;
     dbo.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-    dbo.wal_filter = &gaps;
+    // Only the primary stops at a gap: a secondary reads WAL files the running primary may
+    // flush and delete meanwhile, so its gaps are the primary's progress, caught up below.
+    if (options.secondary_dir.empty()) {
+        dbo.wal_filter = &gaps;
+    }
     auto timings = std::make_shared<StoreTimings>();
     dbo.listeners.push_back(std::make_shared<WalSyncListener>(timings));
     auto descriptors = family_descriptors(dbo, dir);
@@ -519,6 +523,15 @@ Result<RocksDb, Status> open_once(const Options& options) {
         return Err{open_error(dir, s)};
     }
     RocksDb db(std::unique_ptr<rocksdb::DB>(raw), std::move(handles), std::move(timings));
+    if (!options.secondary_dir.empty()) {
+        // The open read the MANIFEST, then the WAL files: a flush of the primary in between
+        // moved writes into a table file this version does not list yet. One catch-up reads
+        // the MANIFEST and the WAL again, so everything acknowledged before the open is seen.
+        s = db.db().TryCatchUpWithPrimary();
+        if (!s.ok()) {
+            return Err{open_error(dir, s)};
+        }
+    }
     if (gaps.stopped_at() != 0) {
         warn(options, "store " + dir + ": WAL replay stopped at a gap, sequence " +
                               std::to_string(gaps.stopped_at()) + " is missing; later writes " +
