@@ -378,6 +378,10 @@ int ctl_main(int argc, const char* const* argv) {
     on(sq, false, [&](const std::string&) {
         return Request{"GET", "sessions/" + encode(a1) + "/mqueue?" + paging()};
     });
+    auto* sd = sessions->add_subcommand(
+            "delete", "end an offline session: its subscriptions, queue and stored record");
+    sd->add_option("client_id", a1)->required();
+    on(sd, false, [&](const std::string&) { return Request{"DELETE", "sessions/" + encode(a1)}; });
 
     auto* subs = app.add_subcommand("subscriptions", "the subscriptions of a client, or all");
     subs->add_option("client_id", a1);

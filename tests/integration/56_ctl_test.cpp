@@ -68,6 +68,12 @@ TEST_F(Ctl, StatusClientsSessionsAndKick) {
     EXPECT_EQ(ctl({"clients", "kick", "ctl-client"}).first, 0);
     EXPECT_TRUE(c.wait_closed());
     EXPECT_EQ(ctl({"clients", "kick", "ctl-client"}).first, 1) << "not connected any more";
+
+    // The session outlives the kick (clean session 0) until it is deleted.
+    EXPECT_EQ(ctl_json({"sessions", "show", "ctl-client"})["objects"].size(), 1u);
+    EXPECT_EQ(ctl({"sessions", "delete", "ctl-client"}).first, 0);
+    EXPECT_EQ(ctl_json({"sessions", "show", "ctl-client"})["objects"].size(), 0u);
+    EXPECT_EQ(ctl({"sessions", "delete", "ctl-client"}).first, 1) << "no such session any more";
 }
 
 TEST_F(Ctl, RetainedPluginsConfigsUsersAndBackups) {
