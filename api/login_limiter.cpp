@@ -10,10 +10,12 @@
 
 namespace mqttd::api {
 
-void LoginLimiter::refill(Bucket& b, int64_t now_ms) {
+LoginLimiter::LoginLimiter(Options o) : opt_(o) {}
+
+void LoginLimiter::refill(Bucket& b, int64_t now_ms) const {
     if (now_ms > b.refilled_ms) {
-        b.tokens = std::min(kBurst, b.tokens + static_cast<double>(now_ms - b.refilled_ms) *
-                                                       kRefillPerSecond / 1000.0);
+        b.tokens = std::min(opt_.burst, b.tokens + static_cast<double>(now_ms - b.refilled_ms) *
+                                                           opt_.refill_per_s / 1000.0);
         b.refilled_ms = now_ms;
     }
 }
@@ -23,9 +25,9 @@ void LoginLimiter::forget_idle(int64_t now_ms) {
     // back after its bucket filled again is warned about again.
     for (auto it = buckets_.begin(); it != buckets_.end();) {
         refill(it->second, now_ms);
-        it = it->second.tokens >= kBurst ? buckets_.erase(it) : std::next(it);
+        it = it->second.tokens >= opt_.burst ? buckets_.erase(it) : std::next(it);
     }
-    if (buckets_.size() >= kMaxSources) {
+    if (buckets_.size() >= opt_.max_sources) {
         buckets_.clear();
     }
 }
@@ -43,7 +45,7 @@ LoginLimiter::Admission LoginLimiter::admit(const std::string& source) {
         return {};
     }
     throttled_.fetch_add(1, std::memory_order_relaxed);
-    const auto wait_s = static_cast<uint32_t>(std::ceil((1 - b.tokens) / kRefillPerSecond));
+    const auto wait_s = static_cast<uint32_t>(std::ceil((1 - b.tokens) / opt_.refill_per_s));
     return {false, std::max<uint32_t>(1, wait_s)};
 }
 
@@ -53,10 +55,10 @@ void LoginLimiter::failed(const std::string& source) {
     std::lock_guard lock(mu_);
     auto it = buckets_.find(source);
     if (it == buckets_.end()) {
-        if (buckets_.size() >= kMaxSources) {
+        if (buckets_.size() >= opt_.max_sources) {
             forget_idle(now);
         }
-        it = buckets_.emplace(source, Bucket{kBurst, now, false}).first;
+        it = buckets_.emplace(source, Bucket{opt_.burst, now, false}).first;
     }
     Bucket& b = it->second;
     refill(b, now);
@@ -64,15 +66,15 @@ void LoginLimiter::failed(const std::string& source) {
     if (b.tokens < 1 && !b.warned) {
         b.warned = true;
         spdlog::warn(
-                "REST API: too many failed logins from {} ({} at once, then one a second); "
+                "REST API: too many failed logins from {} ({:g} at once, then {:g} a minute); "
                 "its logins are refused with 429 while it stays over (counted in "
                 "api/auth/throttled); warned once",
-                source, static_cast<int>(kBurst));
+                source, opt_.burst, opt_.refill_per_s * 60);
     }
 }
 
 bool LoginLimiter::admit_hash() {
-    if (hashing_.fetch_add(1, std::memory_order_acq_rel) >= kMaxHashing) {
+    if (hashing_.fetch_add(1, std::memory_order_acq_rel) >= opt_.max_hashing) {
         hashing_.fetch_sub(1, std::memory_order_acq_rel);
         busy_.fetch_add(1, std::memory_order_relaxed);
         return false;
