@@ -112,7 +112,8 @@ struct Dashboard::Impl {
 
     void run() {
         // The endpoint's threads start from this one and inherit its priority.
-        glue::lower_thread_priority(static_cast<int>(handler->ctx().config.get_int("api.nice")));
+        glue::prepare_api_thread("mqttd-dashboard",
+                                 static_cast<int>(handler->ctx().config.get_int("api.nice")));
         std::unique_lock lock(mutex);
         while (true) {
             cv.wait(lock, [this] { return quit || applied != requested; });

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,7 +27,8 @@ void Glue::onRequest(const Http::Request& in, Http::ResponseWriter out) {
     }
 }
 
-void lower_thread_priority(int nice) {
+void prepare_api_thread(const char* name, int nice) {
+    ::pthread_setname_np(::pthread_self(), name);
     const auto tid = static_cast<id_t>(gettid());
     errno = 0;
     const int now = getpriority(PRIO_PROCESS, tid);

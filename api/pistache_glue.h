@@ -171,11 +171,12 @@ private:
     std::shared_ptr<Tarpit> tarpit_;
 };
 
-// Raises the calling thread's nice value to `nice` (never lowers it; 0 leaves it alone), so the
-// threads it starts from here on — Pistache's reactor and accept threads, a Tarpit — inherit
-// it: Linux keeps a nice value per thread and a new thread starts with its creator's. Then the
-// MQTT workers win the cores over the REST API (api.nice) whenever both want them.
-void lower_thread_priority(int nice);
+// Names the calling thread `name` (at most 15 characters) and raises its nice value to `nice`
+// (never lowers it; 0 leaves it alone), so the threads it starts from here on — Pistache's
+// accept and reactor threads, a Tarpit — inherit both: Linux keeps a name and a nice value per
+// thread and a new thread starts with its creator's. With api.nice the MQTT workers win the
+// cores over the REST API whenever both want them; the name shows them in top -H.
+void prepare_api_thread(const char* name, int nice);
 
 // "host:port" or "port" (host 0.0.0.0; "[v6]" unbracketed). False when the port is not a
 // number.

@@ -56,8 +56,8 @@ std::string Server::start(const std::string& address, int threads) {
     // api.nice first, so they inherit it and the main thread keeps its priority.
     std::string error;
     std::thread([&] {
-        glue::lower_thread_priority(
-                static_cast<int>(impl_->handler->ctx().config.get_int("api.nice")));
+        glue::prepare_api_thread(
+                "mqttd-rest", static_cast<int>(impl_->handler->ctx().config.get_int("api.nice")));
         try {
             impl_->endpoint = std::make_unique<Http::Endpoint>(Address(host, Port(port)));
             impl_->endpoint->init(Http::Endpoint::options()

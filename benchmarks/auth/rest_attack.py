@@ -9,7 +9,7 @@
 #
 # usage: rest_attack.py [--mqttd build/mqttd] [--load build/benchmarks/load/mqttd-load]
 #                       [--rounds 2] [--duration 10] [--set KEY=VALUE ...]
-import argparse, json, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -75,7 +75,7 @@ def main():
         wait_port(api)
         print("settings:", " ".join(a.set) or "(defaults)")
         print("| run | msgs/s | p50 | p99 | mqttd CPU | of it: workers, committer, REST "
-              "(nice > 0) | REST answers | load avg |")
+              "(mqttd-rest) | REST answers | load avg |")
         print("|---|---|---|---|---|---|---|---|")
         kinds = [("no attack", 0), ("brute force from one address", 1),
                  ("brute force, each request from another address", 2)]
@@ -83,6 +83,7 @@ def main():
         for _ in range(a.rounds):
             plan += kinds
         plan.append(kinds[0])
+        results = {}
         for label, sources in plan:
             before = threads_cpu(broker.pid)
             attacker = None
@@ -101,13 +102,26 @@ def main():
             total = sum(d.values())
             workers = sum(v for (n, _), v in d.items() if n.startswith("mqttd-w"))
             commit = sum(v for (n, _), v in d.items() if n == "mqttd-commit")
-            rest = sum(v for (n, ni), v in d.items() if ni > 0)
+            rest = sum(v for (n, _), v in d.items() if n == "mqttd-rest")
             r = json.loads(load.stdout.strip().splitlines()[-1])
             lat = r.get("latency_us", {})
+            results.setdefault(label, []).append((r.get("msgs_per_s", 0), lat.get("p99", 0) / 1000))
             print("| %s | %.0f | %.2f ms | %.2f ms | %.1f s | %.1f, %.1f, %.2f s | %s | %.1f |" % (
                 label, r.get("msgs_per_s", 0), lat.get("p50", 0) / 1000, lat.get("p99", 0) / 1000,
                 total, workers, commit, rest, answers, os.getloadavg()[0]), flush=True)
             time.sleep(1)
+        base = results[kinds[0][0]]
+        base_rate = statistics.median(x[0] for x in base)
+        base_p99 = statistics.median(x[1] for x in base)
+        print()
+        print("| medians | msgs/s | vs no attack | p99 | vs no attack |")
+        print("|---|---|---|---|---|")
+        for label, _ in kinds:
+            rate = statistics.median(x[0] for x in results[label])
+            p99 = statistics.median(x[1] for x in results[label])
+            print("| %s (%d runs) | %.0f | %+.1f %% | %.2f ms | %.2fx |" % (
+                label, len(results[label]), rate, 100 * (rate / base_rate - 1), p99,
+                p99 / base_p99))
     finally:
         broker.terminate()
         broker.wait(20)
