@@ -352,10 +352,10 @@ Response Handler::unauthorized() {
 
 bool Handler::login(const std::string& source, std::string_view user, std::string_view password) {
     // Over its budget, a source is refused before any hash: the right password too, so
-    // guessing costs the broker nothing (api/login_limiter.h).
-    // Refusals and failures are answered late (the tarpit, api/tarpit.h): a client that waits
-    // for its answers guesses at most once per api.auth.failure_delay_ms per connection, and
-    // a 429 is never held past its Retry-After.
+    // guessing costs the broker nothing (api/login_limiter.h). Refusals and failures are
+    // answered late (the tarpit, api/pistache_glue.h): a client that waits for its answers
+    // guesses at most once per api.auth.failure_delay_ms per connection, and a 429 is never
+    // held past its Retry-After.
     if (auto a = limiter_.admit(source); !a.allowed) {
         throw ApiError{detail::kBadLogin, "too many failed logins from this address", 429,
                        a.retry_after_s, std::min(failure_delay_ms_, a.retry_after_s * 1000)};

@@ -28,8 +28,8 @@ struct Response {
     std::string content_type;  // empty = application/json
     std::vector<std::pair<std::string, std::string>> headers;
     // > 0: the server holds the answer this long before sending it (the tarpit for refused
-    // and failed logins, api/tarpit.h), without holding a request thread, and asks the client
-    // to close the connection after it.
+    // and failed logins, the Tarpit in api/pistache_glue.h) without holding a request thread,
+    // and asks the client to close the connection after it.
     uint32_t delay_ms = 0;
 };
 
