@@ -86,7 +86,9 @@ inline void write_response(Http::ResponseWriter& out,
 //
 // Sending from this thread is what Pistache's ResponseWriter allows: send() queues the bytes
 // on the transport's lock-free queue and wakes its reactor; a connection closed meanwhile
-// makes send() return a rejected promise, and the answer is dropped.
+// makes send() return a rejected promise, and the answer is dropped. A client that pipelines
+// another request behind a held answer may get that request's answer first; clients that
+// wait for each answer (browsers, curl, the HTTP libraries) never see this.
 //
 // Ownership: shared by the Glue copies of one endpoint; stop() before the endpoint shuts down
 // (a held answer refers to the endpoint's transport). Thread-safety: hold() from any request
