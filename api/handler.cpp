@@ -48,6 +48,7 @@ LoginLimiter::Options limiter_options(const config::Config& cfg) {
     o.burst = static_cast<double>(cfg.get_int("api.auth.failure_burst"));
     o.refill_per_s = static_cast<double>(cfg.get_int("api.auth.failure_refill_per_min")) / 60.0;
     o.max_hashing = static_cast<int>(cfg.get_int("api.auth.max_concurrent_hashes"));
+    o.max_hash_wait_ms = cfg.get_int("api.auth.max_hash_wait_ms");
     return o;
 }
 

@@ -1,6 +1,7 @@
 #include "api/login_limiter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <iterator>
 
@@ -74,16 +75,38 @@ void LoginLimiter::failed(const std::string& source) {
 }
 
 bool LoginLimiter::admit_hash() {
-    if (hashing_.fetch_add(1, std::memory_order_acq_rel) >= opt_.max_hashing) {
-        hashing_.fetch_sub(1, std::memory_order_acq_rel);
-        busy_.fetch_add(1, std::memory_order_relaxed);
-        return false;
+    std::unique_lock lock(hash_mu_);
+    if (hashing_ < opt_.max_hashing && queue_.empty()) {
+        ++hashing_;
+        return true;
     }
-    return true;
+    const uint64_t ticket = next_ticket_++;
+    queue_.push_back(ticket);
+    const bool admitted = hash_cv_.wait_for(
+            lock, std::chrono::milliseconds(std::max<int64_t>(0, opt_.max_hash_wait_ms)),
+            [&] { return hashing_ < opt_.max_hashing && queue_.front() == ticket; });
+    queue_.erase(std::find(queue_.begin(), queue_.end(), ticket));
+    if (admitted) {
+        ++hashing_;
+    } else {
+        busy_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // The next in line may be free to go now (a slot left over, or this one gave up its turn).
+    hash_cv_.notify_all();
+    return admitted;
+}
+
+size_t LoginLimiter::waiting() const {
+    std::lock_guard lock(hash_mu_);
+    return queue_.size();
 }
 
 void LoginLimiter::end_hash() {
-    hashing_.fetch_sub(1, std::memory_order_acq_rel);
+    {
+        std::lock_guard lock(hash_mu_);
+        --hashing_;
+    }
+    hash_cv_.notify_all();
 }
 
 }  // namespace mqttd::api

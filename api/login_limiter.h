@@ -6,7 +6,10 @@
 //     the right password too, so trying it costs nothing; one warning per source while it
 //     stays known;
 //   * globally, at most Options::max_hashing password hashes at once (admit_hash / end_hash),
-//     so many sources together take at most that many cores.
+//     so many sources together take at most that many cores. A login that finds them all
+//     taken waits for one, first come first served, up to Options::max_hash_wait_ms: a brute
+//     force from many addresses keeps the slot busy most of the time (at a low priority a hash
+//     takes longer on loaded cores), and a right password must not lose every race for it.
 // Verified credentials are cached by Users and cost no hash, so neither bound touches a client
 // that has logged in before, unless its own address is over budget. How late refused and
 // failed logins are answered (the tarpit) is the Handler's and the server's part.
@@ -16,7 +19,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -30,7 +35,9 @@ public:
         double refill_per_s = 1;  // then this many more a second (api.auth.failure_refill_per_min)
         int max_hashing = 1;      // password hashes at once, all sources
                                   // (api.auth.max_concurrent_hashes)
-        size_t max_sources = 10000;  // sources remembered; the oldest go first
+        int64_t max_hash_wait_ms = 1000;  // how long a login waits for a hash slot
+                                          // (api.auth.max_hash_wait_ms)
+        size_t max_sources = 10000;       // sources remembered; the oldest go first
     };
 
     LoginLimiter() = default;
@@ -45,12 +52,15 @@ public:
     // A wrong password from `source`: one token of its bucket.
     void failed(const std::string& source);
 
-    // A slot for one password hash; false when max_hashing are running (answer 429,
+    // A slot for one password hash: waits (blocking) up to max_hash_wait_ms while max_hashing
+    // are running, after those that waited before; false when none came free (answer 429,
     // Retry-After 1). REQUIRES: end_hash() after a true.
     bool admit_hash();
     void end_hash();
 
     const Options& options() const { return opt_; }
+    // Logins waiting for a hash slot now.
+    size_t waiting() const;
     uint64_t failures() const { return failures_.load(std::memory_order_relaxed); }
     uint64_t throttled() const { return throttled_.load(std::memory_order_relaxed); }
     uint64_t busy() const { return busy_.load(std::memory_order_relaxed); }
@@ -68,7 +78,11 @@ private:
     const Options opt_;
     std::mutex mu_;
     std::unordered_map<std::string, Bucket> buckets_;  // guarded by mu_
-    std::atomic<int> hashing_{0};
+    mutable std::mutex hash_mu_;
+    std::condition_variable hash_cv_;
+    int hashing_ = 0;             // guarded by hash_mu_
+    std::deque<uint64_t> queue_;  // guarded by hash_mu_: tickets of the waiting logins
+    uint64_t next_ticket_ = 0;    // guarded by hash_mu_
     std::atomic<uint64_t> failures_{0};
     std::atomic<uint64_t> throttled_{0};
     std::atomic<uint64_t> busy_{0};

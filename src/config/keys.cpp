@@ -305,7 +305,11 @@ constexpr std::array kKeys{
     KeyDef{.name = "api.auth.max_concurrent_hashes", .type = Int, .default_text = "1", .min = 1,
            .max = 256,
            .description = "REST password checks (PBKDF2, ~25 ms of a core each) at once, all "
-                          "sources together; a login past them gets 429, Retry-After 1."},
+                          "sources together; a login past them waits for one (then 429)."},
+    KeyDef{.name = "api.auth.max_hash_wait_ms", .type = Int, .default_text = "1000", .min = 0,
+           .max = 10000,
+           .description = "How long a REST login waits, first come first served, for a "
+                          "password check slot before 429; 0 = not at all."},
     KeyDef{.name = "api.auth.failure_delay_ms", .type = Int, .default_text = "1000", .min = 0,
            .max = 60000,
            .description = "Failed and refused REST logins are answered this late (a 429 at most "

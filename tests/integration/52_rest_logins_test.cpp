@@ -193,6 +193,42 @@ TEST(RestLogins, FailedAndRefusedLoginsAreAnsweredLateTheRightOneAtOnce) {
     EXPECT_GE(refused, 9) << "a budget of 2 (one was spent already), one more a second";
 }
 
+TEST(RestLogins, ARightPasswordWaitsItsTurnForAHashDuringABruteForceFromManyAddresses) {
+    // Failures answered at once, so the attack keeps the one hash slot as busy as it can.
+    BrokerProcess broker({"api.auth.failure_delay_ms=0"});
+    const uint16_t api = broker.api_port();
+    const std::string base = "http://127.0.0.1:" + std::to_string(api) + "/api/v2/";
+    auto [rc, out] =
+            run_command({"curl", "-s", "-m", "5", "-u", "admin:public", "-X", "POST", "-d",
+                         R"({"username": "fresh", "password": "fresh-pw"})", base + "users"},
+                        8s);
+    ASSERT_EQ(rc, 0) << out;
+    ASSERT_NE(out.find(R"("code":0)"), std::string::npos) << out;
+
+    // 8 loops of wrong passwords, each request from another address 127.0.<k>.<i>.
+    std::vector<std::future<std::pair<int, std::string>>> attack;
+    for (int k = 1; k <= 8; ++k) {
+        const std::string loop =
+                "for i in $(seq 2 13); do curl -s -m 5 -o /dev/null --interface "
+                "127.0." +
+                std::to_string(k) + ".$i -u admin:wrong$i " + base + "management/nodes; done";
+        attack.push_back(std::async(std::launch::async, [loop] {
+            return run_command({"sh", "-c", loop}, 60s);
+        }));
+    }
+    std::this_thread::sleep_for(1s);
+    // Not cached yet, so it needs the hash slot the attack keeps taking; it waits for its turn
+    // (api.auth.max_hash_wait_ms) instead of losing the race.
+    const Answer right = get_as(api, "127.0.0.3", "fresh:fresh-pw");
+    EXPECT_EQ(right.status, 200) << "retry-after " << right.retry_after;
+    for (auto& f : attack) {
+        f.get();
+    }
+    auto metrics = nlohmann::json::parse(rest_get(api, "monitoring/metrics"), nullptr, false);
+    ASSERT_TRUE(metrics.is_object() && metrics.contains("result"));
+    EXPECT_GE(metrics["result"].value("api/auth/failed", 0), 40) << "the attack did run";
+}
+
 TEST(RestLogins, ChangedLimiterKeysTakeEffect) {
     // A budget of 3, earned back once a minute, answered at once; no answer is held.
     BrokerProcess broker({"api.auth.failure_burst=3", "api.auth.failure_refill_per_min=1",

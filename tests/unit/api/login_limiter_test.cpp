@@ -3,16 +3,24 @@
 // minute, so nothing refills while a test runs.)
 #include "api/login_limiter.h"
 
+#include <cstdint>
+#include <future>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 namespace mqttd::api {
 namespace {
 
-LoginLimiter::Options options(double burst, double refill_per_s, int max_hashing) {
+LoginLimiter::Options options(double burst,
+                              double refill_per_s,
+                              int max_hashing,
+                              int64_t max_hash_wait_ms = 0) {
     LoginLimiter::Options o;
     o.burst = burst;
     o.refill_per_s = refill_per_s;
     o.max_hashing = max_hashing;
+    o.max_hash_wait_ms = max_hash_wait_ms;
     return o;
 }
 
@@ -48,6 +56,22 @@ TEST(LoginLimiter, HashesAtOnceAreCappedAtMaxHashing) {
     limiter.end_hash();
     EXPECT_TRUE(limiter.admit_hash());
     limiter.end_hash();
+    limiter.end_hash();
+}
+
+TEST(LoginLimiter, ALoginWaitsForAHashSlotAndGetsItWhenOneFrees) {
+    // A wait far longer than the test: the waiter returns because the slot was handed over.
+    LoginLimiter limiter(options(10, 1, 1, 60000));
+    ASSERT_TRUE(limiter.admit_hash());
+    auto waiter = std::async(std::launch::async, [&] { return limiter.admit_hash(); });
+    while (limiter.waiting() == 0) {
+        std::this_thread::yield();
+    }
+    limiter.end_hash();
+    EXPECT_TRUE(waiter.get());
+    EXPECT_EQ(limiter.busy(), 0u);
+    limiter.end_hash();
+    EXPECT_TRUE(limiter.admit_hash()) << "the slot is free again";
     limiter.end_hash();
 }
 
