@@ -40,6 +40,7 @@ struct Dashboard::Impl {
     uint64_t applied = 0;    // guarded by mutex: changes done
     std::string last_error;  // guarded by mutex
     std::atomic<uint16_t> port{0};
+    std::shared_ptr<glue::Tarpit> tarpit;      // control thread only
     std::unique_ptr<Http::Endpoint> endpoint;  // control thread only
     std::thread control;
 
@@ -75,8 +76,10 @@ struct Dashboard::Impl {
                 return r;
             });
             auto counter = in_flight;
-            ep->setHandler(
-                    Http::make_handler<glue::Glue>(serve_fn, [counter] { counter->fetch_sub(1); }));
+            tarpit = std::make_shared<glue::Tarpit>(
+                    static_cast<size_t>(handler->ctx().config.get_int("api.auth.max_delayed")));
+            ep->setHandler(Http::make_handler<glue::Glue>(
+                    serve_fn, [counter] { counter->fetch_sub(1); }, tarpit));
             ep->serveThreaded();
             endpoint = std::move(ep);
         } catch (const std::exception& e) {
@@ -100,6 +103,7 @@ struct Dashboard::Impl {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         handler->set_dashboard_listener(std::nullopt, nullptr);
+        tarpit->stop();
         endpoint->shutdown();
         endpoint.reset();
         port = 0;
@@ -107,6 +111,9 @@ struct Dashboard::Impl {
     }
 
     void run() {
+        // The endpoint's threads start from this one and inherit its priority.
+        glue::prepare_api_thread("mqttd-dashboard",
+                                 static_cast<int>(handler->ctx().config.get_int("api.nice")));
         std::unique_lock lock(mutex);
         while (true) {
             cv.wait(lock, [this] { return quit || applied != requested; });

@@ -48,6 +48,7 @@ struct ApiError {
     std::string message;
     int http_status = 200;
     uint32_t retry_after_s = 0;  // > 0: a Retry-After header (429)
+    uint32_t delay_ms = 0;       // > 0: the answer is held this long (Response::delay_ms)
 };
 
 // One request as an endpoint sees it: the decoded path parameters and lazy JSON body access.

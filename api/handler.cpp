@@ -35,7 +35,21 @@ Response error_response(const ApiError& e) {
     if (e.retry_after_s > 0) {
         r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
     }
+    r.delay_ms = e.delay_ms;
     return r;
+}
+
+// How late this thread's current request is answered because a login failed in it (set by
+// Handler::login, applied by Handler::handle; both run on the request's thread).
+thread_local uint32_t t_failed_login_delay_ms = 0;
+
+LoginLimiter::Options limiter_options(const config::Config& cfg) {
+    LoginLimiter::Options o;
+    o.burst = static_cast<double>(cfg.get_int("api.auth.failure_burst"));
+    o.refill_per_s = static_cast<double>(cfg.get_int("api.auth.failure_refill_per_min")) / 60.0;
+    o.max_hashing = static_cast<int>(cfg.get_int("api.auth.max_concurrent_hashes"));
+    o.max_hash_wait_ms = cfg.get_int("api.auth.max_hash_wait_ms");
+    return o;
 }
 
 // Basic credentials from an Authorization value; the scheme is case-insensitive (RFC 7617).
@@ -277,6 +291,9 @@ void check_node(Handler& h, const std::string& node) {
 Handler::Handler(Context ctx)
     : ctx_(std::move(ctx)),
       users_(ctx_.store),
+      limiter_(limiter_options(ctx_.config)),
+      failure_delay_ms_(static_cast<uint32_t>(
+              std::min<int64_t>(ctx_.config.get_int("api.auth.failure_delay_ms"), 60000))),
       default_user_(ctx_.config.get_string("api.default_user")),
       metrics_auth_(ctx_.config.get_string("api.metrics.auth") != "off") {
     std::string password = ctx_.config.get_string("api.default_password");
@@ -336,25 +353,31 @@ Response Handler::unauthorized() {
 
 bool Handler::login(const std::string& source, std::string_view user, std::string_view password) {
     // Over its budget, a source is refused before any hash: the right password too, so
-    // guessing costs the broker nothing (api/login_limiter.h).
+    // guessing costs the broker nothing (api/login_limiter.h). Refusals and failures are
+    // answered late (the tarpit, api/pistache_glue.h): a client that waits for its answers
+    // guesses at most once per api.auth.failure_delay_ms per connection, and a 429 is never
+    // held past its Retry-After.
     if (auto a = limiter_.admit(source); !a.allowed) {
         throw ApiError{detail::kBadLogin, "too many failed logins from this address", 429,
-                       a.retry_after_s};
+                       a.retry_after_s, std::min(failure_delay_ms_, a.retry_after_s * 1000)};
     }
     switch (users_.check(user, password, &limiter_)) {
         case Users::Check::Ok:
             return true;
         case Users::Check::Busy:
-            throw ApiError{detail::kBadLogin, "too many logins being checked at once", 429, 1};
+            throw ApiError{detail::kBadLogin, "too many logins being checked at once", 429, 1,
+                           std::min<uint32_t>(failure_delay_ms_, 1000)};
         case Users::Check::Wrong:
             break;
     }
     limiter_.failed(source);
+    t_failed_login_delay_ms = failure_delay_ms_;
     return false;
 }
 
 Response Handler::handle(const Request& req) noexcept {
     in_flight_.fetch_add(1);
+    t_failed_login_delay_ms = 0;
     Response r;
     try {
         r = dispatch(req);
@@ -366,6 +389,7 @@ Response Handler::handle(const Request& req) noexcept {
     } catch (...) {
         r = error_response(ApiError{detail::kUnknownError, "internal error", 500});
     }
+    r.delay_ms = std::max(r.delay_ms, t_failed_login_delay_ms);
     in_flight_.fetch_sub(1);
     return r;
 }

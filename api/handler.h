@@ -46,8 +46,10 @@ public:
     Users& users() { return users_; }
     LoginLimiter& limiter() { return limiter_; }
     // Checks a login from `source` (an address) within the limiter's bounds: true when the
-    // credentials are right, false when wrong (counted against `source`); throws ApiError 429
-    // with Retry-After when `source` is over its budget or the hash cap is reached.
+    // credentials are right, false when wrong (counted against `source`; the request's answer
+    // is then held api.auth.failure_delay_ms); throws ApiError 429 with Retry-After (held as
+    // long, at most until the Retry-After) when `source` is over its budget or the hash cap is
+    // reached.
     bool login(const std::string& source, std::string_view user, std::string_view password);
     const std::string& default_user() const { return default_user_; }
     // The dashboard's row (`dashboard:http`), while it listens; nullopt removes it.
@@ -69,6 +71,7 @@ private:
     Context ctx_;
     Users users_;
     LoginLimiter limiter_;
+    const uint32_t failure_delay_ms_;  // api.auth.failure_delay_ms
     std::string default_user_;
     const bool metrics_auth_;  // api.metrics.auth
     std::vector<detail::Route> routes_;

@@ -27,6 +27,10 @@ struct Response {
     std::string body;          // JSON text, unless content_type says otherwise
     std::string content_type;  // empty = application/json
     std::vector<std::pair<std::string, std::string>> headers;
+    // > 0: the server holds the answer this long before sending it (the tarpit for refused
+    // and failed logins, the Tarpit in api/pistache_glue.h) without holding a request thread,
+    // and asks the client to close the connection after it.
+    uint32_t delay_ms = 0;
 };
 
 }  // namespace mqttd::api

@@ -33,6 +33,7 @@ using namespace Pistache;
 
 struct Server::Impl {
     std::shared_ptr<api::Handler> handler;
+    std::shared_ptr<glue::Tarpit> tarpit;
     std::unique_ptr<Http::Endpoint> endpoint;
     bool serving = false;
 };
@@ -51,22 +52,36 @@ std::string Server::start(const std::string& address, int threads) {
     if (!glue::split_address(address, host, port)) {
         return "listener.api.mgmt: \"" + address + "\" is not host:port";
     }
-    try {
-        impl_->endpoint = std::make_unique<Http::Endpoint>(Address(host, Port(port)));
-        impl_->endpoint->init(Http::Endpoint::options()
-                                      .threads(threads)
-                                      .flags(Tcp::Options::ReuseAddr)
-                                      .maxRequestSize(kMaxRequestSize)
-                                      .headerTimeout(std::chrono::seconds(10))
-                                      .bodyTimeout(std::chrono::seconds(30)));
-        auto handler = impl_->handler;
-        impl_->endpoint->setHandler(Http::make_handler<glue::Glue>(std::make_shared<glue::Serve>(
-                [handler](const Request& req) { return handler->handle(req); })));
-        impl_->endpoint->serveThreaded();
-        impl_->serving = true;
-    } catch (const std::exception& e) {
-        impl_->endpoint.reset();
-        return "REST API: cannot listen on " + address + ": " + e.what();
+    // The endpoint's threads (and the tarpit's) start on a thread of their own that runs at
+    // api.nice first, so they inherit it and the main thread keeps its priority.
+    std::string error;
+    std::thread([&] {
+        glue::prepare_api_thread(
+                "mqttd-rest", static_cast<int>(impl_->handler->ctx().config.get_int("api.nice")));
+        try {
+            impl_->endpoint = std::make_unique<Http::Endpoint>(Address(host, Port(port)));
+            impl_->endpoint->init(Http::Endpoint::options()
+                                          .threads(threads)
+                                          .flags(Tcp::Options::ReuseAddr)
+                                          .maxRequestSize(kMaxRequestSize)
+                                          .headerTimeout(std::chrono::seconds(10))
+                                          .bodyTimeout(std::chrono::seconds(30)));
+            auto handler = impl_->handler;
+            impl_->tarpit = std::make_shared<glue::Tarpit>(
+                    static_cast<size_t>(handler->ctx().config.get_int("api.auth.max_delayed")));
+            impl_->endpoint->setHandler(Http::make_handler<glue::Glue>(
+                    std::make_shared<glue::Serve>(
+                            [handler](const Request& req) { return handler->handle(req); }),
+                    std::function<void()>{}, impl_->tarpit));
+            impl_->endpoint->serveThreaded();
+            impl_->serving = true;
+        } catch (const std::exception& e) {
+            impl_->endpoint.reset();
+            error = "REST API: cannot listen on " + address + ": " + e.what();
+        }
+    }).join();
+    if (!error.empty()) {
+        return error;
     }
     impl_->handler->set_api_listener(host + ":" + std::to_string(this->port()),
                                      static_cast<uint32_t>(threads), 0);
@@ -83,6 +98,8 @@ uint16_t Server::port() const {
 
 void Server::stop() {
     if (impl_ && impl_->serving) {
+        // Held answers refer to the endpoint's transport: dropped before it goes.
+        impl_->tarpit->stop();
         impl_->endpoint->shutdown();
         impl_->serving = false;
     }

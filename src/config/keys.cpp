@@ -291,6 +291,33 @@ constexpr std::array kKeys{
            .description = "Password of that user when it is created (change it after)."},
     KeyDef{.name = "api.metrics.auth", .type = Enum, .default_text = "on", .choices = kOnOff,
            .description = "on: GET /metrics needs the REST API's Basic auth; off: open to all."},
+    KeyDef{.name = "api.nice", .type = Int, .default_text = "10", .min = 0, .max = 19,
+           .description = "Nice value of the REST API's and the dashboard's threads (0 = as "
+                          "mqttd's), so MQTT workers win the cores when both want them."},
+    KeyDef{.name = "api.auth.failure_burst", .type = Int, .default_text = "10", .min = 1,
+           .max = 1000000,
+           .description = "Failed REST logins a source address may make at once; past them its "
+                          "logins get 429 (no hashing) until it earns more."},
+    KeyDef{.name = "api.auth.failure_refill_per_min", .type = Int, .default_text = "60",
+           .min = 1, .max = 6000000,
+           .description = "Failed REST logins a source address earns back a minute, up to "
+                          "api.auth.failure_burst."},
+    KeyDef{.name = "api.auth.max_concurrent_hashes", .type = Int, .default_text = "1", .min = 1,
+           .max = 256,
+           .description = "REST password checks (PBKDF2, ~25 ms of a core each) at once, all "
+                          "sources together; a login past them waits for one (then 429)."},
+    KeyDef{.name = "api.auth.max_hash_wait_ms", .type = Int, .default_text = "1000", .min = 0,
+           .max = 10000,
+           .description = "How long a REST login waits, first come first served, for a "
+                          "password check slot before 429; 0 = not at all."},
+    KeyDef{.name = "api.auth.failure_delay_ms", .type = Int, .default_text = "1000", .min = 0,
+           .max = 60000,
+           .description = "Failed and refused REST logins are answered this late (a 429 at most "
+                          "until its Retry-After), without holding a thread; 0 = at once."},
+    KeyDef{.name = "api.auth.max_delayed", .type = Int, .default_text = "1024", .min = 0,
+           .max = 1000000,
+           .description = "Late answers held at once per REST listener; past them an answer "
+                          "goes at once."},
 
     KeyDef{.name = "auth.user.1.username", .type = String,
            .description = "emq_auth_username: user 1 added at start if not stored yet."},

@@ -1,4 +1,4 @@
-// 57 The store's file system at run time: full (ENOSPC) and turned read-only (EROFS).
+// 58 The store's file system at run time: full (ENOSPC) and turned read-only (EROFS).
 //
 // Full: the store (<data_dir>/db) is a small tmpfs that the test fills with a file while the
 // broker runs. MQTT 5 QoS 1 / QoS 2 publishes that need a write get PUBACK / PUBREC 0x97, a
