@@ -293,6 +293,7 @@ Handler::Handler(Context ctx)
     detail::add(routes_, "GET", "openapi.json", "This API described as OpenAPI 3.0",
                 [](Handler& h, detail::Call&) { return detail::openapi(h.routes()); });
     routes_.back().raw = true;
+    detail::set_cluster_scopes(routes_);
 }
 
 Handler::~Handler() = default;
@@ -448,7 +449,15 @@ Response Handler::dispatch(const Request& req) {
     }
 
     detail::Call call(req, std::move(params));
-    Json result = found->fn(*this, call);
+    const broker::ClusterView* cluster = req.from_peer ? nullptr : ctx_.admin.cluster();
+    if (cluster != nullptr) {
+        if (auto passed = detail::pass_on(*this, *cluster, *found, call)) {
+            return std::move(*passed);
+        }
+    }
+    Json result = cluster != nullptr && found->scope != detail::Scope::Node
+                          ? detail::answer(*this, *cluster, *found, call)
+                          : found->fn(*this, call);
     if (found->raw) {
         return json_response(200, result);
     }

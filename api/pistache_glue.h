@@ -17,6 +17,7 @@
 
 #include "api/http.h"
 #include "api/url.h"
+#include "broker/admin.h"
 
 namespace mqttd::api::glue {
 
@@ -96,6 +97,9 @@ private:
         }
         if (auto tag = in.headers().tryGetRaw("If-None-Match")) {
             r.if_none_match = tag->value();
+        }
+        if (auto scope = in.headers().tryGetRaw(std::string(broker::ClusterView::kScopeHeader))) {
+            r.from_peer = scope->value() == "node";
         }
         r.body = in.body();
         r.peer = in.address().host();
