@@ -204,6 +204,16 @@ void set_cluster_scopes(std::vector<Route>& routes) {
     }
 }
 
+bool asks_peers(const std::string& self,
+                const Route& route,
+                const std::vector<std::string>& params) {
+    if (route.scope != Scope::Node) {
+        return true;
+    }
+    auto idx = param_index(route, "node");
+    return idx && *idx < params.size() && params[*idx] != self;
+}
+
 std::optional<Response> pass_on(Handler& h,
                                 const broker::ClusterView& cluster,
                                 const Route& route,

@@ -147,6 +147,11 @@ void check_node(Handler& h, const std::string& node);
 // The cluster's part of a request (api/cluster_calls.cpp). pass_on: when `route`'s ":node"
 // names another member, that member's answer (101 when it is unknown, not running or does not
 // answer). answer: the route's endpoint run for `route.scope` across the running members.
+// Whether `route` with `params` asks other members when this node is `self`: its scope is not
+// Node, or its ":node" names another node.
+bool asks_peers(const std::string& self,
+                const Route& route,
+                const std::vector<std::string>& params);
 // Sets each route's Scope and member_record (the table is in cluster_calls.cpp).
 void set_cluster_scopes(std::vector<Route>& routes);
 std::optional<Response> pass_on(Handler& h,

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/http.h"
+#include "api/task_pool.h"
 #include "api/url.h"
 #include "broker/admin.h"
 
@@ -50,18 +51,76 @@ class Glue : public Http::Handler {
 public:
     HTTP_PROTOTYPE(Glue)
 
-    // `after_send` (may be empty) runs once each response has been handed to the socket.
-    explicit Glue(std::shared_ptr<const Serve> serve, std::function<void()> after_send = {})
-        : serve_(std::move(serve)), after_send_(std::move(after_send)) {}
+    // `after_send` (may be empty) runs once each response has been handed to the socket (or
+    // dropped at shutdown). Requests `off_thread` picks are served on `pool` instead of the
+    // HTTP thread (both may be empty: every request on its HTTP thread).
+    explicit Glue(std::shared_ptr<const Serve> serve,
+                  std::function<void()> after_send = {},
+                  std::shared_ptr<TaskPool> pool = {},
+                  std::function<bool(const Request&)> off_thread = {})
+        : serve_(std::move(serve)),
+          after_send_(std::move(after_send)),
+          pool_(std::move(pool)),
+          off_thread_(std::move(off_thread)) {}
 
     void onRequest(const Http::Request& in, Http::ResponseWriter out) override {
-        Response resp;
-        try {
-            resp = (*serve_)(convert(in));
-        } catch (const std::exception& e) {
-            spdlog::error("HTTP {}: {}", in.resource(), e.what());
-            resp = Response{500, R"({"code":102,"message":"internal error"})", {}, {}};
+        Request req = convert(in);
+        if (pool_ && off_thread_ && off_thread_(req)) {
+            auto pending = std::make_shared<Pending>(std::move(out), std::move(req), in.resource(),
+                                                     after_send_);
+            if (pool_->submit([serve = serve_, pending] {
+                    write(pending->out, serve_one(*serve, pending->req, pending->resource),
+                          pending->resource);
+                })) {
+                return;
+            }
+            write(pending->out,
+                  Response{503,
+                           R"({"code":102,"message":"too many cluster-wide requests at once"})",
+                           {},
+                           {{"Retry-After", "1"}}},
+                  pending->resource);
+            return;
         }
+        write(out, serve_one(*serve_, req, in.resource()), in.resource());
+        if (after_send_) {
+            after_send_();
+        }
+    }
+
+private:
+    // A request served on the pool; after_send runs when it is gone (answered or dropped).
+    struct Pending {
+        Pending(Http::ResponseWriter o, Request r, std::string res, std::function<void()> after)
+            : out(std::move(o)),
+              req(std::move(r)),
+              resource(std::move(res)),
+              after_send(std::move(after)) {}
+        ~Pending() {
+            if (after_send) {
+                after_send();
+            }
+        }
+        Pending(const Pending&) = delete;
+        Pending& operator=(const Pending&) = delete;
+        Http::ResponseWriter out;
+        Request req;
+        std::string resource;
+        std::function<void()> after_send;
+    };
+
+    static Response serve_one(const Serve& serve, const Request& req, const std::string& resource) {
+        try {
+            return serve(req);
+        } catch (const std::exception& e) {
+            spdlog::error("HTTP {}: {}", resource, e.what());
+            return Response{500, R"({"code":102,"message":"internal error"})", {}, {}};
+        }
+    }
+
+    static void write(Http::ResponseWriter& out,
+                      const Response& resp,
+                      const std::string& resource) {
         try {
             if (resp.content_type.empty()) {
                 out.headers().add<Http::Header::ContentType>(MIME(Application, Json));
@@ -73,14 +132,10 @@ public:
             }
             out.send(static_cast<Http::Code>(resp.status), resp.body);
         } catch (const std::exception& e) {
-            spdlog::warn("HTTP {}: cannot send the response: {}", in.resource(), e.what());
-        }
-        if (after_send_) {
-            after_send_();
+            spdlog::warn("HTTP {}: cannot send the response: {}", resource, e.what());
         }
     }
 
-private:
     static Request convert(const Http::Request& in) {
         Request r;
         r.method = Http::methodString(in.method());
@@ -108,6 +163,8 @@ private:
 
     std::shared_ptr<const Serve> serve_;
     std::function<void()> after_send_;
+    std::shared_ptr<TaskPool> pool_;
+    std::function<bool(const Request&)> off_thread_;
 };
 
 // "host:port" or "port" (host 0.0.0.0; "[v6]" unbracketed). False when the port is not a

@@ -4,10 +4,13 @@
 // sessions, subscriptions by client id, monitoring, configs) answer for every running member,
 // from whichever node is asked; changes meant for the cluster (configs, admin users) are made on
 // every member. Each test uses a cluster name of its own.
+#include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -285,6 +288,42 @@ TEST_F(ClusterApiIt, ConfigAndAdminUserChangesApplyOnEveryNode) {
         Json as_ops = rest(n->api_port(), "GET", "management/nodes", "", "ops:s3cret-pass");
         EXPECT_NE(code(as_ops), 0) << "ops removed on " << n->api_port();
     }
+}
+
+TEST_F(ClusterApiIt, ConcurrentClusterWideRequestsOnEveryNodeAllGetEveryNode) {
+    // Each node asks the others while they ask it: no request waits for one that waits for it.
+    constexpr int kPerNode = 6;
+    std::vector<std::thread> askers;
+    std::atomic<int> complete{0};
+    std::mutex m;
+    std::vector<std::string> incomplete;
+    for (auto* n : {a_.get(), b_.get(), c_.get()}) {
+        for (int i = 0; i < kPerNode; ++i) {
+            askers.emplace_back([&, port = n->api_port()] {
+                for (int round = 0; round < 3; ++round) {
+                    Json j = rest(port, "GET", "monitoring/nodes");
+                    size_t live = 0;
+                    if (code(j) == 0) {
+                        for (const auto& e : j["result"]) {
+                            live += e.contains("memory_used") ? 1 : 0;
+                        }
+                    }
+                    if (live == 3) {
+                        ++complete;
+                    } else {
+                        std::lock_guard lock(m);
+                        incomplete.push_back(j.dump());
+                    }
+                }
+            });
+        }
+    }
+    for (auto& t : askers) {
+        t.join();
+    }
+    EXPECT_EQ(complete.load(), 3 * kPerNode * 3);
+    EXPECT_TRUE(incomplete.empty()) << incomplete.size() << " answers without every node, e.g. "
+                                    << (incomplete.empty() ? "" : incomplete.front());
 }
 
 TEST_F(ClusterApiIt, AKilledMemberIsLeftOutAndNamedUntilItsLeaseEnds) {
