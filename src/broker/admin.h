@@ -9,6 +9,7 @@
 // subscribe) run as tasks on the owning worker.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -176,8 +177,12 @@ public:
     const std::string& node_name() const;
     // The cluster this node is a member of; null for a single node. Set before the REST API
     // starts, unset after it stops.
-    const ClusterView* cluster() const { return cluster_; }
-    void set_cluster(const ClusterView* cluster) { cluster_ = cluster; }
+    // Atomic: HTTP threads of a library not built with our sanitizers may still be winding
+    // down when main unsets it.
+    const ClusterView* cluster() const { return cluster_.load(std::memory_order_acquire); }
+    void set_cluster(const ClusterView* cluster) {
+        cluster_.store(cluster, std::memory_order_release);
+    }
     const std::string& version() const;
     int64_t started_at_ms() const;
     uint32_t max_packet_size() const;
@@ -200,7 +205,7 @@ public:
 private:
     Broker& broker_;
     PluginRegistry& plugins_;
-    const ClusterView* cluster_ = nullptr;
+    std::atomic<const ClusterView*> cluster_{nullptr};
 };
 
 }  // namespace mqttd::broker
