@@ -79,6 +79,18 @@ private:
 
 using Endpoint = std::function<Json(Handler&, Call&)>;
 
+// What a route answers for in a cluster (api/cluster_calls.cpp; src/cluster/README.md). A
+// ":node" parameter naming another member passes the whole request on to it, whatever the
+// scope; a request passed on by a member (Request::from_peer) is answered as Node.
+enum class Scope : uint8_t {
+    Node,        // this node
+    Gather,      // every running member: arrays and "objects" lists joined, objects merged
+    Sum,         // every running member: numbers added (cluster-wide counters)
+    Members,     // this node's member list, each running member's entry from that member
+    FirstFound,  // this node, unless it answers 112 (not here): then the member that has it
+    Every,       // done on every running member; answers this node's result
+};
+
 struct Route {
     std::string method;
     // Segments after /api/v2/: a literal, ":name" (one decoded segment) or "*name" (the rest
@@ -92,6 +104,10 @@ struct Route {
     bool raw = false;
     // Other query parameters (name, description), for openapi.json.
     std::vector<std::pair<std::string, std::string>> query = {};
+    Scope scope = Scope::Node;
+    // A ":node" naming a member that is not running is answered here (from its record), not
+    // refused.
+    bool member_record = false;
 };
 
 // Adds a route; `path` like "nodes/:node/clients/:client_id".
@@ -128,5 +144,21 @@ bool is_store_cursor(std::string_view cursor);
 
 // 101 unless `node` is this node's name.
 void check_node(Handler& h, const std::string& node);
+
+// The cluster's part of a request (api/cluster_calls.cpp). pass_on: when `route`'s ":node"
+// names another member, that member's answer (101 when it is unknown, not running or does not
+// answer). answer: the route's endpoint run for `route.scope` across the running members.
+// Whether `route` with `params` asks other members when this node is `self`: its scope is not
+// Node, or its ":node" names another node.
+bool asks_peers(const std::string& self,
+                const Route& route,
+                const std::vector<std::string>& params);
+// Sets each route's Scope and member_record (the table is in cluster_calls.cpp).
+void set_cluster_scopes(std::vector<Route>& routes);
+std::optional<Response> pass_on(Handler& h,
+                                const broker::ClusterView& cluster,
+                                const Route& route,
+                                const Call& call);
+Json answer(Handler& h, const broker::ClusterView& cluster, const Route& route, Call& call);
 
 }  // namespace mqttd::api::detail

@@ -1,8 +1,8 @@
 // Nodes, monitoring, plugins, hot configuration and admin users (rest-api-v2.md "Nodes",
 // "Plugins", "List all Listeners", metrics, stats, "Hot configuration", "User Management").
-// management/nodes lists every member of the cluster (src/cluster); the other cluster-wide
-// forms answer with this node only so far, in the spec's shapes (a list for monitoring/stats,
-// an object keyed by node for listeners and configs).
+// In a cluster, the cluster-wide forms join this node's answer with every running member's
+// (api/cluster_calls.cpp), in the spec's shapes (a list for monitoring/stats, an object keyed
+// by node for listeners and configs).
 #include "api/detail.h"
 #include "api/node_info.h"
 #include "common/clock.h"
@@ -385,8 +385,19 @@ void add_admin_routes(std::vector<Route>& r) {
         [](Handler& h, Call&) { return nodes_json(h); });
     add(r, "GET", "management/nodes/:node", "A node's information",
         [](Handler& h, Call& c) { return one_node_json(h, c.param(0)); });
-    add(r, "GET", "monitoring/nodes", "Statistics of every node",
-        [](Handler& h, Call&) { return Json::array({node_stats_json(h)}); });
+    add(r, "GET", "monitoring/nodes", "Statistics of every node", [](Handler& h, Call& c) {
+        // The running members add their own (Scope::Gather); the others are listed stopped.
+        Json list = Json::array({node_stats_json(h)});
+        const auto* cluster = h.ctx().admin.cluster();
+        if (cluster != nullptr && !c.request().from_peer) {
+            for (const auto& n : cluster->nodes()) {
+                if (!n.running) {
+                    list.push_back(Json{{"name", n.name}, {"node_status", "Stopped"}});
+                }
+            }
+        }
+        return list;
+    });
     add(r, "GET", "monitoring/nodes/:node", "A node's statistics", [](Handler& h, Call& c) {
         check_node(h, c.param(0));
         return node_stats_json(h);

@@ -191,10 +191,13 @@ Json list_clients(Handler& h, Call& c) {
                     page.size() == p.size && next < total ? offset_cursor(next) : "");
 }
 
+// Addition in the lookups by client id: the node the client or session is on, which tells the
+// members' answers apart in a cluster.
 Json client_lookup(Handler& h, const std::string& id) {
     Json list = Json::array();
     if (auto cl = h.ctx().admin.client(id)) {
         list.push_back(client_json(*cl));
+        list.back()["node"] = h.ctx().admin.node_name();
     }
     return objects(std::move(list));
 }
@@ -268,6 +271,9 @@ Json session_lookup(Handler& h, const std::string& id) {
         list.push_back(session_json(*v));
     } else if (auto r = ctx.store.get_session(id)) {
         list.push_back(session_json(stored_view(*r, ctx.store.session_counts(id))));
+    }
+    for (auto& o : list) {
+        o["node"] = ctx.admin.node_name();
     }
     return objects(std::move(list));
 }

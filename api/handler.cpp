@@ -310,6 +310,7 @@ Handler::Handler(Context ctx)
     detail::add(routes_, "GET", "openapi.json", "This API described as OpenAPI 3.0",
                 [](Handler& h, detail::Call&) { return detail::openapi(h.routes()); });
     routes_.back().raw = true;
+    detail::set_cluster_scopes(routes_);
 }
 
 Handler::~Handler() = default;
@@ -417,12 +418,9 @@ Response Handler::metrics(const Request& req) {
     return r;
 }
 
-Response Handler::dispatch(const Request& req) {
-    if (req.path == "/metrics" || req.path == "/metrics/") {
-        return metrics(req);
-    }
+Handler::Match Handler::match_route(const Request& req) const {
     if (!req.path.starts_with(kBase)) {
-        throw ApiError{404, "no such endpoint: " + req.path, 404};
+        return {};
     }
     auto raw = split_path(std::string_view(req.path).substr(kBase.size() - 1));
     std::vector<std::string> segs;
@@ -436,10 +434,8 @@ Response Handler::dispatch(const Request& req) {
     }
 
     // A trailing '/' is ignored unless a route needs it ("routes/a/" names the topic "a/").
-    const detail::Route* found = nullptr;
-    bool path_known = false;
-    std::vector<std::string> params;
-    for (int attempt = 0; attempt < 2 && found == nullptr; ++attempt) {
+    Match m;
+    for (int attempt = 0; attempt < 2 && m.route == nullptr; ++attempt) {
         if (attempt == 1) {
             if (segs.size() < 2 || !segs.back().empty()) {
                 break;
@@ -447,21 +443,47 @@ Response Handler::dispatch(const Request& req) {
             segs.pop_back();
         }
         for (const auto& route : routes_) {
-            if (match(route.pattern, segs, params)) {
-                path_known = true;
+            if (match(route.pattern, segs, m.params)) {
+                m.path_known = true;
                 if (route.method == req.method) {
-                    found = &route;
+                    m.route = &route;
                     break;
                 }
             }
         }
     }
+    return m;
+}
+
+bool Handler::asks_peers(const Request& req) const {
+    const broker::ClusterView* cluster = req.from_peer ? nullptr : ctx_.admin.cluster();
+    if (cluster == nullptr) {
+        return false;
+    }
+    try {
+        Match m = match_route(req);
+        return m.route != nullptr && detail::asks_peers(ctx_.admin.node_name(), *m.route, m.params);
+    } catch (const ApiError&) {
+        return false;  // answered with its error on the HTTP thread
+    }
+}
+
+Response Handler::dispatch(const Request& req) {
+    if (req.path == "/metrics" || req.path == "/metrics/") {
+        return metrics(req);
+    }
+    if (!req.path.starts_with(kBase)) {
+        throw ApiError{404, "no such endpoint: " + req.path, 404};
+    }
+    Match m = match_route(req);
+    const detail::Route* found = m.route;
     if (found == nullptr) {
-        if (path_known) {
+        if (m.path_known) {
             throw ApiError{405, "method " + req.method + " not allowed here", 405};
         }
         throw ApiError{404, "no such endpoint: " + req.path, 404};
     }
+    std::vector<std::string> params = std::move(m.params);
 
     bool is_auth =
             req.method == "POST" && found->pattern.size() == 1 && found->pattern[0] == "auth";
@@ -472,7 +494,15 @@ Response Handler::dispatch(const Request& req) {
     }
 
     detail::Call call(req, std::move(params));
-    Json result = found->fn(*this, call);
+    const broker::ClusterView* cluster = req.from_peer ? nullptr : ctx_.admin.cluster();
+    if (cluster != nullptr) {
+        if (auto passed = detail::pass_on(*this, *cluster, *found, call)) {
+            return std::move(*passed);
+        }
+    }
+    Json result = cluster != nullptr && found->scope != detail::Scope::Node
+                          ? detail::answer(*this, *cluster, *found, call)
+                          : found->fn(*this, call);
     if (found->raw) {
         return json_response(200, result);
     }

@@ -59,7 +59,18 @@ public:
     std::vector<ListenerView> listeners();
     const std::vector<detail::Route>& routes() const { return routes_; }
 
+    // Whether answering `req` asks other members of the cluster (api/cluster_calls.cpp): such
+    // requests are served off the HTTP threads (api/task_pool.h).
+    bool asks_peers(const Request& req) const;
+
 private:
+    struct Match {
+        const detail::Route* route = nullptr;  // the route for the path and method
+        bool path_known = false;               // a route has the path, with another method
+        std::vector<std::string> params;
+    };
+    // The route for `req`'s path under /api/v2/ and method; throws 108 on a malformed escape.
+    Match match_route(const Request& req) const;
     Response dispatch(const Request& req);
     static Response unauthorized();
     // GET /metrics (api/prometheus.h); Basic auth unless api.metrics.auth = off.

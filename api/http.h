@@ -19,6 +19,9 @@ struct Request {
     std::string authorization;  // raw Authorization header value, empty when absent
     std::string peer;           // the client's address (host only), for the login limiter
     std::string if_none_match;  // raw If-None-Match header value (the dashboard's files)
+    // Passed on by another member of the cluster (ClusterView::kScopeHeader): answered by this
+    // node alone.
+    bool from_peer = false;
     std::string body;
 };
 

@@ -11,19 +11,48 @@
 namespace mqttd::api::glue {
 
 void Glue::onRequest(const Http::Request& in, Http::ResponseWriter out) {
+    Request req = convert(in);
+    if (pool_ && off_thread_ && off_thread_(req)) {
+        auto pending = std::make_shared<Pending>(std::move(out), std::move(req), in.resource(),
+                                                 after_send_);
+        if (pool_->submit([serve = serve_, tarpit = tarpit_, pending] {
+                answer(*serve, tarpit, pending->out, pending->req, pending->resource,
+                       std::move(pending->after_send));
+                pending->after_send = nullptr;
+            })) {
+            return;
+        }
+        write_response(
+                pending->out,
+                Response{503,
+                         R"({"code":102,"message":"too many cluster-wide requests at once"})",
+                         {},
+                         {{"Retry-After", "1"}}},
+                pending->resource);
+        return;  // pending's after_send runs as it goes
+    }
+    answer(*serve_, tarpit_, out, req, in.resource(), after_send_);
+}
+
+void Glue::answer(const Serve& serve,
+                  const std::shared_ptr<Tarpit>& tarpit,
+                  Http::ResponseWriter& out,
+                  const Request& req,
+                  const std::string& resource,
+                  std::function<void()> after_send) {
     Response resp;
     try {
-        resp = (*serve_)(convert(in));
+        resp = serve(req);
     } catch (const std::exception& e) {
-        spdlog::error("HTTP {}: {}", in.resource(), e.what());
+        spdlog::error("HTTP {}: {}", resource, e.what());
         resp = Response{500, R"({"code":102,"message":"internal error"})", {}, {}};
     }
-    if (resp.delay_ms > 0 && tarpit_ && tarpit_->hold(out, resp, in.resource(), after_send_)) {
+    if (resp.delay_ms > 0 && tarpit && tarpit->hold(out, resp, resource, after_send)) {
         return;
     }
-    write_response(out, resp, in.resource());
-    if (after_send_) {
-        after_send_();
+    write_response(out, resp, resource);
+    if (after_send) {
+        after_send();
     }
 }
 

@@ -23,7 +23,9 @@
 #include <spdlog/spdlog.h>
 
 #include "api/http.h"
+#include "api/task_pool.h"
 #include "api/url.h"
+#include "broker/admin.h"
 
 namespace mqttd::api::glue {
 
@@ -135,17 +137,52 @@ public:
 
     // `after_send` (may be empty) runs once each response has been handed to the socket (or,
     // for a held one, dropped at shutdown). `tarpit` (may be null: delays are ignored) holds
-    // the delayed answers.
+    // the delayed answers. Requests `off_thread` picks are served on `pool` instead of the
+    // HTTP thread (api/task_pool.h; both may be empty).
     explicit Glue(std::shared_ptr<const Serve> serve,
                   std::function<void()> after_send = {},
-                  std::shared_ptr<Tarpit> tarpit = {})
+                  std::shared_ptr<Tarpit> tarpit = {},
+                  std::shared_ptr<TaskPool> pool = {},
+                  std::function<bool(const Request&)> off_thread = {})
         : serve_(std::move(serve)),
           after_send_(std::move(after_send)),
-          tarpit_(std::move(tarpit)) {}
+          tarpit_(std::move(tarpit)),
+          pool_(std::move(pool)),
+          off_thread_(std::move(off_thread)) {}
 
     void onRequest(const Http::Request& in, Http::ResponseWriter out) override;
 
 private:
+    // A request served on the pool; its after_send runs when it is gone unanswered (dropped at
+    // shutdown), unless answer() has taken it.
+    struct Pending {
+        Pending(Http::ResponseWriter o, Request r, std::string res, std::function<void()> after)
+            : out(std::move(o)),
+              req(std::move(r)),
+              resource(std::move(res)),
+              after_send(std::move(after)) {}
+        ~Pending() {
+            if (after_send) {
+                after_send();
+            }
+        }
+        Pending(const Pending&) = delete;
+        Pending& operator=(const Pending&) = delete;
+        Http::ResponseWriter out;
+        Request req;
+        std::string resource;
+        std::function<void()> after_send;
+    };
+
+    // Serves `req` and writes the answer through `out` (or hands it to the tarpit); takes
+    // `after_send` and runs it once the answer is handed over.
+    static void answer(const Serve& serve,
+                       const std::shared_ptr<Tarpit>& tarpit,
+                       Http::ResponseWriter& out,
+                       const Request& req,
+                       const std::string& resource,
+                       std::function<void()> after_send);
+
     static Request convert(const Http::Request& in) {
         Request r;
         r.method = Http::methodString(in.method());
@@ -163,6 +200,9 @@ private:
         if (auto tag = in.headers().tryGetRaw("If-None-Match")) {
             r.if_none_match = tag->value();
         }
+        if (auto scope = in.headers().tryGetRaw(std::string(broker::ClusterView::kScopeHeader))) {
+            r.from_peer = scope->value() == "node";
+        }
         r.body = in.body();
         r.peer = in.address().host();
         return r;
@@ -171,6 +211,8 @@ private:
     std::shared_ptr<const Serve> serve_;
     std::function<void()> after_send_;
     std::shared_ptr<Tarpit> tarpit_;
+    std::shared_ptr<TaskPool> pool_;
+    std::function<bool(const Request&)> off_thread_;
 };
 
 // Names the calling thread `name` (at most 15 characters) and raises its nice value to `nice`

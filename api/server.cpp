@@ -31,9 +31,15 @@ bool split_address(const std::string& address, std::string& host, uint16_t& port
 
 using namespace Pistache;
 
+// Requests that ask other members of the cluster at once, at most (api/task_pool.h); more
+// waiting are answered 503.
+constexpr size_t kClusterThreads = 4;
+constexpr size_t kClusterQueue = 64;
+
 struct Server::Impl {
     std::shared_ptr<api::Handler> handler;
     std::shared_ptr<glue::Tarpit> tarpit;
+    std::shared_ptr<TaskPool> cluster_pool;  // in a cluster only
     std::unique_ptr<Http::Endpoint> endpoint;
     bool serving = false;
 };
@@ -69,10 +75,18 @@ std::string Server::start(const std::string& address, int threads) {
             auto handler = impl_->handler;
             impl_->tarpit = std::make_shared<glue::Tarpit>(
                     static_cast<size_t>(handler->ctx().config.get_int("api.auth.max_delayed")));
+            std::function<bool(const Request&)> off_thread;
+            if (handler->ctx().admin.cluster() != nullptr) {
+                impl_->cluster_pool = std::make_shared<TaskPool>(kClusterThreads, kClusterQueue);
+                off_thread = [handler](const Request& req) {
+                    return handler->asks_peers(req);
+                };
+            }
             impl_->endpoint->setHandler(Http::make_handler<glue::Glue>(
                     std::make_shared<glue::Serve>(
                             [handler](const Request& req) { return handler->handle(req); }),
-                    std::function<void()>{}, impl_->tarpit));
+                    std::function<void()>{}, impl_->tarpit, impl_->cluster_pool,
+                    std::move(off_thread)));
             impl_->endpoint->serveThreaded();
             impl_->serving = true;
         } catch (const std::exception& e) {
@@ -98,7 +112,12 @@ uint16_t Server::port() const {
 
 void Server::stop() {
     if (impl_ && impl_->serving) {
-        // Held answers refer to the endpoint's transport: dropped before it goes.
+        // Requests on the cluster pool and held answers refer to the endpoint's transport:
+        // finished or dropped before it goes (the pool first: it may hand answers to the
+        // tarpit).
+        if (impl_->cluster_pool) {
+            impl_->cluster_pool->stop();
+        }
         impl_->tarpit->stop();
         impl_->endpoint->shutdown();
         impl_->serving = false;

@@ -45,6 +45,24 @@ std::optional<std::string> percent_decode(std::string_view in, bool plus_is_spac
     return out;
 }
 
+std::string percent_encode(std::string_view in) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(in.size());
+    for (char c : in) {
+        auto u = static_cast<unsigned char>(c);
+        if ((u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') ||
+            u == '-' || u == '.' || u == '_' || u == '~') {
+            out += c;
+        } else {
+            out += '%';
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        }
+    }
+    return out;
+}
+
 std::vector<std::string> split_path(std::string_view path) {
     std::vector<std::string> out;
     if (!path.empty() && path.front() == '/') {

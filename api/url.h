@@ -14,6 +14,9 @@ namespace mqttd::api {
 // escape ("%", "%4", "%zz").
 std::optional<std::string> percent_decode(std::string_view in, bool plus_is_space);
 
+// Escapes every byte but RFC 3986's unreserved characters (a query key or value).
+std::string percent_encode(std::string_view in);
+
 // Splits a raw path on '/', keeping empty segments ("routes//World" -> "routes", "",
 // "World"); the leading '/' does not make a segment.
 std::vector<std::string> split_path(std::string_view path);

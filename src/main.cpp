@@ -25,6 +25,7 @@
 #include "broker/settings.h"
 #include "cluster/etcd_client.h"
 #include "cluster/membership.h"
+#include "cluster/peer_api.h"
 #include "config/command_line.h"
 #include "config/config.h"
 #include "config/keys.h"
@@ -392,7 +393,7 @@ int run(int argc, char** argv) {
         o.version = MQTTD_VERSION;
         o.otp_release = api::build_description();
         o.started_at_ms = broker.started_at_ms();
-        o.api = api_address;
+        o.api = cluster::advertised_api(api_address, cfg->get_string("cluster.api_advertise"));
         membership = std::make_unique<cluster::Membership>(
                 std::move(o), [](bool warning, const std::string& line) {
                     if (warning) {

@@ -9,11 +9,13 @@
 // subscribe) run as tasks on the owning worker.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -78,9 +80,29 @@ public:
         bool running = false;
         std::string info;  // the JSON object the node published about itself
     };
+    // A request to another member's REST API, as this node's API passes one on.
+    struct PeerRequest {
+        std::string method;
+        std::string target;  // "/api/v2/...", still percent-encoded, with its query
+        std::string authorization;
+        std::string body;
+    };
+    struct PeerAnswer {
+        int status = 0;  // HTTP status
+        std::string body;
+    };
+    // The header that marks a request one member passes on to another (value "node"): it is
+    // answered by the node asked alone, never passed on again.
+    static constexpr std::string_view kScopeHeader = "X-Mqttd-Scope";
     virtual ~ClusterView() = default;
     // Every member, by name; this node among them.
     virtual std::vector<Node> nodes() const = 0;
+    // Sends `req` to the REST API of the running member `node`, marked as asked by a peer (so
+    // it answers for itself alone). nullopt, with `why`, when the node is not running or did
+    // not answer in time. Blocks: called on a REST thread.
+    virtual std::optional<PeerAnswer> ask(const std::string& node,
+                                          const PeerRequest& req,
+                                          std::string* why) const = 0;
 };
 
 class Admin {
@@ -155,8 +177,12 @@ public:
     const std::string& node_name() const;
     // The cluster this node is a member of; null for a single node. Set before the REST API
     // starts, unset after it stops.
-    const ClusterView* cluster() const { return cluster_; }
-    void set_cluster(const ClusterView* cluster) { cluster_ = cluster; }
+    // Atomic: HTTP threads of a library not built with our sanitizers may still be winding
+    // down when main unsets it.
+    const ClusterView* cluster() const { return cluster_.load(std::memory_order_acquire); }
+    void set_cluster(const ClusterView* cluster) {
+        cluster_.store(cluster, std::memory_order_release);
+    }
     const std::string& version() const;
     int64_t started_at_ms() const;
     uint32_t max_packet_size() const;
@@ -179,7 +205,7 @@ public:
 private:
     Broker& broker_;
     PluginRegistry& plugins_;
-    const ClusterView* cluster_ = nullptr;
+    std::atomic<const ClusterView*> cluster_{nullptr};
 };
 
 }  // namespace mqttd::broker

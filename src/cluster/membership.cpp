@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/peer_api.h"
+
 namespace mqttd::cluster {
 namespace {
 
@@ -204,6 +206,33 @@ std::vector<broker::ClusterView::Node> Membership::nodes() const {
     }
     std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) { return a.name < b.name; });
     return out;
+}
+
+std::optional<broker::ClusterView::PeerAnswer> Membership::ask(const std::string& node,
+                                                               const PeerRequest& req,
+                                                               std::string* why) const {
+    std::string address;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = alive_.find(node);
+        if (it == alive_.end()) {
+            *why = "node " + node + " is not running";
+            return std::nullopt;
+        }
+        auto record = nlohmann::json::parse(it->second, nullptr, false);
+        if (record.is_object()) {
+            address = record.value("api", "");
+        }
+    }
+    if (address.empty()) {
+        *why = "node " + node + " serves no REST API";
+        return std::nullopt;
+    }
+    auto answer = call_peer_api(address, req, kApiTimeoutMs, why);
+    if (!answer) {
+        *why = "node " + node + " (" + address + "): " + *why;
+    }
+    return answer;
 }
 
 }  // namespace mqttd::cluster

@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,7 +36,7 @@ public:
         std::string version;
         std::string otp_release;
         int64_t started_at_ms = 0;
-        std::string api;  // the REST API's address; empty when off
+        std::string api;  // the REST API's address as others reach it; empty when off
     };
     using Log = std::function<void(bool warning, const std::string& line)>;
 
@@ -51,6 +52,12 @@ public:
     void stop();
 
     std::vector<Node> nodes() const override;
+    // Through the `api` address of the node's alive record (cluster/peer_api.h), at most
+    // kApiTimeoutMs.
+    std::optional<PeerAnswer> ask(const std::string& node,
+                                  const PeerRequest& req,
+                                  std::string* why) const override;
+    static constexpr long kApiTimeoutMs = 3000;
     // Whether the last call to etcd succeeded.
     bool etcd_reachable() const { return reachable_; }
 

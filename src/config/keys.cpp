@@ -52,6 +52,10 @@ constexpr std::array kKeys{
     KeyDef{.name = "cluster.lease_ttl", .type = Duration, .default_text = "10", .min = 2,
            .max = 3600,
            .description = "How long after its last keep-alive a node still counts as running."},
+    KeyDef{.name = "cluster.api_advertise", .type = String, .default_text = "",
+           .description = "host:port at which the other nodes reach this node's REST API; "
+                          "empty = listener.api.mgmt, a wildcard host replaced by the host "
+                          "name."},
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},

@@ -338,6 +338,10 @@ std::string EtcdServer::endpoint() const {
     return "http://127.0.0.1:" + std::to_string(port_);
 }
 
+std::string EtcdServer::extra_endpoint() const {
+    return "http://" + extra_host_ + ":" + std::to_string(port_);
+}
+
 std::string EtcdServer::prepare() {
     server_ = find_binary("etcd");
     peer_port_ = free_tcp_port();
@@ -345,7 +349,8 @@ std::string EtcdServer::prepare() {
 }
 
 std::vector<std::string> EtcdServer::command() {
-    const std::string client = endpoint();
+    const std::string client =
+            extra_host_.empty() ? endpoint() : endpoint() + "," + extra_endpoint();
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
     return {server_,        "--name",
             "test",         "--data-dir",

@@ -90,8 +90,13 @@ private:
 
 class EtcdServer final : public ServerProcess {
 public:
+    // Listens on 127.0.0.1 and, when given, on `extra_host` too (an address of a network
+    // namespace a test made), on the same client port.
+    explicit EtcdServer(std::string extra_host = "") : extra_host_(std::move(extra_host)) {}
     // "http://127.0.0.1:<client port>"
     std::string endpoint() const;
+    // "http://<extra_host>:<client port>"
+    std::string extra_endpoint() const;
     // etcdctl against this server.
     RunResult ctl(const std::vector<std::string>& args);
 
@@ -101,6 +106,7 @@ protected:
     const char* what() const override { return "etcd"; }
 
 private:
+    std::string extra_host_;
     std::string server_;
     uint16_t peer_port_ = 0;
 };

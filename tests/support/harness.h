@@ -79,6 +79,8 @@ public:
     // Extra command-line arguments (after --data-dir, before the --set pairs) for later starts,
     // e.g. {"--recover"}.
     void set_args(std::vector<std::string> args) { args_ = std::move(args); }
+    // One more --set pair for later starts (after the others: it wins).
+    void add_set(std::string key_value) { sets_.push_back(std::move(key_value)); }
     // SIGTERM and wait; returns the exit status (as from waitpid) or -1 if it was not running.
     int stop();
     // SIGKILL and wait. Safe to call from another thread while the test thread publishes.
