@@ -136,6 +136,18 @@ void Worker::check_publish_acl(Connection& conn, mqtt::Publish& p, std::string_v
         allowed = conn.acl_cache_if_any()->get(topic, ext.acl.epoch());
     }
     if (!allowed) {
+        // A chain that decides inline (the ACL file) is asked directly: no walk, no callbacks.
+        std::optional<auth::Verdict> v = ext.acl.verdict_now(
+                conn.identity, auth::Access::Publish, topic,
+                ext.acl_nomatch_allow.load(std::memory_order_relaxed));
+        if (v) {
+            allowed = *v == auth::Verdict::Allow;
+            if (cache) {
+                conn.acl_cache().put(topic, *allowed, ext.acl.epoch());
+            }
+        }
+    }
+    if (!allowed) {
         uint64_t id = conn.id();
         // Filled only when the decision comes later: the packet's bytes do not outlive this
         // call, so the waiting publish owns copies.
