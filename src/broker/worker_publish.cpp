@@ -344,6 +344,11 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
             outbox_.resize(broker_.worker_count());
         }
         outbox_[w].push_back(std::move(d));
+        if (outbox_[w].size() >= kOutboxEarly) {
+            // A large read: that worker starts on these while this one routes the rest.
+            broker_.worker(w).push_deliveries(std::move(outbox_[w]));
+            outbox_[w].clear();
+        }
         if (!outbox_scheduled_) {
             outbox_scheduled_ = true;
             post([this] { send_outbox(); });  // after the rest of this turn's packets
