@@ -137,9 +137,9 @@ void Worker::check_publish_acl(Connection& conn, mqtt::Publish& p, std::string_v
     }
     if (!allowed) {
         // A chain that decides inline (the ACL file) is asked directly: no walk, no callbacks.
-        std::optional<auth::Verdict> v = ext.acl.verdict_now(
-                conn.identity, auth::Access::Publish, topic,
-                ext.acl_nomatch_allow.load(std::memory_order_relaxed));
+        std::optional<auth::Verdict> v =
+                ext.acl.verdict_now(conn.identity, auth::Access::Publish, topic,
+                                    ext.acl_nomatch_allow.load(std::memory_order_relaxed));
         if (v) {
             allowed = *v == auth::Verdict::Allow;
             if (cache) {
