@@ -37,6 +37,7 @@ void Committer::commit(WriteBatch batch, CommitCallback done) {
         if (!closed_) {
             const bool was_empty = queue_.empty();
             queue_.push_back(PendingCommit{std::move(batch), std::move(done)});
+            idle_.store(false, std::memory_order_relaxed);
             lock.unlock();
             if (was_empty) {
                 cv_.notify_one();
@@ -133,6 +134,9 @@ void Committer::run() {
             auto ready = [this] {
                 return !queue_.empty() || stopping_;
             };
+            if (queue_.empty()) {
+                idle_.store(true, std::memory_order_relaxed);
+            }
             if (out_of_space_.load(std::memory_order_acquire) &&
                 !failed_.load(std::memory_order_acquire)) {
                 // Out of space: wake at the next resume attempt even when nothing is queued.

@@ -86,6 +86,8 @@ public:
     // The sticky error; Status::ok() while no write has failed (or only for want of space).
     Status error() const;
     StoreHealth health() const;
+    // True while nothing is queued or being written (the thread waits for work). Any thread.
+    bool idle() const { return idle_.load(std::memory_order_relaxed); }
     // RocksDB reported that a background job ran out of space (any thread): writes wait for a
     // resume as after a failed write.
     void background_no_space(const Status& cause);
@@ -118,6 +120,7 @@ private:
     Status no_space_;       // guarded by err_mu_: the cause of the current out-of-space wait
     uint64_t resumed_ = 0;  // guarded by err_mu_
     std::atomic<bool> failed_{false};
+    std::atomic<bool> idle_{true};
     std::atomic<bool> out_of_space_{false};
     std::atomic<uint64_t> refused_{0};
     std::chrono::steady_clock::time_point next_resume_{};  // committer thread

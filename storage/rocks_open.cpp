@@ -142,12 +142,33 @@ public:
     }
 };
 
+// The meta keys a group commit rewrites again and again: a session's counts ("sc/"), the global
+// counts and the message id high-water mark. Each new version of a key sorts right before its
+// previous one (same user key, higher sequence number), so an insert hinted with the key's own
+// previous position touches a few nodes; unhinted, each is a search from the top of a memtable
+// that holds every earlier version: in durable publishing into 300 offline sessions, the
+// sessions' counts (a third of the group's inserts) cost as much as the queue entries (12 k
+// against 3.7 k instructions per insert). Reference counts ("rc/") are left out: most are
+// written once or twice, and each hinted key keeps a splice in the memtable.
+class MetaKeyHint final : public rocksdb::SliceTransform {
+public:
+    const char* Name() const override { return "mqttd.MetaKeyHint"; }
+    rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
+    bool InDomain(const rocksdb::Slice& key) const override {
+        return key.starts_with("sc/") || key.starts_with("count/") ||
+               key == rocksdb::Slice(keys::kNextMessageId.data(), keys::kNextMessageId.size());
+    }
+};
+
 rocksdb::ColumnFamilyOptions family_options(const std::shared_ptr<rocksdb::Cache>& cache,
-                                            bool queues = false) {
+                                            std::optional<Cf> family = std::nullopt) {
     rocksdb::ColumnFamilyOptions cfo;
-    if (queues) {
+    if (family == Cf::Queues) {
         static const auto kQueuePrefix = std::make_shared<QueueClientPrefix>();
         cfo.memtable_insert_with_hint_prefix_extractor = kQueuePrefix;
+    } else if (family == Cf::Meta) {
+        static const auto kMetaHint = std::make_shared<MetaKeyHint>();
+        cfo.memtable_insert_with_hint_prefix_extractor = kMetaHint;
     }
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
@@ -271,7 +292,7 @@ rocksdb::DBOptions db_options(const Options& options) {
     // 3.6 s recovery without it.
     dbo.max_total_wal_size = 16u << 20;
     // One writer (the committer): concurrent memtable inserts would only disable the insert
-    // hints of the queues family (family_options).
+    // hints of the queues and meta families (family_options).
     dbo.allow_concurrent_memtable_write = false;
     if (options.secondary_dir.empty()) {
         if (options.create_if_missing) {
@@ -305,8 +326,7 @@ Result<std::vector<rocksdb::ColumnFamilyDescriptor>, Status> family_descriptors(
     }
     std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
     for (size_t i = 0; i < kNumCf; ++i) {
-        descriptors.emplace_back(kCfNames[i],
-                                 family_options(cache, i == static_cast<size_t>(Cf::Queues)));
+        descriptors.emplace_back(kCfNames[i], family_options(cache, static_cast<Cf>(i)));
     }
     descriptors.emplace_back(rocksdb::kDefaultColumnFamilyName, family_options(cache));
     for (const std::string& name : existing) {
@@ -712,8 +732,7 @@ Status repair_into_copy(const Options& options) {
     auto cache = rocksdb::NewLRUCache(8u << 20);
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
     for (size_t i = 0; i < kNumCf; ++i) {
-        families.emplace_back(kCfNames[i],
-                              family_options(cache, i == static_cast<size_t>(Cf::Queues)));
+        families.emplace_back(kCfNames[i], family_options(cache, static_cast<Cf>(i)));
     }
     families.emplace_back(rocksdb::kDefaultColumnFamilyName, family_options(cache));
     rocksdb::Status s = rocksdb::RepairDB(work, dbo, families, family_options(cache));

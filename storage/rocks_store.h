@@ -72,6 +72,7 @@ public:
     Status write(WriteBatch batch) override;
     Status error() const override;
     StoreHealth health() const override;
+    bool commit_idle() const override { return committer_.idle(); }
     void close() override;
     uint64_t next_message_id() override;
 

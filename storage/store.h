@@ -156,6 +156,9 @@ public:
     virtual Status error() const = 0;
     // Whether writes are taken now, and what refused them. Cheap; any thread.
     virtual StoreHealth health() const = 0;
+    // True while the group-commit thread has nothing queued or being written: a batch
+    // committed now is written at once. A hint (it may change right after); any thread.
+    virtual bool commit_idle() const { return false; }
     // Drains pending batches and closes. Idempotent.
     virtual void close() = 0;
 

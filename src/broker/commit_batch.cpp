@@ -19,6 +19,7 @@ void CommitBatch::schedule() {
         hooks_.post([this] {
             scheduled_ = false;
             flush();
+            early_epoch_ = 0;
         });
     }
 }
@@ -30,13 +31,13 @@ void CommitBatch::flush() {
     std::vector<Task> callbacks = std::move(callbacks_);
     callbacks_.clear();
     if (batch_.empty()) {
+        if (early_epoch_ > committed_ && (!tokens.empty() || !callbacks.empty())) {
+            // This turn's writes went out early and are not durable yet.
+            deferred_.push_back(Deferred{early_epoch_, std::move(tokens), std::move(callbacks)});
+            return;
+        }
         // Nothing stored in this turn: what waits on it is complete as it is.
-        for (const auto& t : tokens) {
-            hooks_.complete(t);
-        }
-        for (auto& cb : callbacks) {
-            cb();
-        }
+        complete_all(tokens, callbacks, true);
         return;
     }
     uint64_t epoch = epoch_++;
@@ -68,6 +69,16 @@ void CommitBatch::on_commit(uint64_t epoch,
         // acknowledged.
         failed_ = true;
     }
+    complete_all(tokens, callbacks, ok);
+    while (!deferred_.empty() && deferred_.front().epoch <= committed_) {
+        Deferred d = std::move(deferred_.front());
+        deferred_.erase(deferred_.begin());
+        complete_all(d.tokens, d.callbacks, ok);
+    }
+    hooks_.committed();
+}
+
+void CommitBatch::complete_all(std::vector<Token>& tokens, std::vector<Task>& callbacks, bool ok) {
     for (const auto& t : tokens) {
         if (ok) {
             hooks_.complete(t);
@@ -80,7 +91,6 @@ void CommitBatch::on_commit(uint64_t epoch,
     for (auto& cb : callbacks) {
         cb();
     }
-    hooks_.committed();
 }
 
 }  // namespace mqttd::broker

@@ -12,6 +12,10 @@
 // batch of epoch E (a queue entry the session will read back from the store) is readable once
 // committed() >= E, unless that batch failed: then it is not in the store at all.
 //
+// EARLY FLUSH. Between packets a turn may hand its batch over before its end
+// (flush_if_store_idle); the turn's own flush then takes what followed. When nothing followed,
+// the tokens and callbacks added after the early flush wait for it instead of completing at once.
+//
 // A FAILED BATCH (the store is out of space, or failed for good) completes its tokens marked
 // failed, so the responses that waited for it refuse instead of acknowledging
 // (Worker::refuse_unstored); its callbacks and the committed hook run as after a durable one.
@@ -59,6 +63,18 @@ public:
         callbacks_.push_back(std::move(done));
         schedule();
     }
+    // Between two packets or deliveries (never inside one, whose writes and token must share a
+    // batch): hands the batch to the store at once when it holds kEarlyOps ops or more and the
+    // store's committer has nothing to write, so the committer writes the first part of a
+    // large read while this worker handles the rest. The turn's flush takes what follows.
+    void flush_if_store_idle() {
+        if (batch_.ops().size() >= kEarlyOps && store_.commit_idle()) {
+            flush();
+            early_epoch_ = epoch_ - 1;
+        }
+    }
+    static constexpr size_t kEarlyOps = 64;
+
     // Whether message `id` has been put in this turn's batch yet; notes it if not. (A message
     // routed to several sessions of this worker is stored once per batch.)
     bool first_in_turn(uint64_t id);
@@ -74,6 +90,15 @@ private:
                    std::vector<Token>&& tokens,
                    std::vector<Task>&& callbacks,
                    bool ok);
+    void complete_all(std::vector<Token>& tokens, std::vector<Task>& callbacks, bool ok);
+
+    // Tokens and callbacks of a turn whose writes all went out in an early flush: they wait
+    // for that batch (after_commit's "everything written so far").
+    struct Deferred {
+        uint64_t epoch;
+        std::vector<Token> tokens;
+        std::vector<Task> callbacks;
+    };
 
     storage::Store& store_;
     Hooks hooks_;
@@ -81,6 +106,8 @@ private:
     std::vector<Token> tokens_;
     std::vector<Task> callbacks_;
     std::vector<uint64_t> messages_;  // message ids already put in this turn's batch
+    std::vector<Deferred> deferred_;  // in epoch order
+    uint64_t early_epoch_ = 0;        // this turn's last early flush, 0 if none
     bool scheduled_ = false;
     bool failed_ = false;
     uint64_t epoch_ = 1;

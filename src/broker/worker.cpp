@@ -100,6 +100,7 @@ void Worker::drain_inbox() {
     InboxBatch b = inbox_.take();
     for (auto& d : b.deliveries) {
         deliver(std::move(d));
+        commits_.flush_if_store_idle();
     }
     for (const auto& t : b.completions) {
         complete(t);

@@ -151,6 +151,8 @@ public:
 private:
     // Deliveries routed this turn to sessions homed on other workers, per worker.
     std::vector<std::vector<Delivery>> outbox_;
+    // A worker's outbox is handed over at this size without waiting for the end of the turn.
+    static constexpr size_t kOutboxEarly = 64;
     bool outbox_scheduled_ = false;
     void send_outbox();
 

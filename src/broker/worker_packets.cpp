@@ -28,7 +28,9 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
         return continue_connect_auth(conn, packet);  // before CONNACK: AUTH or DISCONNECT only
     }
     if (auto* p = std::get_if<mqtt::Publish>(&packet)) {
-        return handle_publish(conn, *p);
+        ReasonCode rc = handle_publish(conn, *p);
+        commits_.flush_if_store_idle();
+        return rc;
     }
     if (auto* a = std::get_if<mqtt::Ack>(&packet)) {
         return handle_ack(conn, *a);

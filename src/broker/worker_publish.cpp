@@ -136,6 +136,18 @@ void Worker::check_publish_acl(Connection& conn, mqtt::Publish& p, std::string_v
         allowed = conn.acl_cache_if_any()->get(topic, ext.acl.epoch());
     }
     if (!allowed) {
+        // A chain that decides inline (the ACL file) is asked directly: no walk, no callbacks.
+        std::optional<auth::Verdict> v =
+                ext.acl.verdict_now(conn.identity, auth::Access::Publish, topic,
+                                    ext.acl_nomatch_allow.load(std::memory_order_relaxed));
+        if (v) {
+            allowed = *v == auth::Verdict::Allow;
+            if (cache) {
+                conn.acl_cache().put(topic, *allowed, ext.acl.epoch());
+            }
+        }
+    }
+    if (!allowed) {
         uint64_t id = conn.id();
         // Filled only when the decision comes later: the packet's bytes do not outlive this
         // call, so the waiting publish owns copies.
@@ -332,6 +344,11 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
             outbox_.resize(broker_.worker_count());
         }
         outbox_[w].push_back(std::move(d));
+        if (outbox_[w].size() >= kOutboxEarly) {
+            // A large read: that worker starts on these while this one routes the rest.
+            broker_.worker(w).push_deliveries(std::move(outbox_[w]));
+            outbox_[w].clear();
+        }
         if (!outbox_scheduled_) {
             outbox_scheduled_ = true;
             post([this] { send_outbox(); });  // after the rest of this turn's packets

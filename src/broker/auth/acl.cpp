@@ -582,6 +582,16 @@ void AclFile::check(const ClientIdentity& id,
     done(m->allow ? Decision::allow(std::move(why)) : Decision::deny(std::move(why)));
 }
 
+std::optional<Verdict> AclFile::verdict_now(const ClientIdentity& id,
+                                            Access access,
+                                            std::string_view topic) const {
+    auto m = match(id, access, topic);
+    if (!m) {
+        return Verdict::Ignore;
+    }
+    return m->allow ? Verdict::Allow : Verdict::Deny;
+}
+
 Result<size_t, std::string> AclFile::reload() {
     std::string display = path_.substr(path_.find_last_of('/') + 1);
     std::ifstream in(path_, std::ios::binary);
@@ -624,13 +634,23 @@ void AclCache::sync_epoch(uint64_t epoch) {
     }
 }
 
+AclCache::Entry* AclCache::find(std::string_view topic, size_t hash) {
+    for (auto& e : entries_) {
+        if (e.hash == hash && e.topic == topic) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
 std::optional<bool> AclCache::get(std::string_view topic, uint64_t epoch) {
     sync_epoch(epoch);
-    for (auto& e : entries_) {
-        if (e.topic == topic) {
-            e.last_use = ++tick_;
-            return e.allow;
-        }
+    if (entries_.empty()) {
+        return std::nullopt;
+    }
+    if (Entry* e = find(topic, std::hash<std::string_view>{}(topic))) {
+        e->last_use = ++tick_;
+        return e->allow;
     }
     return std::nullopt;
 }
@@ -640,21 +660,21 @@ void AclCache::put(std::string_view topic, bool allow, uint64_t epoch) {
         return;
     }
     sync_epoch(epoch);
-    for (auto& e : entries_) {
-        if (e.topic == topic) {
-            e.allow = allow;
-            e.last_use = ++tick_;
-            return;
-        }
+    const size_t hash = std::hash<std::string_view>{}(topic);
+    if (Entry* e = find(topic, hash)) {
+        e->allow = allow;
+        e->last_use = ++tick_;
+        return;
     }
     if (entries_.size() < capacity_) {
-        entries_.push_back(Entry{std::string(topic), allow, ++tick_});
+        entries_.push_back(Entry{std::string(topic), hash, allow, ++tick_});
         return;
     }
     auto lru = std::min_element(
             entries_.begin(), entries_.end(),
             [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; });
     lru->topic.assign(topic.data(), topic.size());
+    lru->hash = hash;
     lru->allow = allow;
     lru->last_use = ++tick_;
 }

@@ -135,6 +135,9 @@ public:
                Access access,
                std::string_view topic,
                DecisionCallback done) override;
+    std::optional<Verdict> verdict_now(const ClientIdentity& id,
+                                       Access access,
+                                       std::string_view topic) const override;
 
     // Reads and parses the file, then swaps the rules in; returns the rule count, or the
     // one-line error ("acl.conf:7: expected '}'") and keeps the old rules.
@@ -175,10 +178,12 @@ public:
 private:
     struct Entry {
         std::string topic;
+        size_t hash = 0;  // of topic: a lookup compares the bytes of one entry, not of each
         bool allow = false;
         uint64_t last_use = 0;
     };
     void sync_epoch(uint64_t epoch);
+    Entry* find(std::string_view topic, size_t hash);
 
     size_t capacity_;
     uint64_t epoch_ = 0;

@@ -203,4 +203,32 @@ void AclChain::check(const ClientIdentity& id,
     walk->next(0);
 }
 
+std::optional<Verdict> AclChain::verdict_now(const ClientIdentity& id,
+                                             Access access,
+                                             std::string_view topic,
+                                             bool nomatch_allow) {
+    if (oversized(id)) {
+        return std::nullopt;
+    }
+    // Nothing is counted until the verdict is known, so falling back to check() after an
+    // inline Ignore counts the decision once.
+    auto checkers = providers_.snapshot();
+    for (const auto& c : *checkers) {
+        std::optional<Verdict> v = c->verdict_now(id, access, topic);
+        if (!v) {
+            return std::nullopt;
+        }
+        if (*v != Verdict::Ignore) {
+            Decision d;
+            d.verdict = *v;
+            counters_.count(d, false);
+            return v;
+        }
+    }
+    Decision d;
+    d.verdict = nomatch_allow ? Verdict::Allow : Verdict::Deny;
+    counters_.count(d, true);
+    return d.verdict;
+}
+
 }  // namespace mqttd::broker::auth

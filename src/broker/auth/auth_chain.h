@@ -110,6 +110,14 @@ public:
                        Access access,
                        std::string_view topic,
                        DecisionCallback done) = 0;
+    // The verdict (Ignore included) when this checker has it at once, without a callback and
+    // without a reason text (a rule file in memory); nullopt when it answers only through
+    // check(). Must not block; the default answers only through check().
+    virtual std::optional<Verdict> verdict_now(const ClientIdentity& /*id*/,
+                                               Access /*access*/,
+                                               std::string_view /*topic*/) const {
+        return std::nullopt;
+    }
 };
 
 struct ChainCounters {
@@ -272,6 +280,14 @@ public:
                std::string_view topic,
                bool nomatch_allow,
                DecisionCallback done);
+    // check()'s verdict for a client that is not a superuser, Allow or Deny, when every checker
+    // it asks has its answer at once (AclChecker::verdict_now), counted as check() counts it;
+    // nullopt when one of them answers only through check() (or the credentials are too
+    // long): call check() then. The PUBLISH path's way around the walk's allocations.
+    std::optional<Verdict> verdict_now(const ClientIdentity& id,
+                                       Access access,
+                                       std::string_view topic,
+                                       bool nomatch_allow);
 
     // Changes whenever the checker list changes or bump_epoch() is called (the ACL file was
     // reloaded): per-connection AclCaches compare it and drop stale entries.

@@ -272,10 +272,13 @@ TEST(AclFile, ReloadIsAtomicAndKeepsOldRulesOnError) {
     ASSERT_TRUE(d.called);
     EXPECT_EQ(d.decision.verdict, Verdict::Deny);
     EXPECT_EQ(d.decision.reason, "acl.conf line 7");
+    EXPECT_EQ(file.verdict_now(remote, Access::Subscribe, "#"), Verdict::Deny);
     ASSERT_TRUE(file.load_text("{deny, {user, \"x\"}, publish, [\"t\"]}.", "upload").ok());
     d = testing::wait_decision(
             [&](DecisionCallback cb) { file.check(remote, Access::Subscribe, "#", cb); });
     EXPECT_EQ(d.decision.verdict, Verdict::Ignore);
+    EXPECT_EQ(file.verdict_now(remote, Access::Subscribe, "#"), Verdict::Ignore);
+    EXPECT_EQ(file.verdict_now(identity("c", "x"), Access::Publish, "t"), Verdict::Deny);
 }
 
 TEST(AclCache, LruBoundedClearAndEpoch) {
@@ -296,6 +299,15 @@ TEST(AclCache, LruBoundedClearAndEpoch) {
     cache.put("a", false, 2);
     cache.clear_all();
     EXPECT_EQ(cache.size(), 0u);
+    // Topics of one length, told apart by their bytes.
+    AclCache many(32);
+    for (int i = 0; i < 32; ++i) {
+        many.put("t/" + std::to_string(i % 10) + std::to_string(i / 10), i % 2 == 0, 1);
+    }
+    for (int i = 0; i < 32; ++i) {
+        EXPECT_EQ(many.get("t/" + std::to_string(i % 10) + std::to_string(i / 10), 1), i % 2 == 0);
+    }
+    EXPECT_EQ(many.get("t/99", 1), std::nullopt);
     AclCache off(0);
     off.put("a", true, 1);
     EXPECT_EQ(off.get("a", 1), std::nullopt);

@@ -169,5 +169,32 @@ TEST(AclChain, OrderSuperuserNomatchAndEpoch) {
     EXPECT_EQ(check(false, "secret/x", false).verdict, Verdict::Allow);
 }
 
+TEST(AclChain, VerdictNowInlineOrFallsBackToCheck) {
+    AclChain chain;
+    auto file = std::make_shared<AclFile>("unused");
+    ASSERT_TRUE(file->load_text("{deny, all, publish, [\"secret/#\"]}.", "acl.conf").ok());
+    chain.set(file);
+    const auto id = identity("c", "u");
+    EXPECT_EQ(chain.verdict_now(id, Access::Publish, "secret/x", true), Verdict::Deny);
+    EXPECT_EQ(chain.verdict_now(id, Access::Publish, "open", true), Verdict::Allow);  // nomatch
+    EXPECT_EQ(chain.verdict_now(id, Access::Publish, "open", false), Verdict::Deny);
+    ChainCounters c = chain.counters();
+    EXPECT_EQ(c.allowed, 1u);
+    EXPECT_EQ(c.denied, 2u);
+    EXPECT_EQ(c.ignored, 2u);
+
+    // A checker that answers only through check(): asked only when the file ignores the topic,
+    // and then not inline.
+    auto http = std::make_shared<Fixed>("emq_auth_http", Decision::allow("http"), true);
+    chain.set(http);
+    EXPECT_EQ(chain.verdict_now(id, Access::Publish, "secret/x", false), Verdict::Deny);
+    EXPECT_EQ(chain.verdict_now(id, Access::Publish, "open", false), std::nullopt);
+    EXPECT_EQ(http->asked, 0);
+    EXPECT_EQ(chain.counters().denied, 3u);  // the fallback counts nothing: check() will
+
+    auto long_name = identity("c", std::string(kMaxCredentialBytes + 1, 'u'));
+    EXPECT_EQ(chain.verdict_now(long_name, Access::Publish, "secret/x", false), std::nullopt);
+}
+
 }  // namespace
 }  // namespace mqttd::broker::auth

@@ -231,6 +231,30 @@ TEST_F(SessionTest, OfflineQueueIsStoredAndDrainsInOrderWithinTheWindow) {
     EXPECT_EQ(stored("c1"), 4u) << "the acknowledged entry leaves the store";
 }
 
+// A batch handed over early (a large read while the committer has nothing to write): what is
+// added after it in the same turn, with nothing written after it, waits for that batch.
+TEST_F(SessionTest, EarlyFlushedTurnDefersWhatFollowsToItsBatch) {
+    auto s = std::make_shared<Session>("c1", 0, true);
+    ASSERT_TRUE(loop_.run_until([&] { return store_->commit_idle(); }));
+    for (int i = 0; i < 40; ++i) {
+        s->enqueue(*ctx_, message("t", "m", 1), 1, false, {});
+    }
+    const uint64_t early = commits_->epoch();
+    commits_->flush_if_store_idle();  // 80 ops: handed over now
+    EXPECT_EQ(commits_->epoch(), early + 1);
+    bool done = false;
+    uint64_t committed_then = 0;
+    size_t stored_then = 0;
+    commits_->after_commit([&] {
+        done = true;
+        committed_then = commits_->committed();
+        stored_then = stored("c1");
+    });
+    ASSERT_TRUE(loop_.run_until([&] { return done; }));
+    EXPECT_GE(committed_then, early);
+    EXPECT_EQ(stored_then, 40u);
+}
+
 // Contract 3 for QoS 2: after PUBREC the PUBREL state is what is stored (not the message), so a
 // restart resends PUBREL and never the PUBLISH.
 TEST_F(SessionTest, Qos2PubrelStateSurvivesARestart) {
