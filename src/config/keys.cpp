@@ -52,6 +52,9 @@ constexpr std::array kKeys{
     KeyDef{.name = "cluster.lease_ttl", .type = Duration, .default_text = "10", .min = 2,
            .max = 3600,
            .description = "How long after its last keep-alive a node still counts as running."},
+    KeyDef{.name = "cluster.listener", .type = Address, .default_text = "127.0.0.1:4370",
+           .description = "The node-to-node link: host:port other nodes reach this one on "
+                          "(advertised in its member record)."},
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},
