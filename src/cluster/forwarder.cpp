@@ -92,10 +92,7 @@ uint32_t Forwarder::forward(const broker::MessagePtr& msg, const broker::Token* 
     if (msg->retain) {
         // Every node stores it (and delivers it to its own subscribers), so a SUBSCRIBE on
         // any node sees it; an empty payload deletes it everywhere.
-        for (const auto& [name, address] : membership_.peer_links()) {
-            answers += link_.send(name, *msg, token) ? 1 : 0;
-        }
-        return answers;
+        return link_.send_all(*msg, token);
     }
     table_.match(msg->topic(), ids);
     for (uint32_t id : ids) {

@@ -187,6 +187,23 @@ bool PeerLink::send(const std::string& node, const broker::Message& m, const bro
     return want;
 }
 
+uint32_t PeerLink::send_all(const broker::Message& m, const broker::Token* token) {
+    std::vector<std::string> names;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [name, p] : peers_) {
+            if (p->alive) {
+                names.push_back(name);
+            }
+        }
+    }
+    uint32_t answers = 0;
+    for (const auto& name : names) {
+        answers += send(name, m, token) ? 1 : 0;
+    }
+    return answers;
+}
+
 void PeerLink::answer(uint64_t cookie, bool ok) {
     std::lock_guard lock(mutex_);
     auto it = cookies_.find(cookie);

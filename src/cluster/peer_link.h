@@ -76,6 +76,8 @@ public:
     // Queues `m` for `node`. With `token`: returns true, and on_answer(token, ...) follows
     // exactly once (the peer's Ack, or a failure). Without: returns false.
     bool send(const std::string& node, const broker::Message& m, const broker::Token* token);
+    // send() to every peer alive now; the number of answers that will follow.
+    uint32_t send_all(const broker::Message& m, const broker::Token* token);
     // A Publish taken with `cookie` is durable (`ok`) or failed: its Ack goes to its sender.
     void answer(uint64_t cookie, bool ok);
 

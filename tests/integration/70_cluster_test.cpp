@@ -631,5 +631,32 @@ TEST_F(ClusterIt, WhatAPeerAcknowledgedIsInItsStoreForAPersistentSession) {
     s.expect_silence();
 }
 
+TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    MosqClient sub("sub");
+    ASSERT_EQ(sub.connect(b->port()), 0);
+    ASSERT_EQ(sub.subscribe("w/1", 1), std::vector<int>{1});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "w/1", {&sub}));
+
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    b->signal(SIGSTOP);
+    ASSERT_TRUE(pub.send(pkt::publish("w/1", "never stored on b", 1, 3)));
+    EXPECT_FALSE(pub.read(500ms).has_value()) << "no PUBACK while b holds the message";
+    b->kill9();
+    // Once b's lease ends, what waited for it fails: a 3.1.1 publisher has no code for it and
+    // is disconnected without a PUBACK, so it sends the message again.
+    int skipped = 0;
+    EXPECT_TRUE(pub.wait_closed(10000ms, &skipped));
+    EXPECT_EQ(skipped, 0) << "no PUBACK before the close";
+    // Without b's routes the same message is acknowledged at once.
+    RawClient again;
+    ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
+    again.publish("w/1", "never stored on b", 1);
+}
+
 }  // namespace
 }  // namespace mqttd::itest
