@@ -196,11 +196,13 @@ TEST_F(EtcdIt, AnUnreachableEndpointIsSkippedAndNoneReachableIsAnError) {
 class ClusterIt : public EtcdIt {
 protected:
     std::unique_ptr<BrokerProcess> node(const std::string& name,
-                                        const std::string& endpoints = "") {
+                                        const std::string& endpoints = "",
+                                        int lease_ttl_s = 2) {
         return std::make_unique<BrokerProcess>(std::vector<std::string>{
                 "node.name=" + name,
                 "cluster.etcd.endpoints=" + (endpoints.empty() ? g_etcd->endpoint() : endpoints),
-                "cluster.name=" + cluster_name(), "cluster.lease_ttl=2",
+                "cluster.name=" + cluster_name(),
+                "cluster.lease_ttl=" + std::to_string(lease_ttl_s),
                 "cluster.listener=127.0.0.1:" + std::to_string(free_port())});
     }
 
@@ -656,6 +658,54 @@ TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
     RawClient again;
     ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
     again.publish("w/1", "never stored on b", 1);
+}
+
+TEST_F(ClusterIt, APeerBackWithinItsLeaseGetsWhatWaitedForItExactlyOnce) {
+    // A long lease: b restarts before the others see it gone.
+    auto a = node("a@127.0.0.1", "", 20);
+    auto b = node("b@127.0.0.1", "", 20);
+    {
+        RawClient s;
+        ASSERT_FALSE(s.connect_ok(b->port(), "durable", false)) << "a new session";
+        EXPECT_EQ(s.subscribe("z/#", 1), (std::vector<uint8_t>{1}));
+        s.disconnect();
+    }
+    ASSERT_TRUE(eventually([&] { return route_keys().size() == 1; }));
+    MosqClient probe_sub("probe-sub");
+    ASSERT_EQ(probe_sub.connect(b->port()), 0);
+    ASSERT_EQ(probe_sub.subscribe("zp/probe", 0), std::vector<int>{0});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "zp/probe", {&probe_sub}));
+
+    b->kill9();
+    // Published while b is down: queued on a, no PUBACK yet.
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    constexpr int kCount = 10;
+    for (int i = 1; i <= kCount; ++i) {
+        ASSERT_TRUE(pub.send(pkt::publish("z/" + std::to_string(i), std::to_string(i), 1,
+                                          static_cast<uint16_t>(i))));
+    }
+    EXPECT_FALSE(pub.read(500ms).has_value()) << "no PUBACK while b is down";
+    b->start();
+    // The link comes back, a sends what waited, b stores it and answers: every PUBACK, in order.
+    for (int i = 1; i <= kCount; ++i) {
+        auto ack = pub.read(15000ms);
+        ASSERT_TRUE(ack.has_value()) << "PUBACK " << i;
+        EXPECT_EQ(ack->type(), kPuback);
+        EXPECT_EQ(packet_id_of(*ack), i);
+    }
+    RawClient s;
+    EXPECT_TRUE(s.connect_ok(b->port(), "durable", false)) << "session present";
+    std::set<std::string> got;
+    for (int i = 0; i < kCount; ++i) {
+        auto m = s.receive_and_ack();
+        ASSERT_TRUE(m.has_value()) << "after " << i;
+        got.insert(m->payload);
+    }
+    EXPECT_EQ(got.size(), size_t{kCount});
+    s.expect_silence();
 }
 
 }  // namespace
