@@ -41,6 +41,7 @@ public:
         std::string node;
         std::string listen;  // cluster.listener
         size_t max_queue_bytes = size_t{64} << 20;
+        int64_t forward_timeout_ms = 30000;  // cluster.forward_timeout
     };
     using Log = std::function<void(bool warning, const std::string& line)>;
 

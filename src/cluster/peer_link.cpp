@@ -163,6 +163,7 @@ bool PeerLink::send(const std::string& node, const broker::Message& m, const bro
         } else {
             OutFrame f;
             f.seq = p->next_seq++;
+            f.queued_ms = mono_ms();
             encode_publish(f.bytes, PublishFrame{f.seq, m.qos, m.retain, want, m.created_at_ms,
                                                  m.expiry_at_ms, m.topic(), m.from_client(),
                                                  m.properties(), m.payload()});
@@ -277,6 +278,44 @@ void PeerLink::refresh_peers(int64_t now_ms) {
             cb_.log(true, "cluster: node " + p->name + " left; its link is closed");
         }
         fail_all(*p);
+    }
+}
+
+void PeerLink::expire(int64_t now_ms) {
+    const int64_t before = now_ms - options_.ack_timeout_ms;
+    std::vector<broker::Token> failed;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [name, pp] : peers_) {
+            Peer& p = *pp;
+            // Both are in sequence order, which is the order they were queued in.
+            while (!p.queue.empty() && p.queue.front().queued_ms <= before) {
+                OutFrame& f = p.queue.front();
+                if (f.has_token) {
+                    failed.push_back(f.token);
+                } else {
+                    dropped_.fetch_add(1, std::memory_order_relaxed);
+                }
+                p.queue_bytes -= f.bytes.size();
+                p.queue.pop_front();
+            }
+            for (auto& f : p.unacked) {
+                if (f.queued_ms > before) {
+                    break;
+                }
+                if (!f.acked) {
+                    f.acked = true;  // not sent again; a late Ack is ignored
+                    f.bytes.clear();
+                    failed.push_back(f.token);
+                }
+            }
+            while (!p.unacked.empty() && p.unacked.front().acked) {
+                p.unacked.pop_front();
+            }
+        }
+    }
+    for (const auto& t : failed) {
+        cb_.on_answer(t, false);
     }
 }
 
@@ -558,6 +597,7 @@ void PeerLink::run() {
         const int64_t now = mono_ms();
         if (now - last_refresh_ms_ >= kRefreshMs) {
             refresh_peers(now);
+            expire(now);
         }
         int64_t next_event = now + kRefreshMs;
         fds.clear();

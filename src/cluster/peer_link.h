@@ -16,7 +16,8 @@
 // beyond that a QoS 0 message is dropped (counted) and one that waits for an answer is
 // answered "failed" at once. A peer that leaves the cluster (its alive key goes: a clean stop
 // or its lease expired) has every waiting frame answered "failed": its persistent sessions did
-// not store them.
+// not store them; so has a frame still unanswered after `ack_timeout_ms` (a peer that is alive
+// in etcd but cannot be reached, e.g. across a partition).
 //
 // Thread-safety: send() and answer() from any thread; the rest of the work on the link's own
 // thread, which calls the callbacks.
@@ -49,6 +50,9 @@ public:
         std::string node;    // this node's name
         uint64_t incarnation = 0;
         size_t max_queue_bytes = size_t{64} << 20;  // per peer
+        // A frame not answered within this (queued or sent) is answered "failed"
+        // (cluster.forward_timeout).
+        int64_t ack_timeout_ms = 30000;
     };
     struct Callbacks {
         // The peers alive now, name → their link's "host:port" (asked every 200 ms).
@@ -88,6 +92,7 @@ public:
 private:
     struct OutFrame {
         uint64_t seq = 0;
+        int64_t queued_ms = 0;  // mono
         std::string bytes;
         bool has_token = false;
         bool acked = false;
@@ -124,6 +129,8 @@ private:
 
     void run();
     void refresh_peers(int64_t now_ms);
+    // Answers "failed" what has waited longer than ack_timeout_ms.
+    void expire(int64_t now_ms);
     void dial(Peer& p, int64_t now_ms);
     void close_peer(Peer& p, const std::string& why);
     void fail_all(Peer& p);

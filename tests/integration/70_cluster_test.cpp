@@ -197,13 +197,16 @@ class ClusterIt : public EtcdIt {
 protected:
     std::unique_ptr<BrokerProcess> node(const std::string& name,
                                         const std::string& endpoints = "",
-                                        int lease_ttl_s = 2) {
-        return std::make_unique<BrokerProcess>(std::vector<std::string>{
+                                        int lease_ttl_s = 2,
+                                        std::vector<std::string> extra = {}) {
+        std::vector<std::string> sets{
                 "node.name=" + name,
                 "cluster.etcd.endpoints=" + (endpoints.empty() ? g_etcd->endpoint() : endpoints),
                 "cluster.name=" + cluster_name(),
                 "cluster.lease_ttl=" + std::to_string(lease_ttl_s),
-                "cluster.listener=127.0.0.1:" + std::to_string(free_port())});
+                "cluster.listener=127.0.0.1:" + std::to_string(free_port())};
+        sets.insert(sets.end(), extra.begin(), extra.end());
+        return std::make_unique<BrokerProcess>(std::move(sets));
     }
 
     // This cluster's route keys in etcd, as "<filter> <node>".
@@ -706,6 +709,39 @@ TEST_F(ClusterIt, APeerBackWithinItsLeaseGetsWhatWaitedForItExactlyOnce) {
     }
     EXPECT_EQ(got.size(), size_t{kCount});
     s.expect_silence();
+}
+
+TEST_F(ClusterIt, APeerAliveButOutOfReachMakesItsMessagesFailAfterTheForwardTimeout) {
+    // b keeps its lease (20 s) while it does not answer (stopped); a gives up after 2 s.
+    auto a = node("a@127.0.0.1", "", 20, {"cluster.forward_timeout=2"});
+    auto b = node("b@127.0.0.1", "", 20);
+    MosqClient sub("sub");
+    ASSERT_EQ(sub.connect(b->port()), 0);
+    ASSERT_EQ(sub.subscribe("o/1", 1), std::vector<int>{1});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "o/1", {&sub}));
+
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    b->signal(SIGSTOP);
+    const auto sent_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(pub.send(pkt::publish("o/1", "unanswered", 1, 5)));
+    int skipped = 0;
+    EXPECT_TRUE(pub.wait_closed(10000ms, &skipped)) << "refused: 3.1.1 has no code for it";
+    EXPECT_EQ(skipped, 0) << "no PUBACK before the close";
+    EXPECT_GE(std::chrono::steady_clock::now() - sent_at, 1500ms) << "not before the timeout";
+    EXPECT_EQ(statuses(*a)["b@127.0.0.1"], "Running") << "b's lease still holds";
+    b->signal(SIGCONT);
+    // b is back: forwarding and its PUBACK work again.
+    RawClient again;
+    ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
+    again.publish("o/1", "answered", 1);
+    std::set<std::string> got;
+    while (auto m = sub.wait_message(2000ms)) {
+        got.insert(m->payload);
+    }
+    EXPECT_TRUE(got.contains("answered"));
 }
 
 }  // namespace
