@@ -203,8 +203,7 @@ protected:
                 "node.name=" + name,
                 "cluster.etcd.endpoints=" + (endpoints.empty() ? g_etcd->endpoint() : endpoints),
                 "cluster.name=" + cluster_name(),
-                "cluster.lease_ttl=" + std::to_string(lease_ttl_s),
-                "cluster.listener=127.0.0.1:" + std::to_string(free_port())};
+                "cluster.lease_ttl=" + std::to_string(lease_ttl_s)};
         sets.insert(sets.end(), extra.begin(), extra.end());
         return std::make_unique<BrokerProcess>(std::move(sets));
     }
