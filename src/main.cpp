@@ -24,6 +24,7 @@
 #include "broker/plugins.h"
 #include "broker/settings.h"
 #include "cluster/etcd_client.h"
+#include "cluster/forwarder.h"
 #include "cluster/membership.h"
 #include "cluster/peer_api.h"
 #include "config/command_line.h"
@@ -382,6 +383,7 @@ int run(int argc, char** argv) {
     // A cluster member joins before serving: management/nodes lists the cluster from the first
     // request. etcd out of reach does not stop the node (it serves its clients and keeps trying).
     std::unique_ptr<cluster::Membership> membership;
+    std::unique_ptr<cluster::Forwarder> forwarder;
     if (auto endpoints =
                 cluster::EtcdClient::parse_endpoints(cfg->get_string("cluster.etcd.endpoints"));
         !endpoints.empty()) {
@@ -393,7 +395,8 @@ int run(int argc, char** argv) {
         o.version = MQTTD_VERSION;
         o.otp_release = api::build_description();
         o.started_at_ms = broker.started_at_ms();
-        o.api = cluster::advertised_api(api_address, cfg->get_string("cluster.api_advertise"));
+        o.api = cluster::advertised_address(api_address, cfg->get_string("cluster.api_advertise"));
+        o.link = cluster::advertised_address(cfg->get_string("cluster.listener"), "");
         membership = std::make_unique<cluster::Membership>(
                 std::move(o), [](bool warning, const std::string& line) {
                     if (warning) {
@@ -407,6 +410,32 @@ int run(int argc, char** argv) {
             spdlog::warn("cluster: etcd unreachable ({}); serving local clients, retrying", why);
         }
         admin.set_cluster(membership.get());
+        // Routes and forwarding: the link binds before the listeners open (a port in use
+        // stops startup), and the broker knows its cluster before any worker runs.
+        cluster::Forwarder::Options f;
+        f.endpoints =
+                cluster::EtcdClient::parse_endpoints(cfg->get_string("cluster.etcd.endpoints"));
+        f.cluster = cfg->get_string("cluster.name");
+        f.node = settings.node_name;
+        f.listen = cfg->get_string("cluster.listener");
+        f.forward_timeout_ms = cfg->get_int("cluster.forward_timeout") * 1000;
+        const bool no_link = f.listen.empty();
+        forwarder = std::make_unique<cluster::Forwarder>(broker, *membership, std::move(f),
+                                                         [](bool warning, const std::string& line) {
+                                                             if (warning) {
+                                                                 spdlog::warn("{}", line);
+                                                             } else {
+                                                                 spdlog::info("{}", line);
+                                                             }
+                                                         });
+        if (auto err = no_link ? std::string("cluster.listener is empty: a cluster node needs it")
+                               : forwarder->start();
+            !err.empty()) {
+            membership->stop();
+            store->close();
+            return fail(err);
+        }
+        broker.set_cluster(forwarder.get());
     }
 
     server.start();
@@ -467,6 +496,9 @@ int run(int argc, char** argv) {
     dashboard.stop();
     rest.stop();
     admin.set_cluster(nullptr);
+    if (forwarder) {
+        forwarder->stop();  // after the workers: their last acks from peers came meanwhile
+    }
     if (membership) {
         membership->stop();  // leaves the cluster: the node's alive key goes with its lease
     }

@@ -237,7 +237,7 @@ std::string Flow::run() {
     }
     j.raw("params", params.str());
 
-    const std::size_t subs_ready = connect_all(subs, !durable, opts_.connect_timeout);
+    const std::size_t subs_ready = connect_all(subs, !durable, opts_.connect_timeout, &sub_to_);
     const std::size_t pubs_ready = connect_all(pubs, true, opts_.connect_timeout);
     const bool subscribed = subscribe_all(subs, filters, opts_.qos, opts_.connect_timeout);
     if (subs_ready != subs.size() || pubs_ready != pubs.size() || !subscribed) {
@@ -250,6 +250,11 @@ std::string Flow::run() {
         return j.str();
     }
 
+    if (opts_.sub_port != 0 && opts_.sub_port != opts_.port) {
+        // Subscribers on another node: their routes reach the publishers' node through etcd's
+        // watch first (milliseconds); a second keeps the first messages from going unrouted.
+        run_until([] { return false; }, 1.0);
+    }
     publishing_ = true;
     start_ns_ = now_ns();
     for (Stream& s : streams_) {

@@ -24,6 +24,7 @@ scenarios:
            --online: K persistent subscribers stay online (pairs through the store)
   restart  like durable, but kill -9 and restart --broker-cmd in between
 common:   --host 127.0.0.1 --port 1883 --clients-prefix ldPID --keepalive 60
+          --sub-port P (subscribers connect to P: another node of a cluster)
           --connect-timeout 30 --concurrency 256 (handshakes in flight)
           --tls (TLS, the broker's certificate not verified) --ws [--ws-path /mqtt]
           (MQTT over WebSocket; with --tls: WSS)
@@ -99,6 +100,8 @@ mqttd::load::Options parse(int argc, char** argv) {
             o.host = v;
         } else if (a == "--port") {
             o.port = to_uint<std::uint16_t>(a, v, 65535);
+        } else if (a == "--sub-port") {
+            o.sub_port = to_uint<std::uint16_t>(a, v, 65535);
         } else if (a == "--ws-path") {
             o.transport.ws_path = v;
         } else if (a == "--clients-prefix") {

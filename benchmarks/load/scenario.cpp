@@ -89,6 +89,10 @@ ScenarioBase::ScenarioBase(const Options& opts)
     to_.sin_family = AF_INET;
     to_.sin_port = htons(opts_.port);
     to_.sin_addr.s_addr = parse_ipv4(opts_.host.c_str());
+    sub_to_ = to_;
+    if (opts_.sub_port != 0) {
+        sub_to_.sin_port = htons(opts_.sub_port);
+    }
     loop_.set_max_packet(opts_.size + 1024);
     loop_.set_transport(opts_.transport);
 }
@@ -137,7 +141,9 @@ void ScenarioBase::on_closed(Client& c, int err) {
 
 std::size_t ScenarioBase::connect_all(const std::vector<Client*>& clients,
                                       bool clean,
-                                      double timeout_s) {
+                                      double timeout_s,
+                                      const sockaddr_in* to) {
+    const sockaddr_in& dest = to != nullptr ? *to : to_;
     const std::uint32_t base = ntohl(parse_ipv4("127.0.0.1"));
     const bool spread = clients.size() > opts_.per_addr;
     std::size_t next = 0;
@@ -162,12 +168,12 @@ std::size_t ScenarioBase::connect_all(const std::vector<Client*>& clients,
                     continue;
                 }
                 ++handshaking_;
-                c->start(to_, source_for(c->index()), clean, opts_.keepalive);
+                c->start(dest, source_for(c->index()), clean, opts_.keepalive);
             }
         }
         while (next < clients.size() && handshaking_ < opts_.concurrency) {
             ++handshaking_;
-            clients[next]->start(to_, source_for(next), clean, opts_.keepalive);
+            clients[next]->start(dest, source_for(next), clean, opts_.keepalive);
             ++next;
         }
     };

@@ -25,6 +25,8 @@ struct Options {
     std::string scenario;
     std::string host = "127.0.0.1";
     std::uint16_t port = 1883;
+    // Subscribers connect here when set (another node of a cluster); 0 = --port.
+    std::uint16_t sub_port = 0;
     std::string prefix;  // client id and topic prefix; default "ld<pid>"
     std::uint16_t keepalive = 60;
     // fanin / fanout / pairs / durable --online
@@ -101,7 +103,11 @@ protected:
     Client& add_client(const std::string& id);
     // Connects `clients` (CONNECT, waits for CONNACK) with at most opts.concurrency handshakes
     // in flight; returns how many are Ready. Source addresses advance every opts.per_addr.
-    std::size_t connect_all(const std::vector<Client*>& clients, bool clean, double timeout_s);
+    // `to`: the broker's address, `to_` when null.
+    std::size_t connect_all(const std::vector<Client*>& clients,
+                            bool clean,
+                            double timeout_s,
+                            const sockaddr_in* to = nullptr);
     // Subscribes each client to its filter and waits for every SUBACK.
     bool subscribe_all(const std::vector<Client*>& clients,
                        const std::vector<std::string>& filters,
@@ -121,6 +127,7 @@ protected:
     Options opts_;
     Loop loop_;
     sockaddr_in to_{};
+    sockaddr_in sub_to_{};  // where subscribers connect (--sub-port), else to_
     std::vector<std::unique_ptr<Client>> clients_;
     LatencyHistogram latency_;
     std::uint64_t connack_ok_ = 0;

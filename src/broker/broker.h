@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "broker/admin.h"
+#include "broker/cluster_router.h"
 #include "broker/extensions.h"
 #include "broker/metrics.h"
 #include "broker/retained_in_flight.h"
@@ -52,6 +53,10 @@ public:
     RetainedInFlight& retained_in_flight() { return retained_in_flight_; }
     Settings& settings() { return settings_; }
     int64_t started_at_ms() const { return started_at_ms_; }
+    // The cluster layer, or null for a single node. REQUIRES: set before the worker threads
+    // start; it outlives them.
+    void set_cluster(ClusterRouter* cluster) { cluster_ = cluster; }
+    ClusterRouter* cluster() const { return cluster_; }
     uint64_t next_connection_id() { return next_connection_id_.fetch_add(1) + 1; }
 
     // Sums of every worker's counters.
@@ -73,6 +78,7 @@ private:
     std::atomic<uint64_t> next_connection_id_{0};
     std::atomic<uint64_t> assigned_ids_{0};
     int64_t started_at_ms_ = 0;
+    ClusterRouter* cluster_ = nullptr;
 
     HighWater clients_;
     HighWater sessions_;

@@ -41,6 +41,37 @@ void Worker::depend_on_turn(Connection& conn, const Token& t) {
     }
 }
 
+void Worker::depend_on_turn(const Token& t) {
+    if (depend(t)) {
+        commits_.add_token(t);
+    }
+}
+
+bool Worker::depend(const Token& t) {
+    if (t.connection == kPeerConnection) {
+        auto it = peer_pending_.find(t.response);
+        if (it == peer_pending_.end()) {
+            return false;
+        }
+        ++it->second.remaining;
+        return true;
+    }
+    Connection* c = find_connection(t.connection);
+    return c != nullptr && c->responses.depend(t.response);
+}
+
+void Worker::route_added(const std::string& filter) {
+    if (ClusterRouter* c = broker_.cluster()) {
+        c->filter_added(filter);
+    }
+}
+
+void Worker::route_removed(const std::string& filter) {
+    if (ClusterRouter* c = broker_.cluster()) {
+        c->filter_removed(filter);
+    }
+}
+
 void Worker::after_commit(Task done) {
     commits_.after_commit(std::move(done));
 }
@@ -140,6 +171,10 @@ void Worker::complete(const Token& t) {
         broker_.worker(t.worker).push_completions({t});
         return;
     }
+    if (t.connection == kPeerConnection) {
+        complete_peer(t);
+        return;
+    }
     auto it = connections_.find(t.connection);
     if (it == connections_.end()) {
         return;  // the connection went away; the client resends after reconnecting
@@ -147,6 +182,24 @@ void Worker::complete(const Token& t) {
     Connection& conn = *it->second;
     if (conn.responses.complete(t.response, t.failed)) {
         send_ready_responses(conn);
+    }
+}
+
+void Worker::complete_peer(const Token& t) {
+    auto it = peer_pending_.find(t.response);
+    if (it == peer_pending_.end() || it->second.remaining == 0) {
+        return;
+    }
+    PeerPending& p = it->second;
+    p.failed = p.failed || t.failed;
+    if (--p.remaining != 0) {
+        return;
+    }
+    const uint64_t cookie = p.cookie;
+    const bool ok = !p.failed;
+    peer_pending_.erase(it);
+    if (ClusterRouter* c = broker_.cluster()) {
+        c->peer_publish_done(cookie, ok);
     }
 }
 

@@ -125,8 +125,17 @@ public:
     }
 
     // Publishes on this worker as the broker itself (wills, $SYS, REST). `token` is
-    // completed when every store write of the publish has committed.
-    void publish(const MessagePtr& msg, const Session* publisher, const Token* token);
+    // completed when every store write of the publish has committed, on this node and on every
+    // other node it was forwarded to (ClusterRouter::forward). `from_peer`: another node
+    // forwarded it, so it is delivered here only, never forwarded again.
+    void publish(const MessagePtr& msg,
+                 const Session* publisher,
+                 const Token* token,
+                 bool from_peer = false);
+    // A message another node forwarded: published here as a local publish (retained set,
+    // every matching session). `cookie` != 0: once every store write it caused is durable (or
+    // failed), ClusterRouter::peer_publish_done(cookie, ok) is called on this thread.
+    void publish_from_peer(const MessagePtr& msg, uint64_t cookie);
 
     // --- admin (this worker's thread; reached through push_task) ---
     bool kick(std::string_view client_id);
@@ -220,10 +229,31 @@ private:
                             const auth::Decision& d);
     void finish_subscribe(Connection& conn, mqtt::Subscribe& sub, const std::vector<bool>& allowed);
 
+    // Responses to another node's forwarded publishes (publish_from_peer): their tokens name
+    // connection kPeerConnection (never a real one: connection ids start at 1) and a number
+    // in peer_pending_, which counts what each still waits for.
+    static constexpr uint64_t kPeerConnection = 0;
+    struct PeerPending {
+        uint64_t cookie = 0;
+        uint32_t remaining = 0;
+        bool failed = false;
+    };
+    std::unordered_map<uint64_t, PeerPending> peer_pending_;
+    uint64_t next_peer_pending_ = 0;
+    // One more completion for token `t` (a connection's response or a peer's); false when it
+    // is no longer waiting.
+    bool depend(const Token& t);
+    void complete_peer(const Token& t);
+
     // store batch of this turn
     storage::WriteBatch& batch() { return commits_.writes(); }
     // The response `t` of `conn` also waits for this turn's batch (ResponseQueue::depend).
     void depend_on_turn(Connection& conn, const Token& t);
+    // The same for any token of this worker (a peer's too).
+    void depend_on_turn(const Token& t);
+    // The cluster's route for `filter` (filter_added / filter_removed), when in a cluster.
+    void route_added(const std::string& filter);
+    void route_removed(const std::string& filter);
     // After each durable batch: the sessions that wait for stored entries to be readable.
     void pump_waiting();
     void drain_inbox();

@@ -485,6 +485,7 @@ void Worker::end_session(const SessionPtr& s) {
         auto r = broker_.index().unsubscribe(s.get(), filter);
         if (r.filter_gone) {
             batch().delete_route(filter);
+            route_removed(filter);
         }
     }
     s->subscriptions.clear();

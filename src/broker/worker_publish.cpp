@@ -258,7 +258,10 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
 
 // ---------------------------------------------------------------------------------------------
 // Publishing and routing
-void Worker::publish(const MessagePtr& msg, const Session* publisher, const Token* token) {
+void Worker::publish(const MessagePtr& msg,
+                     const Session* publisher,
+                     const Token* token,
+                     bool from_peer) {
     const auto& settings = broker_.settings();
     if (msg->retain && settings.retainer_enabled.load(std::memory_order_relaxed)) {
         // The retained set is written in the same turn's batch as the publisher's other
@@ -291,12 +294,32 @@ void Worker::publish(const MessagePtr& msg, const Session* publisher, const Toke
             metrics_.add(Metric::MessagesRetained);
         }
         if (token) {
-            if (Connection* c = find_connection(token->connection)) {
-                depend_on_turn(*c, *token);  // the PUBACK waits for the retained write
-            }
+            depend_on_turn(*token);  // the PUBACK waits for the retained write
         }
     }
     route(msg, publisher, token);
+    if (ClusterRouter* cluster = broker_.cluster(); cluster != nullptr && !from_peer) {
+        // After the local deliveries; each node that answers for the token is one more
+        // dependency, added before the caller releases its own count (invariant 2). Answers
+        // come back through this worker's inbox, so none is applied before this returns.
+        for (uint32_t n = cluster->forward(msg, token); n > 0; --n) {
+            if (!depend(*token)) {
+                break;
+            }
+        }
+    }
+}
+
+void Worker::publish_from_peer(const MessagePtr& msg, uint64_t cookie) {
+    if (cookie == 0) {
+        publish(msg, nullptr, nullptr, true);
+        return;
+    }
+    const uint64_t n = ++next_peer_pending_;
+    peer_pending_.emplace(n, PeerPending{cookie, 1, false});
+    Token t{index_, false, kPeerConnection, n};
+    publish(msg, nullptr, &t, true);
+    complete(t);  // the opener's count, last (invariant 2)
 }
 
 void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms) {
@@ -322,15 +345,19 @@ void Worker::route(const MessagePtr& msg, const Session* publisher, const Token*
     bool store_qos0 = broker_.settings().mqueue_store_qos0.load(std::memory_order_relaxed);
     // The publisher's response waits for the batch of every persistent session's worker
     // (ResponseQueue invariant 1: deliver() adds the token to its batch first of all).
-    Connection* publisher_conn = token ? find_connection(token->connection) : nullptr;
+    Connection* publisher_conn = token && token->connection != kPeerConnection
+                                         ? find_connection(token->connection)
+                                         : nullptr;
+    const bool peer_token = token && token->connection == kPeerConnection;
     for (auto& sub : subs) {
         Delivery d;
         d.qos = std::min(msg->qos, sub.options.qos);
         d.retain = sub.options.retain_as_published && msg->retain;
         d.subscription_ids = std::move(sub.subscription_ids);
         d.msg = msg;
-        if (publisher_conn && sub.session->persistent() && (d.qos > 0 || store_qos0) &&
-            publisher_conn->responses.depend(token->response)) {
+        if ((publisher_conn || peer_token) && sub.session->persistent() &&
+            (d.qos > 0 || store_qos0) &&
+            (publisher_conn ? publisher_conn->responses.depend(token->response) : depend(*token))) {
             d.has_token = true;
             d.token = *token;
         }

@@ -17,7 +17,8 @@ std::string record_of(const Membership::Options& o) {
                           {"sysdescr", "mqttd MQTT broker"},
                           {"otp_release", o.otp_release},
                           {"started_at_ms", o.started_at_ms},
-                          {"api", o.api}}
+                          {"api", o.api},
+                          {"link", o.link}}
             .dump();
 }
 
@@ -188,6 +189,22 @@ void Membership::set_reachable(bool ok, const std::string& why) {
         log_(false, "cluster: node " + options_.node + " joined cluster " + options_.cluster +
                             " through etcd");
     }
+}
+
+std::map<std::string, std::string> Membership::peer_links() const {
+    std::lock_guard lock(mutex_);
+    std::map<std::string, std::string> out;
+    for (const auto& [name, record] : alive_) {
+        if (name == options_.node) {
+            continue;
+        }
+        auto j = nlohmann::json::parse(record, nullptr, false);
+        if (j.is_object() && j.contains("link") && j["link"].is_string() &&
+            !j["link"].get<std::string>().empty()) {
+            out.emplace(name, j["link"].get<std::string>());
+        }
+    }
+    return out;
 }
 
 std::vector<broker::ClusterView::Node> Membership::nodes() const {

@@ -36,7 +36,8 @@ public:
         std::string version;
         std::string otp_release;
         int64_t started_at_ms = 0;
-        std::string api;  // the REST API's address as others reach it; empty when off
+        std::string api;   // the REST API's address as others reach it; empty when off
+        std::string link;  // the node-to-node link's address (cluster.listener)
     };
     using Log = std::function<void(bool warning, const std::string& line)>;
 
@@ -60,6 +61,12 @@ public:
     static constexpr long kApiTimeoutMs = 3000;
     // Whether the last call to etcd succeeded.
     bool etcd_reachable() const { return reachable_; }
+    // The lease this node's keys are bound to (0 while it has none); the route keys
+    // (routes.h) are put under it too, and again when it changes.
+    int64_t lease() const { return lease_.load(); }
+    // The alive members other than this node, name → their link's address (from their
+    // records; those without one are left out).
+    std::map<std::string, std::string> peer_links() const;
 
 private:
     void run();
@@ -75,7 +82,8 @@ private:
     const std::string prefix_;  // "<cluster>/"
     std::atomic<bool> reachable_{false};
     std::atomic<bool> watch_broken_{true};
-    int64_t lease_ = 0;  // the keep-alive thread's, and start()'s before it runs
+    // Written by the keep-alive thread (and start() before it runs); read by lease().
+    std::atomic<int64_t> lease_{0};
 
     mutable std::mutex mutex_;
     std::map<std::string, std::string> members_;  // node → record

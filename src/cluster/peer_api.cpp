@@ -24,7 +24,7 @@ struct ListDeleter {
 
 }  // namespace
 
-std::string advertised_api(const std::string& listen, const std::string& advertise) {
+std::string advertised_address(const std::string& listen, const std::string& advertise) {
     if (!advertise.empty() || listen.empty()) {
         return advertise;
     }

@@ -11,10 +11,10 @@
 
 namespace mqttd::cluster {
 
-// The "host:port" other members use for this node's REST API: `advertise` when set, else
-// `listen` (listener.api.mgmt: "host:port" or "port"), with a wildcard or missing host
-// replaced by this machine's host name. Empty when the API is off.
-std::string advertised_api(const std::string& listen, const std::string& advertise);
+// The "host:port" other members use to reach a listener of this node (its REST API, its
+// node-to-node link): `advertise` when set, else `listen` ("host:port" or "port"), with a
+// wildcard or missing host replaced by this machine's host name. Empty when it is off.
+std::string advertised_address(const std::string& listen, const std::string& advertise);
 
 // Sends `req` to http://<address><req.target>, marked with ClusterView::kScopeHeader.
 // nullopt, with `why`, when no HTTP answer came within `timeout_ms`.

@@ -56,6 +56,13 @@ constexpr std::array kKeys{
            .description = "host:port at which the other nodes reach this node's REST API; "
                           "empty = listener.api.mgmt, a wildcard host replaced by the host "
                           "name."},
+    KeyDef{.name = "cluster.listener", .type = Address, .default_text = "127.0.0.1:4370",
+           .description = "The node-to-node link: host:port other nodes reach this one on "
+                          "(advertised in its member record)."},
+    KeyDef{.name = "cluster.forward_timeout", .type = Duration, .default_text = "30", .min = 1,
+           .max = 3600,
+           .description = "How long a QoS 1/2 message forwarded to another node waits for its "
+                          "answer before its publisher is refused."},
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},

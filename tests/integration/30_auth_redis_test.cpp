@@ -11,6 +11,7 @@
 
 #include "db_auth_fixture.h"
 #include "db_servers.h"
+#include "server_env.h"
 
 namespace mqttd::dbtest {
 namespace {
@@ -18,31 +19,17 @@ namespace {
 using itest::RawClient;
 using namespace std::chrono_literals;
 
-RedisServer* g_redis = nullptr;
-std::string g_error;
-
-class RedisEnv : public ::testing::Environment {
-public:
-    void SetUp() override {
-        g_redis = new RedisServer;
-        g_error = g_redis->start();
-    }
-    void TearDown() override {
-        delete g_redis;
-        g_redis = nullptr;
-    }
-};
-[[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new RedisEnv);
+auto* const g_env = add_server_env<RedisServer>();
 
 class RedisAuth : public DbAuthIt {
 public:
     void SetUp() override {
-        ASSERT_TRUE(g_error.empty()) << g_error;
+        ASSERT_TRUE(g_env->ok()) << g_env->error();
         ASSERT_EQ(redis({"FLUSHALL"}), "OK");
     }
 
     std::string redis(const std::vector<std::string>& args) {
-        RunResult r = g_redis->cli(args);
+        RunResult r = g_env->server().cli(args);
         EXPECT_EQ(r.status, 0) << r.output;
         while (!r.output.empty() && (r.output.back() == '\n' || r.output.back() == '\r')) {
             r.output.pop_back();
@@ -54,7 +41,7 @@ public:
     // config layer) and is started through REST.
     void start_redis(std::vector<std::string> sets = {}) {
         std::vector<std::string> all = {
-                itest::num("auth.redis.server=127.0.0.1:", g_redis->port())};
+                itest::num("auth.redis.server=127.0.0.1:", g_env->server().port())};
         all.insert(all.end(), sets.begin(), sets.end());
         ASSERT_NO_FATAL_FAILURE(start(all));
         ASSERT_EQ(set_plugin("emq_auth_redis", true), 0);
@@ -78,7 +65,7 @@ public:
 TEST_F(RedisAuth, EveryPasswordHashGoodAndBad) {
     ASSERT_NO_FATAL_FAILURE(start_redis({"auth.redis.auth_cmd=HMGET mqtt_user:%u password salt"}));
     EXPECT_EQ(plugin_value("emq_auth_redis", "auth.redis.server"),
-              itest::num("127.0.0.1:", g_redis->port()))
+              itest::num("127.0.0.1:", g_env->server().port()))
             << "the command line's value is the plugin's";
     auto cases = hash_cases();
     for (size_t i = 0; i < cases.size(); ++i) {
@@ -188,7 +175,7 @@ TEST_F(RedisAuth, KilledAndRestartedWhileTheBrokerServes) {
     EXPECT_EQ(connect("a2", "alice", "wrong"), kBadPassword);
     EXPECT_EQ(backend_metric("redis", "down"), 0u);
 
-    g_redis->kill();
+    g_env->server().kill();
     // on_error = ignore: Redis has no opinion, the chain goes on (to the anonymous rule here).
     EXPECT_EQ(connect("a3", "alice", "wrong"), 0);
     EXPECT_EQ(connect("a4", "alice", "wrong"), 0);
@@ -200,7 +187,7 @@ TEST_F(RedisAuth, KilledAndRestartedWhileTheBrokerServes) {
     EXPECT_EQ(connect("a6", std::nullopt, std::nullopt), 0) << "no username: Redis is not asked";
     EXPECT_NE(broker_->log_text().find("emq_auth_redis: backend unavailable"), std::string::npos);
 
-    ASSERT_EQ(g_redis->start(), "");
+    ASSERT_EQ(g_env->server().start(), "");
     add_user("alice", "alicepw");  // no persistence: the restarted server is empty
     EXPECT_TRUE(itest::eventually([&] { return connect("a7", "alice", "alicepw") == 0; }, 20s));
     EXPECT_EQ(connect("a8", "alice", "wrong"), kBadPassword);

@@ -10,12 +10,10 @@
 
 #include "db_auth_fixture.h"
 #include "db_servers.h"
+#include "server_env.h"
 
 namespace mqttd::dbtest {
 namespace {
-
-MariaDbServer* g_db = nullptr;
-std::string g_error;
 
 std::string schema() {
     std::ifstream in(source_dir() + "/data/schema/mysql.sql");
@@ -24,44 +22,31 @@ std::string schema() {
     return ss.str();
 }
 
-class MariaDbEnv : public ::testing::Environment {
-public:
-    void SetUp() override {
-        g_db = new MariaDbServer;
-        g_error = g_db->start();
-        if (!g_error.empty()) {
-            return;
-        }
-        RunResult r = g_db->sql(
-                "create database mqtt; create user 'mqttd'@'%' identified by 'mqttd-pw';"
-                "grant select on mqtt.* to 'mqttd'@'%'; use mqtt;" +
-                schema());
-        if (r.status != 0) {
-            g_error = "loading data/schema/mysql.sql: " + r.output;
-        }
-    }
-    void TearDown() override {
-        delete g_db;
-        g_db = nullptr;
-    }
-};
-[[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new MariaDbEnv);
+auto* const g_env = add_server_env<MariaDbServer>(
+        [] { return std::make_unique<MariaDbServer>(); },
+        [](MariaDbServer& db) -> std::string {
+            RunResult r =
+                    db.sql("create database mqtt; create user 'mqttd'@'%' identified by 'mqttd-pw';"
+                           "grant select on mqtt.* to 'mqttd'@'%'; use mqtt;" +
+                           schema());
+            return r.status == 0 ? "" : "loading data/schema/mysql.sql: " + r.output;
+        });
 
 class MysqlAuth : public SqlAuthIt {
 protected:
     void SetUp() override {
-        ASSERT_TRUE(g_error.empty()) << g_error;
+        ASSERT_TRUE(g_env->ok()) << g_env->error();
         exec("delete from mqtt_user; delete from mqtt_acl;");
     }
     std::string db() const override { return "mysql"; }
     void exec(const std::string& sql) override {
-        RunResult r = g_db->sql("use mqtt;" + sql);
+        RunResult r = g_env->server().sql("use mqtt;" + sql);
         ASSERT_EQ(r.status, 0) << sql << ": " << r.output;
     }
-    void kill_server() override { g_db->kill(); }
-    std::string restart_server() override { return g_db->start(); }
+    void kill_server() override { g_env->server().kill(); }
+    std::string restart_server() override { return g_env->server().start(); }
     std::vector<std::string> server_sets() const override {
-        return {itest::num("auth.mysql.server=127.0.0.1:", g_db->port()),
+        return {itest::num("auth.mysql.server=127.0.0.1:", g_env->server().port()),
                 "auth.mysql.username=mqttd", "auth.mysql.password=mqttd-pw",
                 "auth.mysql.database=mqtt"};
     }

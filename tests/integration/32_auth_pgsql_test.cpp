@@ -10,12 +10,10 @@
 
 #include "db_auth_fixture.h"
 #include "db_servers.h"
+#include "server_env.h"
 
 namespace mqttd::dbtest {
 namespace {
-
-PostgresServer* g_db = nullptr;
-std::string g_error;
 
 std::string schema() {
     std::ifstream in(source_dir() + "/data/schema/pgsql.sql");
@@ -24,45 +22,32 @@ std::string schema() {
     return ss.str();
 }
 
-class PostgresEnv : public ::testing::Environment {
-public:
-    void SetUp() override {
-        g_db = new PostgresServer;
-        g_error = g_db->start();
-        if (!g_error.empty()) {
-            return;
-        }
-        RunResult r =
-                g_db->sql("create database mqtt; create role mqttd login password 'mqttd-pw';");
-        if (r.status == 0) {
-            r = g_db->sql(schema() + "grant select on mqtt_user, mqtt_acl to mqttd;", "mqtt");
-        }
-        if (r.status != 0) {
-            g_error = "loading data/schema/pgsql.sql: " + r.output;
-        }
-    }
-    void TearDown() override {
-        delete g_db;
-        g_db = nullptr;
-    }
-};
-[[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PostgresEnv);
+auto* const g_env = add_server_env<PostgresServer>(
+        [] { return std::make_unique<PostgresServer>(); },
+        [](PostgresServer& db) -> std::string {
+            RunResult r =
+                    db.sql("create database mqtt; create role mqttd login password 'mqttd-pw';");
+            if (r.status == 0) {
+                r = db.sql(schema() + "grant select on mqtt_user, mqtt_acl to mqttd;", "mqtt");
+            }
+            return r.status == 0 ? "" : "loading data/schema/pgsql.sql: " + r.output;
+        });
 
 class PgsqlAuth : public SqlAuthIt {
 protected:
     void SetUp() override {
-        ASSERT_TRUE(g_error.empty()) << g_error;
+        ASSERT_TRUE(g_env->ok()) << g_env->error();
         exec("delete from mqtt_user; delete from mqtt_acl;");
     }
     std::string db() const override { return "pgsql"; }
     void exec(const std::string& sql) override {
-        RunResult r = g_db->sql(sql, "mqtt");
+        RunResult r = g_env->server().sql(sql, "mqtt");
         ASSERT_EQ(r.status, 0) << sql << ": " << r.output;
     }
-    void kill_server() override { g_db->kill(); }
-    std::string restart_server() override { return g_db->start(); }
+    void kill_server() override { g_env->server().kill(); }
+    std::string restart_server() override { return g_env->server().start(); }
     std::vector<std::string> server_sets() const override {
-        return {itest::num("auth.pgsql.server=127.0.0.1:", g_db->port()),
+        return {itest::num("auth.pgsql.server=127.0.0.1:", g_env->server().port()),
                 "auth.pgsql.username=mqttd", "auth.pgsql.password=mqttd-pw",
                 "auth.pgsql.database=mqtt"};
     }

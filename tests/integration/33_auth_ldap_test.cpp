@@ -9,6 +9,7 @@
 
 #include "db_auth_fixture.h"
 #include "db_servers.h"
+#include "server_env.h"
 
 namespace mqttd::dbtest {
 namespace {
@@ -65,30 +66,18 @@ std::string ldif() {
     return s;
 }
 
-SlapdServer* g_ldap = nullptr;
-std::string g_error;
-
-class SlapdEnv : public ::testing::Environment {
-public:
-    void SetUp() override {
-        g_ldap = new SlapdServer(kSuffix, "ldap-root-pw", ldif());
-        g_error = g_ldap->start();
-    }
-    void TearDown() override {
-        delete g_ldap;
-        g_ldap = nullptr;
-    }
-};
-[[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new SlapdEnv);
+auto* const g_env = add_server_env<SlapdServer>(
+        [] { return std::make_unique<SlapdServer>(kSuffix, "ldap-root-pw", ldif()); });
 
 class LdapAuth : public DbAuthIt {
 protected:
-    void SetUp() override { ASSERT_TRUE(g_error.empty()) << g_error; }
+    void SetUp() override { ASSERT_TRUE(g_env->ok()) << g_env->error(); }
 
     void start_ldap(std::vector<std::string> sets = {}) {
-        std::vector<std::string> all = {
-                "auth.ldap.servers=127.0.0.1", itest::num("auth.ldap.port=", g_ldap->port()),
-                "auth.ldap.bind_dn=" + g_ldap->root_dn(), "auth.ldap.bind_password=ldap-root-pw"};
+        std::vector<std::string> all = {"auth.ldap.servers=127.0.0.1",
+                                        itest::num("auth.ldap.port=", g_env->server().port()),
+                                        "auth.ldap.bind_dn=" + g_env->server().root_dn(),
+                                        "auth.ldap.bind_password=ldap-root-pw"};
         all.insert(all.end(), sets.begin(), sets.end());
         ASSERT_NO_FATAL_FAILURE(start(all));
         ASSERT_EQ(set_plugin("emq_auth_ldap", true), 0);
@@ -158,7 +147,7 @@ TEST_F(LdapAuth, KilledAndRestartedWhileTheBrokerServes) {
     ASSERT_NO_FATAL_FAILURE(start_ldap({"mqtt.allow_anonymous=true"}));
     EXPECT_EQ(connect("a1", "plainu", "plain pw"), 0);
     EXPECT_EQ(connect("a2", "plainu", "wrong"), kBadPassword);
-    g_ldap->kill();
+    g_env->server().kill();
     EXPECT_EQ(connect("a3", "plainu", "wrong"), 0) << "on_error = ignore: the chain goes on";
     EXPECT_EQ(backend_metric("ldap", "down"), 1u);
     EXPECT_EQ(backend_metric("ldap", "outages"), 1u);
@@ -166,7 +155,7 @@ TEST_F(LdapAuth, KilledAndRestartedWhileTheBrokerServes) {
     EXPECT_EQ(connect("a4", "plainu", "plain pw"), kNotAuthorized) << "on_error = deny";
     EXPECT_NE(broker_->log_text().find("emq_auth_ldap: backend unavailable"), std::string::npos);
 
-    ASSERT_EQ(g_ldap->start(), "");
+    ASSERT_EQ(g_env->server().start(), "");
     EXPECT_TRUE(itest::eventually([&] { return connect("a5", "plainu", "plain pw") == 0; }, 20s));
     EXPECT_EQ(connect("a6", "plainu", "wrong"), kBadPassword);
     EXPECT_EQ(backend_metric("ldap", "down"), 0u);

@@ -4,11 +4,14 @@
 // every member in management/nodes, a stopped node shows Stopped at once, a killed one when its
 // lease expires, etcd going away and coming back, and a node that starts with etcd down. Each
 // test uses a cluster name of its own, so the tests share the etcd without seeing each other.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,6 +22,7 @@
 #include "cluster/etcd_client.h"
 #include "db_servers.h"
 #include "harness.h"
+#include "server_env.h"
 
 namespace mqttd::itest {
 namespace {
@@ -27,28 +31,14 @@ using cluster::EtcdClient;
 using cluster::WatchEvent;
 using Json = nlohmann::json;
 
-dbtest::EtcdServer* g_etcd = nullptr;
-std::string g_error;
-
-class EtcdEnv : public ::testing::Environment {
-public:
-    void SetUp() override {
-        g_etcd = new dbtest::EtcdServer;
-        g_error = g_etcd->start();
-    }
-    void TearDown() override {
-        delete g_etcd;
-        g_etcd = nullptr;
-    }
-};
-[[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new EtcdEnv);
+auto* const g_env = dbtest::add_server_env<dbtest::EtcdServer>();
 
 class EtcdIt : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_TRUE(g_error.empty()) << g_error;
-        if (!g_etcd->running()) {
-            ASSERT_EQ(g_etcd->start(), "");
+        ASSERT_TRUE(g_env->ok()) << g_env->error();
+        if (!g_env->server().running()) {
+            ASSERT_EQ(g_env->server().start(), "");
         }
     }
     // A cluster name no other test uses.
@@ -61,7 +51,7 @@ protected:
 // ---- the etcd client ----
 
 TEST_F(EtcdIt, PutRangeEraseAndPrefixes) {
-    EtcdClient etcd({g_etcd->endpoint()});
+    EtcdClient etcd({g_env->server().endpoint()});
     const std::string p = cluster_name() + "/";
     ASSERT_TRUE(etcd.put(p + "a", "1"));
     ASSERT_TRUE(etcd.put(p + "b", std::string("bin\0ary\xff", 8)));
@@ -91,7 +81,7 @@ TEST_F(EtcdIt, PutRangeEraseAndPrefixes) {
 }
 
 TEST_F(EtcdIt, CreateOnlyWhenAbsentAndReplaceOnlyWhenUnchanged) {
-    EtcdClient etcd({g_etcd->endpoint()});
+    EtcdClient etcd({g_env->server().endpoint()});
     const std::string key = cluster_name() + "/owner";
     auto first = etcd.create(key, "node-1", 0);
     ASSERT_TRUE(first) << first.error().message;
@@ -115,7 +105,7 @@ TEST_F(EtcdIt, CreateOnlyWhenAbsentAndReplaceOnlyWhenUnchanged) {
 }
 
 TEST_F(EtcdIt, LeaseKeysVanishWhenTheLeaseExpiresOrIsRevoked) {
-    EtcdClient etcd({g_etcd->endpoint()});
+    EtcdClient etcd({g_env->server().endpoint()});
     const std::string p = cluster_name() + "/";
     auto lease = etcd.grant(2);
     ASSERT_TRUE(lease) << lease.error().message;
@@ -136,7 +126,7 @@ TEST_F(EtcdIt, LeaseKeysVanishWhenTheLeaseExpiresOrIsRevoked) {
 }
 
 TEST_F(EtcdIt, WatchSeesPutsAndDeletesInOrderFromARevision) {
-    EtcdClient etcd({g_etcd->endpoint()});
+    EtcdClient etcd({g_env->server().endpoint()});
     const std::string p = cluster_name() + "/";
     auto before = etcd.put(p + "old", "before the watch");
     ASSERT_TRUE(before);
@@ -173,7 +163,7 @@ TEST_F(EtcdIt, WatchSeesPutsAndDeletesInOrderFromARevision) {
 
 TEST_F(EtcdIt, AnUnreachableEndpointIsSkippedAndNoneReachableIsAnError) {
     const std::string closed = "http://127.0.0.1:" + std::to_string(free_port());
-    EtcdClient both({closed, g_etcd->endpoint()}, 1000);
+    EtcdClient both({closed, g_env->server().endpoint()}, 1000);
     auto put = both.put(cluster_name() + "/x", "1");
     ASSERT_TRUE(put) << put.error().message;
 
@@ -193,11 +183,34 @@ TEST_F(EtcdIt, AnUnreachableEndpointIsSkippedAndNoneReachableIsAnError) {
 class ClusterIt : public EtcdIt {
 protected:
     std::unique_ptr<BrokerProcess> node(const std::string& name,
-                                        const std::string& endpoints = "") {
-        return std::make_unique<BrokerProcess>(std::vector<std::string>{
+                                        const std::string& endpoints = "",
+                                        int lease_ttl_s = 2,
+                                        std::vector<std::string> extra = {}) {
+        std::vector<std::string> sets{
                 "node.name=" + name,
-                "cluster.etcd.endpoints=" + (endpoints.empty() ? g_etcd->endpoint() : endpoints),
-                "cluster.name=" + cluster_name(), "cluster.lease_ttl=2"});
+                "cluster.etcd.endpoints=" +
+                        (endpoints.empty() ? g_env->server().endpoint() : endpoints),
+                "cluster.name=" + cluster_name(),
+                "cluster.lease_ttl=" + std::to_string(lease_ttl_s)};
+        sets.insert(sets.end(), extra.begin(), extra.end());
+        return std::make_unique<BrokerProcess>(std::move(sets));
+    }
+
+    // This cluster's route keys in etcd, as "<filter> <node>".
+    std::set<std::string> route_keys() {
+        std::set<std::string> out;
+        EtcdClient etcd({g_env->server().endpoint()});
+        const std::string p = cluster_name() + "/routes/";
+        auto kvs = etcd.range(p, cluster::prefix_end(p));
+        if (!kvs) {
+            return out;
+        }
+        for (const auto& kv : *kvs) {
+            std::string entry = kv.key.substr(p.size());
+            entry[entry.rfind('/')] = ' ';  // "<filter>/<node>": node names hold no '/'
+            out.insert(std::move(entry));
+        }
+        return out;
     }
 
     // management/nodes of `on`, as name → node_status.
@@ -271,7 +284,7 @@ TEST_F(ClusterIt, EtcdGoneNodesKeepServingAndRejoinWhenItReturns) {
     auto b = node("b@127.0.0.1");
     ASSERT_TRUE(eventually([&] { return statuses(*a).size() == 2; }));
 
-    g_etcd->stop();
+    g_env->server().stop();
     // MQTT goes on, and the REST API answers from the last known membership.
     MosqClient sub("sub");
     ASSERT_EQ(sub.connect(b->port()), 0);
@@ -289,11 +302,12 @@ TEST_F(ClusterIt, EtcdGoneNodesKeepServingAndRejoinWhenItReturns) {
     // Down for longer than the lease (etcd renews leases when it restarts): the nodes watch
     // again from a fresh listing and are both Running everywhere.
     std::this_thread::sleep_for(3s);
-    ASSERT_EQ(g_etcd->start(), "");
+    ASSERT_EQ(g_env->server().start(), "");
     const Statuses both{{"a@127.0.0.1", "Running"}, {"b@127.0.0.1", "Running"}};
     EXPECT_TRUE(eventually([&] { return statuses(*a) == both && statuses(*b) == both; }, 15000ms))
             << statuses(*a).size();
-    auto alive = g_etcd->ctl({"get", "--prefix", "--keys-only", cluster_name() + "/alive/"});
+    auto alive =
+            g_env->server().ctl({"get", "--prefix", "--keys-only", cluster_name() + "/alive/"});
     EXPECT_NE(alive.output.find("alive/a@127.0.0.1"), std::string::npos) << alive.output;
     EXPECT_NE(alive.output.find("alive/b@127.0.0.1"), std::string::npos) << alive.output;
 }
@@ -302,7 +316,7 @@ TEST_F(ClusterIt, ANodeWhoseLeaseWasLostJoinsAgainWithANewOne) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");
     ASSERT_TRUE(eventually([&] { return statuses(*a).size() == 2; }));
-    EtcdClient etcd({g_etcd->endpoint()});
+    EtcdClient etcd({g_env->server().endpoint()});
     const std::string key = cluster_name() + "/alive/b@127.0.0.1";
     auto kv = etcd.range(key);
     ASSERT_TRUE(kv);
@@ -321,7 +335,7 @@ TEST_F(ClusterIt, ANodeWhoseLeaseWasLostJoinsAgainWithANewOne) {
 }
 
 TEST_F(ClusterIt, ANodeStartsWithEtcdDownServesAndJoinsWhenItComesUp) {
-    g_etcd->stop();
+    g_env->server().stop();
     auto late = node("late@127.0.0.1");
     MosqClient c("c");
     ASSERT_EQ(c.connect(late->port()), 0) << "a node without etcd still serves";
@@ -330,8 +344,8 @@ TEST_F(ClusterIt, ANodeStartsWithEtcdDownServesAndJoinsWhenItComesUp) {
     // management/nodes lists the node itself.
     EXPECT_EQ(statuses(*late), (Statuses{{"late@127.0.0.1", "Running"}}));
 
-    ASSERT_EQ(g_etcd->start(), "");
-    EtcdClient etcd({g_etcd->endpoint()});
+    ASSERT_EQ(g_env->server().start(), "");
+    EtcdClient etcd({g_env->server().endpoint()});
     EXPECT_TRUE(eventually(
             [&] {
                 auto kv = etcd.range(cluster_name() + "/alive/late@127.0.0.1");
@@ -344,8 +358,8 @@ TEST_F(ClusterIt, ANodeStartsWithEtcdDownServesAndJoinsWhenItComesUp) {
 
 TEST_F(ClusterIt, AnEndpointThatIsDownIsSkipped) {
     const std::string dead = "http://127.0.0.1:" + std::to_string(free_port());
-    auto a = node("a@127.0.0.1", dead + "," + g_etcd->endpoint());
-    auto b = node("b@127.0.0.1", g_etcd->endpoint() + "," + dead);
+    auto a = node("a@127.0.0.1", dead + "," + g_env->server().endpoint());
+    auto b = node("b@127.0.0.1", g_env->server().endpoint() + "," + dead);
     const Statuses both{{"a@127.0.0.1", "Running"}, {"b@127.0.0.1", "Running"}};
     EXPECT_TRUE(eventually([&] { return statuses(*a) == both && statuses(*b) == both; }));
 }
@@ -353,10 +367,369 @@ TEST_F(ClusterIt, AnEndpointThatIsDownIsSkipped) {
 TEST_F(ClusterIt, WithoutEtcdConfiguredANodeIsAloneAndTouchesNoEtcd) {
     BrokerProcess single({"node.name=single@127.0.0.1", "cluster.name=" + cluster_name()});
     EXPECT_EQ(statuses(single), (Statuses{{"single@127.0.0.1", "Running"}}));
-    EtcdClient etcd({g_etcd->endpoint()});
+    EtcdClient etcd({g_env->server().endpoint()});
     auto keys = etcd.range(cluster_name() + "/", cluster::prefix_end(cluster_name() + "/"));
     ASSERT_TRUE(keys);
     EXPECT_TRUE(keys->empty());
+}
+
+// ---- routes and forwarding between nodes ----
+
+// Publishes QoS 0 probes on `topic` through `pub` until every subscriber got one: then the
+// publisher's node has the subscribers' routes (its watch of etcd is applied). The probes are
+// drained, so the subscribers' queues start empty.
+bool routed(MosqClient& pub, const std::string& topic, std::vector<MosqClient*> subs) {
+    std::vector<bool> seen(subs.size(), false);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < until &&
+           std::find(seen.begin(), seen.end(), false) != seen.end()) {
+        if (!pub.publish(topic, "probe", 0)) {
+            return false;
+        }
+        for (size_t i = 0; i < subs.size(); ++i) {
+            if (!seen[i]) {
+                auto m = subs[i]->wait_message(100ms);
+                seen[i] = m && m->topic == topic;
+            }
+        }
+    }
+    for (auto* s : subs) {
+        while (s->wait_message(kQuiet)) {}
+    }
+    return std::find(seen.begin(), seen.end(), false) == seen.end();
+}
+
+bool links_up(const BrokerProcess& n, std::vector<std::string> peers) {
+    const std::string log = n.log_text();
+    return std::all_of(peers.begin(), peers.end(), [&](const std::string& p) {
+        return log.find("cluster: link to " + p + " up") != std::string::npos;
+    });
+}
+
+TEST_F(ClusterIt, ANodeRoutesItsFiltersInEtcdWhileItHasSubscribers) {
+    auto a = node("a@127.0.0.1");
+    RawClient s1;
+    ASSERT_FALSE(s1.connect_ok(a->port(), "s1")) << "a new session";
+    EXPECT_EQ(s1.subscribe("r/+/x", 1), (std::vector<uint8_t>{1}));
+    EXPECT_EQ(s1.subscribe("$share/g/s/#", 0), (std::vector<uint8_t>{0}));
+    RawClient s2;
+    ASSERT_FALSE(s2.connect_ok(a->port(), "s2")) << "a new session";
+    EXPECT_EQ(s2.subscribe("r/+/x", 0), (std::vector<uint8_t>{0}));
+    using Keys = std::set<std::string>;
+    // A shared subscription routes as its filter.
+    EXPECT_TRUE(eventually([&] {
+        return route_keys() == Keys{"r/+/x a@127.0.0.1", "s/# a@127.0.0.1"};
+    })) << route_keys().size();
+    s1.unsubscribe({"r/+/x"});  // s2 still subscribes: the route stays
+    s1.unsubscribe({"$share/g/s/#"});
+    EXPECT_TRUE(eventually([&] { return route_keys() == Keys{"r/+/x a@127.0.0.1"}; }));
+    s2.disconnect();  // a clean session ends with its subscriptions
+    EXPECT_TRUE(eventually([&] { return route_keys().empty(); }));
+    // The keys are bound to the node's lease.
+    s1.subscribe("l/1", 0);
+    ASSERT_TRUE(eventually([&] { return route_keys() == Keys{"l/1 a@127.0.0.1"}; }));
+    EtcdClient etcd({g_env->server().endpoint()});
+    auto kv = etcd.range(cluster_name() + "/routes/l/1/a@127.0.0.1");
+    ASSERT_TRUE(kv);
+    ASSERT_EQ(kv->size(), 1u);
+    EXPECT_NE((*kv)[0].lease, 0);
+}
+
+TEST_F(ClusterIt, APublishOnOneNodeReachesTheOthersOnceAtEachQos) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    auto c = node("c@127.0.0.1");
+    MosqClient on_b("on-b");
+    MosqClient on_c("on-c");
+    MosqClient on_a("on-a");  // a local subscriber too: it gets each message once as well
+    ASSERT_EQ(on_b.connect(b->port()), 0);
+    ASSERT_EQ(on_c.connect(c->port()), 0);
+    ASSERT_EQ(on_a.connect(a->port()), 0);
+    ASSERT_EQ(on_b.subscribe("t/#", 2), std::vector<int>{2});
+    ASSERT_EQ(on_c.subscribe("t/+", 2), std::vector<int>{2});
+    ASSERT_EQ(on_a.subscribe("t/#", 2), std::vector<int>{2});
+    MosqClient pub("pub");
+    ASSERT_EQ(pub.connect(a->port()), 0);
+    ASSERT_TRUE(routed(pub, "t/probe", {&on_b, &on_c, &on_a}));
+
+    constexpr int kEach = 40;
+    for (int qos = 0; qos <= 2; ++qos) {
+        const std::string topic = "t/" + std::to_string(qos);
+        for (int i = 0; i < kEach; ++i) {
+            std::string payload = topic;
+            payload.append("-").append(std::to_string(i));
+            ASSERT_TRUE(pub.publish(topic, payload, qos));
+        }
+    }
+    for (auto* sub : {&on_b, &on_c, &on_a}) {
+        std::map<std::string, int> seen;
+        int wrong_qos = 0;
+        for (int n = 0; n < 3 * kEach; ++n) {
+            auto m = sub->wait_message();
+            ASSERT_TRUE(m.has_value()) << "after " << n << " messages";
+            ++seen[m->payload];
+            wrong_qos += m->qos != m->topic.back() - '0' ? 1 : 0;
+        }
+        EXPECT_EQ(seen.size(), size_t{3 * kEach}) << "each message exactly once";
+        EXPECT_EQ(wrong_qos, 0) << "delivered at the publisher's QoS (the subscriptions are 2)";
+        EXPECT_FALSE(sub->wait_message(kQuiet).has_value()) << "no duplicate, no loop back";
+    }
+}
+
+TEST_F(ClusterIt, AQos1PublishWaitsForThePeerAndARemovedSubscriptionStopsForwarding) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    MosqClient sub("sub");
+    ASSERT_EQ(sub.connect(b->port()), 0);
+    ASSERT_EQ(sub.subscribe("u/1", 1), std::vector<int>{1});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "u/1", {&sub}));
+
+    // b does not answer (stopped): a's PUBACK waits for it, and comes once b has the message.
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    b->signal(SIGSTOP);
+    ASSERT_TRUE(pub.send(pkt::publish("u/1", "held", 1, 7)));
+    EXPECT_FALSE(pub.read(1000ms).has_value()) << "no PUBACK before b has the message";
+    b->signal(SIGCONT);
+    auto ack = pub.read();
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(ack->type(), kPuback);
+    EXPECT_EQ(packet_id_of(*ack), 7);
+    auto got = sub.wait_message();
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->payload, "held");
+
+    // Unsubscribed (the client goes): the route goes, and a no longer waits for b.
+    sub.disconnect();
+    ASSERT_TRUE(eventually([&] { return route_keys().empty(); }));
+    uint16_t id = 10;
+    EXPECT_TRUE(eventually([&] {
+        b->signal(SIGSTOP);
+        ++id;
+        bool sent = pub.send(pkt::publish("u/1", "unrouted", 1, id));
+        auto answer = pub.read(300ms);
+        b->signal(SIGCONT);
+        if (!answer) {
+            answer = pub.read();  // forwarded after all: answered once b runs again
+        }
+        return sent && answer && answer->type() == kPuback && packet_id_of(*answer) == id &&
+               pub.early().empty();
+    })) << "a still forwards to b";
+}
+
+TEST_F(ClusterIt, RetainedMessagesAreStoredOnEveryNode) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    auto c = node("c@127.0.0.1");
+    ASSERT_TRUE(eventually(
+            [&] {
+                return links_up(*a, {"b@127.0.0.1", "c@127.0.0.1"}) &&
+                       links_up(*b, {"c@127.0.0.1"});
+            },
+            10000ms));
+    MosqClient pa("pa");
+    ASSERT_EQ(pa.connect(a->port()), 0);
+    // The PUBACK waits for every node's store: a SUBSCRIBE right after it sees the message.
+    ASSERT_TRUE(pa.publish("keep/1", "from a", 1, true));
+    MosqClient pc("pc");
+    ASSERT_EQ(pc.connect(c->port()), 0);
+    ASSERT_TRUE(pc.publish("keep/2", "from c", 2, true));
+    for (auto* n : {a.get(), b.get(), c.get()}) {
+        MosqClient s("s");
+        ASSERT_EQ(s.connect(n->port()), 0);
+        ASSERT_EQ(s.subscribe("keep/#", 2), std::vector<int>{2});
+        std::map<std::string, std::string> got;
+        for (int i = 0; i < 2; ++i) {
+            auto m = s.wait_message();
+            ASSERT_TRUE(m.has_value()) << n->port();
+            EXPECT_TRUE(m->retain);
+            got[m->topic] = m->payload;
+        }
+        EXPECT_EQ(got,
+                  (std::map<std::string, std::string>{{"keep/1", "from a"}, {"keep/2", "from c"}}));
+        EXPECT_FALSE(s.wait_message(kQuiet).has_value());
+    }
+    // An empty retained payload deletes it on every node.
+    ASSERT_TRUE(pa.publish("keep/1", "", 1, true));
+    for (auto* n : {a.get(), b.get(), c.get()}) {
+        MosqClient s("s2");
+        ASSERT_EQ(s.connect(n->port()), 0);
+        ASSERT_EQ(s.subscribe("keep/#", 1), std::vector<int>{1});
+        auto m = s.wait_message();
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->topic, "keep/2");
+        EXPECT_FALSE(s.wait_message(kQuiet).has_value()) << "keep/1 is gone on " << n->port();
+    }
+}
+
+TEST_F(ClusterIt, AKilledNodesRoutesVanishWithItsLeaseAndComeBackWithIt) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    {
+        RawClient s;
+        ASSERT_FALSE(s.connect_ok(b->port(), "persistent", false)) << "a new session";
+        EXPECT_EQ(s.subscribe("k/#", 1), (std::vector<uint8_t>{1}));
+        s.disconnect();  // the session and its route stay
+    }
+    using Keys = std::set<std::string>;
+    ASSERT_TRUE(eventually([&] { return route_keys() == Keys{"k/# b@127.0.0.1"}; }));
+    b->kill9();
+    EXPECT_EQ(route_keys(), Keys{"k/# b@127.0.0.1"}) << "the lease (2 s) has not expired yet";
+    EXPECT_TRUE(eventually([&] { return route_keys().empty(); }, 8000ms));
+    // a publishes as if b had never been there.
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "pub")) << "a new session";
+    pub.publish("k/1", "no route", 1);
+    // Restarted, b routes its recovered session again.
+    b->start();
+    EXPECT_TRUE(eventually([&] { return route_keys() == Keys{"k/# b@127.0.0.1"}; }));
+}
+
+TEST_F(ClusterIt, WhatAPeerAcknowledgedIsInItsStoreForAPersistentSession) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    {
+        RawClient s;
+        ASSERT_FALSE(s.connect_ok(b->port(), "durable", false)) << "a new session";
+        EXPECT_EQ(s.subscribe("d/#", 1), (std::vector<uint8_t>{1}));
+        s.disconnect();
+    }
+    // Once its key is in etcd, a route put after it reaches a after it (the watch is in
+    // revision order): probing the second proves a has the first.
+    ASSERT_TRUE(eventually([&] { return route_keys().size() == 1; }));
+    MosqClient probe_sub("probe-sub");
+    ASSERT_EQ(probe_sub.connect(b->port()), 0);
+    ASSERT_EQ(probe_sub.subscribe("dp/probe", 0), std::vector<int>{0});
+    MosqClient pub("pub");
+    ASSERT_EQ(pub.connect(a->port()), 0);
+    ASSERT_TRUE(routed(pub, "dp/probe", {&probe_sub}));
+    constexpr int kCount = 30;
+    for (int i = 0; i < kCount; ++i) {
+        ASSERT_TRUE(pub.publish("d/" + std::to_string(i), std::to_string(i), 1));
+    }
+    // Every PUBACK on a meant "stored on b": b killed at once keeps them all.
+    b->kill9();
+    b->start();
+    RawClient s;
+    EXPECT_TRUE(s.connect_ok(b->port(), "durable", false)) << "session present";
+    std::set<std::string> got;
+    for (int i = 0; i < kCount; ++i) {
+        auto m = s.receive_and_ack();
+        ASSERT_TRUE(m.has_value()) << "after " << i;
+        got.insert(m->payload);
+    }
+    EXPECT_EQ(got.size(), size_t{kCount});
+    s.expect_silence();
+}
+
+TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    MosqClient sub("sub");
+    ASSERT_EQ(sub.connect(b->port()), 0);
+    ASSERT_EQ(sub.subscribe("w/1", 1), std::vector<int>{1});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "w/1", {&sub}));
+
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    b->signal(SIGSTOP);
+    ASSERT_TRUE(pub.send(pkt::publish("w/1", "never stored on b", 1, 3)));
+    EXPECT_FALSE(pub.read(500ms).has_value()) << "no PUBACK while b holds the message";
+    b->kill9();
+    // Once b's lease ends, what waited for it fails: a 3.1.1 publisher has no code for it and
+    // is disconnected without a PUBACK, so it sends the message again.
+    int skipped = 0;
+    EXPECT_TRUE(pub.wait_closed(10000ms, &skipped));
+    EXPECT_EQ(skipped, 0) << "no PUBACK before the close";
+    // Without b's routes the same message is acknowledged at once.
+    RawClient again;
+    ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
+    again.publish("w/1", "never stored on b", 1);
+}
+
+TEST_F(ClusterIt, APeerBackWithinItsLeaseGetsWhatWaitedForItExactlyOnce) {
+    // A long lease: b restarts before the others see it gone.
+    auto a = node("a@127.0.0.1", "", 20);
+    auto b = node("b@127.0.0.1", "", 20);
+    {
+        RawClient s;
+        ASSERT_FALSE(s.connect_ok(b->port(), "durable", false)) << "a new session";
+        EXPECT_EQ(s.subscribe("z/#", 1), (std::vector<uint8_t>{1}));
+        s.disconnect();
+    }
+    ASSERT_TRUE(eventually([&] { return route_keys().size() == 1; }));
+    MosqClient probe_sub("probe-sub");
+    ASSERT_EQ(probe_sub.connect(b->port()), 0);
+    ASSERT_EQ(probe_sub.subscribe("zp/probe", 0), std::vector<int>{0});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "zp/probe", {&probe_sub}));
+
+    b->kill9();
+    // Published while b is down: queued on a, no PUBACK yet.
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    constexpr int kCount = 10;
+    for (int i = 1; i <= kCount; ++i) {
+        ASSERT_TRUE(pub.send(pkt::publish("z/" + std::to_string(i), std::to_string(i), 1,
+                                          static_cast<uint16_t>(i))));
+    }
+    EXPECT_FALSE(pub.read(500ms).has_value()) << "no PUBACK while b is down";
+    b->start();
+    // The link comes back, a sends what waited, b stores it and answers: every PUBACK, in order.
+    for (int i = 1; i <= kCount; ++i) {
+        auto ack = pub.read(15000ms);
+        ASSERT_TRUE(ack.has_value()) << "PUBACK " << i;
+        EXPECT_EQ(ack->type(), kPuback);
+        EXPECT_EQ(packet_id_of(*ack), i);
+    }
+    RawClient s;
+    EXPECT_TRUE(s.connect_ok(b->port(), "durable", false)) << "session present";
+    std::set<std::string> got;
+    for (int i = 0; i < kCount; ++i) {
+        auto m = s.receive_and_ack();
+        ASSERT_TRUE(m.has_value()) << "after " << i;
+        got.insert(m->payload);
+    }
+    EXPECT_EQ(got.size(), size_t{kCount});
+    s.expect_silence();
+}
+
+TEST_F(ClusterIt, APeerAliveButOutOfReachMakesItsMessagesFailAfterTheForwardTimeout) {
+    // b keeps its lease (20 s) while it does not answer (stopped); a gives up after 2 s.
+    auto a = node("a@127.0.0.1", "", 20, {"cluster.forward_timeout=2"});
+    auto b = node("b@127.0.0.1", "", 20);
+    MosqClient sub("sub");
+    ASSERT_EQ(sub.connect(b->port()), 0);
+    ASSERT_EQ(sub.subscribe("o/1", 1), std::vector<int>{1});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "o/1", {&sub}));
+
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    b->signal(SIGSTOP);
+    const auto sent_at = std::chrono::steady_clock::now();
+    ASSERT_TRUE(pub.send(pkt::publish("o/1", "unanswered", 1, 5)));
+    int skipped = 0;
+    EXPECT_TRUE(pub.wait_closed(10000ms, &skipped)) << "refused: 3.1.1 has no code for it";
+    EXPECT_EQ(skipped, 0) << "no PUBACK before the close";
+    EXPECT_GE(std::chrono::steady_clock::now() - sent_at, 1500ms) << "not before the timeout";
+    EXPECT_EQ(statuses(*a)["b@127.0.0.1"], "Running") << "b's lease still holds";
+    b->signal(SIGCONT);
+    // b is back: forwarding and its PUBACK work again.
+    RawClient again;
+    ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
+    again.publish("o/1", "answered", 1);
+    std::set<std::string> got;
+    while (auto m = sub.wait_message(2000ms)) {
+        got.insert(m->payload);
+    }
+    EXPECT_TRUE(got.contains("answered"));
 }
 
 }  // namespace

@@ -18,27 +18,14 @@
 
 #include "db_servers.h"
 #include "harness.h"
+#include "server_env.h"
 
 namespace mqttd::itest {
 namespace {
 
 using Json = nlohmann::json;
 
-dbtest::EtcdServer* g_etcd = nullptr;
-std::string g_error;
-
-class EtcdEnv : public ::testing::Environment {
-public:
-    void SetUp() override {
-        g_etcd = new dbtest::EtcdServer;
-        g_error = g_etcd->start();
-    }
-    void TearDown() override {
-        delete g_etcd;
-        g_etcd = nullptr;
-    }
-};
-[[maybe_unused]] const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new EtcdEnv);
+auto* const g_env = dbtest::add_server_env<dbtest::EtcdServer>();
 
 // METHOD http://127.0.0.1:port/api/v2/PATH with `body` as `user` (curl); the parsed answer,
 // or a discarded JSON value when there is none.
@@ -63,7 +50,7 @@ int code(const Json& j) {
 class ClusterApiIt : public ::testing::Test {
 protected:
     void SetUp() override {
-        ASSERT_TRUE(g_error.empty()) << g_error;
+        ASSERT_TRUE(g_env->ok()) << g_env->error();
         a_ = node("a@127.0.0.1");
         b_ = node("b@127.0.0.1");
         c_ = node("c@127.0.0.1");
@@ -75,7 +62,7 @@ protected:
     std::unique_ptr<BrokerProcess> node(const std::string& name) {
         const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
         return std::make_unique<BrokerProcess>(std::vector<std::string>{
-                "node.name=" + name, "cluster.etcd.endpoints=" + g_etcd->endpoint(),
+                "node.name=" + name, "cluster.etcd.endpoints=" + g_env->server().endpoint(),
                 "cluster.name=t-" + std::string(info->name()), "cluster.lease_ttl=2"});
     }
 

@@ -179,6 +179,7 @@ protected:
         const std::string api = std::to_string(n->api_port());
         n->add_set("listener.api.mgmt=0.0.0.0:" + api);
         n->add_set("cluster.api_advertise=" + host + ":" + api);
+        n->add_set("cluster.listener=" + host + ":" + std::to_string(n->cluster_port()));
         return n;
     }
 };
@@ -204,6 +205,21 @@ TEST_F(PartitionIt, ANodeCutFromEtcdAndItsPeersServesItsClientsAndRejoinsWhenHea
         ASSERT_EQ(pub->connect(c->port()), 0);
     });
     ASSERT_FALSE(HasFatalFailure());
+    // A subscriber on a gets c's messages over the node-to-node link, across the veth.
+    MosqClient sub_a("sub-on-a");
+    ASSERT_EQ(sub_a.connect(a->port()), 0);
+    ASSERT_EQ(sub_a.subscribe("c/#", 1), std::vector<int>{1});
+    std::optional<MosqClient::Message> got;
+    ASSERT_TRUE(eventually(
+            [&] {
+                EXPECT_TRUE(pub->publish("c/linked", "before", 1));
+                got = sub_a.wait_message(500ms);
+                return got.has_value();
+            },
+            10s))
+            << "c never forwarded to a";
+    EXPECT_EQ(got->topic, "c/linked");
+    while (sub->wait_message(200ms)) {}
     Json before = get(kHostE, a->api_port(), "nodes/c@10.77.0.2/clients");
     ASSERT_EQ(code(before), 0) << before.dump();
     EXPECT_EQ(before["result"]["objects"].size(), 2u) << before.dump();
@@ -247,6 +263,16 @@ TEST_F(PartitionIt, ANodeCutFromEtcdAndItsPeersServesItsClientsAndRejoinsWhenHea
     Json after = get(kHostE, a->api_port(), "nodes/c@10.77.0.2/clients");
     ASSERT_EQ(code(after), 0) << after.dump();
     EXPECT_EQ(after["result"]["objects"].size(), 2u) << "c's clients stayed connected";
+    // Forwarding from c to a works again once the link is back.
+    while (sub_a.wait_message(200ms)) {}
+    EXPECT_TRUE(eventually(
+            [&] {
+                EXPECT_TRUE(pub->publish("c/healed", "after", 1));
+                got = sub_a.wait_message(500ms);
+                return got.has_value() && got->topic == "c/healed";
+            },
+            20s))
+            << "c does not forward to a after the heal";
 }
 
 }  // namespace

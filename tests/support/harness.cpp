@@ -103,6 +103,7 @@ BrokerProcess::BrokerProcess(std::vector<std::string> sets, bool start_now)
     : sets_(std::move(sets)) {
     port_ = free_port();
     api_port_ = free_port();
+    cluster_port_ = free_port();
     config_path_ = data_dir_.path() + "/empty.conf";
     std::ofstream(config_path_) << "# integration test: defaults plus --set\n";
     log_path_ = data_dir_.path() + "/mqttd.log";
@@ -196,6 +197,8 @@ void BrokerProcess::launch() {
     std::vector<std::string> defaults = {
             "listener.tcp.external=127.0.0.1:" + std::to_string(port_),
             "listener.api.mgmt=127.0.0.1:" + std::to_string(api_port_),
+            // Used only with cluster.etcd.endpoints set: nodes of one test never share a port.
+            "cluster.listener=127.0.0.1:" + std::to_string(cluster_port_),
             // The shipped defaults also listen on 8883, 8083, 8084 and 18083 (the dashboard);
             // tests that want those listeners set them on ports of their own.
             "listener.ssl.external=",

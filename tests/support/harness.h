@@ -95,6 +95,7 @@ public:
 
     uint16_t port() const { return port_; }
     uint16_t api_port() const { return api_port_; }
+    uint16_t cluster_port() const { return cluster_port_; }  // cluster.listener
     pid_t pid() const { return pid_.load(); }
     const std::string& data_dir() const { return data_dir_.path(); }
     std::string log_text() const;
@@ -112,6 +113,7 @@ private:
     size_t log_offset_ = 0;
     uint16_t port_ = 0;
     uint16_t api_port_ = 0;
+    uint16_t cluster_port_ = 0;
     std::string config_path_;
     std::string log_path_;
     std::atomic<pid_t> pid_{-1};

@@ -1,0 +1,75 @@
+// The frames of the node-to-node link (PeerLink), sans I/O. FORMAT VERSION 1.
+//
+// Every frame is   u32 length (big-endian, of what follows) | u8 type | body
+// and a write carries as many frames as are queued (a batch is frames back to back).
+//   Hello   (1): u8 version (1) | u16 name length | name | u64 incarnation (the sender's start
+//                time in ms: a new one means the sender restarted and its sequence numbers
+//                begin again)
+//   Publish (2): u64 seq | u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 answer wanted) |
+//                i64 created_at_ms | i64 expiry_at_ms (0 = never) | u16 topic length | topic |
+//                u16 publisher client id length | id | u32 properties length | properties
+//                (MQTT 5, wire-encoded) | u32 payload length | payload
+//   Ack     (3): u64 seq | u8 status (0 stored and delivered, 1 the receiver's store failed)
+// Sequence numbers count per sender and receiver from 1; the receiver answers a Publish with
+// "answer wanted" once what it caused is durable, and recognises a resent one (seq not above
+// what it already took from that sender's incarnation).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mqttd::cluster {
+
+enum class FrameType : uint8_t { Hello = 1, Publish = 2, Ack = 3 };
+
+inline constexpr uint8_t kLinkVersion = 1;
+// The largest frame a peer may send: an MQTT message of the largest size with its headers.
+inline constexpr uint32_t kMaxFrame = 268435455u + 4096u;
+
+struct HelloFrame {
+    std::string_view node;
+    uint64_t incarnation = 0;
+};
+
+struct PublishFrame {
+    uint64_t seq = 0;
+    uint8_t qos = 0;
+    bool retain = false;
+    bool want_ack = false;
+    int64_t created_at_ms = 0;
+    int64_t expiry_at_ms = 0;
+    std::string_view topic;
+    std::string_view from_client;
+    std::string_view properties;
+    std::string_view payload;
+};
+
+struct AckFrame {
+    uint64_t seq = 0;
+    bool ok = true;
+};
+
+void encode_hello(std::string& out, const HelloFrame& f);
+void encode_publish(std::string& out, const PublishFrame& f);
+void encode_ack(std::string& out, const AckFrame& f);
+
+// One frame at the front of `in`: its type and body, and how many bytes it took.
+struct RawFrame {
+    FrameType type = FrameType::Hello;
+    std::string_view body;
+    size_t size = 0;
+};
+// nullopt: more bytes are needed. `error` is set (and nullopt returned) for a length over
+// kMaxFrame or an unknown type: the peer is closed.
+std::optional<RawFrame> next_frame(std::string_view in, std::string& error);
+
+// The bodies; nullopt when truncated or malformed.
+std::optional<HelloFrame> decode_hello(std::string_view body);
+std::optional<PublishFrame> decode_publish(std::string_view body);
+std::optional<AckFrame> decode_ack(std::string_view body);
+
+}  // namespace mqttd::cluster

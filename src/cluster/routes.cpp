@@ -1,0 +1,190 @@
+#include "cluster/routes.h"
+
+#include <chrono>
+#include <utility>
+
+#include "cluster/membership.h"
+
+namespace mqttd::cluster {
+
+Routes::Routes(Options options,
+               const Membership& membership,
+               RouteTable& table,
+               std::function<uint32_t(const std::string&)> node_id,
+               Log log)
+    : options_(std::move(options)),
+      membership_(membership),
+      table_(table),
+      node_id_(std::move(node_id)),
+      log_(std::move(log)),
+      etcd_(options_.endpoints),
+      prefix_(options_.cluster + "/routes/") {}
+
+Routes::~Routes() {
+    stop();
+}
+
+void Routes::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void Routes::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) {
+            return;
+        }
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+    watch_.reset();
+}
+
+void Routes::add(std::string_view filter) {
+    std::string plain(RouteTable::route_filter(filter));
+    std::lock_guard lock(mutex_);
+    if (counts_[plain]++ == 0) {
+        dirty_.insert(std::move(plain));
+        wake_.notify_one();
+    }
+}
+
+void Routes::remove(std::string_view filter) {
+    std::string plain(RouteTable::route_filter(filter));
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(plain);
+    if (it == counts_.end()) {
+        return;
+    }
+    if (--it->second == 0) {
+        counts_.erase(it);
+        dirty_.insert(std::move(plain));
+        wake_.notify_one();
+    }
+}
+
+std::string Routes::key_of(const std::string& filter) const {
+    return prefix_ + filter + "/" + options_.node;
+}
+
+bool Routes::write_changes() {
+    const int64_t lease = membership_.lease();
+    if (lease == 0) {
+        return false;  // not joined yet: written once there is a lease
+    }
+    std::set<std::string> dirty;
+    std::map<std::string, bool> wanted;  // filter → whether a local subscription has it
+    {
+        std::lock_guard lock(mutex_);
+        if (lease != written_lease_) {
+            // A new lease (the first, or after the old one expired): every route again.
+            written_.clear();
+            for (const auto& [filter, n] : counts_) {
+                dirty_.insert(filter);
+            }
+        }
+        dirty.swap(dirty_);
+        for (const auto& f : dirty) {
+            wanted[f] = counts_.contains(f);
+        }
+    }
+    written_lease_ = lease;
+    bool ok = true;
+    for (const auto& [filter, want] : wanted) {
+        bool done = true;
+        if (want && !written_.contains(filter)) {
+            auto r = etcd_.put(key_of(filter), "", lease);
+            done = static_cast<bool>(r);
+            if (done) {
+                written_.insert(filter);
+            }
+        } else if (!want && written_.contains(filter)) {
+            auto r = etcd_.erase(key_of(filter));
+            done = static_cast<bool>(r);
+            if (done) {
+                written_.erase(filter);
+            }
+        }
+        if (!done) {
+            ok = false;
+            std::lock_guard lock(mutex_);
+            dirty_.insert(filter);
+        }
+    }
+    return ok;
+}
+
+bool Routes::resync() {
+    watch_.reset();
+    int64_t revision = 0;
+    auto kvs = etcd_.range(prefix_, prefix_end(prefix_), &revision);
+    if (!kvs) {
+        return false;
+    }
+    table_.clear();
+    std::vector<WatchEvent> all;
+    for (auto& kv : *kvs) {
+        all.push_back(WatchEvent{WatchEvent::Type::Put, std::move(kv)});
+    }
+    apply(all);
+    watch_broken_ = false;
+    watch_ = etcd_.watch(
+            prefix_, revision + 1, [this](std::vector<WatchEvent> events) { apply(events); },
+            [this](const std::string&) {
+                watch_broken_ = true;
+                wake_.notify_all();
+            });
+    return true;
+}
+
+void Routes::apply(const std::vector<WatchEvent>& events) {
+    for (const auto& e : events) {
+        if (!e.kv.key.starts_with(prefix_)) {
+            continue;
+        }
+        std::string_view rest = std::string_view(e.kv.key).substr(prefix_.size());
+        const size_t slash = rest.rfind('/');
+        if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) {
+            continue;
+        }
+        const std::string node(rest.substr(slash + 1));
+        if (node == options_.node) {
+            continue;
+        }
+        const std::string_view filter = rest.substr(0, slash);
+        if (e.type == WatchEvent::Type::Put) {
+            table_.add(filter, node_id_(node));
+        } else {
+            table_.remove(filter, node_id_(node));
+        }
+    }
+}
+
+void Routes::run() {
+    bool ok = true;
+    while (true) {
+        {
+            std::unique_lock lock(mutex_);
+            // Promptly when something changed; every half second while etcd fails, so routes
+            // and the watch come back soon after it does.
+            wake_.wait_for(lock, std::chrono::milliseconds(ok ? 1000 : 500), [this, ok] {
+                const int64_t lease = membership_.lease();
+                return stopping_ || !dirty_.empty() || (ok && watch_broken_) ||
+                       (lease != 0 && lease != written_lease_);
+            });
+            if (stopping_) {
+                return;
+            }
+        }
+        ok = true;
+        if (watch_broken_) {
+            ok = resync();
+        }
+        ok = write_changes() && ok;
+    }
+}
+
+}  // namespace mqttd::cluster

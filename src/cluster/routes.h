@@ -1,0 +1,91 @@
+// Routes: the cluster's route table in etcd, both halves.
+//   This node's routes: `<cluster>/routes/<filter>/<node>` (empty value), put under the
+//   node's lease (Membership::lease) when its first local subscription to a filter arrives
+//   and deleted with the last one; a shared subscription routes as its plain filter
+//   (RouteTable::route_filter), so the count is per plain filter. The keys go with the lease
+//   when the node stops or dies, and are put again under a new lease after a lost one.
+//   The other nodes' routes: the prefix is listed and then watched from the revision after
+//   the listing into a RouteTable (relisted whenever the watch breaks).
+// One thread does both, so workers never wait for etcd: add()/remove() only count and mark
+// the filter; the thread writes what changed (retrying while etcd is out of reach).
+//
+// Thread-safety: add(), remove() from any thread; the rest on the thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "cluster/etcd_client.h"
+#include "cluster/route_table.h"
+
+namespace mqttd::cluster {
+
+class Membership;
+
+class Routes {
+public:
+    struct Options {
+        std::vector<std::string> endpoints;
+        std::string cluster = "mqttd";
+        std::string node;
+    };
+    using Log = std::function<void(bool warning, const std::string& line)>;
+    // `node_id`: the RouteTable's id of a node name (any thread).
+    Routes(Options options,
+           const Membership& membership,
+           RouteTable& table,
+           std::function<uint32_t(const std::string&)> node_id,
+           Log log);
+    ~Routes();
+    Routes(const Routes&) = delete;
+    Routes& operator=(const Routes&) = delete;
+
+    void start();
+    // Stops the thread; the keys stay until the lease goes (Membership::stop revokes it).
+    void stop();
+
+    // A local subscription of `filter` (whole) is this node's first / its last went.
+    void add(std::string_view filter);
+    void remove(std::string_view filter);
+
+private:
+    void run();
+    // Writes what changed; false when etcd failed (retried later).
+    bool write_changes();
+    bool resync();
+    void apply(const std::vector<WatchEvent>& events);
+    std::string key_of(const std::string& filter) const;
+
+    Options options_;
+    const Membership& membership_;
+    RouteTable& table_;
+    std::function<uint32_t(const std::string&)> node_id_;
+    Log log_;
+    EtcdClient etcd_;
+    const std::string prefix_;  // "<cluster>/routes/"
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::map<std::string, uint32_t> counts_;  // plain filter → local subscriptions' filters
+    std::set<std::string> dirty_;
+
+    // the thread's
+    std::set<std::string> written_;
+    int64_t written_lease_ = 0;
+    std::atomic<bool> watch_broken_{true};
+    std::unique_ptr<EtcdClient::Watch> watch_;
+    std::thread thread_;
+};
+
+}  // namespace mqttd::cluster
