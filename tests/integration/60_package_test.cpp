@@ -258,9 +258,19 @@ std::unique_ptr<TempDir> Package::work_;
 TEST_F(Package, ControlFieldsNameTheComputedDependencies) {
     const Shell depends = sh("dpkg-deb -f " + deb_ + " Depends");
     ASSERT_EQ(depends.status, 0) << depends.out;
-    // dpkg-shlibdeps found the libraries the binary links (RocksDB, spdlog, libc, ...).
-    for (const char* dep : {"adduser", "librocksdb", "libspdlog", "libc6"}) {
+    // dpkg-shlibdeps found the libraries the binary links (spdlog, libc, ...): RocksDB's
+    // package when it is linked shared, else (MQTTD_ROCKSDB_STATIC) the compression
+    // libraries the static RocksDB needs, and no RocksDB package.
+    for (const char* dep : {"adduser", "libspdlog", "libc6"}) {
         EXPECT_NE(depends.out.find(dep), std::string::npos) << dep << " in " << depends.out;
+    }
+    if (MQTTD_ROCKSDB_STATIC) {
+        EXPECT_EQ(depends.out.find("librocksdb"), std::string::npos) << depends.out;
+        for (const char* dep : {"libsnappy", "liblz4", "libzstd", "libbz2"}) {
+            EXPECT_NE(depends.out.find(dep), std::string::npos) << dep << " in " << depends.out;
+        }
+    } else {
+        EXPECT_NE(depends.out.find("librocksdb"), std::string::npos) << depends.out;
     }
     EXPECT_EQ(sh("dpkg-deb -f " + deb_ + " Package").out, "mqttd\n");
 }
