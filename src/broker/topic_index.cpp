@@ -61,6 +61,21 @@ std::optional<SharedFilter> parse_shared(std::string_view filter) {
     return SharedFilter{rest.substr(0, slash), rest.substr(slash + 1)};
 }
 
+std::string shared_key(const SharedFilter& shared) {
+    std::string key;
+    key.reserve(8 + shared.group.size() + shared.filter.size());
+    key.append("$share/").append(shared.group).append("/").append(shared.filter);
+    return key;
+}
+
+bool GroupChoice::picks(std::string_view key) const {
+    if (mode == Mode::All) {
+        return true;
+    }
+    const bool listed = std::find(keys->begin(), keys->end(), key) != keys->end();
+    return mode == Mode::Only ? listed : !listed;
+}
+
 TopicIndex::TopicIndex() : root_(std::make_unique<Node>()) {}
 TopicIndex::~TopicIndex() = default;
 
@@ -111,6 +126,7 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
         if (it == node.groups.end()) {
             node.groups.push_back(std::make_unique<Group>());
             node.groups.back()->name = std::string(shared->group);
+            node.groups.back()->key = shared_key(*shared);
             it = node.groups.end() - 1;
         }
         subs = &(*it)->members;
@@ -200,9 +216,12 @@ TopicIndex::UnsubscribeResult TopicIndex::unsubscribe(const Session* session,
     return result;
 }
 
-void TopicIndex::take(const Node& node, std::vector<Subscriber>& out) {
+void TopicIndex::take(const Node& node, const GroupChoice& choice, std::vector<Subscriber>& out) {
     out.insert(out.end(), node.subscribers.begin(), node.subscribers.end());
     for (const auto& g : node.groups) {
+        if (!choice.picks(g->key)) {
+            continue;
+        }
         // Round robin over the members, skipping offline sessions (their messages would wait
         // in a queue while another member could take them); all offline: the next in turn.
         const auto n = static_cast<uint32_t>(g->members.size());
@@ -224,6 +243,7 @@ void TopicIndex::collect(const Node& node,
                          std::string_view topic,
                          size_t pos,
                          bool first_level,
+                         const GroupChoice& choice,
                          std::vector<Subscriber>& out) {
     // Not a structured binding: clang 14 cannot capture one in `visit`.
     const std::pair<std::string_view, size_t> split = level_at(topic, pos);
@@ -232,17 +252,17 @@ void TopicIndex::collect(const Node& node,
     // [MQTT-4.7.2-1]: a filter starting with a wildcard does not match a topic starting with $.
     bool wildcards = !(first_level && !level.empty() && level.front() == '$');
     if (wildcards && node.hash) {
-        take(*node.hash, out);
+        take(*node.hash, choice, out);
     }
     auto visit = [&](const Node& child) {
         if (next == std::string_view::npos) {
-            take(child, out);
+            take(child, choice, out);
             // "a/#" matches "a" as well [MQTT-4.7.1-2].
             if (child.hash) {
-                take(*child.hash, out);
+                take(*child.hash, choice, out);
             }
         } else {
-            collect(child, topic, next, false, out);
+            collect(child, topic, next, false, choice, out);
         }
     };
     if (auto it = node.children.find(level); it != node.children.end()) {
@@ -253,9 +273,11 @@ void TopicIndex::collect(const Node& node,
     }
 }
 
-void TopicIndex::match(std::string_view topic, std::vector<Subscriber>& out) const {
+void TopicIndex::match(std::string_view topic,
+                       std::vector<Subscriber>& out,
+                       const GroupChoice& choice) const {
     ReaderLock lock(mutex_);
-    collect(*root_, topic, 0, true, out);
+    collect(*root_, topic, 0, true, choice, out);
 }
 
 size_t TopicIndex::subscription_count() const {

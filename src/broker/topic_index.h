@@ -51,6 +51,21 @@ struct SharedFilter {
     std::string_view filter;
 };
 std::optional<SharedFilter> parse_shared(std::string_view filter);
+// A group's name across the cluster: "$share/<group>/<filter>" for both forms ("$queue/f" is
+// "$share/$queue/f"), so two nodes name one group alike whichever form their clients used.
+std::string shared_key(const SharedFilter& shared);
+
+// Which shared subscription groups a match picks a member of. A group whose members are on
+// several nodes of a cluster gets one node picked per message (src/cluster/README.md): the
+// publishing node's match leaves out the groups picked elsewhere (Except), a node the message
+// was forwarded to picks only those it was picked for (Only). `keys` are shared_key()s.
+struct GroupChoice {
+    enum class Mode : uint8_t { All, Except, Only };
+    Mode mode = Mode::All;
+    const std::vector<std::string>* keys = nullptr;  // REQUIRES: set unless mode is All
+
+    bool picks(std::string_view key) const;
+};
 
 class TopicIndex {
 public:
@@ -77,8 +92,11 @@ public:
     UnsubscribeResult unsubscribe(const Session* session, std::string_view filter);
 
     // Appends every subscription matching `topic` to `out` (one entry per subscription; a
-    // session with overlapping filters appears more than once: see merge_by_session()).
-    void match(std::string_view topic, std::vector<Subscriber>& out) const;
+    // session with overlapping filters appears more than once: see merge_by_session()), and
+    // one member of each group `choice` picks.
+    void match(std::string_view topic,
+               std::vector<Subscriber>& out,
+               const GroupChoice& choice = {}) const;
 
     size_t subscription_count() const;
     size_t filter_count() const;
@@ -98,6 +116,7 @@ private:
     };
     struct Group {
         std::string name;
+        std::string key;  // shared_key()
         std::vector<Subscriber> members;
         mutable std::atomic<uint32_t> next{0};  // round robin; matches run under a shared lock
     };
@@ -116,12 +135,13 @@ private:
                                                                     std::string_view name);
     // The node of `filter` (plain, without any "$share/" prefix), created on the way.
     Node& node_for(std::string_view filter) MQTTD_REQUIRES(mutex_);
-    // The node's subscribers, and one member of each of its groups.
-    static void take(const Node& node, std::vector<Subscriber>& out);
+    // The node's subscribers, and one member of each of its groups `choice` picks.
+    static void take(const Node& node, const GroupChoice& choice, std::vector<Subscriber>& out);
     static void collect(const Node& node,
                         std::string_view topic,
                         size_t pos,
                         bool first_level,
+                        const GroupChoice& choice,
                         std::vector<Subscriber>& out);
     static bool prune(Node& node,
                       std::string_view filter,

@@ -126,16 +126,20 @@ public:
 
     // Publishes on this worker as the broker itself (wills, $SYS, REST). `token` is
     // completed when every store write of the publish has committed, on this node and on every
-    // other node it was forwarded to (ClusterRouter::forward). `from_peer`: another node
-    // forwarded it, so it is delivered here only, never forwarded again.
+    // other node it was forwarded to (ClusterRouter::forward). `peer_groups` non-null:
+    // another node forwarded it, so it is delivered here only (to these shared subscription
+    // groups alone: the ones this node was picked for), never forwarded again.
     void publish(const MessagePtr& msg,
                  const Session* publisher,
                  const Token* token,
-                 bool from_peer = false);
+                 const std::vector<std::string>* peer_groups = nullptr);
     // A message another node forwarded: published here as a local publish (retained set,
-    // every matching session). `cookie` != 0: once every store write it caused is durable (or
-    // failed), ClusterRouter::peer_publish_done(cookie, ok) is called on this thread.
-    void publish_from_peer(const MessagePtr& msg, uint64_t cookie);
+    // every matching plain subscription, one member of each group in `groups`). `cookie` != 0:
+    // once every store write it caused is durable (or failed),
+    // ClusterRouter::peer_publish_done(cookie, ok) is called on this thread.
+    void publish_from_peer(const MessagePtr& msg,
+                           uint64_t cookie,
+                           const std::vector<std::string>& groups);
 
     // --- admin (this worker's thread; reached through push_task) ---
     bool kick(std::string_view client_id);
@@ -290,7 +294,10 @@ private:
     mqtt::ReasonCode handle_unsubscribe(Connection& conn, mqtt::Unsubscribe& u);
 
     // routing and delivery
-    void route(const MessagePtr& msg, const Session* publisher, const Token* token);
+    void route(const MessagePtr& msg,
+               const Session* publisher,
+               const Token* token,
+               const GroupChoice& groups = {});
     void deliver(Delivery&& d);
     // A change to the retained set was added to this turn's batch: visible to SUBSCRIBEs on
     // every worker (Broker::retained_in_flight) until that batch commits.

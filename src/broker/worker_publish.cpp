@@ -261,7 +261,7 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
 void Worker::publish(const MessagePtr& msg,
                      const Session* publisher,
                      const Token* token,
-                     bool from_peer) {
+                     const std::vector<std::string>* peer_groups) {
     const auto& settings = broker_.settings();
     if (msg->retain && settings.retainer_enabled.load(std::memory_order_relaxed)) {
         // The retained set is written in the same turn's batch as the publisher's other
@@ -297,28 +297,39 @@ void Worker::publish(const MessagePtr& msg,
             depend_on_turn(*token);  // the PUBACK waits for the retained write
         }
     }
-    route(msg, publisher, token);
-    if (ClusterRouter* cluster = broker_.cluster(); cluster != nullptr && !from_peer) {
-        // After the local deliveries; each node that answers for the token is one more
-        // dependency, added before the caller releases its own count (invariant 2). Answers
-        // come back through this worker's inbox, so none is applied before this returns.
-        for (uint32_t n = cluster->forward(msg, token); n > 0; --n) {
-            if (!depend(*token)) {
-                break;
-            }
+    ClusterRouter* cluster = peer_groups != nullptr ? nullptr : broker_.cluster();
+    if (cluster == nullptr) {
+        route(msg, publisher, token,
+              peer_groups != nullptr ? GroupChoice{GroupChoice::Mode::Only, peer_groups}
+                                     : GroupChoice{});
+        return;
+    }
+    SharedPicks picks;  // allocates only when a group spans nodes
+    cluster->pick_shared(msg->topic(), picks);
+    route(msg, publisher, token,
+          picks.elsewhere.empty() ? GroupChoice{}
+                                  : GroupChoice{GroupChoice::Mode::Except, &picks.elsewhere});
+    // After the local deliveries; each node that answers for the token is one more
+    // dependency, added before the caller releases its own count (invariant 2). Answers come
+    // back through this worker's inbox, so none is applied before this returns.
+    for (uint32_t n = cluster->forward(msg, token, picks); n > 0; --n) {
+        if (!depend(*token)) {
+            break;
         }
     }
 }
 
-void Worker::publish_from_peer(const MessagePtr& msg, uint64_t cookie) {
+void Worker::publish_from_peer(const MessagePtr& msg,
+                               uint64_t cookie,
+                               const std::vector<std::string>& groups) {
     if (cookie == 0) {
-        publish(msg, nullptr, nullptr, true);
+        publish(msg, nullptr, nullptr, &groups);
         return;
     }
     const uint64_t n = ++next_peer_pending_;
     peer_pending_.emplace(n, PeerPending{cookie, 1, false});
     Token t{index_, false, kPeerConnection, n};
-    publish(msg, nullptr, &t, true);
+    publish(msg, nullptr, &t, &groups);
     complete(t);  // the opener's count, last (invariant 2)
 }
 
@@ -328,10 +339,13 @@ void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t e
     after_commit([&in_flight, t = std::string(topic), stamp] { in_flight.forget(t, stamp); });
 }
 
-void Worker::route(const MessagePtr& msg, const Session* publisher, const Token* token) {
+void Worker::route(const MessagePtr& msg,
+                   const Session* publisher,
+                   const Token* token,
+                   const GroupChoice& groups) {
     auto& subs = match_scratch_;
     subs.clear();
-    broker_.index().match(msg->topic(), subs);
+    broker_.index().match(msg->topic(), subs, groups);
     if (subs.empty()) {
         return;
     }

@@ -1,5 +1,7 @@
 #include "cluster/forwarder.h"
 
+#include <algorithm>
+
 #include "cluster/membership.h"
 #include "storage/store.h"
 
@@ -28,7 +30,9 @@ Forwarder::Forwarder(broker::Broker& broker, const Membership& membership, Optio
                         done.failed = !ok;
                         broker_.worker(t.worker).push_completions({done});
                     },
-                    log_}) {}
+                    log_}) {
+    self_id_ = node_id(options_.node);
+}
 
 Forwarder::~Forwarder() {
     stop();
@@ -82,21 +86,65 @@ std::string Forwarder::node_name(uint32_t id) {
     return id < names_.size() ? names_[id] : std::string();
 }
 
-uint32_t Forwarder::forward(const broker::MessagePtr& msg, const broker::Token* token) {
+void Forwarder::pick_shared(std::string_view topic, broker::SharedPicks& picks) {
+    if (!table_.has_groups()) {
+        return;
+    }
+    thread_local std::vector<std::pair<std::string, uint32_t>> groups;
+    groups.clear();
+    table_.pick_groups(topic, groups);
+    for (auto& [key, node] : groups) {
+        if (node != self_id_) {
+            picks.elsewhere.push_back(key);
+            picks.remote.emplace_back(node, std::move(key));
+        }
+    }
+}
+
+uint32_t Forwarder::forward(const broker::MessagePtr& msg,
+                            const broker::Token* token,
+                            const broker::SharedPicks& picks) {
     if (!msg->retain && table_.empty()) {
         return 0;
     }
-    thread_local std::vector<uint32_t> ids;
-    ids.clear();
-    uint32_t answers = 0;
+    // The groups picked for `node`.
+    auto groups_of = [&picks](uint32_t node) {
+        std::vector<std::string_view> out;
+        for (const auto& [id, key] : picks.remote) {
+            if (id == node) {
+                out.push_back(key);
+            }
+        }
+        return out;
+    };
     if (msg->retain) {
         // Every node stores it (and delivers it to its own subscribers), so a SUBSCRIBE on
         // any node sees it; an empty payload deletes it everywhere.
-        return link_.send_all(*msg, token);
+        return link_.send_all(*msg, token, [&](const std::string& name) {
+            return picks.remote.empty() ? std::vector<std::string_view>{}
+                                        : groups_of(node_id(name));
+        });
     }
+    thread_local std::vector<uint32_t> ids;
+    ids.clear();
     table_.match(msg->topic(), ids);
+    if (!picks.remote.empty()) {
+        for (const auto& [id, key] : picks.remote) {
+            ids.push_back(id);
+        }
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    }
+    uint32_t answers = 0;
     for (uint32_t id : ids) {
-        answers += link_.send(node_name(id), *msg, token) ? 1 : 0;
+        if (id == self_id_) {
+            continue;
+        }
+        answers +=
+                link_.send(node_name(id), *msg, token,
+                           picks.remote.empty() ? std::vector<std::string_view>{} : groups_of(id))
+                        ? 1
+                        : 0;
     }
     return answers;
 }
@@ -113,7 +161,8 @@ void Forwarder::on_publish(const PublishFrame& f, uint64_t cookie) {
     if (incoming_.size() <= w) {
         incoming_.resize(broker_.worker_count());
     }
-    incoming_[w].emplace_back(std::move(msg), cookie);
+    incoming_[w].push_back(Incoming{std::move(msg), cookie,
+                                    std::vector<std::string>(f.groups.begin(), f.groups.end())});
 }
 
 void Forwarder::on_turn() {
@@ -123,8 +172,8 @@ void Forwarder::on_turn() {
         }
         auto& worker = broker_.worker(static_cast<uint32_t>(w));
         worker.push_task([&worker, batch = std::move(incoming_[w])] {
-            for (const auto& [msg, cookie] : batch) {
-                worker.publish_from_peer(msg, cookie);
+            for (const auto& in : batch) {
+                worker.publish_from_peer(in.msg, in.cookie, in.groups);
             }
         });
         incoming_[w].clear();

@@ -5,6 +5,8 @@
 //   - a message published here → once to every other node with a matching route (and to
 //     every node when it is retained, so each stores it), with the publisher's token when
 //     its PUBACK / PUBREC must wait: the peer's Ack completes the token;
+//   - a shared subscription group with members on several nodes → one of those nodes per
+//     message, round robin (pick_shared); the message goes to it naming the group;
 //   - a message another node forwarded → Worker::publish_from_peer on the worker of its
 //     publisher's client id (so one publisher's messages keep their order), batched per
 //     worker and read turn; once it is durable there, the Ack goes back.
@@ -58,7 +60,10 @@ public:
 
     void filter_added(std::string_view filter) override;
     void filter_removed(std::string_view filter) override;
-    uint32_t forward(const broker::MessagePtr& msg, const broker::Token* token) override;
+    void pick_shared(std::string_view topic, broker::SharedPicks& picks) override;
+    uint32_t forward(const broker::MessagePtr& msg,
+                     const broker::Token* token,
+                     const broker::SharedPicks& picks) override;
     void peer_publish_done(uint64_t cookie, bool ok) override;
 
     const RouteTable& routes() const { return table_; }
@@ -79,8 +84,15 @@ private:
     std::unordered_map<std::string, uint32_t> ids_;
     std::vector<std::string> names_;
 
+    uint32_t self_id_ = 0;  // this node's id in table_ (its own group routes)
+
     // the link thread's: forwarded messages of this read turn, per worker
-    std::vector<std::vector<std::pair<broker::MessagePtr, uint64_t>>> incoming_;
+    struct Incoming {
+        broker::MessagePtr msg;
+        uint64_t cookie = 0;
+        std::vector<std::string> groups;  // the groups this node delivers it to
+    };
+    std::vector<std::vector<Incoming>> incoming_;
 
     Routes routes_;
     PeerLink link_;

@@ -89,7 +89,8 @@ void encode_publish(std::string& out, const PublishFrame& f) {
                 f.payload.size());
     size_t at = begin(out, FrameType::Publish);
     put_be64(out, f.seq);
-    out.push_back(static_cast<char>((f.qos & 3) | (f.retain ? 4 : 0) | (f.want_ack ? 8 : 0)));
+    out.push_back(static_cast<char>((f.qos & 3) | (f.retain ? 4 : 0) | (f.want_ack ? 8 : 0) |
+                                    (f.groups.empty() ? 0 : 16)));
     put_be64(out, static_cast<uint64_t>(f.created_at_ms));
     put_be64(out, static_cast<uint64_t>(f.expiry_at_ms));
     put_be16(out, static_cast<uint16_t>(f.topic.size()));
@@ -100,6 +101,13 @@ void encode_publish(std::string& out, const PublishFrame& f) {
     out.append(f.properties);
     put_be32(out, static_cast<uint32_t>(f.payload.size()));
     out.append(f.payload);
+    if (!f.groups.empty()) {
+        put_be16(out, static_cast<uint16_t>(f.groups.size()));
+        for (std::string_view g : f.groups) {
+            put_be16(out, static_cast<uint16_t>(g.size()));
+            out.append(g);
+        }
+    }
     finish(out, at);
 }
 
@@ -155,7 +163,25 @@ std::optional<PublishFrame> decode_publish(std::string_view body) {
     if (!r.u64(f.seq) || !r.u8(flags) || !r.u64(created) || !r.u64(expiry) || !r.u16(topic_len) ||
         !r.bytes(topic_len, f.topic) || !r.u16(client_len) || !r.bytes(client_len, f.from_client) ||
         !r.u32(props_len) || !r.bytes(props_len, f.properties) || !r.u32(payload_len) ||
-        !r.bytes(payload_len, f.payload) || !r.done()) {
+        !r.bytes(payload_len, f.payload)) {
+        return std::nullopt;
+    }
+    if ((flags & 16) != 0) {
+        uint16_t count = 0;
+        if (!r.u16(count) || count == 0) {
+            return std::nullopt;
+        }
+        f.groups.reserve(count);
+        for (uint16_t i = 0; i < count; ++i) {
+            uint16_t len = 0;
+            std::string_view g;
+            if (!r.u16(len) || !r.bytes(len, g) || g.empty()) {
+                return std::nullopt;
+            }
+            f.groups.push_back(g);
+        }
+    }
+    if (!r.done()) {
         return std::nullopt;
     }
     f.qos = flags & 3;

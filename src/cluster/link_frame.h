@@ -5,10 +5,13 @@
 //   Hello   (1): u8 version (1) | u16 name length | name | u64 incarnation (the sender's start
 //                time in ms: a new one means the sender restarted and its sequence numbers
 //                begin again)
-//   Publish (2): u64 seq | u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 answer wanted) |
-//                i64 created_at_ms | i64 expiry_at_ms (0 = never) | u16 topic length | topic |
-//                u16 publisher client id length | id | u32 properties length | properties
-//                (MQTT 5, wire-encoded) | u32 payload length | payload
+//   Publish (2): u64 seq | u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 answer wanted, bit 4
+//                groups follow) | i64 created_at_ms | i64 expiry_at_ms (0 = never) |
+//                u16 topic length | topic | u16 publisher client id length | id |
+//                u32 properties length | properties (MQTT 5, wire-encoded) |
+//                u32 payload length | payload | when bit 4: u16 count | count × (u16 length |
+//                group key "$share/<group>/<filter>"): the shared subscription groups the
+//                receiver delivers to (one member each); it delivers to no other group
 //   Ack     (3): u64 seq | u8 status (0 stored and delivered, 1 the receiver's store failed)
 // Sequence numbers count per sender and receiver from 1; the receiver answers a Publish with
 // "answer wanted" once what it caused is durable, and recognises a resent one (seq not above
@@ -21,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mqttd::cluster {
 
@@ -46,6 +50,7 @@ struct PublishFrame {
     std::string_view from_client;
     std::string_view properties;
     std::string_view payload;
+    std::vector<std::string_view> groups;
 };
 
 struct AckFrame {

@@ -149,7 +149,10 @@ PeerLink::Peer* PeerLink::peer_locked(const std::string& name) {
     return it == peers_.end() ? nullptr : it->second.get();
 }
 
-bool PeerLink::send(const std::string& node, const broker::Message& m, const broker::Token* token) {
+bool PeerLink::send(const std::string& node,
+                    const broker::Message& m,
+                    const broker::Token* token,
+                    const std::vector<std::string_view>& groups) {
     const bool want = token != nullptr;
     bool fail = false;
     {
@@ -166,7 +169,7 @@ bool PeerLink::send(const std::string& node, const broker::Message& m, const bro
             f.queued_ms = mono_ms();
             encode_publish(f.bytes, PublishFrame{f.seq, m.qos, m.retain, want, m.created_at_ms,
                                                  m.expiry_at_ms, m.topic(), m.from_client(),
-                                                 m.properties(), m.payload()});
+                                                 m.properties(), m.payload(), groups});
             f.has_token = want;
             if (want) {
                 f.token = *token;
@@ -188,7 +191,10 @@ bool PeerLink::send(const std::string& node, const broker::Message& m, const bro
     return want;
 }
 
-uint32_t PeerLink::send_all(const broker::Message& m, const broker::Token* token) {
+uint32_t PeerLink::send_all(
+        const broker::Message& m,
+        const broker::Token* token,
+        const std::function<std::vector<std::string_view>(const std::string&)>& groups_of) {
     std::vector<std::string> names;
     {
         std::lock_guard lock(mutex_);
@@ -200,7 +206,7 @@ uint32_t PeerLink::send_all(const broker::Message& m, const broker::Token* token
     }
     uint32_t answers = 0;
     for (const auto& name : names) {
-        answers += send(name, m, token) ? 1 : 0;
+        answers += send(name, m, token, groups_of(name)) ? 1 : 0;
     }
     return answers;
 }

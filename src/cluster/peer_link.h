@@ -32,6 +32,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -79,9 +80,17 @@ public:
 
     // Queues `m` for `node`. With `token`: returns true, and on_answer(token, ...) follows
     // exactly once (the peer's Ack, or a failure). Without: returns false.
-    bool send(const std::string& node, const broker::Message& m, const broker::Token* token);
-    // send() to every peer alive now; the number of answers that will follow.
-    uint32_t send_all(const broker::Message& m, const broker::Token* token);
+    // `groups`: the shared subscription groups `node` delivers `m` to (PublishFrame::groups).
+    bool send(const std::string& node,
+              const broker::Message& m,
+              const broker::Token* token,
+              const std::vector<std::string_view>& groups = {});
+    // send() to every peer alive now, each with groups_of(its name); the number of answers
+    // that will follow.
+    uint32_t send_all(
+            const broker::Message& m,
+            const broker::Token* token,
+            const std::function<std::vector<std::string_view>(const std::string&)>& groups_of);
     // A Publish taken with `cookie` is durable (`ok`) or failed: its Ack goes to its sender.
     void answer(uint64_t cookie, bool ok);
 

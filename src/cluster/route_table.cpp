@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
+
+#include "broker/topic_index.h"
 
 namespace mqttd::cluster {
 
@@ -18,8 +21,36 @@ struct RouteTable::Node {
     std::unique_ptr<Node> plus;
     std::unique_ptr<Node> hash;
     std::vector<uint32_t> nodes;  // whose filter ends here
+    struct Group {
+        std::string key;  // broker::shared_key()
+        std::vector<uint32_t> nodes;
+        mutable std::atomic<uint32_t> next{0};  // round robin; picks run under a shared lock
+    };
+    std::vector<std::unique_ptr<Group>> groups;  // shared subscriptions of this filter
 
-    bool empty() const { return children.empty() && !plus && !hash && nodes.empty(); }
+    bool empty() const {
+        return children.empty() && !plus && !hash && nodes.empty() && groups.empty();
+    }
+    // The node list `group` names here (nullptr: the plain one); created when `create`.
+    std::vector<uint32_t>* list(const std::optional<std::string>& group, bool create) {
+        if (!group) {
+            return &nodes;
+        }
+        for (auto& g : groups) {
+            if (g->key == *group) {
+                return &g->nodes;
+            }
+        }
+        if (!create) {
+            return nullptr;
+        }
+        groups.push_back(std::make_unique<Group>());
+        groups.back()->key = *group;
+        return &groups.back()->nodes;
+    }
+    void drop_empty_groups() {
+        std::erase_if(groups, [](const auto& g) { return g->nodes.empty(); });
+    }
 };
 
 namespace {
@@ -37,20 +68,27 @@ std::pair<std::string_view, size_t> level_at(std::string_view s, size_t pos) {
 RouteTable::RouteTable() : root_(std::make_unique<Node>()) {}
 RouteTable::~RouteTable() = default;
 
-std::string_view RouteTable::route_filter(std::string_view filter) {
-    if (filter.starts_with("$queue/")) {
-        return filter.substr(7);
+std::string RouteTable::route_key(std::string_view filter) {
+    if (auto shared = broker::parse_shared(filter)) {
+        return broker::shared_key(*shared);
     }
-    if (filter.starts_with("$share/")) {
-        size_t slash = filter.find('/', 7);
-        if (slash != std::string_view::npos && slash > 7 && slash + 1 < filter.size()) {
-            return filter.substr(slash + 1);
-        }
-    }
-    return filter;
+    return std::string(filter);
 }
 
-bool RouteTable::add(std::string_view filter, uint32_t node) {
+namespace {
+
+// The plain filter a route key is kept at, and its group's key for a shared subscription.
+std::pair<std::string_view, std::optional<std::string>> split_key(std::string_view key) {
+    if (auto shared = broker::parse_shared(key)) {
+        return {shared->filter, std::string(key)};
+    }
+    return {key, std::nullopt};
+}
+
+}  // namespace
+
+bool RouteTable::add(std::string_view key, uint32_t node) {
+    auto [filter, group] = split_key(key);
     WriterLock lock(mutex_);
     Node* n = root_.get();
     size_t pos = 0;
@@ -77,18 +115,26 @@ bool RouteTable::add(std::string_view filter, uint32_t node) {
         }
         pos = next;
     }
-    if (std::find(n->nodes.begin(), n->nodes.end(), node) != n->nodes.end()) {
+    std::vector<uint32_t>& nodes = *n->list(group, true);
+    if (std::find(nodes.begin(), nodes.end(), node) != nodes.end()) {
         return false;
     }
-    n->nodes.push_back(node);
+    nodes.push_back(node);
     count_.fetch_add(1, std::memory_order_relaxed);
+    if (group) {
+        groups_.fetch_add(1, std::memory_order_relaxed);
+    }
     return true;
 }
 
 namespace {
 
 template <typename NodeT>
-bool prune(NodeT& n, std::string_view filter, size_t pos, uint32_t node) {
+bool prune(NodeT& n,
+           std::string_view filter,
+           size_t pos,
+           const std::optional<std::string>& group,
+           uint32_t node) {
     auto [level, next] = level_at(filter, pos);
     std::unique_ptr<NodeT>* slot = nullptr;
     auto child_it = n.children.end();
@@ -108,12 +154,17 @@ bool prune(NodeT& n, std::string_view filter, size_t pos, uint32_t node) {
     }
     NodeT& child = **slot;
     if (next == std::string_view::npos) {
-        auto it = std::find(child.nodes.begin(), child.nodes.end(), node);
-        if (it == child.nodes.end()) {
+        std::vector<uint32_t>* nodes = child.list(group, false);
+        if (nodes == nullptr) {
             return false;
         }
-        child.nodes.erase(it);
-    } else if (!prune(child, filter, next, node)) {
+        auto it = std::find(nodes->begin(), nodes->end(), node);
+        if (it == nodes->end()) {
+            return false;
+        }
+        nodes->erase(it);
+        child.drop_empty_groups();
+    } else if (!prune(child, filter, next, group, node)) {
         return false;
     }
     if (child.empty()) {
@@ -126,20 +177,32 @@ bool prune(NodeT& n, std::string_view filter, size_t pos, uint32_t node) {
     return true;
 }
 
+// Every route of `node` under `n`; the number of plain ones and of group ones removed.
 template <typename NodeT>
-size_t drop_node(NodeT& n, uint32_t node) {
-    size_t removed = 0;
+std::pair<size_t, size_t> drop_node(NodeT& n, uint32_t node) {
+    std::pair<size_t, size_t> removed{0, 0};
     if (auto it = std::find(n.nodes.begin(), n.nodes.end(), node); it != n.nodes.end()) {
         n.nodes.erase(it);
-        ++removed;
+        ++removed.first;
     }
+    for (auto& g : n.groups) {
+        if (auto it = std::find(g->nodes.begin(), g->nodes.end(), node); it != g->nodes.end()) {
+            g->nodes.erase(it);
+            ++removed.second;
+        }
+    }
+    n.drop_empty_groups();
+    auto add = [&removed](std::pair<size_t, size_t> r) {
+        removed.first += r.first;
+        removed.second += r.second;
+    };
     for (auto it = n.children.begin(); it != n.children.end();) {
-        removed += drop_node(*it->second, node);
+        add(drop_node(*it->second, node));
         it = it->second->empty() ? n.children.erase(it) : std::next(it);
     }
     for (auto* slot : {&n.plus, &n.hash}) {
         if (*slot) {
-            removed += drop_node(**slot, node);
+            add(drop_node(**slot, node));
             if ((*slot)->empty()) {
                 slot->reset();
             }
@@ -148,25 +211,22 @@ size_t drop_node(NodeT& n, uint32_t node) {
     return removed;
 }
 
-template <typename NodeT>
-void collect(const NodeT& n,
-             std::string_view topic,
-             size_t pos,
-             bool first_level,
-             std::vector<uint32_t>& out) {
+// Calls leaf(node) for every node whose filter matches `topic`.
+template <typename NodeT, typename Leaf>
+void collect(const NodeT& n, std::string_view topic, size_t pos, bool first_level, Leaf& leaf) {
     auto [level, next] = level_at(topic, pos);
     const bool wild = !(first_level && topic.starts_with('$'));
     if (wild && n.hash) {
-        out.insert(out.end(), n.hash->nodes.begin(), n.hash->nodes.end());
+        leaf(*n.hash);
     }
     auto visit = [&](const NodeT& child) {
         if (next == std::string_view::npos) {
-            out.insert(out.end(), child.nodes.begin(), child.nodes.end());
+            leaf(child);
             if (child.hash) {  // "a/#" matches "a" (3.1.1 4.7.1)
-                out.insert(out.end(), child.hash->nodes.begin(), child.hash->nodes.end());
+                leaf(*child.hash);
             }
         } else {
-            collect(child, topic, next, false, out);
+            collect(child, topic, next, false, leaf);
         }
     };
     if (auto it = n.children.find(level); it != n.children.end()) {
@@ -179,36 +239,58 @@ void collect(const NodeT& n,
 
 }  // namespace
 
-bool RouteTable::remove(std::string_view filter, uint32_t node) {
+bool RouteTable::remove(std::string_view key, uint32_t node) {
+    auto [filter, group] = split_key(key);
     WriterLock lock(mutex_);
-    if (!prune(*root_, filter, 0, node)) {
+    if (!prune(*root_, filter, 0, group, node)) {
         return false;
     }
     count_.fetch_sub(1, std::memory_order_relaxed);
+    if (group) {
+        groups_.fetch_sub(1, std::memory_order_relaxed);
+    }
     return true;
 }
 
 size_t RouteTable::remove_node(uint32_t node) {
     WriterLock lock(mutex_);
-    size_t n = drop_node(*root_, node);
-    count_.fetch_sub(n, std::memory_order_relaxed);
-    return n;
+    auto [plain, grouped] = drop_node(*root_, node);
+    count_.fetch_sub(plain + grouped, std::memory_order_relaxed);
+    groups_.fetch_sub(grouped, std::memory_order_relaxed);
+    return plain + grouped;
 }
 
 void RouteTable::clear() {
     WriterLock lock(mutex_);
     root_ = std::make_unique<Node>();
     count_.store(0, std::memory_order_relaxed);
+    groups_.store(0, std::memory_order_relaxed);
 }
 
 void RouteTable::match(std::string_view topic, std::vector<uint32_t>& out) const {
     const size_t from = out.size();
+    auto leaf = [&out](const Node& n) {
+        out.insert(out.end(), n.nodes.begin(), n.nodes.end());
+    };
     {
         ReaderLock lock(mutex_);
-        collect(*root_, topic, 0, true, out);
+        collect(*root_, topic, 0, true, leaf);
     }
     std::sort(out.begin() + static_cast<std::ptrdiff_t>(from), out.end());
     out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(from), out.end()), out.end());
+}
+
+void RouteTable::pick_groups(std::string_view topic,
+                             std::vector<std::pair<std::string, uint32_t>>& out) const {
+    auto leaf = [&out](const Node& n) {
+        for (const auto& g : n.groups) {
+            const auto k = static_cast<uint32_t>(g->nodes.size());
+            const uint32_t i = g->next.fetch_add(1, std::memory_order_relaxed) % k;
+            out.emplace_back(g->key, g->nodes[i]);
+        }
+    };
+    ReaderLock lock(mutex_);
+    collect(*root_, topic, 0, true, leaf);
 }
 
 }  // namespace mqttd::cluster

@@ -1,6 +1,8 @@
 // RouteTable: the other nodes' routes — topic filter → the nodes that have a local subscriber
 // to it — as this node learns them from etcd (`<cluster>/routes/<filter>/<node>`, Routes).
-// A publish consults it after the local match, only when it is not empty.
+// A publish consults it after the local match, only when it is not empty. A shared
+// subscription's route ("$share/g/f") is kept at its filter f as a group with its own node
+// list, this node's own included (Routes adds it), so a publish can pick one node per group.
 //
 // Layout: a trie of filter levels like TopicIndex's (exact children, a '+' child, a '#'
 // child), each node holding the nodes (small ids) whose filter ends there. match() walks it
@@ -17,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/rw_lock.h"
@@ -30,20 +33,26 @@ public:
     RouteTable(const RouteTable&) = delete;
     RouteTable& operator=(const RouteTable&) = delete;
 
-    // The plain filter a route is kept under: "$share/g/a/+" and "$queue/a/+" route as "a/+"
-    // (the group picks its member on the node that receives the message).
-    static std::string_view route_filter(std::string_view filter);
+    // The route a subscription's filter makes: a plain filter itself, a shared one its
+    // group's broker::shared_key() ("$queue/a/+" routes as "$share/$queue/a/+").
+    static std::string route_key(std::string_view filter);
 
-    // `node` has a route for `filter`; false when it had already.
-    bool add(std::string_view filter, uint32_t node);
+    // `node` has the route `key` (a route_key()); false when it had already.
+    bool add(std::string_view key, uint32_t node);
     // false when it had none.
-    bool remove(std::string_view filter, uint32_t node);
+    bool remove(std::string_view key, uint32_t node);
     // Every route of `node` goes (the node left); the number removed.
     size_t remove_node(uint32_t node);
     void clear();
 
-    // Appends the nodes with a route matching `topic` to `out`, each once, ascending.
+    // Appends the nodes with a plain route matching `topic` to `out`, each once, ascending.
     void match(std::string_view topic, std::vector<uint32_t>& out) const;
+    // Appends (group key, node) for every group matching `topic`: one of its nodes, round
+    // robin.
+    void pick_groups(std::string_view topic,
+                     std::vector<std::pair<std::string, uint32_t>>& out) const;
+    // Cheap check before pick_groups(): whether any group route is known.
+    bool has_groups() const { return groups_.load(std::memory_order_relaxed) != 0; }
     // Cheap check before match(): whether any route is known.
     bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
     size_t size() const { return count_.load(std::memory_order_relaxed); }
@@ -52,7 +61,8 @@ private:
     struct Node;
     mutable RwLock mutex_;
     std::unique_ptr<Node> root_ MQTTD_PT_GUARDED_BY(mutex_);
-    std::atomic<size_t> count_{0};  // routes held
+    std::atomic<size_t> count_{0};   // routes held
+    std::atomic<size_t> groups_{0};  // of which group routes
 };
 
 }  // namespace mqttd::cluster

@@ -44,24 +44,30 @@ void Routes::stop() {
 }
 
 void Routes::add(std::string_view filter) {
-    std::string plain(RouteTable::route_filter(filter));
+    std::string key = RouteTable::route_key(filter);
     std::lock_guard lock(mutex_);
-    if (counts_[plain]++ == 0) {
-        dirty_.insert(std::move(plain));
+    if (counts_[key]++ == 0) {
+        if (key.starts_with("$share/")) {
+            table_.add(key, node_id_(options_.node));  // a candidate for its group at once
+        }
+        dirty_.insert(std::move(key));
         wake_.notify_one();
     }
 }
 
 void Routes::remove(std::string_view filter) {
-    std::string plain(RouteTable::route_filter(filter));
+    std::string key = RouteTable::route_key(filter);
     std::lock_guard lock(mutex_);
-    auto it = counts_.find(plain);
+    auto it = counts_.find(key);
     if (it == counts_.end()) {
         return;
     }
     if (--it->second == 0) {
         counts_.erase(it);
-        dirty_.insert(std::move(plain));
+        if (key.starts_with("$share/")) {
+            table_.remove(key, node_id_(options_.node));
+        }
+        dirty_.insert(std::move(key));
         wake_.notify_one();
     }
 }
@@ -125,6 +131,14 @@ bool Routes::resync() {
         return false;
     }
     table_.clear();
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [key, n] : counts_) {
+            if (key.starts_with("$share/")) {
+                table_.add(key, node_id_(options_.node));
+            }
+        }
+    }
     std::vector<WatchEvent> all;
     for (auto& kv : *kvs) {
         all.push_back(WatchEvent{WatchEvent::Type::Put, std::move(kv)});

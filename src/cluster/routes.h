@@ -1,8 +1,9 @@
 // Routes: the cluster's route table in etcd, both halves.
 //   This node's routes: `<cluster>/routes/<filter>/<node>` (empty value), put under the
 //   node's lease (Membership::lease) when its first local subscription to a filter arrives
-//   and deleted with the last one; a shared subscription routes as its plain filter
-//   (RouteTable::route_filter), so the count is per plain filter. The keys go with the lease
+//   and deleted with the last one; a shared subscription routes as its group
+//   (RouteTable::route_key: "$share/g/f"), and is also put in the RouteTable as this node's
+//   at once, so the node is a candidate when a group's node is picked. The keys go with the lease
 //   when the node stops or dies, and are put again under a new lease after a lost one.
 //   The other nodes' routes: the prefix is listed and then watched from the revision after
 //   the listing into a RouteTable (relisted whenever the watch breaks).
@@ -77,7 +78,7 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
-    std::map<std::string, uint32_t> counts_;  // plain filter → local subscriptions' filters
+    std::map<std::string, uint32_t> counts_;  // route key → local subscriptions' filters
     std::set<std::string> dirty_;
 
     // the thread's

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -416,9 +417,9 @@ TEST_F(ClusterIt, ANodeRoutesItsFiltersInEtcdWhileItHasSubscribers) {
     ASSERT_FALSE(s2.connect_ok(a->port(), "s2")) << "a new session";
     EXPECT_EQ(s2.subscribe("r/+/x", 0), (std::vector<uint8_t>{0}));
     using Keys = std::set<std::string>;
-    // A shared subscription routes as its filter.
+    // A shared subscription routes as its group.
     EXPECT_TRUE(eventually([&] {
-        return route_keys() == Keys{"r/+/x a@127.0.0.1", "s/# a@127.0.0.1"};
+        return route_keys() == Keys{"r/+/x a@127.0.0.1", "$share/g/s/# a@127.0.0.1"};
     })) << route_keys().size();
     s1.unsubscribe({"r/+/x"});  // s2 still subscribes: the route stays
     s1.unsubscribe({"$share/g/s/#"});
@@ -473,6 +474,72 @@ TEST_F(ClusterIt, APublishOnOneNodeReachesTheOthersOnceAtEachQos) {
         EXPECT_EQ(seen.size(), size_t{3 * kEach}) << "each message exactly once";
         EXPECT_EQ(wrong_qos, 0) << "delivered at the publisher's QoS (the subscriptions are 2)";
         EXPECT_FALSE(sub->wait_message(kQuiet).has_value()) << "no duplicate, no loop back";
+    }
+}
+
+// MQTT 5 4.8.2 across nodes: each message goes to one member of the group, whichever node
+// the members and the publisher are on, in turn between the nodes with members.
+TEST_F(ClusterIt, ASharedSubscriptionGetsEachMessageOnceAcrossNodes) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    auto c = node("c@127.0.0.1");
+    MosqClient m_a("member-a");
+    MosqClient m_b("member-b");
+    MosqClient q_b("queue-b");
+    MosqClient plain_c("plain-c");
+    ASSERT_EQ(m_a.connect(a->port()), 0);
+    ASSERT_EQ(m_b.connect(b->port()), 0);
+    ASSERT_EQ(q_b.connect(b->port()), 0);
+    ASSERT_EQ(plain_c.connect(c->port()), 0);
+    ASSERT_EQ(m_a.subscribe("$share/g/w/#", 1), std::vector<int>{1});
+    ASSERT_EQ(m_b.subscribe("$share/g/w/#", 1), std::vector<int>{1});
+    ASSERT_EQ(q_b.subscribe("$queue/w/+", 1), std::vector<int>{1});  // a group of one node
+    ASSERT_EQ(plain_c.subscribe("w/#", 1), std::vector<int>{1});
+    using Keys = std::set<std::string>;
+    ASSERT_TRUE(eventually([&] {
+        return route_keys() == Keys{"$share/g/w/# a@127.0.0.1", "$share/g/w/# b@127.0.0.1",
+                                    "$share/$queue/w/+ b@127.0.0.1", "w/# c@127.0.0.1"};
+    }));
+    MosqClient pub_c("pub-c");  // on a node without members
+    MosqClient pub_a("pub-a");  // on a node with one
+    ASSERT_EQ(pub_c.connect(c->port()), 0);
+    ASSERT_EQ(pub_a.connect(a->port()), 0);
+    ASSERT_TRUE(routed(pub_c, "w/probe", {&m_a, &m_b, &q_b, &plain_c}));
+    ASSERT_TRUE(routed(pub_a, "w/probe", {&m_a, &m_b, &q_b, &plain_c}));
+
+    constexpr int kEach = 40;
+    for (const auto& [pub, topic] :
+         {std::pair<MosqClient*, std::string>{&pub_c, "w/from-c"}, {&pub_a, "w/from-a"}}) {
+        for (int i = 0; i < kEach; ++i) {
+            ASSERT_TRUE(pub->publish(topic, std::to_string(i), 1));
+        }
+    }
+    // Every message of both publishers: once to the group g (on a or b), once to $queue,
+    // once to the plain subscriber.
+    auto drain = [](MosqClient& sub) {
+        std::map<std::string, int> got;
+        while (auto m = sub.wait_message(500ms)) {
+            ++got[m->topic + " " + m->payload];
+        }
+        return got;
+    };
+    auto on_a = drain(m_a);
+    auto on_b = drain(m_b);
+    auto queue = drain(q_b);
+    auto plain = drain(plain_c);
+    std::map<std::string, int> group = on_a;
+    for (const auto& [k, n] : on_b) {
+        group[k] += n;
+    }
+    for (auto* got : {&group, &queue, &plain}) {
+        EXPECT_EQ(got->size(), size_t{2 * kEach});
+        EXPECT_TRUE(std::all_of(got->begin(), got->end(), [](const auto& e) {
+            return e.second == 1;
+        })) << "a message twice";
+    }
+    // Round robin between the two nodes with members, from either publisher.
+    for (const auto* part : {&on_a, &on_b}) {
+        EXPECT_GE(part->size(), size_t{kEach / 2}) << "one node took too few";
     }
 }
 
@@ -649,6 +716,97 @@ TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
     RawClient again;
     ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
     again.publish("w/1", "never stored on b", 1);
+}
+
+// The payloads a persistent session's queue delivers on a reconnect, acknowledged.
+std::set<int> drain_session(uint16_t port, const std::string& id) {
+    std::set<int> got;
+    RawClient s;
+    EXPECT_TRUE(s.connect_ok(port, id, false)) << id << ": its session is there";
+    while (auto m = s.receive_and_ack(1000ms)) {
+        got.insert(std::stoi(m->payload));
+    }
+    return got;
+}
+
+// kill -9 of one node under QoS 1 load: every message acknowledged to the publisher is in
+// the persistent sessions of the node that stays, and every one acknowledged before the kill
+// is in the dead node's store when it comes back.
+TEST_F(ClusterIt, AKilledNodeUnderQos1LoadLosesNothingAcknowledged) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    auto c = node("c@127.0.0.1");
+    for (auto* n : {b.get(), c.get()}) {
+        RawClient s;
+        ASSERT_FALSE(s.connect_ok(n->port(), n == b.get() ? "on-b" : "on-c", false));
+        EXPECT_EQ(s.subscribe("k/#", 1), (std::vector<uint8_t>{1}));
+        s.disconnect();
+    }
+    ASSERT_TRUE(eventually([&] { return route_keys().size() == 2; }));
+    MosqClient probe_b("probe-b");
+    MosqClient probe_c("probe-c");
+    ASSERT_EQ(probe_b.connect(b->port()), 0);
+    ASSERT_EQ(probe_c.connect(c->port()), 0);
+    ASSERT_EQ(probe_b.subscribe("kp/probe", 0), std::vector<int>{0});
+    ASSERT_EQ(probe_c.subscribe("kp/probe", 0), std::vector<int>{0});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "kp/probe", {&probe_b, &probe_c}));
+
+    // A window of 16 QoS 1 publishes in flight; a message refused while c is gone (3.1.1: the
+    // connection closes without its PUBACK) is not acknowledged, and the publisher goes on.
+    constexpr int kTotal = 1500;
+    constexpr int kKillAt = 500;
+    std::set<int> acked;
+    std::set<int> acked_before_kill;
+    std::map<uint16_t, int> in_flight;
+    auto pub = std::make_unique<RawClient>();
+    ASSERT_FALSE(pub->connect_ok(a->port(), "load-pub"));
+    int next = 1;
+    int refusals = 0;
+    while (next <= kTotal || !in_flight.empty()) {
+        while (in_flight.size() < 16 && next <= kTotal) {
+            const uint16_t id = pub->next_id();
+            ASSERT_TRUE(pub->send(
+                    pkt::publish("k/" + std::to_string(next % 7), std::to_string(next), 1, id)));
+            in_flight[id] = next++;
+            if (next == kKillAt) {
+                acked_before_kill = acked;
+                c->kill9();
+            }
+        }
+        auto p = pub->read(10000ms);
+        if (!p) {
+            ASSERT_TRUE(pub->closed()) << "neither a PUBACK nor a close in 10 s";
+            ++refusals;
+            in_flight.clear();
+            pub = std::make_unique<RawClient>();
+            ASSERT_FALSE(pub->connect_ok(a->port(), "load-pub"));
+            continue;
+        }
+        ASSERT_EQ(p->type(), kPuback) << describe(*p);
+        auto it = in_flight.find(packet_id_of(*p));
+        ASSERT_NE(it, in_flight.end());
+        acked.insert(it->second);
+        in_flight.erase(it);
+    }
+    EXPECT_GE(refusals, 1) << "what waited for c when its lease ended was refused";
+    EXPECT_GT(acked.size(), size_t{kTotal - 100});
+    EXPECT_GE(acked_before_kill.size(), size_t{kKillAt - 20});
+
+    std::set<int> on_b = drain_session(b->port(), "on-b");
+    std::vector<int> lost;
+    std::set_difference(acked.begin(), acked.end(), on_b.begin(), on_b.end(),
+                        std::back_inserter(lost));
+    EXPECT_TRUE(lost.empty()) << lost.size() << " acknowledged messages not on b, first "
+                              << (lost.empty() ? 0 : lost.front());
+    c->start();
+    std::set<int> on_c = drain_session(c->port(), "on-c");
+    lost.clear();
+    std::set_difference(acked_before_kill.begin(), acked_before_kill.end(), on_c.begin(),
+                        on_c.end(), std::back_inserter(lost));
+    EXPECT_TRUE(lost.empty()) << lost.size()
+                              << " messages acknowledged before the kill not in c's store";
 }
 
 TEST_F(ClusterIt, APeerBackWithinItsLeaseGetsWhatWaitedForItExactlyOnce) {

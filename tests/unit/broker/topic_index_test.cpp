@@ -178,6 +178,35 @@ TEST(TopicIndex, SharedGroupsGetOneMemberEachRoundRobin) {
     EXPECT_EQ(match_ids(index, "t/x"), Ids{});
 }
 
+// A cluster picks a group's node per message: the publishing node leaves out the groups
+// picked elsewhere, the node picked delivers to those it was picked for only.
+TEST(TopicIndex, AGroupChoiceSaysWhichGroupsPickAMember) {
+    TopicIndex index;
+    auto g = make_session("g");
+    auto q = make_session("q");
+    auto plain = make_session("plain");
+    index.subscribe(g, "$share/g/t/+", qos(1), 0);
+    index.subscribe(q, "$queue/t/#", qos(1), 0);
+    index.subscribe(plain, "t/x", qos(0), 0);
+    EXPECT_EQ(shared_key(*parse_shared("$queue/t/#")), "$share/$queue/t/#");
+    auto ids = [&](GroupChoice c) {
+        std::vector<Subscriber> out;
+        index.match("t/x", out, c);
+        Ids r;
+        for (const auto& s : out) {
+            r.push_back(s.session->client_id());
+        }
+        std::sort(r.begin(), r.end());
+        return r;
+    };
+    const std::vector<std::string> only_queue{"$share/$queue/t/#"};
+    const std::vector<std::string> none;
+    EXPECT_EQ(ids({}), (Ids{"g", "plain", "q"}));
+    EXPECT_EQ(ids({GroupChoice::Mode::Except, &only_queue}), (Ids{"g", "plain"}));
+    EXPECT_EQ(ids({GroupChoice::Mode::Only, &only_queue}), (Ids{"plain", "q"}));
+    EXPECT_EQ(ids({GroupChoice::Mode::Only, &none}), (Ids{"plain"}));
+}
+
 TEST(TopicIndex, MergeBySessionKeepsHighestQos) {
     // 3.1.1 3.3.5: overlapping subscriptions deliver once, at the highest QoS.
     TopicIndex index;

@@ -1,6 +1,7 @@
 #include "cluster/link_frame.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -77,6 +78,27 @@ TEST(LinkFrame, APartialFrameNeedsMoreAndBadOnesAreErrors) {
     body[8] = 3;
     EXPECT_FALSE(decode_publish(body));
     EXPECT_FALSE(decode_publish(body.substr(0, body.size() - 1)));
+}
+
+TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
+    std::string wire;
+    PublishFrame f{3, 1, false, true, 0, 0, "a/b", "c", "", "x"};
+    encode_publish(wire, f);
+    auto none = decode_publish(wire.substr(5));
+    ASSERT_TRUE(none);
+    EXPECT_TRUE(none->groups.empty());
+
+    f.groups = {"$share/g/a/+", "$share/$queue/a/#"};
+    wire.clear();
+    encode_publish(wire, f);
+    std::string body = wire.substr(5);
+    auto two = decode_publish(body);
+    ASSERT_TRUE(two);
+    EXPECT_EQ(two->payload, "x");
+    EXPECT_EQ(two->groups, (std::vector<std::string_view>{"$share/g/a/+", "$share/$queue/a/#"}));
+    EXPECT_FALSE(decode_publish(body.substr(0, body.size() - 1))) << "a group cut short";
+    body[8] = static_cast<char>(body[8] & ~16);
+    EXPECT_FALSE(decode_publish(body)) << "groups without their flag are trailing bytes";
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "cluster/route_table.h"
 
+#include <algorithm>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -47,11 +51,54 @@ TEST(RouteTable, RemovesRoutesAndNodes) {
     EXPECT_TRUE(t.empty());
 }
 
-TEST(RouteTable, SharedSubscriptionsRouteAsTheirFilter) {
-    EXPECT_EQ(RouteTable::route_filter("$share/g/a/+"), "a/+");
-    EXPECT_EQ(RouteTable::route_filter("$queue/a/#"), "a/#");
-    EXPECT_EQ(RouteTable::route_filter("a/b"), "a/b");
-    EXPECT_EQ(RouteTable::route_filter("$share/g"), "$share/g");
+TEST(RouteTable, SharedSubscriptionsRouteAsTheirGroup) {
+    EXPECT_EQ(RouteTable::route_key("$share/g/a/+"), "$share/g/a/+");
+    EXPECT_EQ(RouteTable::route_key("$queue/a/#"), "$share/$queue/a/#");
+    EXPECT_EQ(RouteTable::route_key("a/b"), "a/b");
+    EXPECT_EQ(RouteTable::route_key("$share/g"), "$share/g");
+}
+
+using Picks = std::vector<std::pair<std::string, uint32_t>>;
+
+Picks picks(const RouteTable& t, std::string_view topic) {
+    Picks out;
+    t.pick_groups(topic, out);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+TEST(RouteTable, AGroupPicksOneOfItsNodesInTurnAndIsNoPlainRoute) {
+    RouteTable t;
+    EXPECT_FALSE(t.has_groups());
+    EXPECT_TRUE(t.add("$share/g/a/+", 1));
+    EXPECT_TRUE(t.add("$share/g/a/+", 2));
+    EXPECT_FALSE(t.add("$share/g/a/+", 2));
+    EXPECT_TRUE(t.add("$share/h/a/#", 3));
+    EXPECT_TRUE(t.has_groups());
+    EXPECT_TRUE(match(t, "a/b").empty()) << "a group's nodes are picked, not all sent to";
+    std::map<uint32_t, int> g_nodes;
+    for (int i = 0; i < 10; ++i) {
+        Picks p = picks(t, "a/b");
+        ASSERT_EQ(p.size(), 2u);
+        EXPECT_EQ(p[0].first, "$share/g/a/+");
+        EXPECT_EQ(p[1], (std::pair<std::string, uint32_t>{"$share/h/a/#", 3}));
+        ++g_nodes[p[0].second];
+    }
+    EXPECT_EQ(g_nodes, (std::map<uint32_t, int>{{1, 5}, {2, 5}}));
+    EXPECT_TRUE(picks(t, "b").empty());
+    EXPECT_EQ(picks(t, "a").size(), 1u) << "a/# matches a";
+
+    EXPECT_TRUE(t.remove("$share/g/a/+", 1));
+    EXPECT_FALSE(t.remove("$share/g/a/+", 1));
+    EXPECT_FALSE(t.remove("a/+", 2)) << "a plain route is not the group's";
+    EXPECT_EQ(picks(t, "a/b")[0], (std::pair<std::string, uint32_t>{"$share/g/a/+", 2}));
+    t.add("a/+", 4);
+    EXPECT_EQ(match(t, "a/b"), (std::vector<uint32_t>{4}));
+    EXPECT_EQ(t.remove_node(3), 1u);
+    EXPECT_EQ(picks(t, "a/b").size(), 1u);
+    EXPECT_TRUE(t.remove("$share/g/a/+", 2));
+    EXPECT_FALSE(t.has_groups());
+    EXPECT_EQ(t.size(), 1u);
 }
 
 }  // namespace
