@@ -13,7 +13,8 @@ TEST(LinkFrame, FramesRoundTripBackToBack) {
     encode_hello(wire, HelloFrame{"a@127.0.0.1", 1234});
     const std::string payload("bin\0ary", 7);
     encode_publish(
-            wire, PublishFrame{7, 2, true, true, 1000, 2000, "t/1", "client", "\x01\x01", payload});
+            wire,
+            PublishFrame{7, 2, true, true, 1000, 2000, "t/1", "client", "\x01\x01", payload, {}});
     encode_ack(wire, AckFrame{7, false});
 
     std::string error;
@@ -73,7 +74,7 @@ TEST(LinkFrame, APartialFrameNeedsMoreAndBadOnesAreErrors) {
     // A body shorter than its fields, or QoS 3, is malformed.
     EXPECT_FALSE(decode_ack(std::string("\x00\x00", 2)));
     std::string p;
-    encode_publish(p, PublishFrame{1, 1, false, false, 0, 0, "t", "", "", "x"});
+    encode_publish(p, PublishFrame{1, 1, false, false, 0, 0, "t", "", "", "x", {}});
     std::string body = p.substr(5);
     body[8] = 3;
     EXPECT_FALSE(decode_publish(body));
@@ -82,7 +83,7 @@ TEST(LinkFrame, APartialFrameNeedsMoreAndBadOnesAreErrors) {
 
 TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
     std::string wire;
-    PublishFrame f{3, 1, false, true, 0, 0, "a/b", "c", "", "x"};
+    PublishFrame f{3, 1, false, true, 0, 0, "a/b", "c", "", "x", {}};
     encode_publish(wire, f);
     auto none = decode_publish(wire.substr(5));
     ASSERT_TRUE(none);
