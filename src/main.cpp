@@ -101,6 +101,34 @@ net::TlsSettings tls_settings(const config::Config& cfg, const std::string& base
     return t;
 }
 
+// The node-to-node link's TLS (cluster.listener.ssl): listener.ssl.external's settings with the
+// link's own files where set, and the peer's certificate always required. One line on error.
+std::string link_tls(const config::Config& cfg,
+                     std::shared_ptr<net::TlsContext>& server,
+                     std::shared_ptr<net::TlsContext>& client) {
+    net::TlsSettings t = tls_settings(cfg, "listener.ssl.external");
+    for (auto [field, name] : {std::pair{&t.keyfile, "keyfile"},
+                               {&t.certfile, "certfile"},
+                               {&t.cacertfile, "cacertfile"}}) {
+        if (auto own = cfg.get_string(std::string("cluster.listener.") + name); !own.empty()) {
+            *field = own;
+        }
+    }
+    t.verify_peer = true;
+    t.fail_if_no_peer_cert = true;
+    auto s = net::TlsContext::make("cluster.listener", t, net::TlsContext::Role::Server);
+    if (!s) {
+        return s.error();
+    }
+    auto c = net::TlsContext::make("cluster.listener", t, net::TlsContext::Role::Client);
+    if (!c) {
+        return c.error();
+    }
+    server = std::move(*s);
+    client = std::move(*c);
+    return {};
+}
+
 bool is_default(const std::string& key, const std::string& value) {
     const auto* def = config::find_key(key);
     return def != nullptr && def->default_text == value;
@@ -418,6 +446,9 @@ int run(int argc, char** argv) {
         f.cluster = cfg->get_string("cluster.name");
         f.node = settings.node_name;
         f.listen = cfg->get_string("cluster.listener");
+        const std::string tls_error = cfg->get_bool("cluster.listener.ssl")
+                                              ? link_tls(*cfg, f.tls_server, f.tls_client)
+                                              : std::string();
         f.forward_timeout_ms = cfg->get_int("cluster.forward_timeout") * 1000;
         const bool no_link = f.listen.empty();
         forwarder = std::make_unique<cluster::Forwarder>(broker, *membership, std::move(f),
@@ -428,8 +459,9 @@ int run(int argc, char** argv) {
                                                                  spdlog::info("{}", line);
                                                              }
                                                          });
-        if (auto err = no_link ? std::string("cluster.listener is empty: a cluster node needs it")
-                               : forwarder->start();
+        if (auto err = !tls_error.empty() ? tls_error
+                       : no_link ? std::string("cluster.listener is empty: a cluster node needs it")
+                                 : forwarder->start();
             !err.empty()) {
             membership->stop();
             store->close();

@@ -20,7 +20,8 @@ Forwarder::Forwarder(broker::Broker& broker, const Membership& membership, Optio
               log_),
       link_(PeerLink::Options{options_.listen, options_.node,
                               static_cast<uint64_t>(broker.started_at_ms()),
-                              options_.max_queue_bytes, options_.forward_timeout_ms},
+                              options_.max_queue_bytes, options_.forward_timeout_ms,
+                              options_.tls_server, options_.tls_client},
             PeerLink::Callbacks{
                     [this] { return membership_.peer_links(); },
                     [this](const PublishFrame& f, uint64_t cookie) { on_publish(f, cookie); },

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -44,6 +45,9 @@ public:
         std::string listen;  // cluster.listener
         size_t max_queue_bytes = size_t{64} << 20;
         int64_t forward_timeout_ms = 30000;  // cluster.forward_timeout
+        // cluster.listener.ssl: the link's TLS contexts (PeerLink::Options); null = plain TCP.
+        std::shared_ptr<net::TlsContext> tls_server;
+        std::shared_ptr<net::TlsContext> tls_client;
     };
     using Log = std::function<void(bool warning, const std::string& line)>;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <span>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +17,8 @@
 
 #include "common/clock.h"
 #include "net/address.h"
+#include "net/socket_io.h"
+#include "net/tls_context.h"
 
 namespace mqttd::cluster {
 namespace {
@@ -24,6 +27,7 @@ constexpr int64_t kRefreshMs = 200;
 constexpr int64_t kMaxBackoffMs = 5000;
 constexpr size_t kOutBacklog = size_t{1} << 20;  // bytes written per turn before polling again
 constexpr size_t kReadChunk = 64 * 1024;
+constexpr int64_t kHelloTimeoutMs = 10000;  // connect, TLS handshake and Hello
 
 bool set_nonblocking(int fd) {
     int flags = ::fcntl(fd, F_GETFL, 0);
@@ -345,6 +349,8 @@ void PeerLink::dial(Peer& p, int64_t now_ms) {
     p.fd = fd;
     p.connecting = true;
     p.up = false;
+    p.opened_ms = now_ms;
+    p.tls.reset();
     p.in.clear();
     p.out.clear();
     p.out_pos = 0;
@@ -353,8 +359,12 @@ void PeerLink::dial(Peer& p, int64_t now_ms) {
 
 void PeerLink::close_peer(Peer& p, const std::string& why) {
     if (p.fd >= 0) {
+        if (p.tls) {
+            p.tls->goodbye(p.fd);
+        }
         ::close(p.fd);
     }
+    p.tls.reset();
     if (p.up) {
         cb_.log(true, "cluster: link to " + p.name + " lost (" + why + "); reconnecting");
     }
@@ -484,21 +494,55 @@ bool PeerLink::take_frames(Peer& p) {
     return ok;
 }
 
-void PeerLink::on_readable(Peer& p) {
+net::Io PeerLink::read_into(int fd, net::TlsTransport* tls, std::string& in) {
     char buf[kReadChunk];
+    auto span = std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), sizeof buf);
     while (true) {
-        ssize_t n = ::recv(p.fd, buf, sizeof buf, 0);
-        if (n > 0) {
-            p.in.append(buf, static_cast<size_t>(n));
-            if (static_cast<size_t>(n) < sizeof buf) {
-                break;
-            }
-            continue;
+        const net::Io r = tls ? tls->read(fd, span) : net::fd_read(fd, span);
+        if (r.status != net::Io::Status::Done) {
+            return r;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            break;
+        in.append(buf, r.bytes);
+        if (!tls && r.bytes < sizeof buf) {
+            return net::Io::again();  // plain TCP: a short read took what there was
         }
-        close_peer(p, n == 0 ? "closed by the peer" : std::strerror(errno));
+    }
+}
+
+net::Io::Status PeerLink::tls_step(int fd, net::TlsTransport* tls, const std::string& who) {
+    if (!tls) {
+        return net::Io::Status::Done;
+    }
+    const net::Io::Status st = tls->handshake(fd).status;
+    if (st == net::Io::Status::Failed) {
+        cb_.log(true, "cluster: TLS handshake with " + who +
+                              " failed (a certificate not signed by the cluster's CA, or not "
+                              "TLS)");
+    }
+    return st;
+}
+
+short PeerLink::events_for(const net::TlsTransport* tls, short want) {
+    if (!tls) {
+        return want;
+    }
+    // kWantRead / kWantWrite have poll's POLLIN / POLLOUT values.
+    const uint32_t w = ((want & POLLIN) != 0 ? net::kWantRead : 0) |
+                       ((want & POLLOUT) != 0 ? net::kWantWrite : 0);
+    return static_cast<short>(tls->interest(w));
+}
+
+void PeerLink::on_readable(Peer& p) {
+    if (auto st = tls_step(p.fd, p.tls.get(), p.name); st != net::Io::Status::Done) {
+        if (st == net::Io::Status::Failed) {
+            close_peer(p, "TLS handshake failed");
+        }
+        return;  // polled again; once done, what it read ahead is read on
+    }
+    const net::Io r = read_into(p.fd, p.tls.get(), p.in);
+    if (r.status == net::Io::Status::Closed || r.status == net::Io::Status::Failed) {
+        close_peer(p, r.status == net::Io::Status::Closed ? "closed by the peer"
+                                                          : std::strerror(errno));
         return;
     }
     if (!take_frames(p)) {
@@ -516,14 +560,30 @@ void PeerLink::on_writable(Peer& p) {
             return;
         }
         p.connecting = false;
+        if (options_.tls_client) {
+            p.tls = net::TlsTransport::make(*options_.tls_client, p.fd, true);
+            if (!p.tls) {
+                close_peer(p, "cannot start TLS");
+                return;
+            }
+        }
+    }
+    if (auto st = tls_step(p.fd, p.tls.get(), p.name); st != net::Io::Status::Done) {
+        if (st == net::Io::Status::Failed) {
+            close_peer(p, "TLS handshake failed");
+        }
+        return;  // the Hello goes once the handshake is done
     }
     while (p.out_pos < p.out.size()) {
-        ssize_t n = ::send(p.fd, p.out.data() + p.out_pos, p.out.size() - p.out_pos, MSG_NOSIGNAL);
-        if (n > 0) {
-            p.out_pos += static_cast<size_t>(n);
+        auto data =
+                std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(p.out.data()) + p.out_pos,
+                                         p.out.size() - p.out_pos);
+        const net::Io r = p.tls ? p.tls->write(p.fd, data) : net::fd_write(p.fd, data);
+        if (r.status == net::Io::Status::Done) {
+            p.out_pos += r.bytes;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (r.status == net::Io::Status::Again) {
             return;
         }
         close_peer(p, std::strerror(errno));
@@ -540,26 +600,37 @@ void PeerLink::accept_all() {
             return;
         }
         set_nodelay(fd);
-        anonymous_.push_back(Anonymous{fd, {}});
+        Anonymous a{fd, {}, mono_ms(), nullptr};
+        if (options_.tls_server) {
+            a.tls = net::TlsTransport::make(*options_.tls_server, fd, false);
+            if (!a.tls) {
+                ::close(fd);
+                continue;
+            }
+        }
+        anonymous_.push_back(std::move(a));
     }
 }
 
 void PeerLink::read_anonymous(size_t i) {
     Anonymous& a = anonymous_[i];
-    char buf[kReadChunk];
-    ssize_t n = ::recv(a.fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        return;
-    }
     auto drop = [&] {
         ::close(a.fd);
         a.fd = -1;
+        a.tls.reset();
     };
-    if (n <= 0) {
+    if (auto st = tls_step(a.fd, a.tls.get(), "an accepted connection");
+        st != net::Io::Status::Done) {
+        if (st == net::Io::Status::Failed) {
+            drop();
+        }
+        return;
+    }
+    const net::Io r = read_into(a.fd, a.tls.get(), a.in);
+    if (r.status == net::Io::Status::Closed || r.status == net::Io::Status::Failed) {
         drop();
         return;
     }
-    a.in.append(buf, static_cast<size_t>(n));
     std::string error;
     auto raw = next_frame(a.in, error);
     if (!raw) {
@@ -588,6 +659,8 @@ void PeerLink::read_anonymous(size_t i) {
     }
     p->fd = a.fd;
     p->connecting = false;
+    p->opened_ms = a.opened_ms;
+    p->tls = std::move(a.tls);
     p->in = a.in.substr(raw->size);
     a.fd = -1;
     came_up(*p, h->incarnation, true);
@@ -628,18 +701,29 @@ void PeerLink::run() {
                     next_event = std::min(next_event, p.next_dial_ms);
                 }
             }
+            if (p.fd >= 0 && !p.up && now - p.opened_ms > kHelloTimeoutMs) {
+                close_peer(p, "no Hello within 10 s");
+            }
             if (p.fd >= 0) {
                 short events = POLLIN;
                 if (p.connecting || p.out_pos < p.out.size()) {
                     events |= POLLOUT;
                 }
-                fds.push_back(pollfd{p.fd, events, 0});
+                fds.push_back(
+                        pollfd{p.fd, p.connecting ? events : events_for(p.tls.get(), events), 0});
                 polled.push_back(&p);
             }
         }
+        std::erase_if(anonymous_, [now](Anonymous& a) {
+            if (now - a.opened_ms <= kHelloTimeoutMs) {
+                return false;
+            }
+            ::close(a.fd);  // no Hello in time: a port scan, or not a node of ours
+            return true;
+        });
         const size_t first_anonymous = fds.size();
         for (const auto& a : anonymous_) {
-            fds.push_back(pollfd{a.fd, POLLIN, 0});
+            fds.push_back(pollfd{a.fd, events_for(a.tls.get(), POLLIN), 0});
         }
         const int timeout = static_cast<int>(std::max<int64_t>(next_event - now, 1));
         if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
@@ -656,6 +740,15 @@ void PeerLink::run() {
             const short re = fds[2 + i].revents;
             if (p.fd != fds[2 + i].fd) {
                 continue;  // replaced meanwhile
+            }
+            if (p.tls && re != 0) {
+                // A TLS read may wait for the socket to be writable and a write for it to be
+                // readable: either readiness moves both on.
+                on_readable(p);
+                if (p.fd >= 0) {
+                    on_writable(p);
+                }
+                continue;
             }
             if ((re & (POLLIN | POLLHUP | POLLERR)) != 0 && !p.connecting) {
                 on_readable(p);

@@ -5,8 +5,11 @@
 //
 // Why here and not in src/net: net's links are MQTT connections owned by a worker and driven
 // by the broker's packet handlers; this is one thread for a handful of long-lived
-// connections speaking another protocol, which needs none of net's transports, limits or
-// PROXY parsing. It reuses net's address parsing.
+// connections speaking another protocol, which needs none of net's limits or PROXY parsing.
+// It reuses net's address parsing and, with TLS on (Options::tls_*), net's TLS transport:
+// mutual TLS, each end verifying the other's certificate against the cluster's CA, then the
+// Hello as on plain TCP. A connection that has not said Hello (TLS handshake included)
+// within 10 s is closed.
 //
 // Delivery: a frame waiting for an answer (a QoS 1/2 message whose publisher waits) stays
 // queued until the peer's Ack, and is sent again, in order, after a reconnect; the peer
@@ -41,6 +44,11 @@
 #include "broker/message.h"
 #include "broker/response_queue.h"
 #include "cluster/link_frame.h"
+#include "net/tls_transport.h"
+
+namespace mqttd::net {
+class TlsContext;
+}
 
 namespace mqttd::cluster {
 
@@ -54,6 +62,10 @@ public:
         // A frame not answered within this (queued or sent) is answered "failed"
         // (cluster.forward_timeout).
         int64_t ack_timeout_ms = 30000;
+        // TLS on every connection (cluster.listener.ssl): the accepting end's context and the
+        // dialling end's; both null = plain TCP. Each end verifies the other's certificate.
+        std::shared_ptr<net::TlsContext> tls_server;
+        std::shared_ptr<net::TlsContext> tls_client;
     };
     struct Callbacks {
         // The peers alive now, name → their link's "host:port" (asked every 200 ms).
@@ -122,8 +134,10 @@ private:
         std::set<uint64_t> in_pending;
         // link thread only
         int fd = -1;
-        bool connecting = false;  // a non-blocking connect in progress
-        bool up = false;          // both Hellos exchanged
+        bool connecting = false;                 // a non-blocking connect in progress
+        bool up = false;                         // both Hellos exchanged
+        int64_t opened_ms = 0;                   // mono, when fd was dialled or accepted
+        std::unique_ptr<net::TlsTransport> tls;  // with TLS on; its handshake may be going on
         std::string in;
         std::string out;
         size_t out_pos = 0;
@@ -134,6 +148,8 @@ private:
     struct Anonymous {  // an accepted connection before its Hello
         int fd = -1;
         std::string in;
+        int64_t opened_ms = 0;
+        std::unique_ptr<net::TlsTransport> tls;
     };
 
     void run();
@@ -147,6 +163,14 @@ private:
     void on_writable(Peer& p);
     void accept_all();
     void read_anonymous(size_t i);
+    // Reads what the socket (through TLS when on) has into `in`: Again when it has no more,
+    // Closed / Failed when the connection ended; a TLS handshake still going on reads nothing.
+    net::Io read_into(int fd, net::TlsTransport* tls, std::string& in);
+    // Moves a TLS handshake on (Done at once without TLS, or once it is complete); a failure
+    // is logged.
+    net::Io::Status tls_step(int fd, net::TlsTransport* tls, const std::string& who);
+    // The poll events for a connection that wants `want` (POLLIN | POLLOUT bits).
+    static short events_for(const net::TlsTransport* tls, short want);
     // Takes the frames in `p.in`; false when the peer broke the protocol.
     bool take_frames(Peer& p);
     void came_up(Peer& p, uint64_t incarnation, bool reply);

@@ -59,6 +59,18 @@ constexpr std::array kKeys{
     KeyDef{.name = "cluster.listener", .type = Address, .default_text = "127.0.0.1:4370",
            .description = "The node-to-node link: host:port other nodes reach this one on "
                           "(advertised in its member record)."},
+    KeyDef{.name = "cluster.listener.ssl", .type = Bool, .default_text = "false",
+           .description = "TLS on the node-to-node link, both ways: each node shows its "
+                          "certificate and verifies the other's against the cluster's CA."},
+    KeyDef{.name = "cluster.listener.keyfile", .type = String, .default_text = "",
+           .description = "PEM private key of the link's certificate; empty = "
+                          "listener.ssl.external.keyfile."},
+    KeyDef{.name = "cluster.listener.certfile", .type = String, .default_text = "",
+           .description = "PEM certificate chain this node shows its peers (for server and "
+                          "client authentication); empty = listener.ssl.external.certfile."},
+    KeyDef{.name = "cluster.listener.cacertfile", .type = String, .default_text = "",
+           .description = "PEM CA certificates the peers' certificates are verified with; empty "
+                          "= listener.ssl.external.cacertfile."},
     KeyDef{.name = "cluster.forward_timeout", .type = Duration, .default_text = "30", .min = 1,
            .max = 3600,
            .description = "How long a QoS 1/2 message forwarded to another node waits for its "

@@ -119,7 +119,8 @@ TlsContext::~TlsContext() {
 }
 
 Result<std::shared_ptr<TlsContext>, std::string> TlsContext::make(const std::string& key,
-                                                                  const TlsSettings& s) {
+                                                                  const TlsSettings& s,
+                                                                  Role role) {
     ERR_clear_error();
     auto versions = parse_versions(key, s.tls_versions);
     if (!versions) {
@@ -136,7 +137,7 @@ Result<std::shared_ptr<TlsContext>, std::string> TlsContext::make(const std::str
             return Err{e};
         }
     }
-    SSL_CTX* raw = SSL_CTX_new(TLS_server_method());
+    SSL_CTX* raw = SSL_CTX_new(role == Role::Server ? TLS_server_method() : TLS_client_method());
     if (raw == nullptr) {
         return Err{with_reason(key + ": cannot create a TLS context")};
     }
@@ -213,8 +214,10 @@ Result<std::shared_ptr<TlsContext>, std::string> TlsContext::make(const std::str
             return Err{with_reason(key + ".cacertfile = " + s.cacertfile +
                                    ": not PEM CA certificates")};
         }
-        if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.cacertfile.c_str())) {
-            SSL_CTX_set_client_CA_list(raw, names);
+        if (role == Role::Server) {
+            if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(s.cacertfile.c_str())) {
+                SSL_CTX_set_client_CA_list(raw, names);
+            }
         }
         int mode = SSL_VERIFY_PEER;
         if (s.fail_if_no_peer_cert) {
@@ -278,7 +281,7 @@ CertPtr make_cert(
     } else {
         ok = add_ext(cert.get(), signer, NID_basic_constraints, "critical,CA:FALSE") &&
              add_ext(cert.get(), signer, NID_key_usage, "critical,digitalSignature") &&
-             add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth") &&
+             add_ext(cert.get(), signer, NID_ext_key_usage, "serverAuth,clientAuth") &&
              add_ext(cert.get(), signer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") &&
              add_ext(cert.get(), signer, NID_authority_key_identifier, "keyid");
     }

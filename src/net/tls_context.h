@@ -11,6 +11,7 @@
 // start; afterwards the context is only read (SSL_new is thread-safe).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,8 +28,12 @@ public:
     // `key` names the listener ("listener.ssl.external"): every error is one line naming
     // the key at fault and its file, e.g.
     //   listener.ssl.external.keyfile = data/certs/key.pem: cannot read: No such file ...
+    // Server: a listener's. Client: the dialling side of the cluster's node-to-node link,
+    // which shows its certificate and checks the peer's against cacertfile (verify_peer).
+    enum class Role : uint8_t { Server, Client };
     static Result<std::shared_ptr<TlsContext>, std::string> make(const std::string& key,
-                                                                 const TlsSettings& s);
+                                                                 const TlsSettings& s,
+                                                                 Role role = Role::Server);
     ~TlsContext();
     TlsContext(const TlsContext&) = delete;
     TlsContext& operator=(const TlsContext&) = delete;
@@ -44,7 +49,8 @@ private:
 };
 
 // Writes a new P-256 CA certificate to `cacertfile` and a server certificate signed by it
-// (CN localhost, SAN DNS:localhost and IP:127.0.0.1, ten years) with its key to `certfile`
+// (CN localhost, SAN DNS:localhost and IP:127.0.0.1, for server and client authentication,
+// so a cluster link can use it both ways; ten years) with its key to `certfile`
 // and `keyfile` (mode 0600), creating their directories. The CA's key is not kept. Returns
 // an empty string or one line saying what failed.
 std::string generate_self_signed(const std::string& keyfile,

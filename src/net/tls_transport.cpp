@@ -9,7 +9,7 @@
 
 namespace mqttd::net {
 
-std::unique_ptr<TlsTransport> TlsTransport::make(TlsContext& ctx, int fd) {
+std::unique_ptr<TlsTransport> TlsTransport::make(TlsContext& ctx, int fd, bool client) {
     SSL* ssl = SSL_new(ctx.native());
     if (ssl == nullptr) {
         ERR_clear_error();
@@ -22,7 +22,11 @@ std::unique_ptr<TlsTransport> TlsTransport::make(TlsContext& ctx, int fd) {
         ERR_clear_error();
         return nullptr;
     }
-    SSL_set_accept_state(ssl);
+    if (client) {
+        SSL_set_connect_state(ssl);
+    } else {
+        SSL_set_accept_state(ssl);
+    }
     return std::unique_ptr<TlsTransport>(new TlsTransport(ssl));
 }
 

@@ -23,8 +23,9 @@ class TlsContext;
 
 class TlsTransport final : public Transport {
 public:
-    // nullptr when OpenSSL cannot make the SSL object.
-    static std::unique_ptr<TlsTransport> make(TlsContext& ctx, int fd);
+    // nullptr when OpenSSL cannot make the SSL object. `client`: this end dials (a context of
+    // Role::Client) and starts the handshake; else it accepts.
+    static std::unique_ptr<TlsTransport> make(TlsContext& ctx, int fd, bool client = false);
     ~TlsTransport() override;
     TlsTransport(const TlsTransport&) = delete;
     TlsTransport& operator=(const TlsTransport&) = delete;

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "certs.h"
 #include "cluster/etcd_client.h"
 #include "db_servers.h"
 #include "harness.h"
@@ -716,6 +717,48 @@ TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
     RawClient again;
     ASSERT_FALSE(again.connect_ok(a->port(), "raw-pub")) << "a clean session";
     again.publish("w/1", "never stored on b", 1);
+}
+
+// cluster.listener.ssl: mutual TLS on the link. Nodes whose certificates the cluster's CA
+// signed forward to each other; a node showing a certificate of another CA is not linked.
+TEST_F(ClusterIt, ATlsLinkJoinsNodesOfTheClustersCaOnly) {
+    TestCerts certs;
+    ASSERT_NO_FATAL_FAILURE(make_test_certs(certs));
+    auto tls = [&](const std::string& cert, const std::string& key) {
+        return std::vector<std::string>{
+                "cluster.listener.ssl=true", "cluster.listener.certfile=" + cert,
+                "cluster.listener.keyfile=" + key, "cluster.listener.cacertfile=" + certs.ca};
+    };
+    auto a = node("a@127.0.0.1", "", 2, tls(certs.server_cert, certs.server_key));
+    auto b = node("b@127.0.0.1", "", 2, tls(certs.client_cert, certs.client_key));
+    MosqClient on_b("on-b");
+    ASSERT_EQ(on_b.connect(b->port()), 0);
+    ASSERT_EQ(on_b.subscribe("s/#", 1), std::vector<int>{1});
+    MosqClient pub("pub");
+    ASSERT_EQ(pub.connect(a->port()), 0);
+    ASSERT_TRUE(routed(pub, "s/probe", {&on_b}));
+    ASSERT_TRUE(pub.publish("s/1", "over TLS", 1));
+    auto m = on_b.wait_message();
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->payload, "over TLS");
+    EXPECT_TRUE(links_up(*a, {"b@127.0.0.1"}));
+
+    // The link speaks TLS only: a plain Hello on b's link port is not taken.
+    RawClient plain(b->cluster_port());
+    // u32 length 13 | Hello | version 1 | name "z" | incarnation 0 (link_frame.h)
+    ASSERT_TRUE(
+            plain.send(std::string("\x00\x00\x00\x0d\x01\x01\x00\x01z", 9) + std::string(8, '\0')));
+    EXPECT_TRUE(plain.wait_closed(5000ms)) << "a plain connection on a TLS link port";
+
+    // c's certificate is of another CA: a and b refuse it (they dial c: "c" sorts last).
+    auto c = node("c@127.0.0.1", "", 2, tls(certs.rogue_cert, certs.rogue_key));
+    EXPECT_TRUE(eventually([&] {
+        return a->log_text().find("cluster: TLS handshake with c@127.0.0.1 failed") !=
+               std::string::npos;
+    })) << a->log_text();
+    EXPECT_FALSE(links_up(*a, {"c@127.0.0.1"}));
+    EXPECT_FALSE(links_up(*b, {"c@127.0.0.1"}));
+    EXPECT_TRUE(links_up(*b, {"a@127.0.0.1"}));
 }
 
 // The payloads a persistent session's queue delivers on a reconnect, acknowledged.
