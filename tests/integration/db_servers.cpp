@@ -226,6 +226,14 @@ std::string ServerProcess::log_tail(size_t bytes) const {
     return text.size() > bytes ? text.substr(text.size() - bytes) : text;
 }
 
+bool ServerProcess::running() {
+    int status = 0;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+    }
+    return pid_ > 0;
+}
+
 std::string ServerProcess::start() {
     if (dir_.empty()) {
         return std::string(what()) + ": cannot create a temp dir";

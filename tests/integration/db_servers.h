@@ -52,7 +52,9 @@ public:
     std::string start();
     void stop();  // SIGTERM, wait up to 20 s, then SIGKILL
     void kill();  // SIGKILL, as a crash would
-    bool running() const { return pid_ > 0; }
+    // Whether the process still runs (one that exited on its own is reaped: start() again
+    // restarts it).
+    bool running();
     uint16_t port() const { return port_; }
     const std::string& dir() const { return dir_; }
     std::string log_tail(size_t bytes = 2000) const;
