@@ -141,6 +141,11 @@ public:
                            uint64_t cookie,
                            const std::vector<std::string>& groups);
 
+    // A retained message from another node's retained set (a node that joins copies what it
+    // missed, src/cluster/README.md): stored when this node has no retained message on its
+    // topic or an older one, in this turn's batch; delivered to no one. Whether it was taken.
+    bool adopt_retained(const MessagePtr& msg);
+
     // --- admin (this worker's thread; reached through push_task) ---
     bool kick(std::string_view client_id);
     // Ends the offline session `client_id` (Admin::delete_session): 0 done, 1 no such session,
@@ -299,6 +304,9 @@ private:
                const Token* token,
                const GroupChoice& groups = {});
     void deliver(Delivery&& d);
+    // Puts a retained PUBLISH in this turn's batch (an empty payload deletes the topic's),
+    // within the retainer's limits.
+    void store_retained(const MessagePtr& msg);
     // A change to the retained set was added to this turn's batch: visible to SUBSCRIBEs on
     // every worker (Broker::retained_in_flight) until that batch commits.
     void retained_changing(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms);

@@ -257,6 +257,57 @@ void Worker::publish_allowed(Connection& conn, mqtt::Publish& p, std::string_vie
 }
 
 // ---------------------------------------------------------------------------------------------
+// The retained set
+void Worker::store_retained(const MessagePtr& msg) {
+    const auto& settings = broker_.settings();
+    uint64_t max_num = settings.retainer_max_message_num.load(std::memory_order_relaxed);
+    uint64_t max_size = settings.retainer_max_payload_size.load(std::memory_order_relaxed);
+    int64_t expiry_s = settings.retainer_expiry_interval_s.load(std::memory_order_relaxed);
+    if (msg->payload().empty()) {
+        batch().delete_retained(std::string(msg->topic()));
+        retained_changing(msg->topic(), nullptr, 0);
+    } else if ((max_size != 0 && msg->payload().size() > max_size) ||
+               (max_num != 0 && broker_.store().count(storage::Counted::Retained) >= max_num &&
+                !broker_.store().get_retained(msg->topic()))) {
+        metrics_.add(Metric::MessagesDropped);  // over the retainer's limits: not retained
+    } else {
+        storage::RetainedRecord r;
+        r.topic.assign(msg->topic());
+        r.payload.assign(msg->payload());
+        r.qos = msg->qos;
+        r.properties.assign(msg->properties());
+        r.stored_at_ms = msg->created_at_ms;
+        r.expiry_at_ms = msg->expiry_at_ms;
+        if (expiry_s > 0 &&
+            (r.expiry_at_ms == 0 || r.expiry_at_ms > msg->created_at_ms + expiry_s * 1000)) {
+            r.expiry_at_ms = msg->created_at_ms + expiry_s * 1000;
+        }
+        int64_t expiry_at_ms = r.expiry_at_ms;
+        batch().put_retained(std::move(r));
+        retained_changing(msg->topic(), msg, expiry_at_ms);
+        metrics_.add(Metric::MessagesRetained);
+    }
+}
+
+bool Worker::adopt_retained(const MessagePtr& msg) {
+    if (!broker_.settings().retainer_enabled.load(std::memory_order_relaxed) ||
+        msg->payload().empty() || (msg->expiry_at_ms != 0 && msg->expiry_at_ms <= unix_ms())) {
+        return false;
+    }
+    // A change of the topic committing now is newer than any copy; so is a stored message
+    // published at the same time or later.
+    if (!broker_.retained_in_flight().matching(msg->topic()).empty()) {
+        return false;
+    }
+    if (auto current = broker_.store().get_retained(msg->topic());
+        current && current->stored_at_ms >= msg->created_at_ms) {
+        return false;
+    }
+    store_retained(msg);
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Publishing and routing
 void Worker::publish(const MessagePtr& msg,
                      const Session* publisher,
@@ -266,33 +317,7 @@ void Worker::publish(const MessagePtr& msg,
     if (msg->retain && settings.retainer_enabled.load(std::memory_order_relaxed)) {
         // The retained set is written in the same turn's batch as the publisher's other
         // writes, so its PUBACK follows it (contract 1).
-        uint64_t max_num = settings.retainer_max_message_num.load(std::memory_order_relaxed);
-        uint64_t max_size = settings.retainer_max_payload_size.load(std::memory_order_relaxed);
-        int64_t expiry_s = settings.retainer_expiry_interval_s.load(std::memory_order_relaxed);
-        if (msg->payload().empty()) {
-            batch().delete_retained(std::string(msg->topic()));
-            retained_changing(msg->topic(), nullptr, 0);
-        } else if ((max_size != 0 && msg->payload().size() > max_size) ||
-                   (max_num != 0 && broker_.store().count(storage::Counted::Retained) >= max_num &&
-                    !broker_.store().get_retained(msg->topic()))) {
-            metrics_.add(Metric::MessagesDropped);  // over the retainer's limits: not retained
-        } else {
-            storage::RetainedRecord r;
-            r.topic.assign(msg->topic());
-            r.payload.assign(msg->payload());
-            r.qos = msg->qos;
-            r.properties.assign(msg->properties());
-            r.stored_at_ms = msg->created_at_ms;
-            r.expiry_at_ms = msg->expiry_at_ms;
-            if (expiry_s > 0 &&
-                (r.expiry_at_ms == 0 || r.expiry_at_ms > msg->created_at_ms + expiry_s * 1000)) {
-                r.expiry_at_ms = msg->created_at_ms + expiry_s * 1000;
-            }
-            int64_t expiry_at_ms = r.expiry_at_ms;
-            batch().put_retained(std::move(r));
-            retained_changing(msg->topic(), msg, expiry_at_ms);
-            metrics_.add(Metric::MessagesRetained);
-        }
+        store_retained(msg);
         if (token) {
             depend_on_turn(*token);  // the PUBACK waits for the retained write
         }

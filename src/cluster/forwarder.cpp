@@ -31,7 +31,8 @@ Forwarder::Forwarder(broker::Broker& broker, const Membership& membership, Optio
                         done.failed = !ok;
                         broker_.worker(t.worker).push_completions({done});
                     },
-                    log_}) {
+                    [this](const std::string& node) { on_up(node); },
+                    [this](const std::string& node) { on_retained_request(node); }, log_}) {
     self_id_ = node_id(options_.node);
 }
 
@@ -57,12 +58,82 @@ std::string Forwarder::start() {
         req.cursor = page.next_cursor;
     }
     routes_.start();
+    sync_thread_ = std::thread([this] { send_retained_sets(); });
     return {};
 }
 
 void Forwarder::stop() {
+    {
+        std::lock_guard lock(sync_mutex_);
+        sync_stopping_ = true;
+    }
+    sync_wake_.notify_all();
+    if (sync_thread_.joinable()) {
+        sync_thread_.join();
+    }
     link_.stop();
     routes_.stop();
+}
+
+void Forwarder::on_up(const std::string& node) {
+    // Once per peer and start: what was retained while this node was away (or before it
+    // joined).
+    if (retained_asked_.insert(node).second && link_.request_retained(node)) {
+        log_(false, "cluster: asked " + node + " for its retained messages");
+    }
+}
+
+void Forwarder::on_retained_request(const std::string& node) {
+    {
+        std::lock_guard lock(sync_mutex_);
+        sync_to_.push_back(node);
+    }
+    sync_wake_.notify_all();
+}
+
+void Forwarder::send_retained_sets() {
+    constexpr size_t kMaxQueued = size_t{8} << 20;  // leaves room for live traffic
+    while (true) {
+        std::string node;
+        {
+            std::unique_lock lock(sync_mutex_);
+            sync_wake_.wait(lock, [this] { return sync_stopping_ || !sync_to_.empty(); });
+            if (sync_stopping_) {
+                return;
+            }
+            node = std::move(sync_to_.front());
+            sync_to_.erase(sync_to_.begin());
+        }
+        size_t sent = 0;
+        bool gone = false;
+        broker_.store().match_retained("#", [&](storage::RetainedRecord&& r) {
+            // Paced by the peer's queue: a large set does not crowd out live messages.
+            while (true) {
+                auto queued = link_.queued_bytes(node);
+                if (!queued) {
+                    gone = true;
+                    return false;
+                }
+                std::unique_lock lock(sync_mutex_);
+                if (sync_stopping_) {
+                    gone = true;
+                    return false;
+                }
+                if (*queued < kMaxQueued) {
+                    break;
+                }
+                sync_wake_.wait_for(lock, std::chrono::milliseconds(5));
+            }
+            auto msg = broker::make_message(broker::MessageInit{r.topic, r.payload, r.qos, true,
+                                                                r.properties, "", r.stored_at_ms,
+                                                                r.expiry_at_ms, 0});
+            link_.send(node, *msg, nullptr, {}, true);
+            ++sent;
+            return true;
+        });
+        log_(false, "cluster: sent " + std::to_string(sent) + " retained messages to " + node +
+                            (gone ? " (stopped: the node left or this one stops)" : ""));
+    }
 }
 
 void Forwarder::filter_added(std::string_view filter) {
@@ -163,7 +234,8 @@ void Forwarder::on_publish(const PublishFrame& f, uint64_t cookie) {
         incoming_.resize(broker_.worker_count());
     }
     incoming_[w].push_back(Incoming{std::move(msg), cookie,
-                                    std::vector<std::string>(f.groups.begin(), f.groups.end())});
+                                    std::vector<std::string>(f.groups.begin(), f.groups.end()),
+                                    f.retained_copy});
 }
 
 void Forwarder::on_turn() {
@@ -174,7 +246,11 @@ void Forwarder::on_turn() {
         auto& worker = broker_.worker(static_cast<uint32_t>(w));
         worker.push_task([&worker, batch = std::move(incoming_[w])] {
             for (const auto& in : batch) {
-                worker.publish_from_peer(in.msg, in.cookie, in.groups);
+                if (in.retained_copy) {
+                    worker.adopt_retained(in.msg);
+                } else {
+                    worker.publish_from_peer(in.msg, in.cookie, in.groups);
+                }
             }
         });
         incoming_[w].clear();

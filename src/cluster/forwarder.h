@@ -7,6 +7,10 @@
 //     its PUBACK / PUBREC must wait: the peer's Ack completes the token;
 //   - a shared subscription group with members on several nodes → one of those nodes per
 //     message, round robin (pick_shared); the message goes to it naming the group;
+//   - the retained set: a node asks each peer, the first time it links to it after the
+//     node started, for the peer's whole set (RetainedRequest), which a thread of the peer
+//     sends as copies; each is stored if the node has none on its topic or an older one
+//     (Worker::adopt_retained);
 //   - a message another node forwarded → Worker::publish_from_peer on the worker of its
 //     publisher's client id (so one publisher's messages keep their order), batched per
 //     worker and read turn; once it is durable there, the Ack goes back.
@@ -15,13 +19,17 @@
 // Thread-safety: the ClusterRouter methods from any worker; start/stop from main.
 #pragma once
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -77,6 +85,10 @@ private:
     std::string node_name(uint32_t id);
     void on_publish(const PublishFrame& f, uint64_t cookie);
     void on_turn();
+    void on_up(const std::string& node);
+    void on_retained_request(const std::string& node);
+    // The retained set sender's thread: sends this node's retained set to each node that asked.
+    void send_retained_sets();
 
     broker::Broker& broker_;
     const Membership& membership_;
@@ -95,8 +107,16 @@ private:
         broker::MessagePtr msg;
         uint64_t cookie = 0;
         std::vector<std::string> groups;  // the groups this node delivers it to
+        bool retained_copy = false;       // from a peer's retained set: stored, not delivered
     };
     std::vector<std::vector<Incoming>> incoming_;
+
+    std::set<std::string> retained_asked_;  // the link thread's: peers asked since the start
+    std::mutex sync_mutex_;
+    std::condition_variable sync_wake_;
+    std::vector<std::string> sync_to_;  // nodes that asked for the retained set
+    bool sync_stopping_ = false;
+    std::thread sync_thread_;
 
     Routes routes_;
     PeerLink link_;

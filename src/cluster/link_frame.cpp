@@ -90,7 +90,7 @@ void encode_publish(std::string& out, const PublishFrame& f) {
     size_t at = begin(out, FrameType::Publish);
     put_be64(out, f.seq);
     out.push_back(static_cast<char>((f.qos & 3) | (f.retain ? 4 : 0) | (f.want_ack ? 8 : 0) |
-                                    (f.groups.empty() ? 0 : 16)));
+                                    (f.groups.empty() ? 0 : 16) | (f.retained_copy ? 32 : 0)));
     put_be64(out, static_cast<uint64_t>(f.created_at_ms));
     put_be64(out, static_cast<uint64_t>(f.expiry_at_ms));
     put_be16(out, static_cast<uint16_t>(f.topic.size()));
@@ -111,6 +111,10 @@ void encode_publish(std::string& out, const PublishFrame& f) {
     finish(out, at);
 }
 
+void encode_retained_request(std::string& out) {
+    finish(out, begin(out, FrameType::RetainedRequest));
+}
+
 void encode_ack(std::string& out, const AckFrame& f) {
     size_t at = begin(out, FrameType::Ack);
     put_be64(out, f.seq);
@@ -128,7 +132,7 @@ std::optional<RawFrame> next_frame(std::string_view in, std::string& error) {
         return std::nullopt;
     }
     const auto type = static_cast<uint8_t>(in[4]);
-    if (type < 1 || type > 3) {
+    if ((type < 1 || type > 3) && type != static_cast<uint8_t>(FrameType::RetainedRequest)) {
         error = "unknown frame type " + std::to_string(type);
         return std::nullopt;
     }
@@ -190,6 +194,7 @@ std::optional<PublishFrame> decode_publish(std::string_view body) {
     }
     f.retain = (flags & 4) != 0;
     f.want_ack = (flags & 8) != 0;
+    f.retained_copy = (flags & 32) != 0;
     f.created_at_ms = static_cast<int64_t>(created);
     f.expiry_at_ms = static_cast<int64_t>(expiry);
     return f;

@@ -6,13 +6,16 @@
 //                time in ms: a new one means the sender restarted and its sequence numbers
 //                begin again)
 //   Publish (2): u64 seq | u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 answer wanted, bit 4
-//                groups follow) | i64 created_at_ms | i64 expiry_at_ms (0 = never) |
-//                u16 topic length | topic | u16 publisher client id length | id |
-//                u32 properties length | properties (MQTT 5, wire-encoded) |
-//                u32 payload length | payload | when bit 4: u16 count | count × (u16 length |
-//                group key "$share/<group>/<filter>"): the shared subscription groups the
-//                receiver delivers to (one member each); it delivers to no other group
+//                groups follow, bit 5 a copy of the sender's retained set, answering a
+//                RetainedRequest: stored if newer, delivered to no one) | i64 created_at_ms | i64
+//                expiry_at_ms (0 = never) | u16 topic length | topic | u16 publisher client id
+//                length | id | u32 properties length | properties (MQTT 5, wire-encoded) | u32
+//                payload length | payload | when bit 4: u16 count | count × (u16 length | group key
+//                "$share/<group>/<filter>"): the shared subscription groups the receiver delivers
+//                to (one member each); it delivers to no other group
 //   Ack     (3): u64 seq | u8 status (0 stored and delivered, 1 the receiver's store failed)
+//   RetainedRequest (9): empty: a node that has just started asks its first linked peer for
+//                its retained set, which comes back as Publish frames with bit 5
 // Sequence numbers count per sender and receiver from 1; the receiver answers a Publish with
 // "answer wanted" once what it caused is durable, and recognises a resent one (seq not above
 // what it already took from that sender's incarnation).
@@ -28,7 +31,7 @@
 
 namespace mqttd::cluster {
 
-enum class FrameType : uint8_t { Hello = 1, Publish = 2, Ack = 3 };
+enum class FrameType : uint8_t { Hello = 1, Publish = 2, Ack = 3, RetainedRequest = 9 };
 
 inline constexpr uint8_t kLinkVersion = 1;
 // The largest frame a peer may send: an MQTT message of the largest size with its headers.
@@ -51,6 +54,7 @@ struct PublishFrame {
     std::string_view properties;
     std::string_view payload;
     std::vector<std::string_view> groups;
+    bool retained_copy = false;  // bit 5
 };
 
 struct AckFrame {
@@ -61,6 +65,7 @@ struct AckFrame {
 void encode_hello(std::string& out, const HelloFrame& f);
 void encode_publish(std::string& out, const PublishFrame& f);
 void encode_ack(std::string& out, const AckFrame& f);
+void encode_retained_request(std::string& out);
 
 // One frame at the front of `in`: its type and body, and how many bytes it took.
 struct RawFrame {

@@ -156,7 +156,8 @@ PeerLink::Peer* PeerLink::peer_locked(const std::string& name) {
 bool PeerLink::send(const std::string& node,
                     const broker::Message& m,
                     const broker::Token* token,
-                    const std::vector<std::string_view>& groups) {
+                    const std::vector<std::string_view>& groups,
+                    bool retained_copy) {
     const bool want = token != nullptr;
     bool fail = false;
     {
@@ -171,9 +172,10 @@ bool PeerLink::send(const std::string& node,
             OutFrame f;
             f.seq = p->next_seq++;
             f.queued_ms = mono_ms();
-            encode_publish(f.bytes, PublishFrame{f.seq, m.qos, m.retain, want, m.created_at_ms,
-                                                 m.expiry_at_ms, m.topic(), m.from_client(),
-                                                 m.properties(), m.payload(), groups});
+            encode_publish(f.bytes,
+                           PublishFrame{f.seq, m.qos, m.retain, want, m.created_at_ms,
+                                        m.expiry_at_ms, m.topic(), m.from_client(), m.properties(),
+                                        m.payload(), groups, retained_copy});
             f.has_token = want;
             if (want) {
                 f.token = *token;
@@ -213,6 +215,29 @@ uint32_t PeerLink::send_all(
         answers += send(name, m, token, groups_of(name)) ? 1 : 0;
     }
     return answers;
+}
+
+bool PeerLink::request_retained(const std::string& node) {
+    std::lock_guard lock(mutex_);
+    Peer* p = stopping_ ? nullptr : peer_locked(node);
+    if (p == nullptr || !p->alive) {
+        return false;
+    }
+    const bool was_empty = p->control.empty();
+    encode_retained_request(p->control);
+    if (was_empty) {
+        wake();
+    }
+    return true;
+}
+
+std::optional<size_t> PeerLink::queued_bytes(const std::string& node) {
+    std::lock_guard lock(mutex_);
+    Peer* p = stopping_ ? nullptr : peer_locked(node);
+    if (p == nullptr || !p->alive) {
+        return std::nullopt;
+    }
+    return p->queue_bytes;
 }
 
 void PeerLink::answer(uint64_t cookie, bool ok) {
@@ -403,6 +428,9 @@ void PeerLink::came_up(Peer& p, uint64_t incarnation, bool reply) {
         }
     }
     cb_.log(false, "cluster: link to " + p.name + " up");
+    if (cb_.on_up) {
+        cb_.on_up(p.name);
+    }
 }
 
 void PeerLink::fill_out(Peer& p) {
@@ -470,6 +498,11 @@ bool PeerLink::take_frames(Peer& p) {
             }
             if (deliver) {
                 cb_.on_publish(*f, cookie);
+            }
+        } else if (raw->type == FrameType::RetainedRequest) {
+            ok = p.up && raw->body.empty();
+            if (ok && cb_.on_retained_request) {
+                cb_.on_retained_request(p.name);
             }
         } else {
             auto a = decode_ack(raw->body);

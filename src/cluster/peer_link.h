@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -76,6 +77,10 @@ public:
         std::function<void()> on_turn;
         // The answer for a token given to send(): the peer's Ack, or a failure.
         std::function<void(const broker::Token&, bool ok)> on_answer;
+        // The link to `node` is up (both Hellos exchanged).
+        std::function<void(const std::string& node)> on_up;
+        // `node` asks for this node's retained set (RetainedRequest).
+        std::function<void(const std::string& node)> on_retained_request;
         std::function<void(bool warning, const std::string&)> log;
     };
 
@@ -96,7 +101,12 @@ public:
     bool send(const std::string& node,
               const broker::Message& m,
               const broker::Token* token,
-              const std::vector<std::string_view>& groups = {});
+              const std::vector<std::string_view>& groups = {},
+              bool retained_copy = false);
+    // Asks `node` for its retained set; false when it is not linked.
+    bool request_retained(const std::string& node);
+    // Bytes queued for `node` and not yet written; nullopt when it is not a linked peer.
+    std::optional<size_t> queued_bytes(const std::string& node);
     // send() to every peer alive now, each with groups_of(its name); the number of answers
     // that will follow.
     uint32_t send_all(

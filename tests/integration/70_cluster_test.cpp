@@ -640,6 +640,61 @@ TEST_F(ClusterIt, RetainedMessagesAreStoredOnEveryNode) {
     }
 }
 
+// The retained set of a node that joins, or comes back, is completed from its peers: what was
+// retained before it joined or while it was down, the newer copy of a topic winning.
+TEST_F(ClusterIt, ANodeThatJoinsLaterOrComesBackGetsTheRetainedSet) {
+    auto a = node("a@127.0.0.1");
+    MosqClient pa("pa");
+    ASSERT_EQ(pa.connect(a->port()), 0);
+    constexpr int kCount = 50;
+    for (int i = 0; i < kCount; ++i) {
+        ASSERT_TRUE(pa.publish("set/" + std::to_string(i), "v1", 1, true));
+    }
+    // b joins: a's set is copied to it; nothing is delivered to b's subscribers as new.
+    auto b = node("b@127.0.0.1");
+    MosqClient live("live");
+    ASSERT_EQ(live.connect(b->port()), 0);
+    ASSERT_EQ(live.subscribe("other/#", 1), std::vector<int>{1});
+    auto retained_on = [](const BrokerProcess& n, const std::string& filter) {
+        std::map<std::string, std::string> got;
+        MosqClient s("reader");
+        EXPECT_EQ(s.connect(n.port()), 0);
+        EXPECT_EQ(s.subscribe(filter, 1), std::vector<int>{1});
+        while (auto m = s.wait_message(500ms)) {
+            EXPECT_TRUE(m->retain);
+            got[m->topic] = m->payload;
+        }
+        return got;
+    };
+    ASSERT_TRUE(eventually(
+            [&] {
+                return b->log_text().find("asked a@127.0.0.1 for its retained") !=
+                       std::string::npos;
+            },
+            10000ms));
+    ASSERT_TRUE(
+            eventually([&] { return retained_on(*b, "set/#").size() == size_t{kCount}; }, 10000ms));
+    EXPECT_FALSE(live.wait_message(kQuiet).has_value()) << "a copy is not a publish";
+
+    // b goes down; meanwhile set/0 changes and set/new is retained on a. b's own copy of
+    // set/0 is older: the newer one wins when b comes back.
+    b->kill9();
+    ASSERT_TRUE(eventually([&] { return statuses(*a)["b@127.0.0.1"] == "Stopped"; }, 10000ms));
+    ASSERT_TRUE(pa.publish("set/0", "v2", 1, true));
+    ASSERT_TRUE(pa.publish("set/new", "v2", 1, true));
+    b->start();
+    std::map<std::string, std::string> got;
+    EXPECT_TRUE(eventually(
+            [&] {
+                got = retained_on(*b, "set/#");
+                return got.size() == size_t{kCount + 1} && got["set/0"] == "v2";
+            },
+            10000ms))
+            << got.size() << " " << got["set/0"];
+    EXPECT_EQ(got["set/new"], "v2");
+    EXPECT_EQ(got["set/1"], "v1");
+}
+
 TEST_F(ClusterIt, AKilledNodesRoutesVanishWithItsLeaseAndComeBackWithIt) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");
