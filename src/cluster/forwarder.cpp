@@ -106,31 +106,36 @@ void Forwarder::send_retained_sets() {
         }
         size_t sent = 0;
         bool gone = false;
-        broker_.store().match_retained("#", [&](storage::RetainedRecord&& r) {
-            // Paced by the peer's queue: a large set does not crowd out live messages.
-            while (true) {
-                auto queued = link_.queued_bytes(node);
-                if (!queued) {
-                    gone = true;
-                    return false;
-                }
-                std::unique_lock lock(sync_mutex_);
-                if (sync_stopping_) {
-                    gone = true;
-                    return false;
-                }
-                if (*queued < kMaxQueued) {
-                    break;
-                }
-                sync_wake_.wait_for(lock, std::chrono::milliseconds(5));
-            }
-            auto msg = broker::make_message(broker::MessageInit{r.topic, r.payload, r.qos, true,
-                                                                r.properties, "", r.stored_at_ms,
-                                                                r.expiry_at_ms, 0});
-            link_.send(node, *msg, nullptr, {}, true);
-            ++sent;
-            return true;
-        });
+        const storage::Status read =
+                broker_.store().match_retained("#", [&](storage::RetainedRecord&& r) {
+                    // Paced by the peer's queue: a large set does not crowd out live messages.
+                    while (true) {
+                        auto queued = link_.queued_bytes(node);
+                        if (!queued) {
+                            gone = true;
+                            return false;
+                        }
+                        std::unique_lock lock(sync_mutex_);
+                        if (sync_stopping_) {
+                            gone = true;
+                            return false;
+                        }
+                        if (*queued < kMaxQueued) {
+                            break;
+                        }
+                        sync_wake_.wait_for(lock, std::chrono::milliseconds(5));
+                    }
+                    auto msg = broker::make_message(
+                            broker::MessageInit{r.topic, r.payload, r.qos, true, r.properties, "",
+                                                r.stored_at_ms, r.expiry_at_ms, 0});
+                    link_.send(node, *msg, nullptr, {}, true);
+                    ++sent;
+                    return true;
+                });
+        if (!read.is_ok()) {
+            log_(true,
+                 "cluster: reading the retained set for " + node + " failed: " + read.message());
+        }
         log_(false, "cluster: sent " + std::to_string(sent) + " retained messages to " + node +
                             (gone ? " (stopped: the node left or this one stops)" : ""));
     }

@@ -68,7 +68,7 @@ TEST(LinkFrame, APartialFrameNeedsMoreAndBadOnesAreErrors) {
     EXPECT_FALSE(next_frame(huge, error));
     EXPECT_NE(error.find("out of bounds"), std::string::npos);
     error.clear();
-    std::string unknown("\x00\x00\x00\x01\x09", 5);
+    std::string unknown("\x00\x00\x00\x01\x30", 5);
     EXPECT_FALSE(next_frame(unknown, error));
     EXPECT_NE(error.find("unknown frame type"), std::string::npos);
     // A body shorter than its fields, or QoS 3, is malformed.
@@ -88,6 +88,7 @@ TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
     auto none = decode_publish(wire.substr(5));
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->groups.empty());
+    EXPECT_FALSE(none->retained_copy);
 
     f.groups = {"$share/g/a/+", "$share/$queue/a/#"};
     wire.clear();
@@ -100,6 +101,25 @@ TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
     EXPECT_FALSE(decode_publish(body.substr(0, body.size() - 1))) << "a group cut short";
     body[8] = static_cast<char>(body[8] & ~16);
     EXPECT_FALSE(decode_publish(body)) << "groups without their flag are trailing bytes";
+}
+
+TEST(LinkFrame, ARetainedSetIsAskedForAndComesAsMarkedCopies) {
+    std::string wire;
+    encode_retained_request(wire);
+    std::string error;
+    auto raw = next_frame(wire, error);
+    ASSERT_TRUE(raw) << error;
+    EXPECT_EQ(raw->type, FrameType::RetainedRequest);
+    EXPECT_TRUE(raw->body.empty());
+    wire.clear();
+    PublishFrame f{1, 1, true, false, 5, 0, "r/1", "", "", "kept", {}};
+    f.retained_copy = true;
+    encode_publish(wire, f);
+    auto copy = decode_publish(wire.substr(5));
+    ASSERT_TRUE(copy);
+    EXPECT_TRUE(copy->retained_copy);
+    EXPECT_TRUE(copy->retain);
+    EXPECT_EQ(copy->payload, "kept");
 }
 
 }  // namespace
