@@ -214,7 +214,10 @@ std::pair<size_t, size_t> drop_node(NodeT& n, uint32_t node) {
 // Calls leaf(node) for every node whose filter matches `topic`.
 template <typename NodeT, typename Leaf>
 void collect(const NodeT& n, std::string_view topic, size_t pos, bool first_level, Leaf& leaf) {
-    auto [level, next] = level_at(topic, pos);
+    // Not a structured binding: clang 14 cannot capture one in `visit`.
+    const std::pair<std::string_view, size_t> split = level_at(topic, pos);
+    const std::string_view level = split.first;
+    const size_t next = split.second;
     const bool wild = !(first_level && topic.starts_with('$'));
     if (wild && n.hash) {
         leaf(*n.hash);
