@@ -419,6 +419,7 @@ int run(int argc, char** argv) {
         f.node = settings.node_name;
         f.listen = cfg->get_string("cluster.listener");
         f.forward_timeout_ms = cfg->get_int("cluster.forward_timeout") * 1000;
+        f.takeover_timeout_ms = cfg->get_int("cluster.takeover_timeout") * 1000;
         const bool no_link = f.listen.empty();
         forwarder = std::make_unique<cluster::Forwarder>(broker, *membership, std::move(f),
                                                          [](bool warning, const std::string& line) {

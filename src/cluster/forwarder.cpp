@@ -28,7 +28,16 @@ Forwarder::Forwarder(broker::Broker& broker, const Membership& membership, Optio
                         done.failed = !ok;
                         broker_.worker(t.worker).push_completions({done});
                     },
-                    log_}) {}
+                    log_,
+                    [this](const std::string& peer, FrameType type, std::string_view body) {
+                        takeovers_.on_frame(peer, type, body);
+                    }}),
+      takeovers_(broker,
+                 membership,
+                 link_,
+                 Takeovers::Options{options_.endpoints, options_.cluster, options_.node,
+                                    options_.takeover_timeout_ms},
+                 log_) {}
 
 Forwarder::~Forwarder() {
     stop();
@@ -52,12 +61,36 @@ std::string Forwarder::start() {
         req.cursor = page.next_cursor;
     }
     routes_.start();
+    // So are their client ids: their keys are put once the node has a lease.
+    auto st = broker_.store().for_each_session(
+            [this](storage::SessionRecord&& r) { takeovers_.own(std::move(r.client_id)); });
+    if (!st.is_ok()) {
+        return "cluster: reading the stored sessions: " + st.to_string();
+    }
+    takeovers_.start();
     return {};
 }
 
 void Forwarder::stop() {
+    takeovers_.stop();
     link_.stop();
     routes_.stop();
+}
+
+void Forwarder::claim_client(const std::string& client_id,
+                             bool clean_start,
+                             broker::ClaimCallback done) {
+    takeovers_.claim(client_id, clean_start, std::move(done));
+}
+
+void Forwarder::session_installed(uint64_t ticket,
+                                  bool stored,
+                                  std::function<void(bool owned)> done) {
+    takeovers_.installed(ticket, stored, std::move(done));
+}
+
+void Forwarder::client_released(const std::string& client_id) {
+    takeovers_.released(client_id);
 }
 
 void Forwarder::filter_added(std::string_view filter) {

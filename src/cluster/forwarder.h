@@ -7,7 +7,9 @@
 //     its PUBACK / PUBREC must wait: the peer's Ack completes the token;
 //   - a message another node forwarded → Worker::publish_from_peer on the worker of its
 //     publisher's client id (so one publisher's messages keep their order), batched per
-//     worker and read turn; once it is durable there, the Ack goes back.
+//     worker and read turn; once it is durable there, the Ack goes back;
+//   - client-id ownership and sessions moving between nodes → Takeovers (takeovers.h),
+//     whose frames share the link.
 // With no remote route and no retained flag, forward() is one atomic load.
 //
 // Thread-safety: the ClusterRouter methods from any worker; start/stop from main.
@@ -28,6 +30,7 @@
 #include "cluster/peer_link.h"
 #include "cluster/route_table.h"
 #include "cluster/routes.h"
+#include "cluster/takeovers.h"
 
 namespace mqttd::cluster {
 
@@ -42,6 +45,7 @@ public:
         std::string listen;  // cluster.listener
         size_t max_queue_bytes = size_t{64} << 20;
         int64_t forward_timeout_ms = 30000;  // cluster.forward_timeout
+        int64_t takeover_timeout_ms = 5000;  // cluster.takeover_timeout
     };
     using Log = std::function<void(bool warning, const std::string& line)>;
 
@@ -60,6 +64,13 @@ public:
     void filter_removed(std::string_view filter) override;
     uint32_t forward(const broker::MessagePtr& msg, const broker::Token* token) override;
     void peer_publish_done(uint64_t cookie, bool ok) override;
+    void claim_client(const std::string& client_id,
+                      bool clean_start,
+                      broker::ClaimCallback done) override;
+    void session_installed(uint64_t ticket,
+                           bool stored,
+                           std::function<void(bool owned)> done) override;
+    void client_released(const std::string& client_id) override;
 
     const RouteTable& routes() const { return table_; }
 
@@ -84,6 +95,7 @@ private:
 
     Routes routes_;
     PeerLink link_;
+    Takeovers takeovers_;
 };
 
 }  // namespace mqttd::cluster

@@ -64,6 +64,8 @@ public:
         // The answer for a token given to send(): the peer's Ack, or a failure.
         std::function<void(const broker::Token&, bool ok)> on_answer;
         std::function<void(bool warning, const std::string&)> log;
+        // A takeover frame (TakeoverRequest, SessionState, TakeoverDone) from `peer`.
+        std::function<void(const std::string& peer, FrameType, std::string_view body)> on_control;
     };
 
     PeerLink(Options options, Callbacks callbacks);
@@ -84,6 +86,10 @@ public:
     uint32_t send_all(const broker::Message& m, const broker::Token* token);
     // A Publish taken with `cookie` is durable (`ok`) or failed: its Ack goes to its sender.
     void answer(uint64_t cookie, bool ok);
+    // Queues the encoded frame(s) `frame` for `node` ahead of the Publishes waiting for it;
+    // false when `node` is not a linked peer now (not alive, or its link is down). Not sent
+    // again after a reconnect: its sender bounds the wait for an answer.
+    bool send_control(const std::string& node, std::string_view frame);
 
     // The "host:port" the listener is bound to.
     const std::string& address() const { return address_; }
@@ -106,7 +112,8 @@ private:
         std::deque<OutFrame> queue;  // not yet written to the connection
         size_t queue_bytes = 0;
         uint64_t next_seq = 1;
-        std::string control;  // Acks to send
+        std::string control;  // Acks and takeover frames to send
+        bool linked = false;  // up, as the senders of control frames see it
         // inbound dedupe, under mutex_: what this peer's incarnation sent that was taken
         uint64_t in_incarnation = 0;
         uint64_t delivered_upto = 0;
