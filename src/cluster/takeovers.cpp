@@ -215,15 +215,12 @@ void Takeovers::query_peers(const std::string& client_id, broker::ClaimCallback&
     encode_owner_query(frame, OwnerQueryFrame{request, client_id});
     Querying q{client_id, {}, nullptr, mono_ms() + options_.timeout_ms};
     for (const auto& [peer, address] : membership_.peer_links()) {
-        if (!link_.send_control(peer, frame)) {
-            // A member that cannot be asked may own it: undecidable.
-            refused(client_id, "etcd unreachable and " + peer +
-                                       " not linked: its owner cannot "
-                                       "be decided");
-            done(broker::ClaimAnswer{broker::ClaimAnswer::Kind::Refused, 0, nullptr});
-            return;
+        // A member whose link is down cannot be asked, nor can its clients have reached it
+        // through this node: it is not waited for (availability while etcd is away; when etcd
+        // is back the key decides, and keep_keys logs an id found owned elsewhere).
+        if (link_.send_control(peer, frame)) {
+            q.waiting.insert(peer);
         }
-        q.waiting.insert(peer);
     }
     if (q.waiting.empty()) {
         owned_.insert(client_id);  // its key is put when etcd is back (keep_keys)

@@ -9,10 +9,11 @@
 //   transaction on the revision the claim read (or a create when the old owner's key went),
 //   and the old owner is told to delete its copy (TakeoverDone). Whatever cannot be decided
 //   — etcd out of reach, the owner not linked or silent for `timeout_ms`, the key changed
-//   meanwhile — refuses the CONNECT (one log line a second): never two owners. While etcd is
-//   out of reach an id this node owns connects; another is asked of the linked peers
+//   meanwhile — refuses the CONNECT (one log line a second): never two owners in etcd. While etcd
+//   is out of reach an id this node owns connects; another is asked of the linked peers
 //   (OwnerQuery): owned by one of them, it is a takeover that cannot be decided and is
-//   refused; owned by none, it connects and its key is put when etcd is back.
+//   refused; owned by none (a peer whose link is down is not asked), it connects and its key
+//   is put when etcd is back.
 //   The key stays while the session lives here (connected, or offline and persistent), so a
 //   reconnect elsewhere finds the owner; it is deleted (only if still this node's) when the
 //   session ends, and put again after a new lease, as routes are.
