@@ -3,10 +3,12 @@
 // mqttd nodes: a persistent session with queued QoS 1 and 2 messages moves to the node its
 // client reconnects to (session present, every message once, the old node's copy gone, new
 // messages routed to the new node); a connected client is closed where it was (MQTT 5:
-// DISCONNECT 0x8E); a session moves while a publisher on a third node publishes, with exact
-// counts; and with etcd stopped a CONNECT that would need a takeover is refused while local
-// clients go on. Each test uses a cluster name of its own.
+// DISCONNECT 0x8E); in-flight QoS 1 and PUBREL-pending QoS 2 state moves with its packet ids;
+// an owner that does not answer makes the CONNECT fail and keeps its session; and with etcd
+// stopped a CONNECT that would need a takeover is refused while local clients go on. Each
+// test uses a cluster name of its own.
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <memory>
 #include <set>
@@ -267,6 +269,89 @@ TEST_F(TakeoverIt, AConnectedClientIsClosedWhereItWasMqtt5WithSessionTakenOver) 
     EXPECT_TRUE(ack3->first);
     EXPECT_TRUE(first.wait_closed());
     EXPECT_EQ(owner("three"), "a@127.0.0.1");
+}
+
+TEST_F(TakeoverIt, InFlightQos1AndPubrelPendingQos2MoveWithTheirPacketIds) {
+    std::unique_ptr<BrokerProcess> a, b, c;
+    three(a, b, c);
+    RawClient sub;
+    ASSERT_FALSE(sub.connect_ok(a->port(), "inflight", false));
+    ASSERT_EQ(sub.subscribe("f/#", 2), std::vector<uint8_t>{2});
+    ASSERT_TRUE(eventually([] { return route_keys().count("f/# a@127.0.0.1") == 1; }));
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(c->port(), "pub-f"));
+    std::this_thread::sleep_for(300ms);
+    // QoS 2 past PUBREC (the PUBREL came: the state is stored), then QoS 1 not acknowledged.
+    pub.publish("f/2", "two", 2);
+    auto two = sub.expect_publish();
+    ASSERT_TRUE(two.has_value());
+    ASSERT_EQ(two->qos, 2);
+    ASSERT_TRUE(sub.send(pkt::pubrec(two->packet_id)));
+    auto rel = sub.read();
+    ASSERT_TRUE(rel.has_value());
+    ASSERT_EQ(rel->type(), kPubrel);
+    ASSERT_EQ(packet_id_of(*rel), two->packet_id);
+    pub.publish("f/1", "one", 1);
+    auto one = sub.expect_publish();
+    ASSERT_TRUE(one.has_value());
+    ASSERT_EQ(one->qos, 1);
+    sub.abort();  // gone without PUBCOMP or PUBACK
+
+    RawClient moved;
+    ASSERT_TRUE(moved.open(b->port()));
+    auto ack = moved.connect(options("inflight", false));
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_TRUE(ack->first);
+    // [MQTT-4.4.0-1]: PUBREL again for the QoS 2 one, the QoS 1 one again with DUP, same ids.
+    bool pubrel = false;
+    bool publish = false;
+    for (int i = 0; i < 2; ++i) {
+        auto p = moved.read();
+        ASSERT_TRUE(p.has_value()) << i;
+        if (p->type() == kPubrel) {
+            EXPECT_EQ(packet_id_of(*p), two->packet_id);
+            pubrel = true;
+            ASSERT_TRUE(moved.send(pkt::pubcomp(two->packet_id)));
+        } else {
+            ASSERT_EQ(p->type(), kPublish) << describe(*p);
+            auto m = parse_publish(*p);
+            EXPECT_EQ(m.payload, "one");
+            EXPECT_EQ(m.packet_id, one->packet_id);
+            EXPECT_TRUE(m.dup);
+            publish = true;
+            ASSERT_TRUE(moved.send(pkt::puback(m.packet_id)));
+        }
+    }
+    EXPECT_TRUE(pubrel);
+    EXPECT_TRUE(publish);
+    moved.expect_silence();
+    EXPECT_EQ(owner("inflight"), "b@127.0.0.1");
+}
+
+TEST_F(TakeoverIt, AnOwnerThatDoesNotAnswerMakesTheConnectFailAndKeepsItsSession) {
+    std::unique_ptr<BrokerProcess> a, b, c;
+    three(a, b, c);
+    {
+        RawClient sub;
+        ASSERT_FALSE(sub.connect_ok(a->port(), "stuck", false));
+        ASSERT_EQ(sub.subscribe("s/#", 1), std::vector<uint8_t>{1});
+        sub.disconnect();
+    }
+    a->signal(SIGSTOP);  // alive in etcd (for its lease), answering nothing
+    RawClient taker;
+    ASSERT_TRUE(taker.open(b->port()));
+    const auto asked = std::chrono::steady_clock::now();
+    auto refused = taker.connect(options("stuck", false));
+    a->signal(SIGCONT);
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->second, 3) << "server unavailable after cluster.takeover_timeout";
+    EXPECT_GE(std::chrono::steady_clock::now() - asked, 1500ms);
+    EXPECT_TRUE(b->log_text().find("did not answer") != std::string::npos) << b->log_text();
+    EXPECT_EQ(owner("stuck"), "a@127.0.0.1") << "never two owners";
+    // a, back, still has the session, and serves it.
+    RawClient back;
+    EXPECT_TRUE(eventually([&] { return has_session(*a, "a@127.0.0.1", "stuck"); }));
+    EXPECT_TRUE(back.connect_ok(a->port(), "stuck", false));
 }
 
 TEST_F(TakeoverIt, WithEtcdStoppedATakeoverIsRefusedAndLocalClientsGoOn) {
