@@ -450,6 +450,7 @@ int run(int argc, char** argv) {
                                               ? link_tls(*cfg, f.tls_server, f.tls_client)
                                               : std::string();
         f.forward_timeout_ms = cfg->get_int("cluster.forward_timeout") * 1000;
+        f.takeover_timeout_ms = cfg->get_int("cluster.takeover_timeout") * 1000;
         const bool no_link = f.listen.empty();
         forwarder = std::make_unique<cluster::Forwarder>(broker, *membership, std::move(f),
                                                          [](bool warning, const std::string& line) {

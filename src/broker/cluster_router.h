@@ -1,11 +1,23 @@
 // broker::ClusterRouter: what the broker asks of the cluster layer (src/cluster) when the node
 // is a cluster member; implemented there, set on the Broker by main before the workers start.
-// A single node has none, and then the publish path pays one null check per message.
+// A single node has none, and then the publish path pays one null check per message (and a
+// CONNECT one null check).
 //
-// Thread-safety: every method may be called from any worker thread at once.
+// Client-id ownership (src/cluster/README.md, "Client-id ownership and takeover"): a CONNECT
+// on a cluster member first claims its client id (claim_client); the answer says whether the
+// id is this node's (connect as a single node would), is refused (no owner can be decided:
+// etcd out of reach, the owner does not answer), or comes with the session another node
+// handed over, which the worker stores and then confirms (session_installed) before its
+// CONNACK. The other half, on the node that hands a session over, is Worker::hand_over and
+// Worker::hand_over_done, called by the cluster layer through the worker's inbox.
+//
+// Thread-safety: every method may be called from any worker thread at once; the callbacks
+// run on a thread of the cluster layer (post back to the worker).
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +25,8 @@
 
 #include "broker/message.h"
 #include "broker/response_queue.h"
+#include "storage/records.h"
+#include "storage/store.h"
 
 namespace mqttd::broker {
 
@@ -28,6 +42,41 @@ struct SharedPicks {
         elsewhere.clear();
         remote.clear();
     }
+};
+
+// A persistent session as it moves from one node to another: its stored records, read from
+// the old owner's store once every write of it has committed. Queue entries keep their seqs
+// (their outbound packet ids derive from them, which QoS 2 exactly-once needs); message ids
+// are the old owner's and are replaced by the new owner's when stored.
+struct SessionTransfer {
+    storage::SessionRecord session;
+    std::vector<storage::SubscriptionRecord> subscriptions;
+    std::vector<storage::QueuedMessage> queue;
+    std::vector<storage::InflightRecord> inflight;
+};
+
+struct ClaimAnswer {
+    enum class Kind : uint8_t {
+        Local,    // the id is this node's now: connect as a single node does
+        Refused,  // no owner can be decided: CONNACK 0x88 Server unavailable (3.x: 3)
+        Install,  // `session` was handed over: store it, then session_installed(ticket, ...)
+    };
+    Kind kind = Kind::Local;
+    uint64_t ticket = 0;
+    std::shared_ptr<SessionTransfer> session;
+};
+using ClaimCallback = std::function<void(ClaimAnswer)>;
+
+// What the old owner answers when another node takes one of its client ids over
+// (Worker::hand_over).
+struct HandOver {
+    enum class Kind : uint8_t {
+        Session,  // `session` follows; the copy here stays until Worker::hand_over_done
+        None,     // no persistent session here (none, a clean one, or dropped for Clean Start)
+        Busy,     // already being handed to a node: the asker refuses its CONNECT
+    };
+    Kind kind = Kind::None;
+    std::shared_ptr<SessionTransfer> session;
 };
 
 class ClusterRouter {
@@ -57,6 +106,21 @@ public:
     // A message another node forwarded with `cookie` (Worker::publish_from_peer) is stored for
     // every persistent session of this node it was routed to (`ok`), or its batch failed.
     virtual void peer_publish_done(uint64_t cookie, bool ok) = 0;
+
+    // A CONNECT for `client_id` (authenticated) wants its id. `clean_start`: a session the
+    // owner holds is dropped, not handed over. `done` is called exactly once.
+    virtual void claim_client(const std::string& client_id,
+                              bool clean_start,
+                              ClaimCallback done) = 0;
+    // The session of an Install answer is durable here (`stored`) or could not be stored. Once
+    // stored, the ownership key moves to this node by a transaction and the old owner is told
+    // to delete its copy; `done(true)` then, `done(false)` when the key could not be taken
+    // (the CONNECT is refused and the copy here dropped). Called exactly once per Install.
+    virtual void session_installed(uint64_t ticket,
+                                   bool stored,
+                                   std::function<void(bool owned)> done) = 0;
+    // The session of `client_id` ended here (not handed over): its ownership key goes.
+    virtual void client_released(const std::string& client_id) = 0;
 };
 
 }  // namespace mqttd::broker

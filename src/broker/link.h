@@ -19,6 +19,7 @@ enum class ConnectRefusal : uint8_t {
     NotAuthorized,             // no provider, nor the anonymous rule, accepts the client
     ProtocolError,             // MQTT 5: a packet other than AUTH during enhanced authentication
     StoreUnavailable,          // the session must be stored and the store takes no writes (0x97)
+    ServerUnavailable,         // a cluster member cannot decide who owns the client id (0x88)
 };
 
 class Link {

@@ -111,6 +111,10 @@ public:
     int64_t disconnected_at_ms = 0;
     uint32_t expiry_interval_s = 0;  // MQTT 5 session expiry; 3.x uses the broker default
     mqtt::Version version = mqtt::Version::V311;
+    // Cluster takeover (Worker::hand_over): being read for another node / handed over to it
+    // (then its end leaves the ownership key, which is the other node's, alone).
+    bool handing_over = false;
+    bool handed_over = false;
 
     // Written on the home worker, read anywhere (routing decisions may be stale).
     std::atomic<bool> online{false};

@@ -32,6 +32,7 @@
 #include "broker/admin.h"
 #include "broker/auth/auth_chain.h"
 #include "broker/auth/web_hook.h"
+#include "broker/cluster_router.h"
 #include "broker/commit_batch.h"
 #include "broker/connection.h"
 #include "broker/hooks.h"
@@ -166,6 +167,18 @@ public:
     // Runs `done` once every store write made so far on this worker has committed.
     void after_commit(Task done);
 
+    // --- cluster: a session handed over to another node (this worker's thread) ---
+    // Another node takes `client_id` over: its connection here is closed as by a local
+    // takeover (MQTT 5: DISCONNECT 0x8E). `drop` (Clean Start there): the session ends here.
+    // Otherwise a persistent session is read from the store once its writes have committed
+    // and given to `done`, and stays here, offline, until hand_over_done (HandOver says when
+    // there is none to move, or one is moving already).
+    void hand_over(const std::string& client_id, bool drop, std::function<void(HandOver)> done);
+    // The other node stored the session and owns the id (`moved`): the copy here ends (its
+    // store records and routes go; the ownership key is the other node's). Not moved: it
+    // stays here as it was.
+    void hand_over_done(const std::string& client_id, bool moved);
+
 private:
     // Deliveries routed this turn to sessions homed on other workers, per worker.
     std::vector<std::vector<Delivery>> outbox_;
@@ -187,6 +200,29 @@ private:
         auth::ClientIdentity identity;
         bool assigned = false;
     };
+    // A CONNECT authenticated and waiting for the cluster's answer on its client id
+    // (ClusterRouter::claim_client); its link is paused.
+    struct PendingClaim {
+        Link* link = nullptr;
+        mqtt::Connect connect;
+        auth::ClientIdentity identity;
+        bool assigned = false;
+        auth::Decision decision;
+        std::optional<std::string> server_final;
+    };
+    std::unordered_map<uint64_t, PendingClaim> pending_claims_;
+    void claim_answered(uint64_t key, ClaimAnswer a);
+    // The claim's answer Install: the handed-over session stored in this turn's batch, and
+    // once durable built in memory (as Broker::recover does) and confirmed to the cluster.
+    void install_session(uint64_t key, ClaimAnswer a);
+    void installed(uint64_t key, bool owned);
+    // The rest of conclude_connect once the client id is this node's.
+    ConnectOutcome connect_owned(Link& link,
+                                 mqtt::Connect&& c,
+                                 auth::ClientIdentity&& identity,
+                                 bool assigned,
+                                 const auth::Decision& d,
+                                 const std::string* server_final);
 
     // authentication and ACL
     // Runs `start` with a callback; returns the decision if it came before `start` returned,

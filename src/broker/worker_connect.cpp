@@ -159,7 +159,7 @@ void Worker::finish_connect(uint64_t key, auth::Decision d) {
             conclude_connect(*p.link, std::move(p.connect), std::move(p.identity), p.assigned, d);
     if (outcome.result == ConnectResult::Accepted) {
         p.link->resume();
-    } else {
+    } else if (outcome.result == ConnectResult::Refused) {
         p.link->refuse(outcome.refusal);
     }
 }
@@ -335,6 +335,34 @@ ConnectOutcome Worker::conclude_connect(Link& link,
     if (stores_session && !store_writable()) {
         return {ConnectResult::Refused, ConnectRefusal::StoreUnavailable};
     }
+    if (ClusterRouter* cluster = broker_.cluster()) {
+        // A cluster member connects a client id only once it is this node's (an etcd
+        // transaction, and the old owner's hand-over when another node has it): the link
+        // waits, paused, for the answer.
+        const uint64_t key = ++next_pending_connect_;
+        const std::string client_id = c.client_id;
+        const bool clean_start = c.clean_start;
+        pending_claims_.emplace(
+                key,
+                PendingClaim{&link, std::move(c), std::move(identity), assigned, d,
+                             server_final != nullptr ? std::optional<std::string>(*server_final)
+                                                     : std::nullopt});
+        link.pause();
+        cluster->claim_client(client_id, clean_start, [this, key](ClaimAnswer a) {
+            push_task(
+                    [this, key, a = std::move(a)]() mutable { claim_answered(key, std::move(a)); });
+        });
+        return {ConnectResult::Pending};
+    }
+    return connect_owned(link, std::move(c), std::move(identity), assigned, d, server_final);
+}
+
+ConnectOutcome Worker::connect_owned(Link& link,
+                                     mqtt::Connect&& c,
+                                     auth::ClientIdentity&& identity,
+                                     bool assigned,
+                                     const auth::Decision& d,
+                                     const std::string* server_final) {
     std::unique_ptr<Connection> conn_ptr = new_connection(link, c, std::move(identity), d);
     Connection& conn = *conn_ptr;
     auto [session, resumed] = session_for(c, conn);
@@ -356,6 +384,229 @@ ConnectOutcome Worker::conclude_connect(Link& link,
     }
     on_connected_extensions(conn, !resumed);
     return {ConnectResult::Accepted};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster: the client id's owner (ClusterRouter::claim_client) and sessions moving between nodes
+void Worker::claim_answered(uint64_t key, ClaimAnswer a) {
+    auto it = pending_claims_.find(key);
+    if (it == pending_claims_.end()) {
+        return;
+    }
+    if (a.kind == ClaimAnswer::Kind::Install) {
+        install_session(key, std::move(a));
+        return;
+    }
+    PendingClaim p = std::move(it->second);
+    pending_claims_.erase(it);
+    if (a.kind == ClaimAnswer::Kind::Refused || stopping_) {
+        p.link->refuse(ConnectRefusal::ServerUnavailable);
+        return;
+    }
+    auto outcome = connect_owned(*p.link, std::move(p.connect), std::move(p.identity), p.assigned,
+                                 p.decision, p.server_final ? &*p.server_final : nullptr);
+    if (outcome.result == ConnectResult::Accepted) {
+        p.link->resume();
+    } else {
+        p.link->refuse(outcome.refusal);
+    }
+}
+
+void Worker::install_session(uint64_t key, ClaimAnswer a) {
+    ClusterRouter* cluster = broker_.cluster();
+    PendingClaim& p = pending_claims_.at(key);
+    const std::string& id = p.connect.client_id;
+    SessionTransfer& t = *a.session;
+    if (!store_writable() || stopping_ || t.session.client_id != id) {
+        cluster->session_installed(a.ticket, false, [](bool) {});
+        Link* link = p.link;
+        const bool stop = stopping_;
+        pending_claims_.erase(key);
+        link->refuse(stop ? ConnectRefusal::ServerUnavailable : ConnectRefusal::StoreUnavailable);
+        return;
+    }
+    // A copy left here from before this node lost the id (it was taken over meanwhile, or
+    // this node was away) makes way for the one handed over; its key is not this node's.
+    if (SessionPtr old = find_session(id)) {
+        old->handed_over = true;
+        if (old->connection) {
+            take_over(*old->connection);
+        }
+        if (SessionPtr left = find_session(id)) {
+            end_session(left);
+        }
+    }
+    // Everything in this turn's batch, in the store's own record formats; the messages get
+    // this node's ids (one record per message however many entries share it, contract 5).
+    auto& b = batch();
+    b.put_session(t.session);
+    for (const auto& sub : t.subscriptions) {
+        b.put_subscription(sub);
+    }
+    std::unordered_map<uint64_t, uint64_t> ids;
+    for (auto& q : t.queue) {
+        auto [at, fresh] = ids.emplace(q.message.id, 0);
+        if (fresh) {
+            at->second = broker_.store().next_message_id();
+            q.message.id = at->second;
+            b.put_message(q.message);
+        }
+        q.entry.client_id = id;
+        q.entry.message_id = at->second;
+        b.enqueue(q.entry);
+    }
+    for (const auto& f : t.inflight) {
+        b.put_inflight(f);
+    }
+    after_commit([this, key, a = std::move(a)] {
+        auto it = pending_claims_.find(key);
+        if (it == pending_claims_.end()) {
+            return;
+        }
+        const bool stored = store_writable();
+        if (stored) {
+            // As Broker::recover builds a stored session at start.
+            const storage::SessionRecord& r = a.session->session;
+            const std::string& cid = r.client_id;
+            auto s = std::make_shared<Session>(cid, index_, true);
+            s->version = static_cast<mqtt::Version>(r.protocol_level);
+            s->created_at_ms = r.created_at_ms;
+            s->disconnected_at_ms = r.disconnected_at_ms != 0 ? r.disconnected_at_ms : unix_ms();
+            s->expiry_interval_s = r.expiry_interval_s;
+            s->username = r.username;
+            if (r.will) {
+                adopt_delayed_will(s, *r.will);
+            }
+            auto& store = broker_.store();
+            auto counts = store.session_counts(cid);
+            std::vector<storage::InflightRecord> inflight;
+            if (counts.awaiting_rel + counts.awaiting_comp > 0) {
+                inflight = store.inflight_of(cid);
+            }
+            s->restore(r, counts, inflight,
+                       broker_.settings().max_inflight.load(std::memory_order_relaxed));
+            sessions_.insert(s);
+            sessions_changed();
+            for (const auto& sub : a.session->subscriptions) {
+                mqtt::SubscribeOptions opts{sub.qos, sub.no_local, sub.retain_as_published,
+                                            sub.retain_handling};
+                auto res =
+                        broker_.index().subscribe(s, sub.topic_filter, opts, sub.subscription_id);
+                if (res.new_filter) {
+                    batch().put_route(
+                            storage::RouteRecord{sub.topic_filter, broker_.settings().node_name});
+                    route_added(sub.topic_filter);
+                }
+                s->subscriptions[sub.topic_filter] = opts;
+            }
+        }
+        broker_.cluster()->session_installed(a.ticket, stored, [this, key](bool owned) {
+            push_task([this, key, owned] { installed(key, owned); });
+        });
+    });
+}
+
+void Worker::installed(uint64_t key, bool owned) {
+    auto it = pending_claims_.find(key);
+    if (it == pending_claims_.end()) {
+        return;
+    }
+    PendingClaim p = std::move(it->second);
+    pending_claims_.erase(it);
+    if (!owned || stopping_) {
+        // The id could not be taken (another node took it meanwhile, or etcd went away): the
+        // copy stored here goes, the old owner keeps its own.
+        if (SessionPtr s = find_session(p.connect.client_id); s && !s->connection) {
+            s->handed_over = true;
+            end_session(s);
+        }
+        p.link->refuse(ConnectRefusal::ServerUnavailable);
+        return;
+    }
+    auto outcome = connect_owned(*p.link, std::move(p.connect), std::move(p.identity), p.assigned,
+                                 p.decision, p.server_final ? &*p.server_final : nullptr);
+    if (outcome.result == ConnectResult::Accepted) {
+        p.link->resume();
+    } else {
+        p.link->refuse(outcome.refusal);
+    }
+}
+
+void Worker::hand_over(const std::string& client_id,
+                       bool drop,
+                       std::function<void(HandOver)> done) {
+    SessionPtr s = find_session(client_id);
+    if (s && s->handing_over) {
+        done(HandOver{HandOver::Kind::Busy, nullptr});
+        return;
+    }
+    if (s) {
+        // Whatever ends here now ends because the id moves: its key is the new owner's.
+        s->handed_over = true;
+        if (s->connection) {
+            take_over(*s->connection);  // [MQTT-3.1.4-2], MQTT 5: DISCONNECT 0x8E
+        }
+        s = find_session(client_id);
+    }
+    if (s && drop) {
+        end_session(s);  // Clean Start on the new node [MQTT-3.1.2-4]
+        s = nullptr;
+    }
+    if (!s || !s->persistent()) {
+        done(HandOver{HandOver::Kind::None, nullptr});
+        return;
+    }
+    s->handed_over = false;
+    s->handing_over = true;
+    // Read from the store once every write of the session (the record its detach wrote, the
+    // last acks) is durable: the stored records are what moves.
+    after_commit([this, s, done = std::move(done)] {
+        const auto& store = broker_.store();
+        const std::string& id = s->client_id();
+        auto rec = s->ended ? std::nullopt : store.get_session(id);
+        if (!rec) {
+            s->handing_over = false;
+            done(HandOver{HandOver::Kind::None, nullptr});
+            return;
+        }
+        auto t = std::make_shared<SessionTransfer>();
+        t->session = std::move(*rec);
+        t->subscriptions = store.subscriptions_of(id);
+        constexpr uint32_t kPage = 1000;
+        uint64_t from = 0;
+        while (true) {
+            auto page = store.read_queue(id, from, kPage);
+            for (auto& q : page) {
+                from = q.entry.seq + 1;
+                if (q.message.id != 0) {
+                    t->queue.push_back(std::move(q));
+                }
+            }
+            if (page.size() < kPage) {
+                break;
+            }
+        }
+        t->inflight = store.inflight_of(id);
+        done(HandOver{HandOver::Kind::Session, std::move(t)});
+    });
+}
+
+void Worker::hand_over_done(const std::string& client_id, bool moved) {
+    SessionPtr s = find_session(client_id);
+    if (!s || !s->handing_over) {
+        return;
+    }
+    s->handing_over = false;
+    if (!moved) {
+        return;
+    }
+    s->handed_over = true;
+    if (s->connection) {
+        take_over(*s->connection);  // came back here meanwhile: the other node has it now
+    }
+    if (SessionPtr left = find_session(client_id)) {
+        end_session(left);
+    }
 }
 
 void Worker::on_connected_extensions(Connection& conn, bool new_session) {
@@ -481,6 +732,9 @@ void Worker::end_session(const SessionPtr& s) {
     }
     s->ended = true;
     s->online = false;
+    if (ClusterRouter* cluster = broker_.cluster(); cluster && !s->handed_over) {
+        cluster->client_released(s->client_id());
+    }
     for (const auto& [filter, opts] : s->subscriptions) {
         auto r = broker_.index().unsubscribe(s.get(), filter);
         if (r.filter_gone) {

@@ -281,6 +281,23 @@ EtcdResult<bool> EtcdClient::replace(const std::string& key,
     return j->value("succeeded", false);
 }
 
+EtcdResult<bool> EtcdClient::erase_if(const std::string& key, const std::string& value) {
+    Json req{{"compare", Json::array({Json{{"result", "EQUAL"},
+                                           {"target", "VALUE"},
+                                           {"key", b64(key)},
+                                           {"value", b64(value)}}})},
+             {"success", Json::array({Json{{"request_delete_range", Json{{"key", b64(key)}}}}})}};
+    auto text = call("/v3/kv/txn", req.dump());
+    if (!text) {
+        return Err{text.error()};
+    }
+    auto j = parse_answer(*text);
+    if (!j) {
+        return Err{j.error()};
+    }
+    return j->value("succeeded", false);
+}
+
 EtcdResult<int64_t> EtcdClient::grant(int64_t ttl_s) {
     auto text = call("/v3/lease/grant", Json{{"TTL", std::to_string(ttl_s)}}.dump());
     if (!text) {

@@ -81,6 +81,9 @@ public:
                              const std::string& value,
                              int64_t lease);
 
+    // Deletes `key` only when its value is still `value`; true when it was deleted.
+    EtcdResult<bool> erase_if(const std::string& key, const std::string& value);
+
     // A new lease of `ttl_s` seconds; its id.
     EtcdResult<int64_t> grant(int64_t ttl_s);
     // One keep-alive; the lease's remaining TTL, 0 when the lease is gone.

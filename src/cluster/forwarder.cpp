@@ -32,7 +32,16 @@ Forwarder::Forwarder(broker::Broker& broker, const Membership& membership, Optio
                         broker_.worker(t.worker).push_completions({done});
                     },
                     [this](const std::string& node) { on_up(node); },
-                    [this](const std::string& node) { on_retained_request(node); }, log_}) {
+                    [this](const std::string& node) { on_retained_request(node); }, log_,
+                    [this](const std::string& peer, FrameType type, std::string_view body) {
+                        takeovers_.on_frame(peer, type, body);
+                    }}),
+      takeovers_(broker,
+                 membership,
+                 link_,
+                 Takeovers::Options{options_.endpoints, options_.cluster, options_.node,
+                                    options_.takeover_timeout_ms},
+                 log_) {
     self_id_ = node_id(options_.node);
 }
 
@@ -58,6 +67,13 @@ std::string Forwarder::start() {
         req.cursor = page.next_cursor;
     }
     routes_.start();
+    // So are their client ids: their keys are put once the node has a lease.
+    auto st = broker_.store().for_each_session(
+            [this](storage::SessionRecord&& r) { takeovers_.own(std::move(r.client_id)); });
+    if (!st.is_ok()) {
+        return "cluster: reading the stored sessions: " + st.to_string();
+    }
+    takeovers_.start();
     sync_thread_ = std::thread([this] { send_retained_sets(); });
     return {};
 }
@@ -71,6 +87,7 @@ void Forwarder::stop() {
     if (sync_thread_.joinable()) {
         sync_thread_.join();
     }
+    takeovers_.stop();
     link_.stop();
     routes_.stop();
 }
@@ -139,6 +156,22 @@ void Forwarder::send_retained_sets() {
         log_(false, "cluster: sent " + std::to_string(sent) + " retained messages to " + node +
                             (gone ? " (stopped: the node left or this one stops)" : ""));
     }
+}
+
+void Forwarder::claim_client(const std::string& client_id,
+                             bool clean_start,
+                             broker::ClaimCallback done) {
+    takeovers_.claim(client_id, clean_start, std::move(done));
+}
+
+void Forwarder::session_installed(uint64_t ticket,
+                                  bool stored,
+                                  std::function<void(bool owned)> done) {
+    takeovers_.installed(ticket, stored, std::move(done));
+}
+
+void Forwarder::client_released(const std::string& client_id) {
+    takeovers_.released(client_id);
 }
 
 void Forwarder::filter_added(std::string_view filter) {

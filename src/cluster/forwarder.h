@@ -13,7 +13,9 @@
 //     (Worker::adopt_retained);
 //   - a message another node forwarded → Worker::publish_from_peer on the worker of its
 //     publisher's client id (so one publisher's messages keep their order), batched per
-//     worker and read turn; once it is durable there, the Ack goes back.
+//     worker and read turn; once it is durable there, the Ack goes back;
+//   - client-id ownership and sessions moving between nodes → Takeovers (takeovers.h),
+//     whose frames share the link.
 // With no remote route and no retained flag, forward() is one atomic load.
 //
 // Thread-safety: the ClusterRouter methods from any worker; start/stop from main.
@@ -39,6 +41,7 @@
 #include "cluster/peer_link.h"
 #include "cluster/route_table.h"
 #include "cluster/routes.h"
+#include "cluster/takeovers.h"
 
 namespace mqttd::cluster {
 
@@ -56,6 +59,7 @@ public:
         // cluster.listener.ssl: the link's TLS contexts (PeerLink::Options); null = plain TCP.
         std::shared_ptr<net::TlsContext> tls_server;
         std::shared_ptr<net::TlsContext> tls_client;
+        int64_t takeover_timeout_ms = 5000;  // cluster.takeover_timeout
     };
     using Log = std::function<void(bool warning, const std::string& line)>;
 
@@ -77,6 +81,13 @@ public:
                      const broker::Token* token,
                      const broker::SharedPicks& picks) override;
     void peer_publish_done(uint64_t cookie, bool ok) override;
+    void claim_client(const std::string& client_id,
+                      bool clean_start,
+                      broker::ClaimCallback done) override;
+    void session_installed(uint64_t ticket,
+                           bool stored,
+                           std::function<void(bool owned)> done) override;
+    void client_released(const std::string& client_id) override;
 
     const RouteTable& routes() const { return table_; }
 
@@ -120,6 +131,7 @@ private:
 
     Routes routes_;
     PeerLink link_;
+    Takeovers takeovers_;
 };
 
 }  // namespace mqttd::cluster

@@ -260,6 +260,20 @@ void PeerLink::answer(uint64_t cookie, bool ok) {
     }
 }
 
+bool PeerLink::send_control(const std::string& node, std::string_view frame) {
+    std::lock_guard lock(mutex_);
+    Peer* p = stopping_ ? nullptr : peer_locked(node);
+    if (p == nullptr || !p->alive || !p->linked) {
+        return false;
+    }
+    const bool was_empty = p->control.empty();
+    p->control.append(frame);
+    if (was_empty) {
+        wake();
+    }
+    return true;
+}
+
 void PeerLink::fail_all(Peer& p) {
     std::deque<OutFrame> queued;
     {
@@ -401,6 +415,7 @@ void PeerLink::close_peer(Peer& p, const std::string& why) {
     p.out_pos = 0;
     std::lock_guard lock(mutex_);
     p.control.clear();  // the peer resends what it waits for; those Acks are given again
+    p.linked = false;
 }
 
 void PeerLink::came_up(Peer& p, uint64_t incarnation, bool reply) {
@@ -426,6 +441,7 @@ void PeerLink::came_up(Peer& p, uint64_t incarnation, bool reply) {
             p.delivered_upto = 0;
             p.in_pending.clear();
         }
+        p.linked = true;
     }
     cb_.log(false, "cluster: link to " + p.name + " up");
     if (cb_.on_up) {
@@ -503,6 +519,14 @@ bool PeerLink::take_frames(Peer& p) {
             ok = p.up && raw->body.empty();
             if (ok && cb_.on_retained_request) {
                 cb_.on_retained_request(p.name);
+            }
+        } else if (raw->type != FrameType::Ack) {
+            ok = p.up;
+            if (!ok) {
+                break;
+            }
+            if (cb_.on_control) {
+                cb_.on_control(p.name, raw->type, raw->body);
             }
         } else {
             auto a = decode_ack(raw->body);

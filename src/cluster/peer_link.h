@@ -82,6 +82,8 @@ public:
         // `node` asks for this node's retained set (RetainedRequest).
         std::function<void(const std::string& node)> on_retained_request;
         std::function<void(bool warning, const std::string&)> log;
+        // A takeover frame (TakeoverRequest, SessionState, TakeoverDone) from `peer`.
+        std::function<void(const std::string& peer, FrameType, std::string_view body)> on_control;
     };
 
     PeerLink(Options options, Callbacks callbacks);
@@ -115,6 +117,10 @@ public:
             const std::function<std::vector<std::string_view>(const std::string&)>& groups_of);
     // A Publish taken with `cookie` is durable (`ok`) or failed: its Ack goes to its sender.
     void answer(uint64_t cookie, bool ok);
+    // Queues the encoded frame(s) `frame` for `node` ahead of the Publishes waiting for it;
+    // false when `node` is not a linked peer now (not alive, or its link is down). Not sent
+    // again after a reconnect: its sender bounds the wait for an answer.
+    bool send_control(const std::string& node, std::string_view frame);
 
     // The "host:port" the listener is bound to.
     const std::string& address() const { return address_; }
@@ -137,7 +143,8 @@ private:
         std::deque<OutFrame> queue;  // not yet written to the connection
         size_t queue_bytes = 0;
         uint64_t next_seq = 1;
-        std::string control;  // Acks to send
+        std::string control;  // Acks and takeover frames to send
+        bool linked = false;  // up, as the senders of control frames see it
         // inbound dedupe, under mutex_: what this peer's incarnation sent that was taken
         uint64_t in_incarnation = 0;
         uint64_t delivered_upto = 0;

@@ -75,6 +75,10 @@ constexpr std::array kKeys{
            .max = 3600,
            .description = "How long a QoS 1/2 message forwarded to another node waits for its "
                           "answer before its publisher is refused."},
+    KeyDef{.name = "cluster.takeover_timeout", .type = Duration, .default_text = "5", .min = 1,
+           .max = 600,
+           .description = "How long a CONNECT for a client id another node owns waits for that "
+                          "node to hand the session over before it is refused (0x88)."},
 
     KeyDef{.name = "listener.tcp.external", .type = Address, .default_text = "0.0.0.0:1883",
            .description = "MQTT over TCP: host:port or port; empty = off."},

@@ -18,6 +18,8 @@ mqtt::ReasonCode reason_of(broker::ConnectRefusal why) {
             return mqtt::ReasonCode::ProtocolError;
         case broker::ConnectRefusal::StoreUnavailable:
             return mqtt::ReasonCode::QuotaExceeded;  // 3.x: 3, Server unavailable
+        case broker::ConnectRefusal::ServerUnavailable:
+            return mqtt::ReasonCode::ServerUnavailable;  // 3.x: 3
     }
     return mqtt::ReasonCode::NotAuthorized;
 }

@@ -122,5 +122,204 @@ TEST(LinkFrame, ARetainedSetIsAskedForAndComesAsMarkedCopies) {
     EXPECT_EQ(copy->payload, "kept");
 }
 
+// A session with every kind of record, as Worker::hand_over reads it from the store.
+broker::SessionTransfer sample_session() {
+    broker::SessionTransfer t;
+    t.session.client_id = "mover";
+    t.session.protocol_level = 5;
+    t.session.expiry_interval_s = 3600;
+    t.session.created_at_ms = 1111;
+    t.session.disconnected_at_ms = 2222;
+    t.session.max_inflight = 16;
+    t.session.deliver_msg = 42;
+    t.session.username = "user";
+    storage::WillRecord w;
+    w.topic = "will/t";
+    w.payload = std::string("bye\0", 4);
+    w.properties = "\x01\x01";
+    w.qos = 1;
+    w.retain = true;
+    w.message_expiry_s = 60;
+    w.due_at_ms = 3333;
+    t.session.will = w;
+    storage::SubscriptionRecord s;
+    s.client_id = "mover";
+    s.topic_filter = "q/#";
+    s.qos = 2;
+    s.no_local = true;
+    s.retain_as_published = true;
+    s.retain_handling = 2;
+    s.subscription_id = 7;
+    t.subscriptions.push_back(s);
+    storage::QueuedMessage q;
+    q.entry.client_id = "mover";
+    q.entry.seq = 65536;
+    q.entry.message_id = 99;
+    q.entry.qos = 2;
+    q.entry.retain = true;
+    q.entry.subscription_id = 7;
+    q.entry.more_subscription_ids = {8, 9};
+    q.message.id = 99;
+    q.message.topic = "q/1";
+    q.message.payload = std::string("pay\0load", 8);
+    q.message.qos = 2;
+    q.message.retain = false;
+    q.message.properties = "\x02\x00\x00\x00\x3c";
+    q.message.from_client = "pub";
+    q.message.created_at_ms = 4444;
+    q.message.expiry_at_ms = 5555;
+    t.queue.push_back(q);
+    t.inflight.push_back(storage::InflightRecord{"mover", storage::Direction::Outbound, 5, 6666});
+    t.inflight.push_back(storage::InflightRecord{"mover", storage::Direction::Inbound, 9, 7777});
+    return t;
+}
+
+TEST(LinkFrame, TakeoverFramesRoundTrip) {
+    std::string wire;
+    encode_takeover_request(wire, TakeoverRequestFrame{11, true, "mover"});
+    SessionStateFrame state;
+    state.request = 11;
+    state.status = SessionStateFrame::Status::Session;
+    state.session = sample_session();
+    encode_session_state(wire, state);
+    encode_takeover_done(wire, TakeoverDoneFrame{11, true, "mover"});
+    encode_owner_query(wire, OwnerQueryFrame{12, "other"});
+    encode_owner_answer(wire, OwnerAnswerFrame{12, true});
+
+    std::string error;
+    std::string_view in = wire;
+    auto next = [&](FrameType want) {
+        auto f = next_frame(in, error);
+        EXPECT_TRUE(f.has_value()) << error;
+        if (!f) {
+            return std::string_view();
+        }
+        EXPECT_EQ(f->type, want);
+        in.remove_prefix(f->size);
+        return f->body;
+    };
+    auto req = decode_takeover_request(next(FrameType::TakeoverRequest));
+    ASSERT_TRUE(req);
+    EXPECT_EQ(req->request, 11u);
+    EXPECT_TRUE(req->drop);
+    EXPECT_EQ(req->client_id, "mover");
+
+    auto st = decode_session_state(next(FrameType::SessionState));
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->request, 11u);
+    ASSERT_EQ(st->status, SessionStateFrame::Status::Session);
+    const auto want = sample_session();
+    const auto& r = st->session.session;
+    EXPECT_EQ(r.client_id, "mover");
+    EXPECT_EQ(r.protocol_level, 5);
+    EXPECT_EQ(r.expiry_interval_s, 3600u);
+    EXPECT_EQ(r.created_at_ms, 1111);
+    EXPECT_EQ(r.disconnected_at_ms, 2222);
+    EXPECT_EQ(r.max_inflight, 16);
+    EXPECT_EQ(r.deliver_msg, 42u);
+    EXPECT_EQ(r.username, "user");
+    ASSERT_TRUE(r.will.has_value());
+    EXPECT_EQ(r.will->topic, "will/t");
+    EXPECT_EQ(r.will->payload, want.session.will->payload);
+    EXPECT_EQ(r.will->properties, want.session.will->properties);
+    EXPECT_EQ(r.will->qos, 1);
+    EXPECT_TRUE(r.will->retain);
+    EXPECT_EQ(r.will->message_expiry_s, 60u);
+    EXPECT_EQ(r.will->due_at_ms, 3333);
+    ASSERT_EQ(st->session.subscriptions.size(), 1u);
+    const auto& s = st->session.subscriptions[0];
+    EXPECT_EQ(s.client_id, "mover");
+    EXPECT_EQ(s.topic_filter, "q/#");
+    EXPECT_EQ(s.qos, 2);
+    EXPECT_TRUE(s.no_local);
+    EXPECT_TRUE(s.retain_as_published);
+    EXPECT_EQ(s.retain_handling, 2);
+    EXPECT_EQ(s.subscription_id, 7u);
+    ASSERT_EQ(st->session.queue.size(), 1u);
+    const auto& q = st->session.queue[0];
+    EXPECT_EQ(q.entry.seq, 65536u);
+    EXPECT_EQ(q.entry.message_id, 99u);
+    EXPECT_EQ(q.entry.qos, 2);
+    EXPECT_TRUE(q.entry.retain);
+    EXPECT_EQ(q.entry.subscription_id, 7u);
+    EXPECT_EQ(q.entry.more_subscription_ids, (std::vector<uint32_t>{8, 9}));
+    EXPECT_EQ(q.message.id, 99u);
+    EXPECT_EQ(q.message.topic, "q/1");
+    EXPECT_EQ(q.message.payload, want.queue[0].message.payload);
+    EXPECT_EQ(q.message.properties, want.queue[0].message.properties);
+    EXPECT_EQ(q.message.qos, 2);
+    EXPECT_FALSE(q.message.retain);
+    EXPECT_EQ(q.message.from_client, "pub");
+    EXPECT_EQ(q.message.created_at_ms, 4444);
+    EXPECT_EQ(q.message.expiry_at_ms, 5555);
+    ASSERT_EQ(st->session.inflight.size(), 2u);
+    EXPECT_EQ(st->session.inflight[0].direction, storage::Direction::Outbound);
+    EXPECT_EQ(st->session.inflight[0].packet_id, 5);
+    EXPECT_EQ(st->session.inflight[0].at_ms, 6666);
+    EXPECT_EQ(st->session.inflight[1].direction, storage::Direction::Inbound);
+    EXPECT_EQ(st->session.inflight[1].packet_id, 9);
+
+    auto done = decode_takeover_done(next(FrameType::TakeoverDone));
+    ASSERT_TRUE(done);
+    EXPECT_EQ(done->request, 11u);
+    EXPECT_TRUE(done->moved);
+    EXPECT_EQ(done->client_id, "mover");
+    auto query = decode_owner_query(next(FrameType::OwnerQuery));
+    ASSERT_TRUE(query);
+    EXPECT_EQ(query->request, 12u);
+    EXPECT_EQ(query->client_id, "other");
+    auto answer = decode_owner_answer(next(FrameType::OwnerAnswer));
+    ASSERT_TRUE(answer);
+    EXPECT_EQ(answer->request, 12u);
+    EXPECT_TRUE(answer->owns);
+    EXPECT_TRUE(in.empty());
+}
+
+TEST(LinkFrame, SessionStateWithoutASessionAndMalformedTakeoverFrames) {
+    std::string none;
+    encode_session_state(none, SessionStateFrame{5, SessionStateFrame::Status::Busy, {}});
+    auto busy = decode_session_state(std::string_view(none).substr(5));
+    ASSERT_TRUE(busy);
+    EXPECT_EQ(busy->status, SessionStateFrame::Status::Busy);
+    EXPECT_TRUE(busy->session.session.client_id.empty());
+
+    SessionStateFrame state;
+    state.request = 1;
+    state.status = SessionStateFrame::Status::Session;
+    state.session = sample_session();
+    std::string wire;
+    encode_session_state(wire, state);
+    const std::string body = wire.substr(5);
+    // Every truncation is malformed, and so is a byte more.
+    for (size_t n = 0; n < body.size(); ++n) {
+        EXPECT_FALSE(decode_session_state(std::string_view(body).substr(0, n))) << n;
+    }
+    EXPECT_FALSE(decode_session_state(body + "x"));
+    // An unknown status, and a count larger than what follows (refused before reserving).
+    std::string bad_status = body;
+    bad_status[8] = 3;
+    EXPECT_FALSE(decode_session_state(bad_status));
+    broker::SessionTransfer empty;
+    empty.session.client_id = "c";
+    std::string small;
+    encode_session_state(small, SessionStateFrame{1, SessionStateFrame::Status::Session, empty});
+    std::string huge_count = small.substr(5);
+    // The subscription count follows the record (its last byte: no will).
+    const size_t count_at = huge_count.size() - 12;
+    huge_count[count_at] = '\x7f';
+    EXPECT_FALSE(decode_session_state(huge_count));
+
+    std::string req;
+    encode_takeover_request(req, TakeoverRequestFrame{1, false, "id"});
+    std::string req_body = req.substr(5);
+    req_body[8] = 2;  // flags other than Clean Start
+    EXPECT_FALSE(decode_takeover_request(req_body));
+    EXPECT_FALSE(decode_takeover_request(std::string_view(req.substr(5)).substr(0, 10)));
+    std::string empty_id;
+    encode_takeover_done(empty_id, TakeoverDoneFrame{1, true, ""});
+    EXPECT_FALSE(decode_takeover_done(empty_id.substr(5))) << "a client id is never empty";
+    EXPECT_FALSE(decode_owner_answer(std::string("\0\0\0\0\0\0\0\1\x02", 9)));
+}
+
 }  // namespace
 }  // namespace mqttd::cluster
