@@ -22,9 +22,9 @@
 
 #include "certs.h"
 #include "cluster/etcd_client.h"
+#include "cluster_fixture.h"
 #include "db_servers.h"
 #include "harness.h"
-#include "server_env.h"
 
 namespace mqttd::itest {
 namespace {
@@ -33,22 +33,7 @@ using cluster::EtcdClient;
 using cluster::WatchEvent;
 using Json = nlohmann::json;
 
-auto* const g_env = dbtest::add_server_env<dbtest::EtcdServer>();
-
-class EtcdIt : public ::testing::Test {
-protected:
-    void SetUp() override {
-        ASSERT_TRUE(g_env->ok()) << g_env->error();
-        if (!g_env->server().running()) {
-            ASSERT_EQ(g_env->server().start(), "");
-        }
-    }
-    // A cluster name no other test uses.
-    static std::string cluster_name() {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        return std::string("t-") + info->name();
-    }
-};
+class EtcdIt : public ClusterTest {};
 
 // ---- the etcd client ----
 
@@ -182,53 +167,7 @@ TEST_F(EtcdIt, AnUnreachableEndpointIsSkippedAndNoneReachableIsAnError) {
 
 // ---- mqttd nodes in one cluster ----
 
-class ClusterIt : public EtcdIt {
-protected:
-    std::unique_ptr<BrokerProcess> node(const std::string& name,
-                                        const std::string& endpoints = "",
-                                        int lease_ttl_s = 2,
-                                        std::vector<std::string> extra = {}) {
-        std::vector<std::string> sets{
-                "node.name=" + name,
-                "cluster.etcd.endpoints=" +
-                        (endpoints.empty() ? g_env->server().endpoint() : endpoints),
-                "cluster.name=" + cluster_name(),
-                "cluster.lease_ttl=" + std::to_string(lease_ttl_s)};
-        sets.insert(sets.end(), extra.begin(), extra.end());
-        return std::make_unique<BrokerProcess>(std::move(sets));
-    }
-
-    // This cluster's route keys in etcd, as "<filter> <node>".
-    std::set<std::string> route_keys() {
-        std::set<std::string> out;
-        EtcdClient etcd({g_env->server().endpoint()});
-        const std::string p = cluster_name() + "/routes/";
-        auto kvs = etcd.range(p, cluster::prefix_end(p));
-        if (!kvs) {
-            return out;
-        }
-        for (const auto& kv : *kvs) {
-            std::string entry = kv.key.substr(p.size());
-            entry[entry.rfind('/')] = ' ';  // "<filter>/<node>": node names hold no '/'
-            out.insert(std::move(entry));
-        }
-        return out;
-    }
-
-    // management/nodes of `on`, as name → node_status.
-    static std::map<std::string, std::string> statuses(const BrokerProcess& on) {
-        std::map<std::string, std::string> out;
-        Json j = Json::parse(rest_get(on.api_port(), "management/nodes"), nullptr, false);
-        if (!j.is_object() || j.value("code", -1) != 0) {
-            return out;
-        }
-        for (const auto& n : j["result"]) {
-            out[n.value("name", "")] = n.value("node_status", "");
-        }
-        return out;
-    }
-    using Statuses = std::map<std::string, std::string>;
-};
+class ClusterIt : public ClusterTest {};
 
 TEST_F(ClusterIt, EveryNodeListsEveryMember) {
     auto a = node("a@127.0.0.1");

@@ -20,18 +20,16 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/etcd_client.h"
+#include "cluster_fixture.h"
 #include "db_servers.h"
 #include "harness.h"
 #include "mqtt5.h"
-#include "server_env.h"
 
 namespace mqttd::itest {
 namespace {
 
 using cluster::EtcdClient;
 using Json = nlohmann::json;
-
-auto* const g_env = dbtest::add_server_env<dbtest::EtcdServer>();
 
 pkt::ConnectOptions options(const std::string& client_id, bool clean) {
     pkt::ConnectOptions o;
@@ -47,26 +45,12 @@ v5::ConnectSpec spec5(const std::string& client_id, bool clean_start = true) {
     return c;
 }
 
-class TakeoverIt : public ::testing::Test {
+class TakeoverIt : public ClusterTest {
 protected:
-    void SetUp() override {
-        ASSERT_TRUE(g_env->ok()) << g_env->error();
-        if (!g_env->server().running()) {
-            ASSERT_EQ(g_env->server().start(), "");
-        }
-    }
-    static std::string cluster_name() {
-        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-        return std::string("to-") + info->name();
-    }
     static std::unique_ptr<BrokerProcess> node(const std::string& name,
                                                std::vector<std::string> extra = {}) {
-        std::vector<std::string> sets{"node.name=" + name,
-                                      "cluster.etcd.endpoints=" + g_env->server().endpoint(),
-                                      "cluster.name=" + cluster_name(), "cluster.lease_ttl=3",
-                                      "cluster.takeover_timeout=2"};
-        sets.insert(sets.end(), extra.begin(), extra.end());
-        return std::make_unique<BrokerProcess>(std::move(sets));
+        extra.emplace_back("cluster.takeover_timeout=2");
+        return ClusterTest::node(name, "", 3, std::move(extra));
     }
     // The node `clients/<id>` names, empty when there is no key.
     static std::string owner(const std::string& client_id) {
@@ -74,27 +58,10 @@ protected:
         auto kvs = etcd.range(cluster_name() + "/clients/" + client_id);
         return kvs && !kvs->empty() ? kvs->front().value : std::string();
     }
-    static std::set<std::string> route_keys() {
-        std::set<std::string> out;
-        EtcdClient etcd({g_env->server().endpoint()});
-        const std::string p = cluster_name() + "/routes/";
-        auto kvs = etcd.range(p, cluster::prefix_end(p));
-        if (kvs) {
-            for (const auto& kv : *kvs) {
-                std::string entry = kv.key.substr(p.size());
-                entry[entry.rfind('/')] = ' ';
-                out.insert(std::move(entry));
-            }
-        }
-        return out;
-    }
     static size_t members_running(const BrokerProcess& on) {
-        Json j = Json::parse(rest_get(on.api_port(), "management/nodes"), nullptr, false);
         size_t n = 0;
-        if (j.is_object() && j.value("code", -1) == 0) {
-            for (const auto& m : j["result"]) {
-                n += m.value("node_status", "") == "Running" ? 1 : 0;
-            }
+        for (const auto& [name, status] : statuses(on)) {
+            n += status == "Running" ? 1 : 0;
         }
         return n;
     }
