@@ -348,6 +348,52 @@ bool routed(MosqClient& pub, const std::string& topic, std::vector<MosqClient*> 
     return std::find(seen.begin(), seen.end(), false) == seen.end();
 }
 
+// A persistent session `id` on `n` subscribed to `filter` at QoS 1, offline: its queue keeps
+// what is routed to it.
+void offline_subscriber(const BrokerProcess& n, const std::string& id, const std::string& filter) {
+    RawClient s;
+    ASSERT_FALSE(s.connect_ok(n.port(), id, false)) << "a new session";
+    EXPECT_EQ(s.subscribe(filter, 1), (std::vector<uint8_t>{1}));
+    s.disconnect();  // the session and its route stay
+}
+
+// Whether `from` routes `probe_topic` to every node of `to`: a probe subscriber on each, probed
+// from `from` (routed()). A route put after others reaches `from` after them (the watch is in
+// revision order): probing it proves `from` has those too.
+bool routes_to(const BrokerProcess& from,
+               const std::vector<const BrokerProcess*>& to,
+               const std::string& probe_topic) {
+    std::vector<std::unique_ptr<MosqClient>> subs;
+    std::vector<MosqClient*> raw;
+    for (const auto* n : to) {
+        subs.push_back(std::make_unique<MosqClient>("probe-sub-" + std::to_string(n->port())));
+        if (subs.back()->connect(n->port()) != 0 ||
+            subs.back()->subscribe(probe_topic, 0) != std::vector<int>{0}) {
+            return false;
+        }
+        raw.push_back(subs.back().get());
+    }
+    MosqClient probe("probe");
+    return probe.connect(from.port()) == 0 && routed(probe, probe_topic, raw);
+}
+
+// The payloads a persistent session's queue delivers on a reconnect, acknowledged, in order.
+std::vector<int> drain_session(uint16_t port, const std::string& id) {
+    std::vector<int> got;
+    RawClient s;
+    EXPECT_TRUE(s.connect_ok(port, id, false)) << id << ": its session is there";
+    while (auto p = s.read(1000ms)) {
+        if (p->type() != kPublish) {
+            ADD_FAILURE() << describe(*p);
+            break;
+        }
+        Publish m = parse_publish(*p);
+        s.ack(m);
+        got.push_back(std::stoi(m.payload));
+    }
+    return got;
+}
+
 bool links_up(const BrokerProcess& n, std::vector<std::string> peers) {
     const std::string log = n.log_text();
     return std::all_of(peers.begin(), peers.end(), [&](const std::string& p) {
@@ -637,12 +683,7 @@ TEST_F(ClusterIt, ANodeThatJoinsLaterOrComesBackGetsTheRetainedSet) {
 TEST_F(ClusterIt, AKilledNodesRoutesVanishWithItsLeaseAndComeBackWithIt) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");
-    {
-        RawClient s;
-        ASSERT_FALSE(s.connect_ok(b->port(), "persistent", false)) << "a new session";
-        EXPECT_EQ(s.subscribe("k/#", 1), (std::vector<uint8_t>{1}));
-        s.disconnect();  // the session and its route stay
-    }
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*b, "persistent", "k/#"));
     using Keys = std::set<std::string>;
     ASSERT_TRUE(eventually([&] { return route_keys() == Keys{"k/# b@127.0.0.1"}; }));
     b->kill9();
@@ -660,21 +701,11 @@ TEST_F(ClusterIt, AKilledNodesRoutesVanishWithItsLeaseAndComeBackWithIt) {
 TEST_F(ClusterIt, WhatAPeerAcknowledgedIsInItsStoreForAPersistentSession) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");
-    {
-        RawClient s;
-        ASSERT_FALSE(s.connect_ok(b->port(), "durable", false)) << "a new session";
-        EXPECT_EQ(s.subscribe("d/#", 1), (std::vector<uint8_t>{1}));
-        s.disconnect();
-    }
-    // Once its key is in etcd, a route put after it reaches a after it (the watch is in
-    // revision order): probing the second proves a has the first.
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*b, "durable", "d/#"));
     ASSERT_TRUE(eventually([&] { return route_keys().size() == 1; }));
-    MosqClient probe_sub("probe-sub");
-    ASSERT_EQ(probe_sub.connect(b->port()), 0);
-    ASSERT_EQ(probe_sub.subscribe("dp/probe", 0), std::vector<int>{0});
+    ASSERT_TRUE(routes_to(*a, {b.get()}, "dp/probe"));
     MosqClient pub("pub");
     ASSERT_EQ(pub.connect(a->port()), 0);
-    ASSERT_TRUE(routed(pub, "dp/probe", {&probe_sub}));
     constexpr int kCount = 30;
     for (int i = 0; i < kCount; ++i) {
         ASSERT_TRUE(pub.publish("d/" + std::to_string(i), std::to_string(i), 1));
@@ -682,16 +713,9 @@ TEST_F(ClusterIt, WhatAPeerAcknowledgedIsInItsStoreForAPersistentSession) {
     // Every PUBACK on a meant "stored on b": b killed at once keeps them all.
     b->kill9();
     b->start();
-    RawClient s;
-    EXPECT_TRUE(s.connect_ok(b->port(), "durable", false)) << "session present";
-    std::set<std::string> got;
-    for (int i = 0; i < kCount; ++i) {
-        auto m = s.receive_and_ack();
-        ASSERT_TRUE(m.has_value()) << "after " << i;
-        got.insert(m->payload);
-    }
-    EXPECT_EQ(got.size(), size_t{kCount});
-    s.expect_silence();
+    const std::vector<int> got = drain_session(b->port(), "durable");
+    EXPECT_EQ(got.size(), size_t{kCount}) << "each once";
+    EXPECT_EQ(std::set<int>(got.begin(), got.end()).size(), size_t{kCount});
 }
 
 TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
@@ -763,23 +787,6 @@ TEST_F(ClusterIt, ATlsLinkJoinsNodesOfTheClustersCaOnly) {
     EXPECT_TRUE(links_up(*b, {"a@127.0.0.1"}));
 }
 
-// The payloads a persistent session's queue delivers on a reconnect, acknowledged.
-std::set<int> drain_session(uint16_t port, const std::string& id) {
-    std::set<int> got;
-    RawClient s;
-    EXPECT_TRUE(s.connect_ok(port, id, false)) << id << ": its session is there";
-    while (auto p = s.read(1000ms)) {
-        if (p->type() != kPublish) {
-            ADD_FAILURE() << describe(*p);
-            break;
-        }
-        Publish m = parse_publish(*p);
-        s.ack(m);
-        got.insert(std::stoi(m.payload));
-    }
-    return got;
-}
-
 // kill -9 of one node under QoS 1 load: every message acknowledged to the publisher is in
 // the persistent sessions of the node that stays, and every one acknowledged before the kill
 // is in the dead node's store when it comes back.
@@ -789,22 +796,10 @@ TEST_F(ClusterIt, AKilledNodeUnderQos1LoadLosesNothingAcknowledged) {
     auto a = node("a@127.0.0.1", "", 2, queues);
     auto b = node("b@127.0.0.1", "", 2, queues);
     auto c = node("c@127.0.0.1", "", 2, queues);
-    for (auto* n : {b.get(), c.get()}) {
-        RawClient s;
-        ASSERT_FALSE(s.connect_ok(n->port(), n == b.get() ? "on-b" : "on-c", false));
-        EXPECT_EQ(s.subscribe("k/#", 1), (std::vector<uint8_t>{1}));
-        s.disconnect();
-    }
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*b, "on-b", "k/#"));
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*c, "on-c", "k/#"));
     ASSERT_TRUE(eventually([&] { return route_keys().size() == 2; }));
-    MosqClient probe_b("probe-b");
-    MosqClient probe_c("probe-c");
-    ASSERT_EQ(probe_b.connect(b->port()), 0);
-    ASSERT_EQ(probe_c.connect(c->port()), 0);
-    ASSERT_EQ(probe_b.subscribe("kp/probe", 0), std::vector<int>{0});
-    ASSERT_EQ(probe_c.subscribe("kp/probe", 0), std::vector<int>{0});
-    MosqClient probe("probe");
-    ASSERT_EQ(probe.connect(a->port()), 0);
-    ASSERT_TRUE(routed(probe, "kp/probe", {&probe_b, &probe_c}));
+    ASSERT_TRUE(routes_to(*a, {b.get(), c.get()}, "kp/probe"));
 
     // A window of 16 QoS 1 publishes in flight; a message refused while c is gone (3.1.1: the
     // connection closes without its PUBACK) is not acknowledged, and the publisher goes on.
@@ -847,14 +842,16 @@ TEST_F(ClusterIt, AKilledNodeUnderQos1LoadLosesNothingAcknowledged) {
     EXPECT_GT(acked.size(), size_t{kTotal - 100});
     EXPECT_GE(acked_before_kill.size(), size_t{kKillAt - 20});
 
-    std::set<int> on_b = drain_session(b->port(), "on-b");
+    const std::vector<int> got_b = drain_session(b->port(), "on-b");
+    const std::set<int> on_b(got_b.begin(), got_b.end());
     std::vector<int> lost;
     std::set_difference(acked.begin(), acked.end(), on_b.begin(), on_b.end(),
                         std::back_inserter(lost));
     EXPECT_TRUE(lost.empty()) << lost.size() << " acknowledged messages not on b, first "
                               << (lost.empty() ? 0 : lost.front());
     c->start();
-    std::set<int> on_c = drain_session(c->port(), "on-c");
+    const std::vector<int> got_c = drain_session(c->port(), "on-c");
+    const std::set<int> on_c(got_c.begin(), got_c.end());
     lost.clear();
     std::set_difference(acked_before_kill.begin(), acked_before_kill.end(), on_c.begin(),
                         on_c.end(), std::back_inserter(lost));
@@ -866,19 +863,9 @@ TEST_F(ClusterIt, APeerBackWithinItsLeaseGetsWhatWaitedForItExactlyOnce) {
     // A long lease: b restarts before the others see it gone.
     auto a = node("a@127.0.0.1", "", 20);
     auto b = node("b@127.0.0.1", "", 20);
-    {
-        RawClient s;
-        ASSERT_FALSE(s.connect_ok(b->port(), "durable", false)) << "a new session";
-        EXPECT_EQ(s.subscribe("z/#", 1), (std::vector<uint8_t>{1}));
-        s.disconnect();
-    }
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*b, "durable", "z/#"));
     ASSERT_TRUE(eventually([&] { return route_keys().size() == 1; }));
-    MosqClient probe_sub("probe-sub");
-    ASSERT_EQ(probe_sub.connect(b->port()), 0);
-    ASSERT_EQ(probe_sub.subscribe("zp/probe", 0), std::vector<int>{0});
-    MosqClient probe("probe");
-    ASSERT_EQ(probe.connect(a->port()), 0);
-    ASSERT_TRUE(routed(probe, "zp/probe", {&probe_sub}));
+    ASSERT_TRUE(routes_to(*a, {b.get()}, "zp/probe"));
 
     b->kill9();
     // Published while b is down: queued on a, no PUBACK yet.
@@ -898,16 +885,9 @@ TEST_F(ClusterIt, APeerBackWithinItsLeaseGetsWhatWaitedForItExactlyOnce) {
         EXPECT_EQ(ack->type(), kPuback);
         EXPECT_EQ(packet_id_of(*ack), i);
     }
-    RawClient s;
-    EXPECT_TRUE(s.connect_ok(b->port(), "durable", false)) << "session present";
-    std::set<std::string> got;
-    for (int i = 0; i < kCount; ++i) {
-        auto m = s.receive_and_ack();
-        ASSERT_TRUE(m.has_value()) << "after " << i;
-        got.insert(m->payload);
-    }
-    EXPECT_EQ(got.size(), size_t{kCount});
-    s.expect_silence();
+    const std::vector<int> got = drain_session(b->port(), "durable");
+    EXPECT_EQ(got.size(), size_t{kCount}) << "stored once";
+    EXPECT_EQ(std::set<int>(got.begin(), got.end()).size(), size_t{kCount});
 }
 
 TEST_F(ClusterIt, APeerAliveButOutOfReachMakesItsMessagesFailAfterTheForwardTimeout) {
