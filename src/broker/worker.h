@@ -212,6 +212,8 @@ private:
     };
     std::unordered_map<uint64_t, PendingClaim> pending_claims_;
     void claim_answered(uint64_t key, ClaimAnswer a);
+    // connect_owned for a claim answered, then the link resumed (accepted) or refused.
+    void connect_claimed(PendingClaim&& p);
     // The claim's answer Install: the handed-over session stored in this turn's batch, and
     // once durable built in memory (as Broker::recover does) and confirmed to the cluster.
     void install_session(uint64_t key, ClaimAnswer a);

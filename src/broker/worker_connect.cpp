@@ -388,6 +388,16 @@ ConnectOutcome Worker::connect_owned(Link& link,
 
 // ---------------------------------------------------------------------------------------------
 // Cluster: the client id's owner (ClusterRouter::claim_client) and sessions moving between nodes
+void Worker::connect_claimed(PendingClaim&& p) {
+    auto outcome = connect_owned(*p.link, std::move(p.connect), std::move(p.identity), p.assigned,
+                                 p.decision, p.server_final ? &*p.server_final : nullptr);
+    if (outcome.result == ConnectResult::Accepted) {
+        p.link->resume();
+    } else {
+        p.link->refuse(outcome.refusal);
+    }
+}
+
 void Worker::claim_answered(uint64_t key, ClaimAnswer a) {
     auto it = pending_claims_.find(key);
     if (it == pending_claims_.end()) {
@@ -403,13 +413,7 @@ void Worker::claim_answered(uint64_t key, ClaimAnswer a) {
         p.link->refuse(ConnectRefusal::ServerUnavailable);
         return;
     }
-    auto outcome = connect_owned(*p.link, std::move(p.connect), std::move(p.identity), p.assigned,
-                                 p.decision, p.server_final ? &*p.server_final : nullptr);
-    if (outcome.result == ConnectResult::Accepted) {
-        p.link->resume();
-    } else {
-        p.link->refuse(outcome.refusal);
-    }
+    connect_claimed(std::move(p));
 }
 
 void Worker::install_session(uint64_t key, ClaimAnswer a) {
@@ -523,13 +527,7 @@ void Worker::installed(uint64_t key, bool owned) {
         p.link->refuse(ConnectRefusal::ServerUnavailable);
         return;
     }
-    auto outcome = connect_owned(*p.link, std::move(p.connect), std::move(p.identity), p.assigned,
-                                 p.decision, p.server_final ? &*p.server_final : nullptr);
-    if (outcome.result == ConnectResult::Accepted) {
-        p.link->resume();
-    } else {
-        p.link->refuse(outcome.refusal);
-    }
+    connect_claimed(std::move(p));
 }
 
 void Worker::hand_over(const std::string& client_id,

@@ -85,7 +85,8 @@ TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
     std::string wire;
     PublishFrame f{3, 1, false, true, 0, 0, "a/b", "c", "", "x", {}};
     encode_publish(wire, f);
-    auto none = decode_publish(wire.substr(5));
+    const std::string none_body = wire.substr(5);
+    auto none = decode_publish(none_body);
     ASSERT_TRUE(none);
     EXPECT_TRUE(none->groups.empty());
     EXPECT_FALSE(none->retained_copy);
@@ -115,7 +116,8 @@ TEST(LinkFrame, ARetainedSetIsAskedForAndComesAsMarkedCopies) {
     PublishFrame f{1, 1, true, false, 5, 0, "r/1", "", "", "kept", {}};
     f.retained_copy = true;
     encode_publish(wire, f);
-    auto copy = decode_publish(wire.substr(5));
+    const std::string copy_body = wire.substr(5);  // the frame's views point into it
+    auto copy = decode_publish(copy_body);
     ASSERT_TRUE(copy);
     EXPECT_TRUE(copy->retained_copy);
     EXPECT_TRUE(copy->retain);
