@@ -71,20 +71,26 @@ public:
         v = static_cast<int64_t>(u);
         return true;
     }
-    // A string of a u16 (short) or u32 length, copied.
-    bool str16(std::string& v) {
+    // A string of a u16 (short) or u32 length: a view into the body, or copied.
+    bool str16(std::string_view& v) {
         uint16_t n = 0;
+        return u16(n) && bytes(n, v);
+    }
+    bool str32(std::string_view& v) {
+        uint32_t n = 0;
+        return u32(n) && bytes(n, v);
+    }
+    bool str16(std::string& v) {
         std::string_view b;
-        if (!u16(n) || !bytes(n, b)) {
+        if (!str16(b)) {
             return false;
         }
         v.assign(b);
         return true;
     }
     bool str32(std::string& v) {
-        uint32_t n = 0;
         std::string_view b;
-        if (!u32(n) || !bytes(n, b)) {
+        if (!str32(b)) {
             return false;
         }
         v.assign(b);
@@ -264,8 +270,7 @@ bool decode_transfer(Reader& rd, broker::SessionTransfer& t) {
 void encode_hello(std::string& out, const HelloFrame& f) {
     size_t at = begin(out, FrameType::Hello);
     out.push_back(static_cast<char>(kLinkVersion));
-    put_be16(out, static_cast<uint16_t>(f.node.size()));
-    out.append(f.node);
+    put_str16(out, f.node);
     put_be64(out, f.incarnation);
     finish(out, at);
 }
@@ -279,19 +284,14 @@ void encode_publish(std::string& out, const PublishFrame& f) {
                                     (f.groups.empty() ? 0 : 16) | (f.retained_copy ? 32 : 0)));
     put_be64(out, static_cast<uint64_t>(f.created_at_ms));
     put_be64(out, static_cast<uint64_t>(f.expiry_at_ms));
-    put_be16(out, static_cast<uint16_t>(f.topic.size()));
-    out.append(f.topic);
-    put_be16(out, static_cast<uint16_t>(f.from_client.size()));
-    out.append(f.from_client);
-    put_be32(out, static_cast<uint32_t>(f.properties.size()));
-    out.append(f.properties);
-    put_be32(out, static_cast<uint32_t>(f.payload.size()));
-    out.append(f.payload);
+    put_str16(out, f.topic);
+    put_str16(out, f.from_client);
+    put_str32(out, f.properties);
+    put_str32(out, f.payload);
     if (!f.groups.empty()) {
         put_be16(out, static_cast<uint16_t>(f.groups.size()));
         for (std::string_view g : f.groups) {
-            put_be16(out, static_cast<uint16_t>(g.size()));
-            out.append(g);
+            put_str16(out, g);
         }
     }
     finish(out, at);
@@ -371,10 +371,9 @@ std::optional<RawFrame> next_frame(std::string_view in, std::string& error) {
 std::optional<HelloFrame> decode_hello(std::string_view body) {
     Reader r(body);
     uint8_t version = 0;
-    uint16_t len = 0;
     HelloFrame f;
-    if (!r.u8(version) || version != kLinkVersion || !r.u16(len) || !r.bytes(len, f.node) ||
-        !r.u64(f.incarnation) || !r.done()) {
+    if (!r.u8(version) || version != kLinkVersion || !r.str16(f.node) || !r.u64(f.incarnation) ||
+        !r.done()) {
         return std::nullopt;
     }
     return f;
@@ -386,14 +385,8 @@ std::optional<PublishFrame> decode_publish(std::string_view body) {
     uint8_t flags = 0;
     uint64_t created = 0;
     uint64_t expiry = 0;
-    uint16_t topic_len = 0;
-    uint16_t client_len = 0;
-    uint32_t props_len = 0;
-    uint32_t payload_len = 0;
-    if (!r.u64(f.seq) || !r.u8(flags) || !r.u64(created) || !r.u64(expiry) || !r.u16(topic_len) ||
-        !r.bytes(topic_len, f.topic) || !r.u16(client_len) || !r.bytes(client_len, f.from_client) ||
-        !r.u32(props_len) || !r.bytes(props_len, f.properties) || !r.u32(payload_len) ||
-        !r.bytes(payload_len, f.payload)) {
+    if (!r.u64(f.seq) || !r.u8(flags) || !r.u64(created) || !r.u64(expiry) || !r.str16(f.topic) ||
+        !r.str16(f.from_client) || !r.str32(f.properties) || !r.str32(f.payload)) {
         return std::nullopt;
     }
     if ((flags & 16) != 0) {
@@ -403,9 +396,8 @@ std::optional<PublishFrame> decode_publish(std::string_view body) {
         }
         f.groups.reserve(count);
         for (uint16_t i = 0; i < count; ++i) {
-            uint16_t len = 0;
             std::string_view g;
-            if (!r.u16(len) || !r.bytes(len, g) || g.empty()) {
+            if (!r.str16(g) || g.empty()) {
                 return std::nullopt;
             }
             f.groups.push_back(g);
@@ -441,9 +433,8 @@ std::optional<TakeoverRequestFrame> decode_takeover_request(std::string_view bod
     Reader r(body);
     TakeoverRequestFrame f;
     uint8_t flags = 0;
-    uint16_t len = 0;
-    if (!r.u64(f.request) || !r.u8(flags) || flags > 1 || !r.u16(len) ||
-        !r.bytes(len, f.client_id) || f.client_id.empty() || !r.done()) {
+    if (!r.u64(f.request) || !r.u8(flags) || flags > 1 || !r.str16(f.client_id) ||
+        f.client_id.empty() || !r.done()) {
         return std::nullopt;
     }
     f.drop = flags == 1;
@@ -471,9 +462,8 @@ std::optional<TakeoverDoneFrame> decode_takeover_done(std::string_view body) {
     Reader r(body);
     TakeoverDoneFrame f;
     uint8_t status = 0;
-    uint16_t len = 0;
-    if (!r.u64(f.request) || !r.u8(status) || status > 1 || !r.u16(len) ||
-        !r.bytes(len, f.client_id) || f.client_id.empty() || !r.done()) {
+    if (!r.u64(f.request) || !r.u8(status) || status > 1 || !r.str16(f.client_id) ||
+        f.client_id.empty() || !r.done()) {
         return std::nullopt;
     }
     f.moved = status == 0;
@@ -483,9 +473,7 @@ std::optional<TakeoverDoneFrame> decode_takeover_done(std::string_view body) {
 std::optional<OwnerQueryFrame> decode_owner_query(std::string_view body) {
     Reader r(body);
     OwnerQueryFrame f;
-    uint16_t len = 0;
-    if (!r.u64(f.request) || !r.u16(len) || !r.bytes(len, f.client_id) || f.client_id.empty() ||
-        !r.done()) {
+    if (!r.u64(f.request) || !r.str16(f.client_id) || f.client_id.empty() || !r.done()) {
         return std::nullopt;
     }
     return f;
