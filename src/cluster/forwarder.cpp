@@ -246,10 +246,7 @@ uint32_t Forwarder::forward(const broker::MessagePtr& msg,
         ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     }
     uint32_t answers = 0;
-    for (uint32_t id : ids) {
-        if (id == self_id_) {
-            continue;
-        }
+    for (uint32_t id : ids) {  // never this node: its plain routes are not in table_
         answers +=
                 link_.send(node_name(id), *msg, token,
                            picks.remote.empty() ? std::vector<std::string_view>{} : groups_of(id))

@@ -766,8 +766,8 @@ void PeerLink::run() {
                 if (p.connecting || p.out_pos < p.out.size()) {
                     events |= POLLOUT;
                 }
-                fds.push_back(
-                        pollfd{p.fd, p.connecting ? events : events_for(p.tls.get(), events), 0});
+                // A connect in progress has no TLS yet: plain POLLOUT.
+                fds.push_back(pollfd{p.fd, events_for(p.tls.get(), events), 0});
                 polled.push_back(&p);
             }
         }

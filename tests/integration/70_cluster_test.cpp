@@ -348,15 +348,6 @@ bool routed(MosqClient& pub, const std::string& topic, std::vector<MosqClient*> 
     return std::find(seen.begin(), seen.end(), false) == seen.end();
 }
 
-// A persistent session `id` on `n` subscribed to `filter` at QoS 1, offline: its queue keeps
-// what is routed to it.
-void offline_subscriber(const BrokerProcess& n, const std::string& id, const std::string& filter) {
-    RawClient s;
-    ASSERT_FALSE(s.connect_ok(n.port(), id, false)) << "a new session";
-    EXPECT_EQ(s.subscribe(filter, 1), (std::vector<uint8_t>{1}));
-    s.disconnect();  // the session and its route stay
-}
-
 // Whether `from` routes `probe_topic` to every node of `to`: a probe subscriber on each, probed
 // from `from` (routed()). A route put after others reaches `from` after them (the watch is in
 // revision order): probing it proves `from` has those too.

@@ -118,12 +118,7 @@ TEST_F(TakeoverIt, AConnectedClientOwnsItsIdAndReleasesItWithItsCleanSession) {
 TEST_F(TakeoverIt, AQueuedPersistentSessionMovesToTheNodeItsClientReconnectsTo) {
     std::unique_ptr<BrokerProcess> a, b, c;
     three(a, b, c);
-    {
-        RawClient sub;
-        ASSERT_FALSE(sub.connect_ok(a->port(), "mover", false));
-        ASSERT_EQ(sub.subscribe("q/#", 2), std::vector<uint8_t>{2});
-        sub.disconnect();
-    }
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*a, "mover", "q/#", 2));
     ASSERT_TRUE(eventually([] { return route_keys().count("q/# a@127.0.0.1") == 1; }));
     ASSERT_EQ(owner("mover"), "a@127.0.0.1");
     // Queued on a while the client is away: QoS 1 and QoS 2, published on c (each PUBACK /
@@ -181,12 +176,7 @@ TEST_F(TakeoverIt, AQueuedPersistentSessionMovesToTheNodeItsClientReconnectsTo) 
 TEST_F(TakeoverIt, CleanStartElsewhereDropsTheSessionWhereItWas) {
     std::unique_ptr<BrokerProcess> a, b, c;
     three(a, b, c);
-    {
-        RawClient sub;
-        ASSERT_FALSE(sub.connect_ok(a->port(), "dropper", false));
-        ASSERT_EQ(sub.subscribe("d/#", 1), std::vector<uint8_t>{1});
-        sub.disconnect();
-    }
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*a, "dropper", "d/#"));
     RawClient fresh;
     ASSERT_TRUE(fresh.open(b->port()));
     auto ack = fresh.connect(options("dropper", true));
@@ -298,12 +288,7 @@ TEST_F(TakeoverIt, InFlightQos1AndPubrelPendingQos2MoveWithTheirPacketIds) {
 TEST_F(TakeoverIt, AnOwnerThatDoesNotAnswerMakesTheConnectFailAndKeepsItsSession) {
     std::unique_ptr<BrokerProcess> a, b, c;
     three(a, b, c);
-    {
-        RawClient sub;
-        ASSERT_FALSE(sub.connect_ok(a->port(), "stuck", false));
-        ASSERT_EQ(sub.subscribe("s/#", 1), std::vector<uint8_t>{1});
-        sub.disconnect();
-    }
+    ASSERT_NO_FATAL_FAILURE(offline_subscriber(*a, "stuck", "s/#"));
     a->signal(SIGSTOP);  // alive in etcd (for its lease), answering nothing
     RawClient taker;
     ASSERT_TRUE(taker.open(b->port()));

@@ -5,6 +5,7 @@
 // Thread-safety: the test's thread.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <set>
@@ -54,6 +55,18 @@ protected:
                 "cluster.lease_ttl=" + std::to_string(lease_ttl_s)};
         sets.insert(sets.end(), extra.begin(), extra.end());
         return std::make_unique<BrokerProcess>(std::move(sets));
+    }
+
+    // A new persistent session `id` on `n` subscribed to `filter` at `qos`, left offline: its
+    // queue keeps what is routed to it. Failures are fatal (ASSERT_NO_FATAL_FAILURE).
+    static void offline_subscriber(const BrokerProcess& n,
+                                   const std::string& id,
+                                   const std::string& filter,
+                                   uint8_t qos = 1) {
+        RawClient s;
+        ASSERT_FALSE(s.connect_ok(n.port(), id, false)) << "a new session";
+        ASSERT_EQ(s.subscribe(filter, qos), (std::vector<uint8_t>{qos}));
+        s.disconnect();  // the session and its route stay
     }
 
     // This cluster's route keys in etcd, as "<filter> <node>".
