@@ -31,10 +31,9 @@ Forwarder::Forwarder(broker::Broker& broker, const Membership& membership, Optio
                         done.failed = !ok;
                         broker_.worker(t.worker).push_completions({done});
                     },
-                    [this](const std::string& node) { on_up(node); },
-                    [this](const std::string& node) { on_retained_request(node); }, log_,
+                    [this](const std::string& node) { on_up(node); }, log_,
                     [this](const std::string& peer, FrameType type, std::string_view body) {
-                        takeovers_.on_frame(peer, type, body);
+                        on_control(peer, type, body);
                     }}),
       takeovers_(broker,
                  membership,
@@ -95,15 +94,27 @@ void Forwarder::stop() {
 void Forwarder::on_up(const std::string& node) {
     // Once per peer and start: what was retained while this node was away (or before it
     // joined).
-    if (retained_asked_.insert(node).second && link_.request_retained(node)) {
+    if (!retained_asked_.insert(node).second) {
+        return;
+    }
+    std::string request;
+    encode_retained_request(request);
+    if (link_.send_control(node, request)) {
         log_(false, "cluster: asked " + node + " for its retained messages");
     }
 }
 
-void Forwarder::on_retained_request(const std::string& node) {
+void Forwarder::on_control(const std::string& peer, FrameType type, std::string_view body) {
+    if (type != FrameType::RetainedRequest) {
+        takeovers_.on_frame(peer, type, body);
+        return;
+    }
+    if (!body.empty()) {
+        return;  // malformed
+    }
     {
         std::lock_guard lock(sync_mutex_);
-        sync_to_.push_back(node);
+        sync_to_.push_back(peer);
     }
     sync_wake_.notify_all();
 }

@@ -97,7 +97,8 @@ private:
     void on_publish(const PublishFrame& f, uint64_t cookie);
     void on_turn();
     void on_up(const std::string& node);
-    void on_retained_request(const std::string& node);
+    // A control frame from a peer: RetainedRequest here, the takeover frames to takeovers_.
+    void on_control(const std::string& peer, FrameType type, std::string_view body);
     // The retained set sender's thread: sends this node's retained set to each node that asked.
     void send_retained_sets();
 

@@ -217,20 +217,6 @@ uint32_t PeerLink::send_all(
     return answers;
 }
 
-bool PeerLink::request_retained(const std::string& node) {
-    std::lock_guard lock(mutex_);
-    Peer* p = stopping_ ? nullptr : peer_locked(node);
-    if (p == nullptr || !p->alive) {
-        return false;
-    }
-    const bool was_empty = p->control.empty();
-    encode_retained_request(p->control);
-    if (was_empty) {
-        wake();
-    }
-    return true;
-}
-
 std::optional<size_t> PeerLink::queued_bytes(const std::string& node) {
     std::lock_guard lock(mutex_);
     Peer* p = stopping_ ? nullptr : peer_locked(node);
@@ -514,11 +500,6 @@ bool PeerLink::take_frames(Peer& p) {
             }
             if (deliver) {
                 cb_.on_publish(*f, cookie);
-            }
-        } else if (raw->type == FrameType::RetainedRequest) {
-            ok = p.up && raw->body.empty();
-            if (ok && cb_.on_retained_request) {
-                cb_.on_retained_request(p.name);
             }
         } else if (raw->type != FrameType::Ack) {
             ok = p.up;

@@ -79,10 +79,9 @@ public:
         std::function<void(const broker::Token&, bool ok)> on_answer;
         // The link to `node` is up (both Hellos exchanged).
         std::function<void(const std::string& node)> on_up;
-        // `node` asks for this node's retained set (RetainedRequest).
-        std::function<void(const std::string& node)> on_retained_request;
         std::function<void(bool warning, const std::string&)> log;
-        // A takeover frame (TakeoverRequest, SessionState, TakeoverDone) from `peer`.
+        // A control frame from `peer` (every type but Hello, Publish and Ack: the takeover
+        // frames, RetainedRequest).
         std::function<void(const std::string& peer, FrameType, std::string_view body)> on_control;
     };
 
@@ -105,8 +104,6 @@ public:
               const broker::Token* token,
               const std::vector<std::string_view>& groups = {},
               bool retained_copy = false);
-    // Asks `node` for its retained set; false when it is not linked.
-    bool request_retained(const std::string& node);
     // Bytes queued for `node` and not yet written; nullopt when it is not a linked peer.
     std::optional<size_t> queued_bytes(const std::string& node);
     // send() to every peer alive now, each with groups_of(its name); the number of answers
