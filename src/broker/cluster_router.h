@@ -87,6 +87,11 @@ public:
     // one went (TopicIndex's new_filter / filter_gone): the node's route for it.
     virtual void filter_added(std::string_view filter) = 0;
     virtual void filter_removed(std::string_view filter) = 0;
+    // The first persistent session's subscription of `filter` arrived (true) / the last went
+    // (false) (TopicIndex's durable_added / durable_gone; between filter_added and
+    // filter_removed). A route without one is "clean": a QoS 1/2 message forwarded for it
+    // does not wait for the receiving node's Ack (src/cluster/README.md, "Clean routes").
+    virtual void filter_durable(std::string_view filter, bool durable) = 0;
 
     // Before a message published on this node is matched: picks one node for each shared
     // subscription group matching `topic` that has members on another node (round robin over

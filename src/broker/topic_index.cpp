@@ -31,6 +31,13 @@ bool upsert(std::vector<Subscriber>& subs, Subscriber&& sub) {
     return false;
 }
 
+// Whether a persistent session other than `except` subscribes in `subs`.
+bool has_persistent(const std::vector<Subscriber>& subs, const Session* except) {
+    return std::any_of(subs.begin(), subs.end(), [except](const Subscriber& s) {
+        return s.session.get() != except && s.session->persistent();
+    });
+}
+
 // Removes the session's entry; returns whether there was one.
 bool remove(std::vector<Subscriber>& subs, const Session* session) {
     auto it = std::find_if(subs.begin(), subs.end(),
@@ -135,6 +142,8 @@ TopicIndex::SubscribeResult TopicIndex::subscribe(const std::shared_ptr<Session>
     result.new_filter = subs->empty();
     result.existed =
             upsert(*subs, Subscriber{session, options, SubscriptionIds(subscription_id), false});
+    result.durable_added =
+            !result.existed && session->persistent() && !has_persistent(*subs, session.get());
     if (!result.existed) {
         ++subscriptions_;
         if (result.new_filter) {
@@ -176,12 +185,15 @@ bool TopicIndex::prune(Node& node,
                 return false;
             }
             result.filter_gone = child.subscribers.empty();
+            result.durable_gone =
+                    session->persistent() && !has_persistent(child.subscribers, nullptr);
         } else {
             auto g = find_group(child, *group);
             if (g == child.groups.end() || !remove((*g)->members, session)) {
                 return false;
             }
             result.filter_gone = (*g)->members.empty();
+            result.durable_gone = session->persistent() && !has_persistent((*g)->members, nullptr);
             if (result.filter_gone) {
                 child.groups.erase(g);
             }

@@ -77,6 +77,9 @@ public:
     struct SubscribeResult {
         bool existed = false;     // the session already had this filter (options replaced)
         bool new_filter = false;  // first subscriber of this filter (a new route)
+        // The session is persistent and the filter had no other persistent subscriber: its
+        // route now needs a durable answer (src/cluster/README.md, "clean routes").
+        bool durable_added = false;
     };
     // REQUIRES: filter is a valid topic filter. A shared subscription's filter is given whole
     // ("$share/g/a/+"); "filter" in the results means that whole string.
@@ -88,6 +91,7 @@ public:
     struct UnsubscribeResult {
         bool existed = false;
         bool filter_gone = false;  // no subscriber left for this filter (route removed)
+        bool durable_gone = false;  // the last persistent subscriber of this filter went
     };
     UnsubscribeResult unsubscribe(const Session* session, std::string_view filter);
 

@@ -60,15 +60,32 @@ bool Worker::depend(const Token& t) {
     return c != nullptr && c->responses.depend(t.response);
 }
 
-void Worker::route_added(const std::string& filter) {
+void Worker::route_subscribed(const std::string& filter, const TopicIndex::SubscribeResult& r) {
+    if (r.new_filter) {
+        batch().put_route(storage::RouteRecord{filter, broker_.settings().node_name});
+    }
     if (ClusterRouter* c = broker_.cluster()) {
-        c->filter_added(filter);
+        if (r.new_filter) {
+            c->filter_added(filter);
+        }
+        if (r.durable_added) {
+            c->filter_durable(filter, true);
+        }
     }
 }
 
-void Worker::route_removed(const std::string& filter) {
+void Worker::route_unsubscribed(const std::string& filter,
+                                const TopicIndex::UnsubscribeResult& r) {
     if (ClusterRouter* c = broker_.cluster()) {
-        c->filter_removed(filter);
+        if (r.durable_gone) {
+            c->filter_durable(filter, false);
+        }
+        if (r.filter_gone) {
+            c->filter_removed(filter);
+        }
+    }
+    if (r.filter_gone) {
+        batch().delete_route(filter);
     }
 }
 

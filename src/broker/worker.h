@@ -298,9 +298,11 @@ private:
     void depend_on_turn(Connection& conn, const Token& t);
     // The same for any token of this worker (a peer's too).
     void depend_on_turn(const Token& t);
-    // The cluster's route for `filter` (filter_added / filter_removed), when in a cluster.
-    void route_added(const std::string& filter);
-    void route_removed(const std::string& filter);
+    // After a session subscribed to / unsubscribed from `filter`: the node's stored route
+    // (its first subscriber / its last) and, in a cluster, the route's cluster side
+    // (ClusterRouter::filter_added / filter_durable / filter_removed).
+    void route_subscribed(const std::string& filter, const TopicIndex::SubscribeResult& r);
+    void route_unsubscribed(const std::string& filter, const TopicIndex::UnsubscribeResult& r);
     // After each durable batch: the sessions that wait for stored entries to be readable.
     void pump_waiting();
     void drain_inbox();

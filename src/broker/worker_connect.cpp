@@ -494,13 +494,9 @@ void Worker::install_session(uint64_t key, ClaimAnswer a) {
             for (const auto& sub : a.session->subscriptions) {
                 mqtt::SubscribeOptions opts{sub.qos, sub.no_local, sub.retain_as_published,
                                             sub.retain_handling};
-                auto res =
-                        broker_.index().subscribe(s, sub.topic_filter, opts, sub.subscription_id);
-                if (res.new_filter) {
-                    batch().put_route(
-                            storage::RouteRecord{sub.topic_filter, broker_.settings().node_name});
-                    route_added(sub.topic_filter);
-                }
+                route_subscribed(sub.topic_filter, broker_.index().subscribe(
+                                                           s, sub.topic_filter, opts,
+                                                           sub.subscription_id));
                 s->subscriptions[sub.topic_filter] = opts;
             }
         }
@@ -734,11 +730,7 @@ void Worker::end_session(const SessionPtr& s) {
         cluster->client_released(s->client_id());
     }
     for (const auto& [filter, opts] : s->subscriptions) {
-        auto r = broker_.index().unsubscribe(s.get(), filter);
-        if (r.filter_gone) {
-            batch().delete_route(filter);
-            route_removed(filter);
-        }
+        route_unsubscribed(filter, broker_.index().unsubscribe(s.get(), filter));
     }
     s->subscriptions.clear();
     if (s->persistent()) {

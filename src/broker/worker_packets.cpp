@@ -286,10 +286,7 @@ bool Worker::add_subscription(const SessionPtr& s,
                               const mqtt::SubscribeOptions& opts,
                               uint32_t subscription_id) {
     auto res = broker_.index().subscribe(s, filter, opts, subscription_id);
-    if (res.new_filter) {
-        batch().put_route(storage::RouteRecord{filter, broker_.settings().node_name});
-        route_added(filter);
-    }
+    route_subscribed(filter, res);
     s->subscriptions[filter] = opts;
     s->acl_marks_epoch = 0;  // marks again at the next delivery
     if (s->persistent()) {
@@ -302,10 +299,7 @@ bool Worker::add_subscription(const SessionPtr& s,
 
 bool Worker::remove_subscription(const SessionPtr& s, const std::string& filter) {
     auto res = broker_.index().unsubscribe(s.get(), filter);
-    if (res.filter_gone) {
-        batch().delete_route(filter);
-        route_removed(filter);
-    }
+    route_unsubscribed(filter, res);
     bool existed = s->subscriptions.erase(filter) != 0;
     s->acl_marks_epoch = 0;
     if (existed && s->persistent()) {

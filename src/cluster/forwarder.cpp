@@ -58,7 +58,9 @@ std::string Forwarder::start() {
     while (true) {
         auto page = broker_.store().routes(req);
         for (const auto& r : page.items) {
+            // Only persistent sessions come back from the store: every route is durable.
             routes_.add(r.topic_filter);
+            routes_.durable(r.topic_filter, true);
         }
         if (page.next_cursor.empty()) {
             break;
@@ -193,6 +195,10 @@ void Forwarder::filter_removed(std::string_view filter) {
     routes_.remove(filter);
 }
 
+void Forwarder::filter_durable(std::string_view filter, bool durable) {
+    routes_.durable(filter, durable);
+}
+
 uint32_t Forwarder::node_id(const std::string& name) {
     std::lock_guard lock(names_mutex_);
     auto [it, inserted] = ids_.emplace(name, static_cast<uint32_t>(names_.size()));
@@ -246,23 +252,33 @@ uint32_t Forwarder::forward(const broker::MessagePtr& msg,
                                         : groups_of(node_id(name));
         });
     }
-    thread_local std::vector<uint32_t> ids;
-    ids.clear();
-    table_.match(msg->topic(), ids);
+    thread_local std::vector<RouteTable::Target> targets;
+    targets.clear();
+    table_.match(msg->topic(), targets);
     if (!picks.remote.empty()) {
+        // A group's member may be a persistent session: a picked node is waited for.
         for (const auto& [id, key] : picks.remote) {
-            ids.push_back(id);
+            targets.push_back(RouteTable::Target{id, true});
         }
-        std::sort(ids.begin(), ids.end());
-        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        std::sort(targets.begin(), targets.end(),
+                  [](const RouteTable::Target& a, const RouteTable::Target& b) {
+                      return a.node != b.node ? a.node < b.node : a.durable > b.durable;
+                  });
+        targets.erase(std::unique(targets.begin(), targets.end(),
+                                  [](const RouteTable::Target& a, const RouteTable::Target& b) {
+                                      return a.node == b.node;
+                                  }),
+                      targets.end());
     }
     uint32_t answers = 0;
-    for (uint32_t id : ids) {  // never this node: its plain routes are not in table_
-        answers +=
-                link_.send(node_name(id), *msg, token,
-                           picks.remote.empty() ? std::vector<std::string_view>{} : groups_of(id))
-                        ? 1
-                        : 0;
+    for (const auto& t : targets) {  // never this node: its plain routes are not in table_
+        // A clean route's node gets the message without an answer: nothing durable waits
+        // there, so the publisher's PUBACK does not wait for it.
+        answers += link_.send(node_name(t.node), *msg, t.durable ? token : nullptr,
+                              picks.remote.empty() ? std::vector<std::string_view>{}
+                                                   : groups_of(t.node))
+                           ? 1
+                           : 0;
     }
     return answers;
 }

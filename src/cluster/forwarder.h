@@ -76,6 +76,7 @@ public:
 
     void filter_added(std::string_view filter) override;
     void filter_removed(std::string_view filter) override;
+    void filter_durable(std::string_view filter, bool durable) override;
     void pick_shared(std::string_view topic, broker::SharedPicks& picks) override;
     uint32_t forward(const broker::MessagePtr& msg,
                      const broker::Token* token,

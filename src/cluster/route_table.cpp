@@ -21,6 +21,7 @@ struct RouteTable::Node {
     std::unique_ptr<Node> plus;
     std::unique_ptr<Node> hash;
     std::vector<uint32_t> nodes;  // whose filter ends here
+    std::vector<uint32_t> clean;  // those of `nodes` whose route is clean (RouteTable::add)
     struct Group {
         std::string key;  // broker::shared_key()
         std::vector<uint32_t> nodes;
@@ -87,7 +88,7 @@ std::pair<std::string_view, std::optional<std::string>> split_key(std::string_vi
 
 }  // namespace
 
-bool RouteTable::add(std::string_view key, uint32_t node) {
+bool RouteTable::add(std::string_view key, uint32_t node, bool durable) {
     auto [filter, group] = split_key(key);
     WriterLock lock(mutex_);
     Node* n = root_.get();
@@ -114,6 +115,14 @@ bool RouteTable::add(std::string_view key, uint32_t node) {
             break;
         }
         pos = next;
+    }
+    if (!group) {
+        auto it = std::find(n->clean.begin(), n->clean.end(), node);
+        if (durable && it != n->clean.end()) {
+            n->clean.erase(it);
+        } else if (!durable && it == n->clean.end()) {
+            n->clean.push_back(node);
+        }
     }
     std::vector<uint32_t>& nodes = *n->list(group, true);
     if (std::find(nodes.begin(), nodes.end(), node) != nodes.end()) {
@@ -163,6 +172,9 @@ bool prune(NodeT& n,
             return false;
         }
         nodes->erase(it);
+        if (!group) {
+            std::erase(child.clean, node);
+        }
         child.drop_empty_groups();
     } else if (!prune(child, filter, next, group, node)) {
         return false;
@@ -183,6 +195,7 @@ std::pair<size_t, size_t> drop_node(NodeT& n, uint32_t node) {
     std::pair<size_t, size_t> removed{0, 0};
     if (auto it = std::find(n.nodes.begin(), n.nodes.end(), node); it != n.nodes.end()) {
         n.nodes.erase(it);
+        std::erase(n.clean, node);
         ++removed.first;
     }
     for (auto& g : n.groups) {
@@ -270,17 +283,26 @@ void RouteTable::clear() {
     groups_.store(0, std::memory_order_relaxed);
 }
 
-void RouteTable::match(std::string_view topic, std::vector<uint32_t>& out) const {
-    const size_t from = out.size();
+void RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
+    const auto from = static_cast<std::ptrdiff_t>(out.size());
     auto leaf = [&out](const Node& n) {
-        out.insert(out.end(), n.nodes.begin(), n.nodes.end());
+        for (uint32_t node : n.nodes) {
+            const bool clean = !n.clean.empty() &&
+                               std::find(n.clean.begin(), n.clean.end(), node) != n.clean.end();
+            out.push_back(Target{node, !clean});
+        }
     };
     {
         ReaderLock lock(mutex_);
         collect(*root_, topic, 0, true, leaf);
     }
-    std::sort(out.begin() + static_cast<std::ptrdiff_t>(from), out.end());
-    out.erase(std::unique(out.begin() + static_cast<std::ptrdiff_t>(from), out.end()), out.end());
+    // Each node once, durable when any of its matching routes is.
+    std::sort(out.begin() + from, out.end(), [](const Target& a, const Target& b) {
+        return a.node != b.node ? a.node < b.node : a.durable > b.durable;
+    });
+    out.erase(std::unique(out.begin() + from, out.end(),
+                          [](const Target& a, const Target& b) { return a.node == b.node; }),
+              out.end());
 }
 
 void RouteTable::pick_groups(std::string_view topic,

@@ -37,16 +37,24 @@ public:
     // group's broker::shared_key() ("$queue/a/+" routes as "$share/$queue/a/+").
     static std::string route_key(std::string_view filter);
 
-    // `node` has the route `key` (a route_key()); false when it had already.
-    bool add(std::string_view key, uint32_t node);
+    // `node` has the route `key` (a route_key()); false when it had already (its `durable`
+    // flag is updated then). A plain route that is not durable is "clean": only clean
+    // sessions subscribe there, so a message forwarded for it alone is not waited for. A
+    // group's route is always taken as durable.
+    bool add(std::string_view key, uint32_t node, bool durable = true);
     // false when it had none.
     bool remove(std::string_view key, uint32_t node);
     // Every route of `node` goes (the node left); the number removed.
     size_t remove_node(uint32_t node);
     void clear();
 
+    struct Target {
+        uint32_t node = 0;
+        bool durable = true;  // one of its routes matching the topic is durable
+        bool operator==(const Target&) const = default;
+    };
     // Appends the nodes with a plain route matching `topic` to `out`, each once, ascending.
-    void match(std::string_view topic, std::vector<uint32_t>& out) const;
+    void match(std::string_view topic, std::vector<Target>& out) const;
     // Appends (group key, node) for every group matching `topic`: one of its nodes, round
     // robin.
     void pick_groups(std::string_view topic,

@@ -1,6 +1,7 @@
 #include "cluster/routes.h"
 
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "cluster/membership.h"
@@ -46,7 +47,7 @@ void Routes::stop() {
 void Routes::add(std::string_view filter) {
     std::string key = RouteTable::route_key(filter);
     std::lock_guard lock(mutex_);
-    if (counts_[key]++ == 0) {
+    if (counts_[key].filters++ == 0) {
         if (key.starts_with("$share/")) {
             table_.add(key, node_id_(options_.node));  // a candidate for its group at once
         }
@@ -62,11 +63,29 @@ void Routes::remove(std::string_view filter) {
     if (it == counts_.end()) {
         return;
     }
-    if (--it->second == 0) {
+    if (--it->second.filters == 0) {
         counts_.erase(it);
         if (key.starts_with("$share/")) {
             table_.remove(key, node_id_(options_.node));
         }
+        dirty_.insert(std::move(key));
+        wake_.notify_one();
+    }
+}
+
+void Routes::durable(std::string_view filter, bool added) {
+    std::string key = RouteTable::route_key(filter);
+    std::lock_guard lock(mutex_);
+    auto it = counts_.find(key);
+    if (it == counts_.end()) {
+        return;
+    }
+    uint32_t& n = it->second.durable;
+    if (!added && n == 0) {
+        return;
+    }
+    n = added ? n + 1 : n - 1;
+    if (n == (added ? 1u : 0u)) {  // the flag changes
         dirty_.insert(std::move(key));
         wake_.notify_one();
     }
@@ -82,7 +101,8 @@ bool Routes::write_changes() {
         return false;  // not joined yet: written once there is a lease
     }
     std::set<std::string> dirty;
-    std::map<std::string, bool> wanted;  // filter → whether a local subscription has it
+    // route key → its durable flag while a local subscription has it, nullopt when none has
+    std::map<std::string, std::optional<bool>> wanted;
     {
         std::lock_guard lock(mutex_);
         if (lease != written_lease_) {
@@ -94,20 +114,23 @@ bool Routes::write_changes() {
         }
         dirty.swap(dirty_);
         for (const auto& f : dirty) {
-            wanted[f] = counts_.contains(f);
+            auto it = counts_.find(f);
+            wanted[f] = it == counts_.end() ? std::nullopt
+                                            : std::optional<bool>(it->second.durable > 0);
         }
     }
     written_lease_ = lease;
     bool ok = true;
     for (const auto& [filter, want] : wanted) {
         bool done = true;
-        if (want && !written_.contains(filter)) {
-            auto r = etcd_.put(key_of(filter), "", lease);
+        auto w = written_.find(filter);
+        if (want && (w == written_.end() || w->second != *want)) {
+            auto r = etcd_.put(key_of(filter), *want ? "" : "c", lease);
             done = static_cast<bool>(r);
             if (done) {
-                written_.insert(filter);
+                written_[filter] = *want;
             }
-        } else if (!want && written_.contains(filter)) {
+        } else if (!want && w != written_.end()) {
             auto r = etcd_.erase(key_of(filter));
             done = static_cast<bool>(r);
             if (done) {
@@ -170,7 +193,7 @@ void Routes::apply(const std::vector<WatchEvent>& events) {
         }
         const std::string_view filter = rest.substr(0, slash);
         if (e.type == WatchEvent::Type::Put) {
-            table_.add(filter, node_id_(node));
+            table_.add(filter, node_id_(node), e.kv.value != "c");
         } else {
             table_.remove(filter, node_id_(node));
         }

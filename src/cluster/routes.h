@@ -58,6 +58,10 @@ public:
     // A local subscription of `filter` (whole) is this node's first / its last went.
     void add(std::string_view filter);
     void remove(std::string_view filter);
+    // A persistent session's subscription of `filter` is the first / the last went: the
+    // route's value is "" while it has one (durable: forwarded QoS 1/2 messages wait for this
+    // node's Ack), "c" while only clean sessions subscribe.
+    void durable(std::string_view filter, bool added);
 
 private:
     void run();
@@ -78,11 +82,15 @@ private:
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
-    std::map<std::string, uint32_t> counts_;  // route key → local subscriptions' filters
+    struct Count {
+        uint32_t filters = 0;  // local filters with this route key
+        uint32_t durable = 0;  // of which with a persistent session's subscription
+    };
+    std::map<std::string, Count> counts_;  // route key → its local filters
     std::set<std::string> dirty_;
 
-    // the thread's
-    std::set<std::string> written_;
+    // the thread's: route key → the durable flag written
+    std::map<std::string, bool> written_;
     int64_t written_lease_ = 0;
     std::atomic<bool> watch_broken_{true};
     std::unique_ptr<EtcdClient::Watch> watch_;

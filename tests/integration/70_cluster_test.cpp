@@ -531,7 +531,7 @@ TEST_F(ClusterIt, ASharedSubscriptionGetsEachMessageOnceAcrossNodes) {
 TEST_F(ClusterIt, AQos1PublishWaitsForThePeerAndARemovedSubscriptionStopsForwarding) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");
-    MosqClient sub("sub");
+    MosqClient sub("sub", false);  // persistent: its node is waited for
     ASSERT_EQ(sub.connect(b->port()), 0);
     ASSERT_EQ(sub.subscribe("u/1", 1), std::vector<int>{1});
     MosqClient probe("probe");
@@ -553,8 +553,13 @@ TEST_F(ClusterIt, AQos1PublishWaitsForThePeerAndARemovedSubscriptionStopsForward
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->payload, "held");
 
-    // Unsubscribed (the client goes): the route goes, and a no longer waits for b.
+    // Unsubscribed (the session ends: a clean session takes its id): the route goes, and a no
+    // longer waits for b.
     sub.disconnect();
+    {
+        MosqClient drop("sub");
+        ASSERT_EQ(drop.connect(b->port()), 0);
+    }
     ASSERT_TRUE(eventually([&] { return route_keys().empty(); }));
     uint16_t id = 10;
     EXPECT_TRUE(eventually([&] {
@@ -569,6 +574,60 @@ TEST_F(ClusterIt, AQos1PublishWaitsForThePeerAndARemovedSubscriptionStopsForward
         return sent && answer && answer->type() == kPuback && packet_id_of(*answer) == id &&
                pub.early().empty();
     })) << "a still forwards to b";
+}
+
+// "QoS 0 and clean sessions need no such wait": a node whose subscribers to a topic are all
+// clean sessions is sent the message without an answer, so a stopped node does not hold the
+// publisher's PUBACK; once a persistent session subscribes there, it does.
+TEST_F(ClusterIt, AQos1PublishDoesNotWaitForANodeWithOnlyCleanSessionsOnItsRoute) {
+    auto a = node("a@127.0.0.1");
+    auto b = node("b@127.0.0.1");
+    MosqClient sub("clean-sub");
+    ASSERT_EQ(sub.connect(b->port()), 0);
+    ASSERT_EQ(sub.subscribe("v/+", 1), std::vector<int>{1});
+    MosqClient probe("probe");
+    ASSERT_EQ(probe.connect(a->port()), 0);
+    ASSERT_TRUE(routed(probe, "v/probe", {&sub}));
+    EXPECT_EQ(route_value("v/+", "b@127.0.0.1"), "c");
+
+    RawClient pub;
+    ASSERT_FALSE(pub.connect_ok(a->port(), "raw-pub")) << "a new session";
+    b->signal(SIGSTOP);
+    ASSERT_TRUE(pub.send(pkt::publish("v/1", "clean", 1, 1)));
+    auto ack = pub.read(3000ms);
+    b->signal(SIGCONT);
+    ASSERT_TRUE(ack.has_value()) << "the PUBACK waited for a node with clean sessions only";
+    EXPECT_EQ(ack->type(), kPuback);
+    EXPECT_EQ(packet_id_of(*ack), 1);
+    auto got = sub.wait_message();
+    ASSERT_TRUE(got.has_value()) << "the message still reaches the clean session";
+    EXPECT_EQ(got->payload, "clean");
+
+    // A persistent session subscribes on b (another filter matching the topic): durable.
+    RawClient durable;
+    ASSERT_FALSE(durable.connect_ok(b->port(), "durable-sub", false)) << "a new session";
+    ASSERT_EQ(durable.subscribe("v/#", 1), (std::vector<uint8_t>{1}));
+    ASSERT_TRUE(eventually([&] { return route_value("v/#", "b@127.0.0.1") == ""; }));
+    EXPECT_EQ(route_value("v/+", "b@127.0.0.1"), "c");
+    // a's table has the durable route once it forwards on it (a topic v/+ does not match).
+    ASSERT_TRUE(eventually([&] {
+        return pub.send(pkt::publish("v/2/p", "probe", 0, 0)) && durable.read(300ms).has_value();
+    }));
+    b->signal(SIGSTOP);
+    ASSERT_TRUE(pub.send(pkt::publish("v/3", "durable", 1, 3)));
+    EXPECT_FALSE(pub.read(1000ms).has_value()) << "no PUBACK before b stored the message";
+    b->signal(SIGCONT);
+    ack = pub.read();
+    ASSERT_TRUE(ack.has_value());
+    EXPECT_EQ(ack->type(), kPuback);
+    EXPECT_EQ(packet_id_of(*ack), 3);
+
+    // The same filter: a persistent subscriber makes v/+ durable, and its leaving clean again.
+    ASSERT_EQ(durable.subscribe("v/+", 1), (std::vector<uint8_t>{1}));
+    EXPECT_TRUE(eventually([&] { return route_value("v/+", "b@127.0.0.1") == ""; }));
+    durable.unsubscribe({"v/+", "v/#"});
+    EXPECT_TRUE(eventually([&] { return route_value("v/+", "b@127.0.0.1") == "c"; }));
+    EXPECT_TRUE(eventually([&] { return !route_value("v/#", "b@127.0.0.1").has_value(); }));
 }
 
 TEST_F(ClusterIt, RetainedMessagesAreStoredOnEveryNode) {
@@ -712,7 +771,7 @@ TEST_F(ClusterIt, WhatAPeerAcknowledgedIsInItsStoreForAPersistentSession) {
 TEST_F(ClusterIt, AMessageWaitingForAPeerThatDiesIsNotAcknowledged) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");
-    MosqClient sub("sub");
+    MosqClient sub("sub", false);  // persistent: its node is waited for
     ASSERT_EQ(sub.connect(b->port()), 0);
     ASSERT_EQ(sub.subscribe("w/1", 1), std::vector<int>{1});
     MosqClient probe("probe");
@@ -885,7 +944,7 @@ TEST_F(ClusterIt, APeerAliveButOutOfReachMakesItsMessagesFailAfterTheForwardTime
     // b keeps its lease (20 s) while it does not answer (stopped); a gives up after 2 s.
     auto a = node("a@127.0.0.1", "", 20, {"cluster.forward_timeout=2"});
     auto b = node("b@127.0.0.1", "", 20);
-    MosqClient sub("sub");
+    MosqClient sub("sub", false);  // persistent: its node is waited for
     ASSERT_EQ(sub.connect(b->port()), 0);
     ASSERT_EQ(sub.subscribe("o/1", 1), std::vector<int>{1});
     MosqClient probe("probe");

@@ -205,13 +205,13 @@ TEST_F(PartitionIt, ANodeCutFromEtcdAndItsPeersServesItsClientsAndRejoinsWhenHea
         ASSERT_EQ(pub->connect(c->port()), 0);
     });
     ASSERT_FALSE(HasFatalFailure());
-    // A subscriber on a gets c's messages over the node-to-node link, across the veth. (Not
-    // to the topics published while cut off: their PUBACKs would wait for a's answer until
-    // cluster.forward_timeout, src/cluster/README.md "Forwarding".)
+    // A subscriber on a gets c's messages over the node-to-node link, across the veth. It is
+    // a clean session, so the PUBACKs of what c publishes to it while cut off do not wait for
+    // a (src/cluster/README.md "Clean routes"; a persistent one's would, until
+    // cluster.forward_timeout).
     MosqClient sub_a("sub-on-a");
     ASSERT_EQ(sub_a.connect(a->port()), 0);
-    ASSERT_EQ(sub_a.subscribe("c/linked", 1), std::vector<int>{1});
-    ASSERT_EQ(sub_a.subscribe("c/healed", 1), std::vector<int>{1});
+    ASSERT_EQ(sub_a.subscribe("c/+", 1), std::vector<int>{1});
     std::optional<MosqClient::Message> got;
     ASSERT_TRUE(eventually(
             [&] {

@@ -86,6 +86,17 @@ protected:
         return out;
     }
 
+    // The value of `node`'s route key for `filter` ("" durable, "c" clean); nullopt: none.
+    static std::optional<std::string> route_value(const std::string& filter,
+                                                  const std::string& node) {
+        cluster::EtcdClient etcd({g_env->server().endpoint()});
+        auto kvs = etcd.range(cluster_name() + "/routes/" + filter + "/" + node);
+        if (!kvs || kvs->empty()) {
+            return std::nullopt;
+        }
+        return (*kvs)[0].value;
+    }
+
     // management/nodes of `on`, as name → node_status.
     using Statuses = std::map<std::string, std::string>;
     static Statuses statuses(const BrokerProcess& on) {

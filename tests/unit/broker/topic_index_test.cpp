@@ -80,6 +80,43 @@ TEST(TopicIndex, DollarTopicsSkipLeadingWildcards) {
     EXPECT_EQ(match_ids(index, "a/monitor/Clients"), (Ids{"hash", "plus"}));
 }
 
+// A filter's first persistent subscriber and its last are reported (a cluster's "clean" and
+// durable routes), for a group's members as for plain subscribers.
+TEST(TopicIndex, ReportsAFiltersFirstAndLastPersistentSubscriber) {
+    for (const std::string filter : {"d/+", "$share/g/d/+"}) {
+        SCOPED_TRACE(filter);
+        TopicIndex index;
+        auto clean = make_session("clean");
+        auto p1 = std::make_shared<Session>("p1", 0, true);
+        auto p2 = std::make_shared<Session>("p2", 0, true);
+        auto r = index.subscribe(clean, filter, qos(1), 0);
+        EXPECT_TRUE(r.new_filter);
+        EXPECT_FALSE(r.durable_added);
+        r = index.subscribe(p1, filter, qos(1), 0);
+        EXPECT_TRUE(r.durable_added);
+        r = index.subscribe(p1, filter, qos(2), 0);  // options replaced: no change
+        EXPECT_FALSE(r.durable_added);
+        r = index.subscribe(p2, filter, qos(1), 0);
+        EXPECT_FALSE(r.durable_added);
+        auto u = index.unsubscribe(p1.get(), filter);
+        EXPECT_FALSE(u.durable_gone) << "p2 is persistent too";
+        u = index.unsubscribe(clean.get(), filter);
+        EXPECT_FALSE(u.durable_gone);
+        EXPECT_FALSE(u.filter_gone);
+        u = index.unsubscribe(p2.get(), filter);
+        EXPECT_TRUE(u.durable_gone);
+        EXPECT_TRUE(u.filter_gone);
+        r = index.subscribe(p1, filter, qos(1), 0);
+        EXPECT_TRUE(r.new_filter);
+        EXPECT_TRUE(r.durable_added);
+        r = index.subscribe(clean, filter, qos(1), 0);
+        EXPECT_FALSE(r.durable_added);
+        u = index.unsubscribe(p1.get(), filter);
+        EXPECT_TRUE(u.durable_gone) << "only a clean session is left";
+        EXPECT_FALSE(u.filter_gone);
+    }
+}
+
 TEST(TopicIndex, ResubscribeReplacesOptionsAndUnsubscribePrunes) {
     TopicIndex index;
     auto a = make_session("a");

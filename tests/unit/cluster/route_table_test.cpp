@@ -11,10 +11,43 @@
 namespace mqttd::cluster {
 namespace {
 
-std::vector<uint32_t> match(const RouteTable& t, std::string_view topic) {
-    std::vector<uint32_t> out;
+std::vector<RouteTable::Target> targets(const RouteTable& t, std::string_view topic) {
+    std::vector<RouteTable::Target> out;
     t.match(topic, out);
     return out;
+}
+
+std::vector<uint32_t> match(const RouteTable& t, std::string_view topic) {
+    std::vector<uint32_t> out;
+    for (const auto& target : targets(t, topic)) {
+        out.push_back(target.node);
+    }
+    return out;
+}
+
+using T = RouteTable::Target;
+
+TEST(RouteTable, ANodeIsDurableWhenAnyOfItsMatchingRoutesIs) {
+    RouteTable t;
+    EXPECT_TRUE(t.add("a/b", 1, false));
+    EXPECT_TRUE(t.add("a/+", 1, true));
+    EXPECT_TRUE(t.add("a/#", 2, false));
+    EXPECT_EQ(targets(t, "a/b"), (std::vector<T>{{1, true}, {2, false}}));
+    EXPECT_EQ(targets(t, "a/c"), (std::vector<T>{{1, true}, {2, false}}));
+    EXPECT_TRUE(t.remove("a/+", 1));
+    EXPECT_EQ(targets(t, "a/b"), (std::vector<T>{{1, false}, {2, false}}));
+    // A put of the same route changes its flag.
+    EXPECT_FALSE(t.add("a/#", 2, true));
+    EXPECT_EQ(targets(t, "a/x"), (std::vector<T>{{2, true}}));
+    EXPECT_FALSE(t.add("a/#", 2, false));
+    EXPECT_EQ(targets(t, "a/x"), (std::vector<T>{{2, false}}));
+    // Removed and added again: durable unless said otherwise.
+    EXPECT_TRUE(t.remove("a/#", 2));
+    EXPECT_TRUE(t.add("a/#", 2));
+    EXPECT_EQ(targets(t, "a/x"), (std::vector<T>{{2, true}}));
+    EXPECT_EQ(t.remove_node(1), 1u);
+    EXPECT_TRUE(t.add("a/b", 1));
+    EXPECT_EQ(targets(t, "a/b"), (std::vector<T>{{1, true}, {2, true}}));
 }
 
 TEST(RouteTable, MatchesWildcardsLikeTheTopicIndex) {
