@@ -219,7 +219,11 @@ void Forwarder::pick_shared(std::string_view topic, broker::SharedPicks& picks) 
     }
     thread_local std::vector<std::pair<std::string, uint32_t>> groups;
     groups.clear();
-    table_.pick_groups(topic, groups);
+    // A node whose link is down (killed: its routes stay until its lease ends) is passed over
+    // while another node has members.
+    table_.pick_groups(topic, groups, [this](uint32_t node) {
+        return node == self_id_ || link_.linked(node_name(node));
+    });
     for (auto& [key, node] : groups) {
         if (node != self_id_) {
             picks.elsewhere.push_back(key);

@@ -246,6 +246,12 @@ void PeerLink::answer(uint64_t cookie, bool ok) {
     }
 }
 
+bool PeerLink::linked(const std::string& node) {
+    std::lock_guard lock(mutex_);
+    Peer* p = stopping_ ? nullptr : peer_locked(node);
+    return p != nullptr && p->alive && p->linked;
+}
+
 bool PeerLink::send_control(const std::string& node, std::string_view frame) {
     std::lock_guard lock(mutex_);
     Peer* p = stopping_ ? nullptr : peer_locked(node);

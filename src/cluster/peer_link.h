@@ -104,6 +104,8 @@ public:
               const broker::Token* token,
               const std::vector<std::string_view>& groups = {},
               bool retained_copy = false);
+    // Whether `node` is a member whose link is up now (what send_control() needs).
+    bool linked(const std::string& node);
     // Bytes queued for `node` and not yet written; nullopt when it is not a linked peer.
     std::optional<size_t> queued_bytes(const std::string& node);
     // send() to every peer alive now, each with groups_of(its name); the number of answers

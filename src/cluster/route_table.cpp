@@ -306,12 +306,23 @@ void RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
 }
 
 void RouteTable::pick_groups(std::string_view topic,
-                             std::vector<std::pair<std::string, uint32_t>>& out) const {
-    auto leaf = [&out](const Node& n) {
+                             std::vector<std::pair<std::string, uint32_t>>& out,
+                             const std::function<bool(uint32_t)>& usable) const {
+    auto leaf = [&out, &usable](const Node& n) {
         for (const auto& g : n.groups) {
             const auto k = static_cast<uint32_t>(g->nodes.size());
-            const uint32_t i = g->next.fetch_add(1, std::memory_order_relaxed) % k;
-            out.emplace_back(g->key, g->nodes[i]);
+            const uint32_t start = g->next.fetch_add(1, std::memory_order_relaxed) % k;
+            uint32_t pick = start;
+            if (usable) {
+                for (uint32_t step = 0; step < k; ++step) {
+                    const uint32_t i = (start + step) % k;
+                    if (usable(g->nodes[i])) {
+                        pick = i;
+                        break;
+                    }
+                }
+            }
+            out.emplace_back(g->key, g->nodes[pick]);
         }
     };
     ReaderLock lock(mutex_);

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,9 +57,10 @@ public:
     // Appends the nodes with a plain route matching `topic` to `out`, each once, ascending.
     void match(std::string_view topic, std::vector<Target>& out) const;
     // Appends (group key, node) for every group matching `topic`: one of its nodes, round
-    // robin.
+    // robin, skipping those `usable` refuses (a node whose link is down) unless it refuses all.
     void pick_groups(std::string_view topic,
-                     std::vector<std::pair<std::string, uint32_t>>& out) const;
+                     std::vector<std::pair<std::string, uint32_t>>& out,
+                     const std::function<bool(uint32_t)>& usable = {}) const;
     // Cheap check before pick_groups(): whether any group route is known.
     bool has_groups() const { return groups_.load(std::memory_order_relaxed) != 0; }
     // Cheap check before match(): whether any route is known.

@@ -528,6 +528,45 @@ TEST_F(ClusterIt, ASharedSubscriptionGetsEachMessageOnceAcrossNodes) {
     }
 }
 
+// A node killed with members of a group keeps its routes until its lease ends; meanwhile the
+// group's messages go to the members on the nodes still linked, none waiting for the dead one.
+TEST_F(ClusterIt, AKilledNodesGroupMembersAreNotPickedWhileItsLeaseRuns) {
+    auto a = node("a@127.0.0.1", "", 20);
+    auto b = node("b@127.0.0.1", "", 20);
+    auto c = node("c@127.0.0.1", "", 20);
+    MosqClient m_a("member-a");
+    MosqClient m_b("member-b");
+    ASSERT_EQ(m_a.connect(a->port()), 0);
+    ASSERT_EQ(m_b.connect(b->port()), 0);
+    ASSERT_EQ(m_a.subscribe("$share/g/k/#", 1), std::vector<int>{1});
+    ASSERT_EQ(m_b.subscribe("$share/g/k/#", 1), std::vector<int>{1});
+    using Keys = std::set<std::string>;
+    ASSERT_TRUE(eventually([&] {
+        return route_keys() == Keys{"$share/g/k/# a@127.0.0.1", "$share/g/k/# b@127.0.0.1"};
+    }));
+    MosqClient pub("pub");
+    ASSERT_EQ(pub.connect(c->port()), 0);
+    ASSERT_TRUE(routed(pub, "k/probe", {&m_a, &m_b}));
+
+    b->kill9();
+    ASSERT_TRUE(eventually([&] {
+        return c->log_text().find("cluster: link to b@127.0.0.1 lost") != std::string::npos;
+    }));
+    constexpr int kCount = 20;
+    for (int i = 0; i < kCount; ++i) {
+        ASSERT_TRUE(pub.publish("k/" + std::to_string(i), std::to_string(i), 1))
+                << "PUBACK " << i << " waited for the dead node";
+    }
+    std::set<std::string> got;
+    while (auto m = m_a.wait_message(500ms)) {
+        if (m->topic != "k/probe") {
+            got.insert(m->payload);
+        }
+    }
+    EXPECT_EQ(got.size(), size_t{kCount}) << "every message to the member on a";
+    EXPECT_EQ(statuses(*c)["b@127.0.0.1"], "Running") << "within b's lease all along";
+}
+
 TEST_F(ClusterIt, AQos1PublishWaitsForThePeerAndARemovedSubscriptionStopsForwarding) {
     auto a = node("a@127.0.0.1");
     auto b = node("b@127.0.0.1");

@@ -1,6 +1,7 @@
 #include "cluster/route_table.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -98,6 +99,29 @@ Picks picks(const RouteTable& t, std::string_view topic) {
     t.pick_groups(topic, out);
     std::sort(out.begin(), out.end());
     return out;
+}
+
+TEST(RouteTable, APickPassesOverNodesItCannotUseUnlessNoneIsLeft) {
+    RouteTable t;
+    t.add("$share/g/a", 1);
+    t.add("$share/g/a", 2);
+    t.add("$share/g/a", 3);
+    std::function<bool(uint32_t)> not_two = [](uint32_t n) { return n != 2; };
+    std::map<uint32_t, int> got;
+    for (int i = 0; i < 12; ++i) {
+        Picks p;
+        t.pick_groups("a", p, not_two);
+        ASSERT_EQ(p.size(), 1u);
+        ++got[p[0].second];
+    }
+    EXPECT_EQ(got.count(2), 0u);
+    EXPECT_EQ(got[1] + got[3], 12);
+    EXPECT_GE(got[1], 4);
+    EXPECT_GE(got[3], 4);
+    std::function<bool(uint32_t)> none = [](uint32_t) { return false; };
+    Picks p;
+    t.pick_groups("a", p, none);
+    ASSERT_EQ(p.size(), 1u) << "refused by all: picked in turn anyway";
 }
 
 TEST(RouteTable, AGroupPicksOneOfItsNodesInTurnAndIsNoPlainRoute) {
