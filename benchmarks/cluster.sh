@@ -2,7 +2,9 @@
 # Cross-node load through a two-node cluster vs the same load on one node: starts an etcd
 # (Debian's etcd-server) and two mqttd nodes in a temp dir on free ports, then runs each row
 # of mqttd-load twice, alternating, with publishers and subscribers on node 1 ("one node") and
-# with publishers on node 1, subscribers on node 2 ("cross-node"), and prints the medians.
+# with publishers on node 1, subscribers on node 2 ("cross-node"), and prints the medians;
+# then the connect rate of a cluster member (each CONNECT claims its client id in etcd) vs a
+# standalone node ("single", a third mqttd without cluster keys).
 # See benchmarks/README.md, "Cluster".
 #
 # usage: benchmarks/cluster.sh [--runs N] [--duration S] [--mqttd PATH] [--load PATH]
@@ -13,6 +15,7 @@ MQTTD=$ROOT/build/mqttd
 LOAD=$ROOT/build/benchmarks/load/mqttd-load
 RUNS=2
 DURATION=5
+CONNS=${CONNS:-5000}
 while [[ $# -gt 0 ]]; do
     case $1 in
         --runs) RUNS=$2; shift ;;
@@ -78,6 +81,14 @@ for n in 1 2; do
     PIDS+=($!)
     wait_listen "${MQTT[$n]}"
 done
+MQTT[0]=$(free_port)
+"$MQTTD" --data-dir "$WORK/n0" -c /dev/null --set node.workers=1 \
+    --set listener.tcp.external="127.0.0.1:${MQTT[0]}" --set listener.ssl.external= \
+    --set listener.ws.external= --set listener.wss.external= \
+    --set listener.api.mgmt="127.0.0.1:$(free_port)" --set dashboard.listener.http= \
+    >"$WORK/n0.log" 2>&1 &
+PIDS+=($!)
+wait_listen "${MQTT[0]}"
 for _ in $(seq 1 100); do
     grep -q "link to n2@127.0.0.1 up" "$WORK/n1.log" && break
     sleep 0.1
@@ -112,3 +123,15 @@ row "pairs x10 qos1"       pairs --pairs 10 --qos 1
 row "fanin 8->1 qos0"      fanin --pubs 8 --qos 0
 row "fanin 8->1 qos1"      fanin --pubs 8 --qos 1
 row "pairs x1 qos1 rate100" pairs --pairs 1 --qos 1 --rate 100
+
+# Connect rate: CONNS clients, 100 handshakes at once, held 1 s, alternating the two nodes.
+printf "\n%-28s %-11s %14s\n" row placement connects_per_s
+: >"$WORK/c0"; : >"$WORK/c1"
+for _ in $(seq 1 "$RUNS"); do
+    for n in 0 1; do
+        out=$("$LOAD" conns --conns "$CONNS" --hold 1 --concurrency 100 --port "${MQTT[$n]}")
+        jq -r '.connects_per_s' <<<"$out" >>"$WORK/c$n"
+    done
+done
+printf "%-28s %-11s %14s\n" "connects x$CONNS c=100" single "$(median <"$WORK/c0")"
+printf "%-28s %-11s %14s\n" "connects x$CONNS c=100" cluster-node "$(median <"$WORK/c1")"

@@ -223,21 +223,13 @@ EtcdResult<int64_t> EtcdClient::erase(const std::string& key, const std::string&
     return int64_field(*j, "deleted");
 }
 
-EtcdResult<bool> EtcdClient::create(const std::string& key,
-                                    const std::string& value,
-                                    int64_t lease,
-                                    KeyValue* existing) {
-    Json put{{"key", b64(key)}, {"value", b64(value)}};
-    if (lease != 0) {
-        put["lease"] = std::to_string(lease);
+EtcdResult<std::vector<Json>> EtcdClient::nested(std::vector<Json> txns) {
+    Json success = Json::array();
+    for (auto& t : txns) {
+        success.push_back(Json{{"request_txn", std::move(t)}});
     }
-    Json req{{"compare", Json::array({Json{{"result", "EQUAL"},
-                                           {"target", "CREATE"},
-                                           {"key", b64(key)},
-                                           {"create_revision", "0"}}})},
-             {"success", Json::array({Json{{"request_put", put}}})},
-             {"failure", Json::array({Json{{"request_range", Json{{"key", b64(key)}}}}})}};
-    auto text = call("/v3/kv/txn", req.dump());
+    const size_t n = success.size();
+    auto text = call("/v3/kv/txn", Json{{"success", std::move(success)}}.dump());
     if (!text) {
         return Err{text.error()};
     }
@@ -245,16 +237,68 @@ EtcdResult<bool> EtcdClient::create(const std::string& key,
     if (!j) {
         return Err{j.error()};
     }
-    const bool created = j->value("succeeded", false);
-    if (!created && existing != nullptr) {
-        for (const auto& r : j->value("responses", Json::array())) {
+    std::vector<Json> out;
+    for (auto& r : (*j)["responses"]) {
+        out.push_back(r.value("response_txn", Json::object()));
+    }
+    if (out.size() != n) {
+        return Err{EtcdError{true, "etcd answered " + std::to_string(out.size()) + " of " +
+                                           std::to_string(n) + " transactions"}};
+    }
+    return out;
+}
+
+EtcdResult<bool> EtcdClient::create(const std::string& key,
+                                    const std::string& value,
+                                    int64_t lease,
+                                    KeyValue* existing) {
+    auto r = create_each({key}, value, lease);
+    if (!r) {
+        return Err{r.error()};
+    }
+    if (existing != nullptr) {
+        *existing = std::move((*r)[0].existing);
+    }
+    return (*r)[0].created;
+}
+
+EtcdResult<std::vector<EtcdClient::CreateOutcome>> EtcdClient::create_each(
+        const std::vector<std::string>& keys,
+        const std::string& value,
+        int64_t lease) {
+    std::vector<Json> txns;
+    for (const auto& key : keys) {
+        Json put{{"key", b64(key)}, {"value", b64(value)}};
+        if (lease != 0) {
+            put["lease"] = std::to_string(lease);
+        }
+        txns.push_back(Json{
+                {"compare", Json::array({Json{{"result", "EQUAL"},
+                                              {"target", "CREATE"},
+                                              {"key", b64(key)},
+                                              {"create_revision", "0"}}})},
+                {"success", Json::array({Json{{"request_put", std::move(put)}}})},
+                {"failure", Json::array({Json{{"request_range", Json{{"key", b64(key)}}}}})}});
+    }
+    auto answers = nested(std::move(txns));
+    if (!answers) {
+        return Err{answers.error()};
+    }
+    std::vector<CreateOutcome> out(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+        const Json& a = (*answers)[i];
+        out[i].created = a.value("succeeded", false);
+        if (out[i].created) {
+            continue;
+        }
+        for (const auto& r : a.value("responses", Json::array())) {
             for (const auto& kv :
                  r.value("response_range", Json::object()).value("kvs", Json::array())) {
-                *existing = parse_kv(kv);
+                out[i].existing = parse_kv(kv);
             }
         }
     }
-    return created;
+    return out;
 }
 
 EtcdResult<bool> EtcdClient::replace(const std::string& key,
@@ -282,20 +326,34 @@ EtcdResult<bool> EtcdClient::replace(const std::string& key,
 }
 
 EtcdResult<bool> EtcdClient::erase_if(const std::string& key, const std::string& value) {
-    Json req{{"compare", Json::array({Json{{"result", "EQUAL"},
-                                           {"target", "VALUE"},
-                                           {"key", b64(key)},
-                                           {"value", b64(value)}}})},
-             {"success", Json::array({Json{{"request_delete_range", Json{{"key", b64(key)}}}}})}};
-    auto text = call("/v3/kv/txn", req.dump());
-    if (!text) {
-        return Err{text.error()};
+    auto r = erase_each_if({key}, value);
+    if (!r) {
+        return Err{r.error()};
     }
-    auto j = parse_answer(*text);
-    if (!j) {
-        return Err{j.error()};
+    return static_cast<bool>((*r)[0]);
+}
+
+EtcdResult<std::vector<bool>> EtcdClient::erase_each_if(const std::vector<std::string>& keys,
+                                                        const std::string& value) {
+    std::vector<Json> txns;
+    for (const auto& key : keys) {
+        txns.push_back(Json{
+                {"compare", Json::array({Json{{"result", "EQUAL"},
+                                              {"target", "VALUE"},
+                                              {"key", b64(key)},
+                                              {"value", b64(value)}}})},
+                {"success",
+                 Json::array({Json{{"request_delete_range", Json{{"key", b64(key)}}}}})}});
     }
-    return j->value("succeeded", false);
+    auto answers = nested(std::move(txns));
+    if (!answers) {
+        return Err{answers.error()};
+    }
+    std::vector<bool> out;
+    for (const auto& a : *answers) {
+        out.push_back(a.value("succeeded", false));
+    }
+    return out;
 }
 
 EtcdResult<int64_t> EtcdClient::grant(int64_t ttl_s) {

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "common/result.h"
 
 namespace mqttd::cluster {
@@ -75,6 +77,17 @@ public:
                             const std::string& value,
                             int64_t lease,
                             KeyValue* existing = nullptr);
+    // create() for each of `keys` (distinct, at most kMaxBatch) in one round trip: one
+    // transaction of nested ones (etcd >= 3.3), each deciding for its key alone.
+    struct CreateOutcome {
+        bool created = false;
+        KeyValue existing;  // when not created; its key empty if it went meanwhile
+    };
+    EtcdResult<std::vector<CreateOutcome>> create_each(const std::vector<std::string>& keys,
+                                                       const std::string& value,
+                                                       int64_t lease);
+    // Well under etcd's --max-txn-ops (128 by default).
+    static constexpr size_t kMaxBatch = 64;
     // Puts `key` only when its mod_revision is still `mod_revision` (a compare-and-swap).
     EtcdResult<bool> replace(const std::string& key,
                              int64_t mod_revision,
@@ -83,6 +96,9 @@ public:
 
     // Deletes `key` only when its value is still `value`; true when it was deleted.
     EtcdResult<bool> erase_if(const std::string& key, const std::string& value);
+    // erase_if() for each of `keys` (distinct, at most kMaxBatch) in one round trip.
+    EtcdResult<std::vector<bool>> erase_each_if(const std::vector<std::string>& keys,
+                                                const std::string& value);
 
     // A new lease of `ttl_s` seconds; its id.
     EtcdResult<int64_t> grant(int64_t ttl_s);
@@ -113,6 +129,9 @@ public:
                                  std::function<void(const std::string&)> on_broken);
 
 private:
+    // Runs `txns` (TxnRequest objects) as the nested transactions of one; their responses
+    // (ResponseTxn objects), in order.
+    EtcdResult<std::vector<nlohmann::json>> nested(std::vector<nlohmann::json> txns);
     // POSTs `body` to `path` on the current endpoint, then the others; the answer's JSON text.
     EtcdResult<std::string> call(const std::string& path, const std::string& body);
 

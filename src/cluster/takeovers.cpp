@@ -60,13 +60,16 @@ void Takeovers::stop() {
     }
     querying_.clear();
     std::deque<Task> left;
+    std::deque<Claim> claims;
     {
         std::lock_guard lock(mutex_);
         left.swap(tasks_);
+        claims.swap(claims_);
     }
     for (auto& t : left) {
-        t();  // claims answer Refused below: stopping_
+        t();
     }
+    do_claims(claims);  // each answers Refused: stopping_
 }
 
 void Takeovers::post(Task t) {
@@ -82,9 +85,54 @@ std::string Takeovers::key_of(const std::string& client_id) const {
 }
 
 void Takeovers::claim(const std::string& client_id, bool clean_start, broker::ClaimCallback done) {
-    post([this, client_id, clean_start, done = std::move(done)]() mutable {
-        do_claim(client_id, clean_start, done);
-    });
+    {
+        std::lock_guard lock(mutex_);
+        if (!stopping_) {
+            claims_.push_back(Claim{client_id, clean_start, std::move(done)});
+            wake_.notify_one();
+            return;
+        }
+    }
+    done(broker::ClaimAnswer{broker::ClaimAnswer::Kind::Refused, 0, nullptr});  // stopped
+}
+
+void Takeovers::do_claims(std::deque<Claim>& claims) {
+    while (!claims.empty()) {
+        const int64_t lease = membership_.lease();
+        if (stopping_ || lease == 0) {
+            for (auto& c : claims) {
+                do_claim(c.client_id, c.clean_start, c.done);
+            }
+            claims.clear();
+            return;
+        }
+        // Distinct ids in order, at most a batch; a repeated id waits for the next batch.
+        std::vector<Claim> batch;
+        std::deque<Claim> later;
+        std::set<std::string> ids;
+        while (!claims.empty() && batch.size() < EtcdClient::kMaxBatch) {
+            Claim c = std::move(claims.front());
+            claims.pop_front();
+            if (ids.insert(c.client_id).second) {
+                batch.push_back(std::move(c));
+            } else {
+                later.push_back(std::move(c));
+            }
+        }
+        claims.insert(claims.begin(), std::make_move_iterator(later.begin()),
+                      std::make_move_iterator(later.end()));
+        std::vector<std::string> keys;
+        for (const auto& c : batch) {
+            keys.push_back(key_of(c.client_id));
+        }
+        auto outcomes = etcd_.create_each(keys, options_.node, lease);
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const EtcdResult<EtcdClient::CreateOutcome> first =
+                    outcomes ? EtcdResult<EtcdClient::CreateOutcome>((*outcomes)[i])
+                             : EtcdResult<EtcdClient::CreateOutcome>(Err{outcomes.error()});
+            do_claim(batch[i].client_id, batch[i].clean_start, batch[i].done, &first);
+        }
+    }
 }
 
 void Takeovers::installed(uint64_t ticket, bool stored, std::function<void(bool owned)> done) {
@@ -120,8 +168,7 @@ void Takeovers::installed(uint64_t ticket, bool stored, std::function<void(bool 
 void Takeovers::released(const std::string& client_id) {
     post([this, client_id] {
         owned_.erase(client_id);
-        released_.insert(client_id);
-        keep_keys();
+        released_.insert(client_id);  // deleted after this turn's tasks and claims (run)
     });
 }
 
@@ -143,7 +190,8 @@ void Takeovers::refused(const std::string& client_id, const std::string& why) {
 
 void Takeovers::do_claim(const std::string& client_id,
                          bool clean_start,
-                         broker::ClaimCallback& done) {
+                         broker::ClaimCallback& done,
+                         const EtcdResult<EtcdClient::CreateOutcome>* first) {
     using Kind = broker::ClaimAnswer::Kind;
     auto answer = [&](Kind k) {
         done(broker::ClaimAnswer{k, 0, nullptr});
@@ -166,7 +214,17 @@ void Takeovers::do_claim(const std::string& client_id,
     const std::string key = key_of(client_id);
     for (int attempt = 0; attempt < 3; ++attempt) {
         KeyValue existing;
-        auto created = etcd_.create(key, options_.node, lease, &existing);
+        EtcdResult<bool> created = false;
+        if (attempt == 0 && first != nullptr) {
+            if (*first) {
+                created = (*first)->created;
+                existing = (*first)->existing;
+            } else {
+                created = Err{first->error()};
+            }
+        } else {
+            created = etcd_.create(key, options_.node, lease, &existing);
+        }
         if (!created) {
             if (ours) {
                 answer(Kind::Local);  // this node's own client: served while etcd is away
@@ -462,58 +520,85 @@ void Takeovers::expire(int64_t now_ms) {
     }
 }
 
-void Takeovers::keep_keys() {
-    for (auto it = released_.begin(); it != released_.end();) {
-        // Only if still this node's: a node that took the id over keeps its key.
-        auto r = etcd_.erase_if(key_of(*it), options_.node);
-        if (!r) {
-            return;  // etcd away: again later
+bool Takeovers::keep_keys() {
+    while (!released_.empty()) {
+        std::vector<std::string> ids;
+        std::vector<std::string> keys;
+        for (auto it = released_.begin();
+             it != released_.end() && ids.size() < EtcdClient::kMaxBatch; ++it) {
+            ids.push_back(*it);
+            keys.push_back(key_of(*it));
         }
-        it = released_.erase(it);
+        // Only if still this node's: a node that took the id over keeps its key.
+        if (!etcd_.erase_each_if(keys, options_.node)) {
+            return false;  // etcd away: again later
+        }
+        for (const auto& id : ids) {
+            released_.erase(id);
+        }
     }
     const int64_t lease = membership_.lease();
     if (lease == 0 || lease == owned_lease_) {
-        return;
+        return true;
     }
     // A new lease (the first, or the old one was lost): the keys of every session here again.
-    for (const auto& client_id : owned_) {
-        KeyValue existing;
-        auto created = etcd_.create(key_of(client_id), options_.node, lease, &existing);
-        if (!created) {
-            return;
+    std::vector<std::string> ids(owned_.begin(), owned_.end());
+    for (size_t from = 0; from < ids.size(); from += EtcdClient::kMaxBatch) {
+        const size_t to = std::min(ids.size(), from + EtcdClient::kMaxBatch);
+        std::vector<std::string> keys;
+        for (size_t i = from; i < to; ++i) {
+            keys.push_back(key_of(ids[i]));
         }
-        if (!*created && existing.value == options_.node && existing.lease != lease) {
-            (void)etcd_.put(key_of(client_id), options_.node, lease);
-        } else if (!*created && existing.value != options_.node) {
-            log_(true, "cluster: client " + client_id + " is owned by " + existing.value +
-                               "; the session kept on this node is taken over from it when "
-                               "the client connects here");
+        auto outcomes = etcd_.create_each(keys, options_.node, lease);
+        if (!outcomes) {
+            return false;
+        }
+        for (size_t i = from; i < to; ++i) {
+            const auto& o = (*outcomes)[i - from];
+            if (o.created) {
+                continue;
+            }
+            if (o.existing.value == options_.node && o.existing.lease != lease) {
+                (void)etcd_.put(keys[i - from], options_.node, lease);  // an old lease's
+            } else if (o.existing.value != options_.node) {
+                log_(true, "cluster: client " + ids[i] + " is owned by " + o.existing.value +
+                                   "; the session kept on this node is taken over from it "
+                                   "when the client connects here");
+            }
         }
     }
     owned_lease_ = lease;
+    return true;
 }
 
 void Takeovers::run() {
     int64_t last_keep = 0;
+    bool keep_ok = true;
     while (true) {
         std::deque<Task> tasks;
+        std::deque<Claim> claims;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait_for(lock, std::chrono::milliseconds(kTickMs),
-                           [this] { return stopping_ || !tasks_.empty(); });
+            wake_.wait_for(lock, std::chrono::milliseconds(kTickMs), [this] {
+                return stopping_ || !tasks_.empty() || !claims_.empty();
+            });
             if (stopping_) {
                 return;
             }
             tasks.swap(tasks_);
+            claims.swap(claims_);
         }
         for (auto& t : tasks) {
             t();
         }
+        do_claims(claims);
         const int64_t now = mono_ms();
         expire(now);
-        if (now - last_keep >= 500) {
+        // Releases at once while etcd answers; every half second the lease check (and the
+        // retry while etcd is away).
+        if ((keep_ok && !released_.empty()) || now - last_keep >= 500) {
             last_keep = now;
-            keep_keys();
+            keep_ok = keep_keys();
         }
     }
 }

@@ -113,7 +113,20 @@ private:
     void run();
     void post(Task t);
     std::string key_of(const std::string& client_id) const;
-    void do_claim(const std::string& client_id, bool clean_start, broker::ClaimCallback& done);
+    // A CONNECT's claim, queued for the thread.
+    struct Claim {
+        std::string client_id;
+        bool clean_start = false;
+        broker::ClaimCallback done;
+    };
+    // The claims of one turn: their keys created in batches of distinct ids (one etcd round
+    // trip each), then each decided by do_claim.
+    void do_claims(std::deque<Claim>& claims);
+    // `first`: the outcome of a create already tried for it (do_claims), or null.
+    void do_claim(const std::string& client_id,
+                  bool clean_start,
+                  broker::ClaimCallback& done,
+                  const EtcdResult<EtcdClient::CreateOutcome>* first = nullptr);
     void on_session_state(const std::string& peer, SessionStateFrame f);
     // Moves the key of `client_id` to this node: on `mod_revision`, or created when it went.
     bool take_key(const std::string& client_id, int64_t mod_revision);
@@ -122,7 +135,9 @@ private:
                    const std::string& client_id,
                    bool moved);
     void expire(int64_t now_ms);
-    void keep_keys();
+    // Deletes the released keys and, after a new lease, puts the owned ones again (in
+    // batches); false when etcd failed.
+    bool keep_keys();
     // Once a second at most per kind: a refusal, or a key lost to another node.
     void refused(const std::string& client_id, const std::string& why);
 
@@ -138,6 +153,7 @@ private:
     std::condition_variable wake_;
     std::atomic<bool> stopping_{false};
     std::deque<Task> tasks_;
+    std::deque<Claim> claims_;
     std::map<std::pair<std::string, uint64_t>, Giving> giving_;  // (peer, request id)
 
     // the thread's

@@ -91,6 +91,38 @@ TEST_F(EtcdIt, CreateOnlyWhenAbsentAndReplaceOnlyWhenUnchanged) {
     EXPECT_EQ((*now)[0].value, "node-2");
 }
 
+// One round trip decides each key of a batch on its own (nested transactions).
+TEST_F(EtcdIt, ABatchCreatesAndErasesEachKeyOnItsOwn) {
+    EtcdClient etcd({g_env->server().endpoint()});
+    const std::string p = cluster_name() + "/batch/";
+    ASSERT_TRUE(etcd.put(p + "taken", "other", 0));
+    std::vector<std::string> keys;
+    for (size_t i = 0; i + 1 < EtcdClient::kMaxBatch; ++i) {
+        keys.push_back(p + std::to_string(i));
+    }
+    keys.push_back(p + "taken");
+    auto made = etcd.create_each(keys, "me", 0);
+    ASSERT_TRUE(made) << made.error().message;
+    ASSERT_EQ(made->size(), keys.size());
+    for (size_t i = 0; i + 1 < keys.size(); ++i) {
+        EXPECT_TRUE((*made)[i].created) << keys[i];
+    }
+    EXPECT_FALSE(made->back().created);
+    EXPECT_EQ(made->back().existing.value, "other");
+    auto again = etcd.create_each({p + "0", p + "new"}, "me", 0);
+    ASSERT_TRUE(again);
+    EXPECT_FALSE((*again)[0].created);
+    EXPECT_EQ((*again)[0].existing.value, "me");
+    EXPECT_TRUE((*again)[1].created);
+
+    auto erased = etcd.erase_each_if({p + "0", p + "taken", p + "absent"}, "me");
+    ASSERT_TRUE(erased) << erased.error().message;
+    EXPECT_EQ(*erased, (std::vector<bool>{true, false, false}));
+    auto left = etcd.range(p, cluster::prefix_end(p));
+    ASSERT_TRUE(left);
+    EXPECT_EQ(left->size(), keys.size()) << "all but \"0\", and \"new\"";
+}
+
 TEST_F(EtcdIt, LeaseKeysVanishWhenTheLeaseExpiresOrIsRevoked) {
     EtcdClient etcd({g_env->server().endpoint()});
     const std::string p = cluster_name() + "/";
