@@ -115,6 +115,9 @@ public:
     // (then its end leaves the ownership key, which is the other node's, alone).
     bool handing_over = false;
     bool handed_over = false;
+    // A CONNECT of the same id on this node takes its place (Worker::session_for): if it ends
+    // now, the id stays claimed for the new connection (its end releases nothing).
+    bool replaced = false;
 
     // Written on the home worker, read anywhere (routing decisions may be stale).
     std::atomic<bool> online{false};

@@ -239,6 +239,9 @@ std::pair<SessionPtr, bool> Worker::session_for(const mqtt::Connect& c, const Co
         persistent = expiry > 0;
     }
     SessionPtr session = find_session(c.client_id);
+    if (session) {
+        session->replaced = true;  // ended below or by the takeover: the id stays claimed
+    }
     if (session && session->connection) {
         take_over(*session->connection);
         session = find_session(c.client_id);
@@ -253,6 +256,7 @@ std::pair<SessionPtr, bool> Worker::session_for(const mqtt::Connect& c, const Co
             end_session(session);
             session = nullptr;
         } else {
+            session->replaced = false;
             resumed = true;
         }
     }
@@ -726,7 +730,7 @@ void Worker::end_session(const SessionPtr& s) {
     }
     s->ended = true;
     s->online = false;
-    if (ClusterRouter* cluster = broker_.cluster(); cluster && !s->handed_over) {
+    if (ClusterRouter* cluster = broker_.cluster(); cluster && !s->handed_over && !s->replaced) {
         cluster->client_released(s->client_id());
     }
     for (const auto& [filter, opts] : s->subscriptions) {

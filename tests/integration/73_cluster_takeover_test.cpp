@@ -104,7 +104,20 @@ TEST_F(TakeoverIt, AConnectedClientOwnsItsIdAndReleasesItWithItsCleanSession) {
     RawClient c;
     ASSERT_FALSE(c.connect_ok(a->port(), "clean-1"));
     EXPECT_EQ(owner("clean-1"), "a@127.0.0.1");
-    c.disconnect();
+    // The same id again on the same node (a local takeover, then a Clean Start after a
+    // persistent session): the session that ends makes way for the new one, and the id stays
+    // claimed while the new connection holds it.
+    RawClient again;
+    ASSERT_FALSE(again.connect_ok(a->port(), "clean-1"));
+    EXPECT_TRUE(c.wait_closed()) << "taken over";
+    RawClient resumed;
+    ASSERT_FALSE(resumed.connect_ok(a->port(), "clean-1", false)) << "the clean one ended";
+    EXPECT_TRUE(again.wait_closed());
+    RawClient fresh;
+    ASSERT_FALSE(fresh.connect_ok(a->port(), "clean-1")) << "Clean Start drops it";
+    std::this_thread::sleep_for(700ms);  // past the release of the sessions that ended
+    EXPECT_EQ(owner("clean-1"), "a@127.0.0.1") << "released while its new connection holds it";
+    fresh.disconnect();
     EXPECT_TRUE(eventually([] { return owner("clean-1").empty(); }))
             << "a clean session's end releases the id";
 
