@@ -129,7 +129,7 @@ printf "\n%-28s %-11s %14s\n" row placement connects_per_s
 : >"$WORK/c0"; : >"$WORK/c1"
 for _ in $(seq 1 "$RUNS"); do
     for n in 0 1; do
-        out=$("$LOAD" conns --conns "$CONNS" --hold 1 --concurrency 100 --port "${MQTT[$n]}")
+        out=$("$LOAD" conns --conns "$CONNS" --hold 1 --concurrency 100 --port "${MQTT[$n]}" 2>/dev/null)
         jq -r '.connects_per_s' <<<"$out" >>"$WORK/c$n"
     done
 done
