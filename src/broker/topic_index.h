@@ -90,7 +90,7 @@ public:
 
     struct UnsubscribeResult {
         bool existed = false;
-        bool filter_gone = false;  // no subscriber left for this filter (route removed)
+        bool filter_gone = false;   // no subscriber left for this filter (route removed)
         bool durable_gone = false;  // the last persistent subscriber of this filter went
     };
     UnsubscribeResult unsubscribe(const Session* session, std::string_view filter);

@@ -74,8 +74,7 @@ void Worker::route_subscribed(const std::string& filter, const TopicIndex::Subsc
     }
 }
 
-void Worker::route_unsubscribed(const std::string& filter,
-                                const TopicIndex::UnsubscribeResult& r) {
+void Worker::route_unsubscribed(const std::string& filter, const TopicIndex::UnsubscribeResult& r) {
     if (ClusterRouter* c = broker_.cluster()) {
         if (r.durable_gone) {
             c->filter_durable(filter, false);

@@ -498,9 +498,9 @@ void Worker::install_session(uint64_t key, ClaimAnswer a) {
             for (const auto& sub : a.session->subscriptions) {
                 mqtt::SubscribeOptions opts{sub.qos, sub.no_local, sub.retain_as_published,
                                             sub.retain_handling};
-                route_subscribed(sub.topic_filter, broker_.index().subscribe(
-                                                           s, sub.topic_filter, opts,
-                                                           sub.subscription_id));
+                route_subscribed(
+                        sub.topic_filter,
+                        broker_.index().subscribe(s, sub.topic_filter, opts, sub.subscription_id));
                 s->subscriptions[sub.topic_filter] = opts;
             }
         }

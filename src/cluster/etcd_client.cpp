@@ -263,22 +263,20 @@ EtcdResult<bool> EtcdClient::create(const std::string& key,
 }
 
 EtcdResult<std::vector<EtcdClient::CreateOutcome>> EtcdClient::create_each(
-        const std::vector<std::string>& keys,
-        const std::string& value,
-        int64_t lease) {
+        const std::vector<std::string>& keys, const std::string& value, int64_t lease) {
     std::vector<Json> txns;
     for (const auto& key : keys) {
         Json put{{"key", b64(key)}, {"value", b64(value)}};
         if (lease != 0) {
             put["lease"] = std::to_string(lease);
         }
-        txns.push_back(Json{
-                {"compare", Json::array({Json{{"result", "EQUAL"},
-                                              {"target", "CREATE"},
-                                              {"key", b64(key)},
-                                              {"create_revision", "0"}}})},
-                {"success", Json::array({Json{{"request_put", std::move(put)}}})},
-                {"failure", Json::array({Json{{"request_range", Json{{"key", b64(key)}}}}})}});
+        txns.push_back(
+                Json{{"compare", Json::array({Json{{"result", "EQUAL"},
+                                                   {"target", "CREATE"},
+                                                   {"key", b64(key)},
+                                                   {"create_revision", "0"}}})},
+                     {"success", Json::array({Json{{"request_put", std::move(put)}}})},
+                     {"failure", Json::array({Json{{"request_range", Json{{"key", b64(key)}}}}})}});
     }
     auto answers = nested(std::move(txns));
     if (!answers) {
@@ -337,13 +335,13 @@ EtcdResult<std::vector<bool>> EtcdClient::erase_each_if(const std::vector<std::s
                                                         const std::string& value) {
     std::vector<Json> txns;
     for (const auto& key : keys) {
-        txns.push_back(Json{
-                {"compare", Json::array({Json{{"result", "EQUAL"},
-                                              {"target", "VALUE"},
-                                              {"key", b64(key)},
-                                              {"value", b64(value)}}})},
-                {"success",
-                 Json::array({Json{{"request_delete_range", Json{{"key", b64(key)}}}}})}});
+        txns.push_back(
+                Json{{"compare", Json::array({Json{{"result", "EQUAL"},
+                                                   {"target", "VALUE"},
+                                                   {"key", b64(key)},
+                                                   {"value", b64(value)}}})},
+                     {"success",
+                      Json::array({Json{{"request_delete_range", Json{{"key", b64(key)}}}}})}});
     }
     auto answers = nested(std::move(txns));
     if (!answers) {

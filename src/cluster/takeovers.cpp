@@ -579,9 +579,8 @@ void Takeovers::run() {
         std::deque<Claim> claims;
         {
             std::unique_lock lock(mutex_);
-            wake_.wait_for(lock, std::chrono::milliseconds(kTickMs), [this] {
-                return stopping_ || !tasks_.empty() || !claims_.empty();
-            });
+            wake_.wait_for(lock, std::chrono::milliseconds(kTickMs),
+                           [this] { return stopping_ || !tasks_.empty() || !claims_.empty(); });
             if (stopping_) {
                 return;
             }

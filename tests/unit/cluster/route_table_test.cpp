@@ -106,7 +106,9 @@ TEST(RouteTable, APickPassesOverNodesItCannotUseUnlessNoneIsLeft) {
     t.add("$share/g/a", 1);
     t.add("$share/g/a", 2);
     t.add("$share/g/a", 3);
-    std::function<bool(uint32_t)> not_two = [](uint32_t n) { return n != 2; };
+    std::function<bool(uint32_t)> not_two = [](uint32_t n) {
+        return n != 2;
+    };
     std::map<uint32_t, int> got;
     for (int i = 0; i < 12; ++i) {
         Picks p;
@@ -118,7 +120,9 @@ TEST(RouteTable, APickPassesOverNodesItCannotUseUnlessNoneIsLeft) {
     EXPECT_EQ(got[1] + got[3], 12);
     EXPECT_GE(got[1], 4);
     EXPECT_GE(got[3], 4);
-    std::function<bool(uint32_t)> none = [](uint32_t) { return false; };
+    std::function<bool(uint32_t)> none = [](uint32_t) {
+        return false;
+    };
     Picks p;
     t.pick_groups("a", p, none);
     ASSERT_EQ(p.size(), 1u) << "refused by all: picked in turn anyway";
