@@ -40,7 +40,7 @@ public:
         size_t max_sources = 10000;       // sources remembered; the oldest go first
     };
 
-    LoginLimiter() = default;
+    LoginLimiter() : LoginLimiter(Options{}) {}
     explicit LoginLimiter(Options o);
 
     // Whether a login from `source` may be checked now; when not, the seconds until it may.
