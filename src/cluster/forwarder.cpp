@@ -264,15 +264,7 @@ uint32_t Forwarder::forward(const broker::MessagePtr& msg,
         for (const auto& [id, key] : picks.remote) {
             targets.push_back(RouteTable::Target{id, true});
         }
-        std::sort(targets.begin(), targets.end(),
-                  [](const RouteTable::Target& a, const RouteTable::Target& b) {
-                      return a.node != b.node ? a.node < b.node : a.durable > b.durable;
-                  });
-        targets.erase(std::unique(targets.begin(), targets.end(),
-                                  [](const RouteTable::Target& a, const RouteTable::Target& b) {
-                                      return a.node == b.node;
-                                  }),
-                      targets.end());
+        RouteTable::merge(targets);
     }
     uint32_t answers = 0;
     for (const auto& t : targets) {  // never this node: its plain routes are not in table_

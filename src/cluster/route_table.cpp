@@ -284,7 +284,7 @@ void RouteTable::clear() {
 }
 
 void RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
-    const auto from = static_cast<std::ptrdiff_t>(out.size());
+    const size_t from = out.size();
     auto leaf = [&out](const Node& n) {
         for (uint32_t node : n.nodes) {
             const bool clean = !n.clean.empty() &&
@@ -296,11 +296,16 @@ void RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
         ReaderLock lock(mutex_);
         collect(*root_, topic, 0, true, leaf);
     }
-    // Each node once, durable when any of its matching routes is.
-    std::sort(out.begin() + from, out.end(), [](const Target& a, const Target& b) {
+    merge(out, from);
+}
+
+void RouteTable::merge(std::vector<Target>& out, size_t from) {
+    const auto begin = out.begin() + static_cast<std::ptrdiff_t>(from);
+    // A node's durable entry sorts first, so unique() keeps it.
+    std::sort(begin, out.end(), [](const Target& a, const Target& b) {
         return a.node != b.node ? a.node < b.node : a.durable > b.durable;
     });
-    out.erase(std::unique(out.begin() + from, out.end(),
+    out.erase(std::unique(begin, out.end(),
                           [](const Target& a, const Target& b) { return a.node == b.node; }),
               out.end());
 }

@@ -56,6 +56,8 @@ public:
     };
     // Appends the nodes with a plain route matching `topic` to `out`, each once, ascending.
     void match(std::string_view topic, std::vector<Target>& out) const;
+    // Sorts out[from..] by node and keeps each node once, durable when any of its entries is.
+    static void merge(std::vector<Target>& out, size_t from = 0);
     // Appends (group key, node) for every group matching `topic`: one of its nodes, round
     // robin, skipping those `usable` refuses (a node whose link is down) unless it refuses all.
     void pick_groups(std::string_view topic,
