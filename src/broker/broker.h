@@ -20,6 +20,7 @@
 #include "broker/cluster_router.h"
 #include "broker/extensions.h"
 #include "broker/metrics.h"
+#include "broker/relay_stubs.h"
 #include "broker/retained_in_flight.h"
 #include "broker/settings.h"
 #include "broker/topic_index.h"
@@ -51,6 +52,8 @@ public:
     Extensions& extensions() { return extensions_; }
     storage::Store& store() { return store_; }
     RetainedInFlight& retained_in_flight() { return retained_in_flight_; }
+    // Sessions just moved to another cluster node, still matched here (SessionMove).
+    RelayStubs& relay_stubs() { return relay_stubs_; }
     Settings& settings() { return settings_; }
     int64_t started_at_ms() const { return started_at_ms_; }
     // The cluster layer, or null for a single node. REQUIRES: set before the worker threads
@@ -74,6 +77,7 @@ private:
     TopicIndex index_;
     Extensions extensions_;
     RetainedInFlight retained_in_flight_;
+    RelayStubs relay_stubs_;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::atomic<uint64_t> next_connection_id_{0};
     std::atomic<uint64_t> assigned_ids_{0};

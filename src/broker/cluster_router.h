@@ -25,6 +25,7 @@
 
 #include "broker/message.h"
 #include "broker/response_queue.h"
+#include "broker/subscription_ids.h"
 #include "storage/records.h"
 #include "storage/store.h"
 
@@ -104,9 +105,25 @@ public:
     // answer for `token`: each answer completes it once through its worker's inbox, so the
     // caller adds that many dependencies before it releases its own count (ResponseQueue
     // invariants 1 and 2). With `token` null nothing answers and 0 is returned.
+    // `stamp` gets the route stamp: the revision of the route table the message was matched
+    // on, which decides who delivers it to a session moving between nodes (Session::move).
     virtual uint32_t forward(const MessagePtr& msg,
                              const Token* token,
-                             const SharedPicks& picks) = 0;
+                             const SharedPicks& picks,
+                             int64_t& stamp) = 0;
+    // A delivery to the session `client_id`, which has moved from here to `node`: sent there
+    // for that session alone (`qos`, `retain` and `subscription_ids` are the delivery's).
+    // Returns 1 when `token` will be answered (once `node` stored it, or failed), else 0.
+    virtual uint32_t relay(const std::string& node,
+                           const std::string& client_id,
+                           const MessagePtr& msg,
+                           uint8_t qos,
+                           bool retain,
+                           const SubscriptionIds& subscription_ids,
+                           const Token* token) = 0;
+    // How long a moved session's messages may still arrive by the routes from before the move
+    // (the longest a peer holds a forwarded message before its publisher is refused).
+    virtual int64_t move_window_ms() const = 0;
 
     // A message another node forwarded with `cookie` (Worker::publish_from_peer) is stored for
     // every persistent session of this node it was routed to (`ok`), or its batch failed.
@@ -121,9 +138,12 @@ public:
     // stored, the ownership key moves to this node by a transaction and the old owner is told
     // to delete its copy; `done(true)` then, `done(false)` when the key could not be taken
     // (the CONNECT is refused and the copy here dropped). Called exactly once per Install.
+    // `revision` (owned): the etcd revision from which this node's routes carry the session's
+    // messages; below it the old owner relays them (src/cluster/README.md, "Messages during a
+    // move").
     virtual void session_installed(uint64_t ticket,
                                    bool stored,
-                                   std::function<void(bool owned)> done) = 0;
+                                   std::function<void(bool owned, int64_t revision)> done) = 0;
     // The session of `client_id` ended here (not handed over): its ownership key goes.
     virtual void client_released(const std::string& client_id) = 0;
 };

@@ -49,6 +49,7 @@ class Connection;
 class Hooks;
 class Metrics;
 class Session;
+struct SessionMove;
 struct Settings;
 
 inline uint16_t pid_for_seq(uint64_t seq) {
@@ -118,6 +119,9 @@ public:
     // A CONNECT of the same id on this node takes its place (Worker::session_for): if it ends
     // now, the id stays claimed for the new connection (its end releases nothing).
     bool replaced = false;
+    // A move between cluster nodes in progress or just done (worker.h SessionMove); null on
+    // a session that is not moving.
+    std::shared_ptr<SessionMove> move;
 
     // Written on the home worker, read anywhere (routing decisions may be stale).
     std::atomic<bool> online{false};
@@ -182,6 +186,8 @@ public:
     uint32_t expiry_s(const Settings& settings) const;
     size_t queue_len() const;
     uint64_t deliver_msg() const;
+    // The queue seq the next enqueued message gets.
+    uint64_t next_seq() const { return queue_ ? queue_->next_seq : 0; }
 
 private:
     struct InflightItem {

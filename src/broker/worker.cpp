@@ -213,8 +213,11 @@ void Worker::complete_peer(const Token& t) {
     }
     const uint64_t cookie = p.cookie;
     const bool ok = !p.failed;
+    auto done = std::move(p.done);
     peer_pending_.erase(it);
-    if (ClusterRouter* c = broker_.cluster()) {
+    if (done) {
+        done(ok);
+    } else if (ClusterRouter* c = broker_.cluster()) {
         c->peer_publish_done(cookie, ok);
     }
 }

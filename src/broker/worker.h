@@ -69,6 +69,31 @@ struct Delivery {
     SubscriptionIds subscription_ids;
     bool has_token = false;
     Token token;
+    int64_t stamp = 0;     // the message's route stamp (ClusterRouter::forward), on a cluster
+    bool relayed = false;  // relayed by the node the session moved from (SessionMove)
+};
+
+// A session moving between the nodes of a cluster (src/cluster/README.md, "Messages during a
+// move"), on both nodes. The new owner's takeover transaction puts its routes for the
+// session's filters at etcd revision R; a message matched on a route table older than R
+// (its stamp) belongs to the old owner, which relays it to the new one, and one stamped R or
+// later to the new owner, which delivers it: every message routed to the session once.
+struct SessionMove {
+    bool incoming = false;  // this node is the new owner
+    int64_t revision = 0;   // R; 0 while not known (incoming: deliveries are held)
+    int64_t until_ms = 0;   // mono: no message stamped below R can come after this
+    // The new owner's, while R is not known: deliveries, their tokens still waiting.
+    std::vector<Delivery> held;
+    // The old owner's, from the hand-over on: what was queued here after the state that moved
+    // was read (queue seqs from snapshot_end), to relay once R is known.
+    uint64_t snapshot_end = UINT64_MAX;
+    std::vector<std::pair<uint64_t, Delivery>> since;        // (queue seq, delivery without token)
+    std::vector<storage::SubscriptionRecord> subscriptions;  // as they moved
+    std::string to;  // the node it moved to, once moved: deliveries here are relayed there
+    // Moving on again while the move in is still in its window: what that move left to the
+    // node before (stamped below its R) is still that node's, which relays it here.
+    int64_t skip_below = 0;
+    int64_t skip_until_ms = 0;
 };
 
 class Worker {
@@ -133,14 +158,24 @@ public:
     void publish(const MessagePtr& msg,
                  const Session* publisher,
                  const Token* token,
-                 const std::vector<std::string>* peer_groups = nullptr);
+                 const std::vector<std::string>* peer_groups = nullptr,
+                 int64_t peer_stamp = 0);
     // A message another node forwarded: published here as a local publish (retained set,
     // every matching plain subscription, one member of each group in `groups`). `cookie` != 0:
     // once every store write it caused is durable (or failed),
     // ClusterRouter::peer_publish_done(cookie, ok) is called on this thread.
     void publish_from_peer(const MessagePtr& msg,
                            uint64_t cookie,
-                           const std::vector<std::string>& groups);
+                           const std::vector<std::string>& groups,
+                           int64_t stamp = 0);
+    // A delivery to the session `client_id` relayed by the node it moved from (SessionMove),
+    // as publish_from_peer for that session alone.
+    void deliver_relayed(const MessagePtr& msg,
+                         uint64_t cookie,
+                         const std::string& client_id,
+                         uint8_t qos,
+                         bool retain,
+                         const SubscriptionIds& ids);
 
     // A retained message from another node's retained set (a node that joins copies what it
     // missed, src/cluster/README.md): stored when this node has no retained message on its
@@ -174,10 +209,15 @@ public:
     // and given to `done`, and stays here, offline, until hand_over_done (HandOver says when
     // there is none to move, or one is moving already).
     void hand_over(const std::string& client_id, bool drop, std::function<void(HandOver)> done);
-    // The other node stored the session and owns the id (`moved`): the copy here ends (its
-    // store records and routes go; the ownership key is the other node's). Not moved: it
-    // stays here as it was.
-    void hand_over_done(const std::string& client_id, bool moved);
+    // The other node `to` stored the session and owns the id (`moved`): what was routed here
+    // meanwhile and is stamped below `revision` is relayed to it, then the copy here ends (its
+    // store records and routes go; the ownership key is the other node's), matched for
+    // ClusterRouter::move_window_ms() more so that late messages are relayed too. Not moved:
+    // it stays here as it was.
+    void hand_over_done(const std::string& client_id,
+                        bool moved,
+                        int64_t revision,
+                        const std::string& to);
 
 private:
     // Deliveries routed this turn to sessions homed on other workers, per worker.
@@ -217,7 +257,13 @@ private:
     // The claim's answer Install: the handed-over session stored in this turn's batch, and
     // once durable built in memory (as Broker::recover does) and confirmed to the cluster.
     void install_session(uint64_t key, ClaimAnswer a);
-    void installed(uint64_t key, bool owned);
+    void installed(uint64_t key, bool owned, int64_t revision);
+    // A delivery to a session with a move (SessionMove) that the move decides: held, relayed
+    // or skipped (true), or delivered as usual (false).
+    bool moving_takes(Delivery& d);
+    // The copy of a session handed over ends, its filters still matched (Broker::relay_stubs)
+    // for the move's window.
+    void end_moved(const SessionPtr& s);
     // The rest of conclude_connect once the client id is this node's.
     ConnectOutcome connect_owned(Link& link,
                                  mqtt::Connect&& c,
@@ -284,6 +330,7 @@ private:
         uint64_t cookie = 0;
         uint32_t remaining = 0;
         bool failed = false;
+        std::function<void(bool ok)> done;  // instead of peer_publish_done (a move's relays)
     };
     std::unordered_map<uint64_t, PeerPending> peer_pending_;
     uint64_t next_peer_pending_ = 0;
@@ -342,7 +389,8 @@ private:
     void route(const MessagePtr& msg,
                const Session* publisher,
                const Token* token,
-               const GroupChoice& groups = {});
+               const GroupChoice& groups = {},
+               int64_t stamp = 0);
     void deliver(Delivery&& d);
     // Puts a retained PUBLISH in this turn's batch (an empty payload deletes the topic's),
     // within the retainer's limits.

@@ -426,7 +426,7 @@ void Worker::install_session(uint64_t key, ClaimAnswer a) {
     const std::string& id = p.connect.client_id;
     SessionTransfer& t = *a.session;
     if (!store_writable() || stopping_ || t.session.client_id != id) {
-        cluster->session_installed(a.ticket, false, [](bool) {});
+        cluster->session_installed(a.ticket, false, [](bool, int64_t) {});
         Link* link = p.link;
         const bool stop = stopping_;
         pending_claims_.erase(key);
@@ -493,6 +493,10 @@ void Worker::install_session(uint64_t key, ClaimAnswer a) {
             }
             s->restore(r, counts, inflight,
                        broker_.settings().max_inflight.load(std::memory_order_relaxed));
+            // What is routed to it from now on waits for the revision from which it is
+            // this node's (installed).
+            s->move = std::make_shared<SessionMove>();
+            s->move->incoming = true;
             sessions_.insert(s);
             sessions_changed();
             for (const auto& sub : a.session->subscriptions) {
@@ -504,28 +508,48 @@ void Worker::install_session(uint64_t key, ClaimAnswer a) {
                 s->subscriptions[sub.topic_filter] = opts;
             }
         }
-        broker_.cluster()->session_installed(a.ticket, stored, [this, key](bool owned) {
-            push_task([this, key, owned] { installed(key, owned); });
-        });
+        broker_.cluster()->session_installed(
+                a.ticket, stored, [this, key](bool owned, int64_t revision) {
+                    push_task([this, key, owned, revision] { installed(key, owned, revision); });
+                });
     });
 }
 
-void Worker::installed(uint64_t key, bool owned) {
+void Worker::installed(uint64_t key, bool owned, int64_t revision) {
     auto it = pending_claims_.find(key);
     if (it == pending_claims_.end()) {
         return;
     }
     PendingClaim p = std::move(it->second);
     pending_claims_.erase(it);
+    SessionPtr s = find_session(p.connect.client_id);
+    std::vector<Delivery> held;
+    if (s && s->move && s->move->incoming) {
+        held = std::move(s->move->held);
+        if (owned && !stopping_) {
+            s->move->revision = revision;
+            s->move->until_ms = mono_ms() + broker_.cluster()->move_window_ms();
+        } else {
+            s->move.reset();
+        }
+    }
     if (!owned || stopping_) {
         // The id could not be taken (another node took it meanwhile, or etcd went away): the
         // copy stored here goes, the old owner keeps its own.
-        if (SessionPtr s = find_session(p.connect.client_id); s && !s->connection) {
+        if (s && !s->connection) {
             s->handed_over = true;
             end_session(s);
         }
+        for (auto& d : held) {
+            deliver(std::move(d));  // to an ended session: its token completes, nothing else
+        }
         p.link->refuse(ConnectRefusal::ServerUnavailable);
         return;
+    }
+    // What came while the revision was not known: this node's from R on, the old owner's
+    // (which relays it) below.
+    for (auto& d : held) {
+        deliver(std::move(d));
     }
     connect_claimed(std::move(p));
 }
@@ -556,6 +580,14 @@ void Worker::hand_over(const std::string& client_id,
     }
     s->handed_over = false;
     s->handing_over = true;
+    // From now on what is queued here is also kept (deliver), to be relayed if it is not in
+    // what moves (SessionMove).
+    auto out = std::make_shared<SessionMove>();
+    if (s->move && s->move->incoming && s->move->revision != 0) {
+        out->skip_below = s->move->revision;
+        out->skip_until_ms = s->move->until_ms;
+    }
+    s->move = std::move(out);
     // Read from the store once every write of the session (the record its detach wrote, the
     // last acks) is durable: the stored records are what moves.
     after_commit([this, s, done = std::move(done)] {
@@ -564,6 +596,7 @@ void Worker::hand_over(const std::string& client_id,
         auto rec = s->ended ? std::nullopt : store.get_session(id);
         if (!rec) {
             s->handing_over = false;
+            s->move.reset();
             done(HandOver{HandOver::Kind::None, nullptr});
             return;
         }
@@ -585,26 +618,93 @@ void Worker::hand_over(const std::string& client_id,
             }
         }
         t->inflight = store.inflight_of(id);
+        if (s->move) {
+            // Entries from `from` on were not stored yet: they are not in what moves.
+            s->move->snapshot_end = from;
+            std::erase_if(s->move->since, [from](const auto& e) { return e.first < from; });
+            s->move->subscriptions = t->subscriptions;
+        }
         done(HandOver{HandOver::Kind::Session, std::move(t)});
     });
 }
 
-void Worker::hand_over_done(const std::string& client_id, bool moved) {
+void Worker::hand_over_done(const std::string& client_id,
+                            bool moved,
+                            int64_t revision,
+                            const std::string& to) {
     SessionPtr s = find_session(client_id);
     if (!s || !s->handing_over) {
         return;
     }
     s->handing_over = false;
     if (!moved) {
+        s->move.reset();
         return;
     }
     s->handed_over = true;
     if (s->connection) {
         take_over(*s->connection);  // came back here meanwhile: the other node has it now
     }
-    if (SessionPtr left = find_session(client_id)) {
-        end_session(left);
+    s = find_session(client_id);
+    if (!s) {
+        return;
     }
+    ClusterRouter* cluster = broker_.cluster();
+    std::shared_ptr<SessionMove> m = s->move;
+    if (!m || revision == 0 || cluster == nullptr) {
+        s->move.reset();  // where what came meanwhile belongs is not known: it ends here
+        end_session(s);
+        return;
+    }
+    m->to = to;
+    m->revision = revision;
+    m->until_ms = mono_ms() + cluster->move_window_ms();
+    // What was queued here after the state that moved was read, and routed by routes from
+    // before R, is the new owner's only through this node: relayed, each once that node has
+    // stored it, before the copy here ends. Deliveries from now on are relayed as they come
+    // (moving_takes).
+    auto since = std::move(m->since);
+    std::erase_if(since, [&](const auto& e) { return e.second.stamp >= revision; });
+    if (since.empty()) {
+        end_moved(s);
+        return;
+    }
+    spdlog::info("cluster: {} message(s) queued for {} here during its move relayed to {}",
+                 since.size(), client_id, to);
+    auto relayed = [this, s, to, count = since.size()](bool ok) {
+        if (ok) {
+            end_moved(s);
+            return;
+        }
+        // Not stored there: the copy here keeps them (a connect here takes the session back).
+        spdlog::warn(
+                "cluster: {} message(s) of {} queued here during its move could not be "
+                "stored on {}: its copy here keeps them",
+                count, s->client_id(), to);
+        s->move.reset();
+        s->handed_over = false;
+    };
+    const uint64_t n = ++next_peer_pending_;
+    peer_pending_.emplace(n, PeerPending{0, 1, false, std::move(relayed)});
+    Token t{index_, false, kPeerConnection, n};
+    for (auto& [seq, d] : since) {
+        if (depend(t)) {
+            (void)cluster->relay(to, client_id, d.msg, d.qos, d.retain, d.subscription_ids, &t);
+        }
+    }
+    complete(t);  // the opener's count, last
+}
+
+void Worker::end_moved(const SessionPtr& s) {
+    if (s->ended) {
+        return;
+    }
+    if (s->move) {
+        // Matched here for the move's window, before its subscriptions leave the index, so a
+        // message routed here meanwhile finds it either way.
+        broker_.relay_stubs().add(s, s->move->subscriptions, s->move->until_ms);
+    }
+    end_session(s);
 }
 
 void Worker::on_connected_extensions(Connection& conn, bool new_session) {

@@ -6,6 +6,7 @@
 
 #include "broker/auth/topic_filter.h"
 #include "broker/broker.h"
+#include "broker/relay_stubs.h"
 #include "broker/worker.h"
 #include "common/clock.h"
 #include "mqtt/encoder.h"
@@ -312,7 +313,8 @@ bool Worker::adopt_retained(const MessagePtr& msg) {
 void Worker::publish(const MessagePtr& msg,
                      const Session* publisher,
                      const Token* token,
-                     const std::vector<std::string>* peer_groups) {
+                     const std::vector<std::string>* peer_groups,
+                     int64_t peer_stamp) {
     const auto& settings = broker_.settings();
     if (msg->retain && settings.retainer_enabled.load(std::memory_order_relaxed)) {
         // The retained set is written in the same turn's batch as the publisher's other
@@ -326,18 +328,23 @@ void Worker::publish(const MessagePtr& msg,
     if (cluster == nullptr) {
         route(msg, publisher, token,
               peer_groups != nullptr ? GroupChoice{GroupChoice::Mode::Only, peer_groups}
-                                     : GroupChoice{});
+                                     : GroupChoice{},
+              peer_stamp);
         return;
     }
     SharedPicks picks;  // allocates only when a group spans nodes
     cluster->pick_shared(msg->topic(), picks);
-    route(msg, publisher, token,
-          picks.elsewhere.empty() ? GroupChoice{}
-                                  : GroupChoice{GroupChoice::Mode::Except, &picks.elsewhere});
-    // After the local deliveries; each node that answers for the token is one more
+    // Forwarded first: its route stamp decides the local deliveries to a session that moves
+    // between nodes (SessionMove). Each node that answers for the token is one more
     // dependency, added before the caller releases its own count (invariant 2). Answers come
     // back through this worker's inbox, so none is applied before this returns.
-    for (uint32_t n = cluster->forward(msg, token, picks); n > 0; --n) {
+    int64_t stamp = 0;
+    const uint32_t answers = cluster->forward(msg, token, picks, stamp);
+    route(msg, publisher, token,
+          picks.elsewhere.empty() ? GroupChoice{}
+                                  : GroupChoice{GroupChoice::Mode::Except, &picks.elsewhere},
+          stamp);
+    for (uint32_t n = answers; n > 0; --n) {
         if (!depend(*token)) {
             break;
         }
@@ -346,16 +353,48 @@ void Worker::publish(const MessagePtr& msg,
 
 void Worker::publish_from_peer(const MessagePtr& msg,
                                uint64_t cookie,
-                               const std::vector<std::string>& groups) {
+                               const std::vector<std::string>& groups,
+                               int64_t stamp) {
     if (cookie == 0) {
-        publish(msg, nullptr, nullptr, &groups);
+        publish(msg, nullptr, nullptr, &groups, stamp);
         return;
     }
     const uint64_t n = ++next_peer_pending_;
-    peer_pending_.emplace(n, PeerPending{cookie, 1, false});
+    peer_pending_.emplace(n, PeerPending{cookie, 1, false, {}});
     Token t{index_, false, kPeerConnection, n};
-    publish(msg, nullptr, &t, &groups);
+    publish(msg, nullptr, &t, &groups, stamp);
     complete(t);  // the opener's count, last (invariant 2)
+}
+
+void Worker::deliver_relayed(const MessagePtr& msg,
+                             uint64_t cookie,
+                             const std::string& client_id,
+                             uint8_t qos,
+                             bool retain,
+                             const SubscriptionIds& ids) {
+    Token t{index_, false, kPeerConnection, 0};
+    if (cookie != 0) {
+        t.response = ++next_peer_pending_;
+        peer_pending_.emplace(t.response, PeerPending{cookie, 1, false, {}});
+    }
+    // Gone meanwhile (ended, or moved on): nothing to store for it.
+    if (SessionPtr s = find_session(client_id); s && !s->ended) {
+        Delivery d;
+        d.qos = qos;
+        d.retain = retain;
+        d.subscription_ids = ids;
+        d.msg = msg;
+        d.relayed = true;
+        if (cookie != 0 && s->persistent() && depend(t)) {
+            d.has_token = true;
+            d.token = t;
+        }
+        d.session = std::move(s);
+        deliver(std::move(d));
+    }
+    if (cookie != 0) {
+        complete(t);
+    }
 }
 
 void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t expiry_at_ms) {
@@ -367,10 +406,16 @@ void Worker::retained_changing(std::string_view topic, MessagePtr msg, int64_t e
 void Worker::route(const MessagePtr& msg,
                    const Session* publisher,
                    const Token* token,
-                   const GroupChoice& groups) {
+                   const GroupChoice& groups,
+                   int64_t stamp) {
     auto& subs = match_scratch_;
     subs.clear();
     broker_.index().match(msg->topic(), subs, groups);
+    if (!broker_.relay_stubs().empty()) {
+        // Sessions that have just moved to another node: what is routed here for them is
+        // relayed (SessionMove).
+        broker_.relay_stubs().match(msg->topic(), subs);
+    }
     if (subs.empty()) {
         return;
     }
@@ -394,6 +439,7 @@ void Worker::route(const MessagePtr& msg,
         d.retain = sub.options.retain_as_published && msg->retain;
         d.subscription_ids = std::move(sub.subscription_ids);
         d.msg = msg;
+        d.stamp = stamp;
         if ((publisher_conn || peer_token) && sub.session->persistent() &&
             (d.qos > 0 || store_qos0) &&
             (publisher_conn ? publisher_conn->responses.depend(token->response) : depend(*token))) {
@@ -427,6 +473,9 @@ void Worker::route(const MessagePtr& msg,
 // Delivery to a session homed here
 void Worker::deliver(Delivery&& d) {
     Session& s = *d.session;
+    if (s.move && moving_takes(d)) {
+        return;  // its token is the move's to complete
+    }
     if (d.has_token) {
         // First of all, whatever happens to the delivery next (ResponseQueue invariant 1).
         commits_.add_token(d.token);
@@ -440,7 +489,69 @@ void Worker::deliver(Delivery&& d) {
     if (acl_skips(s, d.msg->topic())) {
         return;
     }
+    if (s.move && !s.move->incoming) {
+        // Handed over, not moved yet: queued here, and kept to relay if the state that moves
+        // was read before it was stored.
+        const uint64_t seq = s.next_seq();
+        Delivery kept;
+        kept.msg = d.msg;
+        kept.qos = d.qos;
+        kept.retain = d.retain;
+        kept.subscription_ids = d.subscription_ids;
+        kept.stamp = d.stamp;
+        s.enqueue(ctx_, std::move(d.msg), d.qos, d.retain, std::move(d.subscription_ids));
+        if (s.next_seq() != seq) {
+            s.move->since.emplace_back(seq, std::move(kept));
+        }
+        return;
+    }
     s.enqueue(ctx_, std::move(d.msg), d.qos, d.retain, std::move(d.subscription_ids));
+}
+
+bool Worker::moving_takes(Delivery& d) {
+    Session& s = *d.session;
+    SessionMove& m = *s.move;
+    auto skip = [&] {
+        if (d.has_token) {
+            commits_.add_token(d.token);  // nothing to store here: done with this turn
+        }
+        return true;
+    };
+    if (m.incoming) {
+        if (d.relayed) {
+            return false;  // the old owner's, through it
+        }
+        if (m.revision == 0) {
+            m.held.push_back(std::move(d));  // decided once R is known (installed)
+            return true;
+        }
+        if (mono_ms() >= m.until_ms) {
+            s.move.reset();
+            return false;
+        }
+        // Stamped below R: the old owner's, which relays it.
+        return d.stamp < m.revision ? skip() : false;
+    }
+    if (!d.relayed && d.stamp < m.skip_below && mono_ms() < m.skip_until_ms) {
+        return skip();  // the node before this one's (it relays it here, see below)
+    }
+    if (m.to.empty()) {
+        return false;  // still handing over: queued here (deliver)
+    }
+    // Moved: the new owner has what is stamped R or later; the rest (and what the node before
+    // relays here still) goes there from here.
+    if (m.revision == 0 || (!d.relayed && d.stamp >= m.revision)) {
+        return skip();
+    }
+    ClusterRouter* cluster = broker_.cluster();
+    if (cluster == nullptr ||
+        cluster->relay(m.to, s.client_id(), d.msg, d.qos, d.retain, d.subscription_ids,
+                       d.has_token ? &d.token : nullptr) == 0) {
+        if (d.has_token) {
+            complete(d.token);  // not answered (no token was given): nothing waits here
+        }
+    }
+    return true;
 }
 
 bool Worker::acl_skips(Session& s, std::string_view topic) {

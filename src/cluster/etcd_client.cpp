@@ -299,19 +299,32 @@ EtcdResult<std::vector<EtcdClient::CreateOutcome>> EtcdClient::create_each(
     return out;
 }
 
-EtcdResult<bool> EtcdClient::replace(const std::string& key,
-                                     int64_t mod_revision,
-                                     const std::string& value,
-                                     int64_t lease) {
-    Json put{{"key", b64(key)}, {"value", b64(value)}};
-    if (lease != 0) {
-        put["lease"] = std::to_string(lease);
+EtcdResult<int64_t> EtcdClient::replace(
+        const std::string& key,
+        int64_t mod_revision,
+        const std::string& value,
+        int64_t lease,
+        const std::vector<std::pair<std::string, std::string>>& also) {
+    auto put = [lease](const std::string& k, const std::string& v) {
+        Json p{{"key", b64(k)}, {"value", b64(v)}};
+        if (lease != 0) {
+            p["lease"] = std::to_string(lease);
+        }
+        return Json{{"request_put", std::move(p)}};
+    };
+    Json puts = Json::array({put(key, value)});
+    for (const auto& [k, v] : also) {
+        puts.push_back(put(k, v));
     }
-    Json req{{"compare", Json::array({Json{{"result", "EQUAL"},
-                                           {"target", "MOD"},
-                                           {"key", b64(key)},
-                                           {"mod_revision", std::to_string(mod_revision)}}})},
-             {"success", Json::array({Json{{"request_put", put}}})}};
+    Json compare = mod_revision != 0 ? Json{{"result", "EQUAL"},
+                                            {"target", "MOD"},
+                                            {"key", b64(key)},
+                                            {"mod_revision", std::to_string(mod_revision)}}
+                                     : Json{{"result", "EQUAL"},
+                                            {"target", "CREATE"},
+                                            {"key", b64(key)},
+                                            {"create_revision", "0"}};
+    Json req{{"compare", Json::array({std::move(compare)})}, {"success", std::move(puts)}};
     auto text = call("/v3/kv/txn", req.dump());
     if (!text) {
         return Err{text.error()};
@@ -320,7 +333,10 @@ EtcdResult<bool> EtcdClient::replace(const std::string& key,
     if (!j) {
         return Err{j.error()};
     }
-    return j->value("succeeded", false);
+    if (!j->value("succeeded", false)) {
+        return int64_t{0};
+    }
+    return int64_field(j->value("header", Json::object()), "revision");
 }
 
 EtcdResult<bool> EtcdClient::erase_if(const std::string& key, const std::string& value) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -88,11 +89,14 @@ public:
                                                        int64_t lease);
     // Well under etcd's --max-txn-ops (128 by default).
     static constexpr size_t kMaxBatch = 64;
-    // Puts `key` only when its mod_revision is still `mod_revision` (a compare-and-swap).
-    EtcdResult<bool> replace(const std::string& key,
-                             int64_t mod_revision,
-                             const std::string& value,
-                             int64_t lease);
+    // Puts `key` only when its mod_revision is still `mod_revision` (a compare-and-swap; 0:
+    // only when the key does not exist), and `also` (key, value) in the same transaction under
+    // the same lease; the revision of the write, 0 when the compare failed.
+    EtcdResult<int64_t> replace(const std::string& key,
+                                int64_t mod_revision,
+                                const std::string& value,
+                                int64_t lease,
+                                const std::vector<std::pair<std::string, std::string>>& also = {});
 
     // Deletes `key` only when its value is still `value`; true when it was deleted.
     EtcdResult<bool> erase_if(const std::string& key, const std::string& value);

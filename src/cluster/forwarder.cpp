@@ -179,7 +179,7 @@ void Forwarder::claim_client(const std::string& client_id,
 
 void Forwarder::session_installed(uint64_t ticket,
                                   bool stored,
-                                  std::function<void(bool owned)> done) {
+                                  std::function<void(bool owned, int64_t revision)> done) {
     takeovers_.installed(ticket, stored, std::move(done));
 }
 
@@ -234,7 +234,10 @@ void Forwarder::pick_shared(std::string_view topic, broker::SharedPicks& picks) 
 
 uint32_t Forwarder::forward(const broker::MessagePtr& msg,
                             const broker::Token* token,
-                            const broker::SharedPicks& picks) {
+                            const broker::SharedPicks& picks,
+                            int64_t& stamp) {
+    // Before empty(): an empty table is one at this revision or later (RouteTable).
+    stamp = table_.revision();
     if (!msg->retain && table_.empty()) {
         return 0;
     }
@@ -251,14 +254,17 @@ uint32_t Forwarder::forward(const broker::MessagePtr& msg,
     if (msg->retain) {
         // Every node stores it (and delivers it to its own subscribers), so a SUBSCRIBE on
         // any node sees it; an empty payload deletes it everywhere.
-        return link_.send_all(*msg, token, [&](const std::string& name) {
-            return picks.remote.empty() ? std::vector<std::string_view>{}
-                                        : groups_of(node_id(name));
-        });
+        return link_.send_all(
+                *msg, token,
+                [&](const std::string& name) {
+                    return picks.remote.empty() ? std::vector<std::string_view>{}
+                                                : groups_of(node_id(name));
+                },
+                stamp);
     }
     thread_local std::vector<RouteTable::Target> targets;
     targets.clear();
-    table_.match(msg->topic(), targets);
+    stamp = table_.match(msg->topic(), targets);
     if (!picks.remote.empty()) {
         // A group's member may be a persistent session: a picked node is waited for.
         for (const auto& [id, key] : picks.remote) {
@@ -272,11 +278,24 @@ uint32_t Forwarder::forward(const broker::MessagePtr& msg,
         // there, so the publisher's PUBACK does not wait for it.
         answers += link_.send(node_name(t.node), *msg, t.durable ? token : nullptr,
                               picks.remote.empty() ? std::vector<std::string_view>{}
-                                                   : groups_of(t.node))
+                                                   : groups_of(t.node),
+                              false, stamp)
                            ? 1
                            : 0;
     }
     return answers;
+}
+
+uint32_t Forwarder::relay(const std::string& node,
+                          const std::string& client_id,
+                          const broker::MessagePtr& msg,
+                          uint8_t qos,
+                          bool retain,
+                          const broker::SubscriptionIds& subscription_ids,
+                          const broker::Token* token) {
+    RelayTarget target{client_id, qos, retain, {}};
+    subscription_ids.for_each([&](uint32_t id) { target.subscription_ids.push_back(id); });
+    return link_.send(node, *msg, token, {}, false, 0, &target) ? 1 : 0;
 }
 
 void Forwarder::peer_publish_done(uint64_t cookie, bool ok) {
@@ -287,13 +306,28 @@ void Forwarder::on_publish(const PublishFrame& f, uint64_t cookie) {
     auto msg = broker::make_message(broker::MessageInit{
             f.topic, f.payload, f.qos, f.retain, f.properties, f.from_client, f.created_at_ms,
             f.expiry_at_ms, broker_.store().next_message_id()});
-    const uint32_t w = f.from_client.empty() ? 0 : broker_.home_worker(f.from_client);
+    // A relay goes to its session's worker; any other message to its publisher's.
+    const uint32_t w = f.relay                 ? broker_.home_worker(f.relay->client_id)
+                       : f.from_client.empty() ? 0
+                                               : broker_.home_worker(f.from_client);
     if (incoming_.size() <= w) {
         incoming_.resize(broker_.worker_count());
     }
-    incoming_[w].push_back(Incoming{std::move(msg), cookie,
-                                    std::vector<std::string>(f.groups.begin(), f.groups.end()),
-                                    f.retained_copy});
+    Incoming in;
+    in.msg = std::move(msg);
+    in.cookie = cookie;
+    in.groups.assign(f.groups.begin(), f.groups.end());
+    in.retained_copy = f.retained_copy;
+    in.stamp = f.stamp;
+    if (f.relay) {
+        in.relay_to.assign(f.relay->client_id);
+        in.relay_qos = f.relay->qos;
+        in.relay_retain = f.relay->retain;
+        for (uint32_t id : f.relay->subscription_ids) {
+            in.relay_ids.add(id);
+        }
+    }
+    incoming_[w].push_back(std::move(in));
 }
 
 void Forwarder::on_turn() {
@@ -306,8 +340,11 @@ void Forwarder::on_turn() {
             for (const auto& in : batch) {
                 if (in.retained_copy) {
                     worker.adopt_retained(in.msg);
+                } else if (!in.relay_to.empty()) {
+                    worker.deliver_relayed(in.msg, in.cookie, in.relay_to, in.relay_qos,
+                                           in.relay_retain, in.relay_ids);
                 } else {
-                    worker.publish_from_peer(in.msg, in.cookie, in.groups);
+                    worker.publish_from_peer(in.msg, in.cookie, in.groups, in.stamp);
                 }
             }
         });

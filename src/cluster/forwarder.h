@@ -80,14 +80,25 @@ public:
     void pick_shared(std::string_view topic, broker::SharedPicks& picks) override;
     uint32_t forward(const broker::MessagePtr& msg,
                      const broker::Token* token,
-                     const broker::SharedPicks& picks) override;
+                     const broker::SharedPicks& picks,
+                     int64_t& stamp) override;
+    uint32_t relay(const std::string& node,
+                   const std::string& client_id,
+                   const broker::MessagePtr& msg,
+                   uint8_t qos,
+                   bool retain,
+                   const broker::SubscriptionIds& subscription_ids,
+                   const broker::Token* token) override;
+    int64_t move_window_ms() const override {
+        return options_.forward_timeout_ms + options_.takeover_timeout_ms;
+    }
     void peer_publish_done(uint64_t cookie, bool ok) override;
     void claim_client(const std::string& client_id,
                       bool clean_start,
                       broker::ClaimCallback done) override;
     void session_installed(uint64_t ticket,
                            bool stored,
-                           std::function<void(bool owned)> done) override;
+                           std::function<void(bool owned, int64_t revision)> done) override;
     void client_released(const std::string& client_id) override;
 
     const RouteTable& routes() const { return table_; }
@@ -121,6 +132,12 @@ private:
         uint64_t cookie = 0;
         std::vector<std::string> groups;  // the groups this node delivers it to
         bool retained_copy = false;       // from a peer's retained set: stored, not delivered
+        int64_t stamp = 0;
+        // A relay (PublishFrame::relay): to this session alone, as this delivery.
+        std::string relay_to;
+        uint8_t relay_qos = 0;
+        bool relay_retain = false;
+        broker::SubscriptionIds relay_ids;
     };
     std::vector<std::vector<Incoming>> incoming_;
 

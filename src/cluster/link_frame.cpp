@@ -281,9 +281,11 @@ void encode_publish(std::string& out, const PublishFrame& f) {
     size_t at = begin(out, FrameType::Publish);
     put_be64(out, f.seq);
     out.push_back(static_cast<char>((f.qos & 3) | (f.retain ? 4 : 0) | (f.want_ack ? 8 : 0) |
-                                    (f.groups.empty() ? 0 : 16) | (f.retained_copy ? 32 : 0)));
+                                    (f.groups.empty() ? 0 : 16) | (f.retained_copy ? 32 : 0) |
+                                    (f.relay ? 64 : 0)));
     put_be64(out, static_cast<uint64_t>(f.created_at_ms));
     put_be64(out, static_cast<uint64_t>(f.expiry_at_ms));
+    put_i64(out, f.stamp);
     put_str16(out, f.topic);
     put_str16(out, f.from_client);
     put_str32(out, f.properties);
@@ -292,6 +294,15 @@ void encode_publish(std::string& out, const PublishFrame& f) {
         put_be16(out, static_cast<uint16_t>(f.groups.size()));
         for (std::string_view g : f.groups) {
             put_str16(out, g);
+        }
+    }
+    if (f.relay) {
+        put_str16(out, f.relay->client_id);
+        out.push_back(static_cast<char>(f.relay->qos));
+        out.push_back(static_cast<char>(f.relay->retain ? 1 : 0));
+        put_be16(out, static_cast<uint16_t>(f.relay->subscription_ids.size()));
+        for (uint32_t id : f.relay->subscription_ids) {
+            put_be32(out, id);
         }
     }
     finish(out, at);
@@ -331,6 +342,7 @@ void encode_takeover_done(std::string& out, const TakeoverDoneFrame& f) {
     put_be64(out, f.request);
     out.push_back(static_cast<char>(f.moved ? 0 : 1));
     put_str16(out, f.client_id);
+    put_i64(out, f.revision);
     finish(out, at);
 }
 
@@ -385,8 +397,9 @@ std::optional<PublishFrame> decode_publish(std::string_view body) {
     uint8_t flags = 0;
     uint64_t created = 0;
     uint64_t expiry = 0;
-    if (!r.u64(f.seq) || !r.u8(flags) || !r.u64(created) || !r.u64(expiry) || !r.str16(f.topic) ||
-        !r.str16(f.from_client) || !r.str32(f.properties) || !r.str32(f.payload)) {
+    if (!r.u64(f.seq) || !r.u8(flags) || flags > 127 || !r.u64(created) || !r.u64(expiry) ||
+        !r.i64(f.stamp) || !r.str16(f.topic) || !r.str16(f.from_client) || !r.str32(f.properties) ||
+        !r.str32(f.payload)) {
         return std::nullopt;
     }
     if ((flags & 16) != 0) {
@@ -402,6 +415,23 @@ std::optional<PublishFrame> decode_publish(std::string_view body) {
             }
             f.groups.push_back(g);
         }
+    }
+    if ((flags & 64) != 0) {
+        RelayTarget t;
+        uint8_t retain = 0;
+        uint16_t count = 0;
+        if (!r.str16(t.client_id) || t.client_id.empty() || !r.u8(t.qos) || t.qos > 2 ||
+            !r.u8(retain) || retain > 1 || !r.u16(count) || count > r.left() / 4) {
+            return std::nullopt;
+        }
+        t.retain = retain == 1;
+        t.subscription_ids.resize(count);
+        for (auto& id : t.subscription_ids) {
+            if (!r.u32(id)) {
+                return std::nullopt;
+            }
+        }
+        f.relay = std::move(t);
     }
     if (!r.done()) {
         return std::nullopt;
@@ -463,7 +493,7 @@ std::optional<TakeoverDoneFrame> decode_takeover_done(std::string_view body) {
     TakeoverDoneFrame f;
     uint8_t status = 0;
     if (!r.u64(f.request) || !r.u8(status) || status > 1 || !r.str16(f.client_id) ||
-        f.client_id.empty() || !r.done()) {
+        f.client_id.empty() || !r.i64(f.revision) || !r.done()) {
         return std::nullopt;
     }
     f.moved = status == 0;

@@ -1,18 +1,24 @@
-// The frames of the node-to-node link (PeerLink), sans I/O. FORMAT VERSION 1.
+// The frames of the node-to-node link (PeerLink), sans I/O. FORMAT VERSION 2 (2: the route
+// stamp and relays of Publish, the revision of TakeoverDone).
 //
 // Every frame is   u32 length (big-endian, of what follows) | u8 type | body
 // and a write carries as many frames as are queued (a batch is frames back to back).
-//   Hello   (1): u8 version (1) | u16 name length | name | u64 incarnation (the sender's start
+//   Hello   (1): u8 version (2) | u16 name length | name | u64 incarnation (the sender's start
 //                time in ms: a new one means the sender restarted and its sequence numbers
 //                begin again)
 //   Publish (2): u64 seq | u8 flags (bits 0-1 QoS, bit 2 retain, bit 3 answer wanted, bit 4
 //                groups follow, bit 5 a copy of the sender's retained set, answering a
-//                RetainedRequest: stored if newer, delivered to no one) | i64 created_at_ms | i64
-//                expiry_at_ms (0 = never) | u16 topic length | topic | u16 publisher client id
+//                RetainedRequest: stored if newer, delivered to no one, bit 6 a relay) | i64
+//                created_at_ms | i64 expiry_at_ms (0 = never) | i64 route stamp (the etcd
+//                revision of the sender's route table when it matched the message; README
+//                "Messages during a move") | u16 topic length | topic | u16 publisher client id
 //                length | id | u32 properties length | properties (MQTT 5, wire-encoded) | u32
 //                payload length | payload | when bit 4: u16 count | count × (u16 length | group key
 //                "$share/<group>/<filter>"): the shared subscription groups the receiver delivers
-//                to (one member each); it delivers to no other group
+//                to (one member each); it delivers to no other group | when bit 6: u16 client
+//                id length | client id | u8 QoS | u8 retain | u16 count | count × u32
+//                subscription id: a delivery to that one session, which has just moved to the
+//                receiver from the sender (the QoS, retain flag and ids are the delivery's)
 //   Ack     (3): u64 seq | u8 status (0 stored and delivered, 1 the receiver's store failed)
 //   RetainedRequest (9): empty: a node that has just started asks each peer it links to (once a
 //   start) for
@@ -25,7 +31,9 @@
 //   SessionState    (5): u64 request id | u8 status (0 a session follows, 1 none to move,
 //                        2 busy: being handed to another node) | [session, status 0]
 //   TakeoverDone    (6): u64 request id | u8 status (0 stored and owned by the asker: delete
-//                        your copy, 1 not moved: keep it) | u16 client id length | client id
+//                        your copy, 1 not moved: keep it) | u16 client id length | client id |
+//                        i64 revision (moved: the etcd revision from which the asker's routes
+//                        carry the session's messages)
 // While etcd is out of reach a node asks its linked peers whether one of them owns an id:
 //   OwnerQuery      (7): u64 request id | u16 client id length | client id
 //   OwnerAnswer     (8): u64 request id | u8 (1 the id is the answering node's, 0 it is not)
@@ -71,13 +79,21 @@ enum class FrameType : uint8_t {
     RetainedRequest = 9,
 };
 
-inline constexpr uint8_t kLinkVersion = 1;
+inline constexpr uint8_t kLinkVersion = 2;
 // The largest frame a peer may send: an MQTT message of the largest size with its headers.
 inline constexpr uint32_t kMaxFrame = 268435455u + 4096u;
 
 struct HelloFrame {
     std::string_view node;
     uint64_t incarnation = 0;
+};
+
+// A delivery to one session that has moved to the receiver (bit 6).
+struct RelayTarget {
+    std::string_view client_id;
+    uint8_t qos = 0;
+    bool retain = false;
+    std::vector<uint32_t> subscription_ids;
 };
 
 struct PublishFrame {
@@ -87,12 +103,14 @@ struct PublishFrame {
     bool want_ack = false;
     int64_t created_at_ms = 0;
     int64_t expiry_at_ms = 0;
+    int64_t stamp = 0;
     std::string_view topic;
     std::string_view from_client;
     std::string_view properties;
     std::string_view payload;
     std::vector<std::string_view> groups;
-    bool retained_copy = false;  // bit 5
+    bool retained_copy = false;        // bit 5
+    std::optional<RelayTarget> relay;  // bit 6
 };
 
 struct AckFrame {
@@ -117,6 +135,7 @@ struct TakeoverDoneFrame {
     uint64_t request = 0;
     bool moved = false;
     std::string_view client_id;
+    int64_t revision = 0;
 };
 
 struct OwnerQueryFrame {

@@ -157,7 +157,9 @@ bool PeerLink::send(const std::string& node,
                     const broker::Message& m,
                     const broker::Token* token,
                     const std::vector<std::string_view>& groups,
-                    bool retained_copy) {
+                    bool retained_copy,
+                    int64_t stamp,
+                    const RelayTarget* relay) {
     const bool want = token != nullptr;
     bool fail = false;
     {
@@ -172,10 +174,14 @@ bool PeerLink::send(const std::string& node,
             OutFrame f;
             f.seq = p->next_seq++;
             f.queued_ms = mono_ms();
-            encode_publish(f.bytes,
-                           PublishFrame{f.seq, m.qos, m.retain, want, m.created_at_ms,
-                                        m.expiry_at_ms, m.topic(), m.from_client(), m.properties(),
-                                        m.payload(), groups, retained_copy});
+            PublishFrame frame{f.seq,           m.qos,          m.retain,    want,
+                               m.created_at_ms, m.expiry_at_ms, stamp,       m.topic(),
+                               m.from_client(), m.properties(), m.payload(), groups,
+                               retained_copy,   std::nullopt};
+            if (relay != nullptr) {
+                frame.relay = *relay;
+            }
+            encode_publish(f.bytes, frame);
             f.has_token = want;
             if (want) {
                 f.token = *token;
@@ -200,7 +206,8 @@ bool PeerLink::send(const std::string& node,
 uint32_t PeerLink::send_all(
         const broker::Message& m,
         const broker::Token* token,
-        const std::function<std::vector<std::string_view>(const std::string&)>& groups_of) {
+        const std::function<std::vector<std::string_view>(const std::string&)>& groups_of,
+        int64_t stamp) {
     std::vector<std::string> names;
     {
         std::lock_guard lock(mutex_);
@@ -212,7 +219,7 @@ uint32_t PeerLink::send_all(
     }
     uint32_t answers = 0;
     for (const auto& name : names) {
-        answers += send(name, m, token, groups_of(name)) ? 1 : 0;
+        answers += send(name, m, token, groups_of(name), false, stamp) ? 1 : 0;
     }
     return answers;
 }

@@ -99,11 +99,14 @@ public:
     // Queues `m` for `node`. With `token`: returns true, and on_answer(token, ...) follows
     // exactly once (the peer's Ack, or a failure). Without: returns false.
     // `groups`: the shared subscription groups `node` delivers `m` to (PublishFrame::groups).
+    // `stamp`: the message's route stamp; `relay`: for one session that moved to `node`.
     bool send(const std::string& node,
               const broker::Message& m,
               const broker::Token* token,
               const std::vector<std::string_view>& groups = {},
-              bool retained_copy = false);
+              bool retained_copy = false,
+              int64_t stamp = 0,
+              const RelayTarget* relay = nullptr);
     // Whether `node` is a member whose link is up now (what send_control() needs).
     bool linked(const std::string& node);
     // Bytes queued for `node` and not yet written; nullopt when it is not a linked peer.
@@ -113,7 +116,8 @@ public:
     uint32_t send_all(
             const broker::Message& m,
             const broker::Token* token,
-            const std::function<std::vector<std::string_view>(const std::string&)>& groups_of);
+            const std::function<std::vector<std::string_view>(const std::string&)>& groups_of,
+            int64_t stamp = 0);
     // A Publish taken with `cookie` is durable (`ok`) or failed: its Ack goes to its sender.
     void answer(uint64_t cookie, bool ok);
     // Queues the encoded frame(s) `frame` for `node` ahead of the Publishes waiting for it;

@@ -283,7 +283,12 @@ void RouteTable::clear() {
     groups_.store(0, std::memory_order_relaxed);
 }
 
-void RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
+void RouteTable::set_revision(int64_t revision) {
+    WriterLock lock(mutex_);
+    revision_.store(revision, std::memory_order_release);
+}
+
+int64_t RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
     const size_t from = out.size();
     auto leaf = [&out](const Node& n) {
         for (uint32_t node : n.nodes) {
@@ -292,11 +297,14 @@ void RouteTable::match(std::string_view topic, std::vector<Target>& out) const {
             out.push_back(Target{node, !clean});
         }
     };
+    int64_t revision = 0;
     {
         ReaderLock lock(mutex_);
         collect(*root_, topic, 0, true, leaf);
+        revision = revision_.load(std::memory_order_relaxed);
     }
     merge(out, from);
+    return revision;
 }
 
 void RouteTable::merge(std::vector<Target>& out, size_t from) {

@@ -9,8 +9,13 @@
 // as TopicIndex::match does, including 3.1.1 4.7.1 ("a/#" matches "a") and [MQTT-4.7.2-1]
 // (a topic starting with '$' skips the wildcards at level 0).
 //
-// Thread-safety: add/remove/clear take the exclusive lock (the etcd watch's thread); match()
-// takes the shared lock (any worker) and appends to the caller's vector.
+// The table's revision is the etcd revision of the last route event applied (Routes sets it
+// once every event of that revision is in): a message matched on it carries it as its route
+// stamp, which decides who delivers it to a session that moves between nodes (README,
+// "Messages during a move").
+//
+// Thread-safety: add/remove/clear/set_revision take the exclusive lock (the etcd watch's
+// thread); match() takes the shared lock (any worker) and appends to the caller's vector.
 #pragma once
 
 #include <atomic>
@@ -54,8 +59,13 @@ public:
         bool durable = true;  // one of its routes matching the topic is durable
         bool operator==(const Target&) const = default;
     };
-    // Appends the nodes with a plain route matching `topic` to `out`, each once, ascending.
-    void match(std::string_view topic, std::vector<Target>& out) const;
+    // Appends the nodes with a plain route matching `topic` to `out`, each once, ascending;
+    // returns the revision of the table they were matched on.
+    int64_t match(std::string_view topic, std::vector<Target>& out) const;
+    // Every event up to `revision` is applied.
+    void set_revision(int64_t revision);
+    // The revision; read before empty(), an empty table is one at (at least) this revision.
+    int64_t revision() const { return revision_.load(std::memory_order_acquire); }
     // Sorts out[from..] by node and keeps each node once, durable when any of its entries is.
     static void merge(std::vector<Target>& out, size_t from = 0);
     // Appends (group key, node) for every group matching `topic`: one of its nodes, round
@@ -75,6 +85,7 @@ private:
     std::unique_ptr<Node> root_ MQTTD_PT_GUARDED_BY(mutex_);
     std::atomic<size_t> count_{0};   // routes held
     std::atomic<size_t> groups_{0};  // of which group routes
+    std::atomic<int64_t> revision_{0};
 };
 
 }  // namespace mqttd::cluster

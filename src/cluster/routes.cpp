@@ -130,11 +130,13 @@ bool Routes::write_changes() {
             if (done) {
                 written_[filter] = *want;
             }
-        } else if (!want && w != written_.end()) {
+        } else if (!want) {
+            // Also when this thread did not write it: a session that moved here had its keys
+            // put by the takeover's transaction (Takeovers::take_key).
             auto r = etcd_.erase(key_of(filter));
             done = static_cast<bool>(r);
-            if (done) {
-                written_.erase(filter);
+            if (done && w != written_.end()) {
+                written_.erase(w);
             }
         }
         if (!done) {
@@ -166,7 +168,8 @@ bool Routes::resync() {
     for (auto& kv : *kvs) {
         all.push_back(WatchEvent{WatchEvent::Type::Put, std::move(kv)});
     }
-    apply(all);
+    apply(all, true);
+    table_.set_revision(revision);
     watch_broken_ = false;
     watch_ = etcd_.watch(
             prefix_, revision + 1, [this](std::vector<WatchEvent> events) { apply(events); },
@@ -177,8 +180,14 @@ bool Routes::resync() {
     return true;
 }
 
-void Routes::apply(const std::vector<WatchEvent>& events) {
-    for (const auto& e : events) {
+void Routes::apply(const std::vector<WatchEvent>& events, bool listing) {
+    for (size_t i = 0; i < events.size(); ++i) {
+        const WatchEvent& e = events[i];
+        // The table's revision moves once every event of a revision is in (a transaction's
+        // keys share one); a listing's revision is set by resync() after all of it.
+        if (!listing && i > 0 && e.kv.mod_revision != events[i - 1].kv.mod_revision) {
+            table_.set_revision(events[i - 1].kv.mod_revision);
+        }
         if (!e.kv.key.starts_with(prefix_)) {
             continue;
         }
@@ -197,6 +206,9 @@ void Routes::apply(const std::vector<WatchEvent>& events) {
         } else {
             table_.remove(filter, node_id_(node));
         }
+    }
+    if (!listing && !events.empty()) {
+        table_.set_revision(events.back().kv.mod_revision);
     }
 }
 

@@ -68,7 +68,8 @@ private:
     // Writes what changed; false when etcd failed (retried later).
     bool write_changes();
     bool resync();
-    void apply(const std::vector<WatchEvent>& events);
+    // `listing`: a resync's listing (its revision is set after it), else a watch's events.
+    void apply(const std::vector<WatchEvent>& events, bool listing = false);
     std::string key_of(const std::string& filter) const;
 
     Options options_;

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "cluster/membership.h"
+#include "cluster/route_table.h"
 #include "common/clock.h"
 
 namespace mqttd::cluster {
@@ -135,11 +136,13 @@ void Takeovers::do_claims(std::deque<Claim>& claims) {
     }
 }
 
-void Takeovers::installed(uint64_t ticket, bool stored, std::function<void(bool owned)> done) {
+void Takeovers::installed(uint64_t ticket,
+                          bool stored,
+                          std::function<void(bool owned, int64_t revision)> done) {
     post([this, ticket, stored, done = std::move(done)] {
         auto it = asking_.find(ticket);
         if (it == asking_.end()) {
-            done(false);
+            done(false, 0);
             return;
         }
         Asking a = std::move(it->second);
@@ -147,21 +150,22 @@ void Takeovers::installed(uint64_t ticket, bool stored, std::function<void(bool 
         if (!stored || stopping_) {
             send_done(a.owner, ticket, a.client_id, false);
             refused(a.client_id, "its session from " + a.owner + " could not be stored");
-            done(false);
+            done(false, 0);
             return;
         }
-        if (!take_key(a.client_id, a.mod_revision)) {
+        const int64_t revision = take_key(a.client_id, a.mod_revision, a.filters);
+        if (revision == 0) {
             send_done(a.owner, ticket, a.client_id, false);
             refused(a.client_id, "its key changed while its session moved from " + a.owner);
-            done(false);
+            done(false, 0);
             return;
         }
         owned_.insert(a.client_id);
         released_.erase(a.client_id);
-        send_done(a.owner, ticket, a.client_id, true);
+        send_done(a.owner, ticket, a.client_id, true, revision);
         log_(false, "cluster: client " + a.client_id + " taken over from " + a.owner +
                             " with its session");
-        done(true);
+        done(true, revision);
     });
 }
 
@@ -259,8 +263,12 @@ void Takeovers::do_claim(const std::string& client_id,
             answer(Kind::Refused);
             return;
         }
-        asking_.emplace(request, Asking{client_id, existing.value, existing.mod_revision,
-                                        std::move(done), mono_ms() + options_.timeout_ms});
+        asking_.emplace(request, Asking{client_id,
+                                        existing.value,
+                                        existing.mod_revision,
+                                        std::move(done),
+                                        mono_ms() + options_.timeout_ms,
+                                        {}});
         return;
     }
     refused(client_id, "its key in etcd keeps changing");
@@ -312,31 +320,42 @@ void Takeovers::on_owner_answer(const std::string& peer, OwnerAnswerFrame f) {
     }
 }
 
-bool Takeovers::take_key(const std::string& client_id, int64_t mod_revision) {
+int64_t Takeovers::take_key(const std::string& client_id,
+                            int64_t mod_revision,
+                            const std::vector<std::string>& filters) {
     const int64_t lease = membership_.lease();
     if (lease == 0) {
-        return false;
+        return 0;
+    }
+    // This node's routes for the session's filters, written again (a fresh revision even where
+    // they were there already): from this revision on the session's messages are this node's
+    // to deliver, below it the old owner's, which relays them.
+    std::vector<std::pair<std::string, std::string>> routes;
+    for (const auto& f : filters) {
+        routes.emplace_back(
+                options_.cluster + "/routes/" + RouteTable::route_key(f) + "/" + options_.node, "");
     }
     const std::string key = key_of(client_id);
-    auto replaced = etcd_.replace(key, mod_revision, options_.node, lease);
+    auto replaced = etcd_.replace(key, mod_revision, options_.node, lease, routes);
     if (!replaced) {
-        return false;
+        return 0;
     }
-    if (*replaced) {
-        return true;
+    if (*replaced != 0) {
+        return *replaced;
     }
     // The old owner's key went meanwhile (its clean session ended with the takeover, or its
     // lease expired): nobody owns the id, so it may be created.
-    auto created = etcd_.create(key, options_.node, lease);
-    return created && *created;
+    auto created = etcd_.replace(key, 0, options_.node, lease, routes);
+    return created ? *created : 0;
 }
 
 void Takeovers::send_done(const std::string& peer,
                           uint64_t request,
                           const std::string& client_id,
-                          bool moved) {
+                          bool moved,
+                          int64_t revision) {
     std::string frame;
-    encode_takeover_done(frame, TakeoverDoneFrame{request, moved, client_id});
+    encode_takeover_done(frame, TakeoverDoneFrame{request, moved, client_id, revision});
     (void)link_.send_control(peer, frame);  // lost: the owner asks etcd when its wait ends
 }
 
@@ -422,8 +441,8 @@ void Takeovers::on_frame(const std::string& peer, FrameType type, std::string_vi
             post([this, client_id] { owned_.erase(client_id); });
         }
         auto& worker = broker_.worker(broker_.home_worker(client_id));
-        worker.push_task([&worker, client_id, moved = f->moved] {
-            worker.hand_over_done(client_id, moved);
+        worker.push_task([&worker, client_id, peer, moved = f->moved, revision = f->revision] {
+            worker.hand_over_done(client_id, moved, moved ? revision : 0, peer);
         });
     }
 }
@@ -447,7 +466,7 @@ void Takeovers::on_session_state(const std::string& peer, SessionStateFrame f) {
     }
     if (f.status == SessionStateFrame::Status::None) {
         // No session to move (a clean one, or dropped for Clean Start): the id only.
-        const bool owned = take_key(a.client_id, a.mod_revision);
+        const bool owned = take_key(a.client_id, a.mod_revision) != 0;
         if (owned) {
             owned_.insert(a.client_id);
             released_.erase(a.client_id);
@@ -466,6 +485,9 @@ void Takeovers::on_session_state(const std::string& peer, SessionStateFrame f) {
         return;
     }
     a.deadline_ms = 0;  // the worker stores it and answers through installed()
+    for (const auto& sub : f.session.subscriptions) {
+        a.filters.push_back(sub.topic_filter);
+    }
     auto done = std::move(a.done);
     done(broker::ClaimAnswer{Kind::Install, f.request,
                              std::make_shared<broker::SessionTransfer>(std::move(f.session))});
@@ -516,7 +538,10 @@ void Takeovers::expire(int64_t now_ms) {
             owned_lease_ = 0;  // put this node's keys again, this one included
         }
         auto& worker = broker_.worker(broker_.home_worker(client_id));
-        worker.push_task([&worker, client_id, moved] { worker.hand_over_done(client_id, moved); });
+        // Where the messages routed here meanwhile belong is not known without the answer:
+        // the copy ends as it is (README "Messages during a move").
+        worker.push_task(
+                [&worker, client_id, moved] { worker.hand_over_done(client_id, moved, 0, {}); });
     }
 }
 

@@ -75,7 +75,9 @@ public:
 
     // broker::ClusterRouter's client-id half.
     void claim(const std::string& client_id, bool clean_start, broker::ClaimCallback done);
-    void installed(uint64_t ticket, bool stored, std::function<void(bool owned)> done);
+    void installed(uint64_t ticket,
+                   bool stored,
+                   std::function<void(bool owned, int64_t revision)> done);
     void released(const std::string& client_id);
 
     // A takeover frame from `peer` (the link's thread).
@@ -89,7 +91,8 @@ private:
         std::string owner;
         int64_t mod_revision = 0;  // of the owner's key, as the claim read it
         broker::ClaimCallback done;
-        int64_t deadline_ms = 0;  // mono; 0 once the session is being stored
+        int64_t deadline_ms = 0;           // mono; 0 once the session is being stored
+        std::vector<std::string> filters;  // the moving session's, once its state came
     };
     // A session of this node being handed to `peer` (its request id there).
     struct Giving {
@@ -128,12 +131,17 @@ private:
                   broker::ClaimCallback& done,
                   const EtcdResult<EtcdClient::CreateOutcome>* first = nullptr);
     void on_session_state(const std::string& peer, SessionStateFrame f);
-    // Moves the key of `client_id` to this node: on `mod_revision`, or created when it went.
-    bool take_key(const std::string& client_id, int64_t mod_revision);
+    // Moves the key of `client_id` to this node: on `mod_revision`, or created when it went,
+    // and puts this node's route keys of `filters` again in the same transaction; the
+    // revision of that write (README "Messages during a move"), 0 when it could not be done.
+    int64_t take_key(const std::string& client_id,
+                     int64_t mod_revision,
+                     const std::vector<std::string>& filters = {});
     void send_done(const std::string& peer,
                    uint64_t request,
                    const std::string& client_id,
-                   bool moved);
+                   bool moved,
+                   int64_t revision = 0);
     void expire(int64_t now_ms);
     // Deletes the released keys and, after a new lease, puts the owned ones again (in
     // batches); false when etcd failed.

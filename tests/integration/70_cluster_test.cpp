@@ -81,14 +81,28 @@ TEST_F(EtcdIt, CreateOnlyWhenAbsentAndReplaceOnlyWhenUnchanged) {
 
     auto stale = etcd.replace(key, existing.mod_revision - 1, "node-2", 0);
     ASSERT_TRUE(stale);
-    EXPECT_FALSE(*stale);
-    auto swapped = etcd.replace(key, existing.mod_revision, "node-2", 0);
+    EXPECT_EQ(*stale, 0) << "not replaced";
+    auto absent_only = etcd.replace(key, 0, "node-2", 0);
+    ASSERT_TRUE(absent_only);
+    EXPECT_EQ(*absent_only, 0) << "0: only when absent";
+    // With other keys in the same transaction: one revision for all of them.
+    const std::string other = cluster_name() + "/other";
+    auto swapped = etcd.replace(key, existing.mod_revision, "node-2", 0, {{other, "x"}});
     ASSERT_TRUE(swapped);
-    EXPECT_TRUE(*swapped);
+    EXPECT_GT(*swapped, existing.mod_revision);
     auto now = etcd.range(key);
     ASSERT_TRUE(now);
     ASSERT_EQ(now->size(), 1u);
     EXPECT_EQ((*now)[0].value, "node-2");
+    EXPECT_EQ((*now)[0].mod_revision, *swapped);
+    auto also = etcd.range(other);
+    ASSERT_TRUE(also);
+    ASSERT_EQ(also->size(), 1u);
+    EXPECT_EQ((*also)[0].mod_revision, *swapped);
+    ASSERT_TRUE(etcd.erase(key));
+    auto created = etcd.replace(key, 0, "node-3", 0);
+    ASSERT_TRUE(created);
+    EXPECT_GT(*created, *swapped) << "created when absent";
 }
 
 // One round trip decides each key of a batch on its own (nested transactions).

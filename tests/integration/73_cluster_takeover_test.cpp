@@ -7,8 +7,10 @@
 // an owner that does not answer makes the CONNECT fail and keeps its session; and with etcd
 // stopped a CONNECT that would need a takeover is refused while local clients go on. Each
 // test uses a cluster name of its own.
+#include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -296,6 +298,157 @@ TEST_F(TakeoverIt, InFlightQos1AndPubrelPendingQos2MoveWithTheirPacketIds) {
     EXPECT_TRUE(publish);
     moved.expect_silence();
     EXPECT_EQ(owner("inflight"), "b@127.0.0.1");
+}
+
+// The receiving side of a QoS 2 subscription as a client keeps it across connections: a
+// PUBLISH counts once per packet id until its PUBREL ([MQTT-4.3.3-9], method B), so a
+// message the broker sends again with DUP after a move is not counted twice, and a message
+// that arrives twice under two packet ids is a duplicate the broker made.
+size_t count_of(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+struct Qos2Receiver {
+    std::set<uint16_t> awaiting_rel;
+    std::map<std::string, int> got;  // payload → times received
+    // Handles one packet; answers on `c` when `answer`.
+    void take(RawClient& c, const Packet& p, bool answer) {
+        if (p.type() == kPublish) {
+            auto m = parse_publish(p);
+            ASSERT_EQ(m.qos, 2) << m.payload;
+            if (awaiting_rel.insert(m.packet_id).second) {
+                ++got[m.payload];
+            }
+            if (answer) {
+                (void)c.send(pkt::pubrec(m.packet_id));
+            }
+        } else if (p.type() == kPubrel) {
+            awaiting_rel.erase(packet_id_of(p));
+            if (answer) {
+                (void)c.send(pkt::pubcomp(packet_id_of(p)));
+            }
+        } else {
+            ADD_FAILURE() << describe(p);
+        }
+    }
+};
+
+TEST_F(TakeoverIt, APersistentSessionMovedUnderLoadGetsEveryAcknowledgedMessageOnce) {
+    std::unique_ptr<BrokerProcess> a, b, c;
+    three(a, b, c);
+    const std::vector<BrokerProcess*> nodes{a.get(), b.get(), c.get()};
+    auto first = std::make_unique<RawClient>();
+    ASSERT_FALSE(first->connect_ok(a->port(), "busy-mover", false));
+    ASSERT_EQ(first->subscribe("mv/#", 2), std::vector<uint8_t>{2});
+    ASSERT_TRUE(eventually([] { return route_keys().count("mv/# a@127.0.0.1") == 1; }));
+    std::this_thread::sleep_for(300ms);  // every node's route table has it
+
+    // A QoS 2 publisher on every node, the moving session's node included, each PUBREC
+    // meaning "stored for the session" wherever the session is at that moment.
+    std::atomic<bool> stop{false};
+    std::vector<std::vector<std::string>> acked(nodes.size());
+    std::vector<std::thread> publishers;
+    for (size_t n = 0; n < nodes.size(); ++n) {
+        publishers.emplace_back([&, n] {
+            RawClient pub;
+            const std::string tag = std::to_string(n);
+            if (pub.connect_ok(nodes[n]->port(), num("mv-pub-", static_cast<long long>(n)))) {
+                ADD_FAILURE() << "a new session";
+            }
+            const std::string prefix = "p" + tag + "-";
+            const std::string topic = "mv/" + tag;
+            for (int i = 0; !stop && i < 100000; ++i) {
+                const std::string payload = num(prefix, i);
+                pub.publish(topic, payload, 2);
+                if (pub.closed()) {
+                    ADD_FAILURE() << "publisher " << n << " closed after " << i;
+                    return;
+                }
+                acked[n].push_back(payload);
+            }
+        });
+    }
+
+    // The session moves a → b → c → a → b while the messages flow; between moves it reads
+    // for a while.
+    Qos2Receiver rx;
+    std::unique_ptr<RawClient> cur = std::move(first);
+    auto read_for = [&](std::chrono::milliseconds span) {
+        const auto until = std::chrono::steady_clock::now() + span;
+        while (std::chrono::steady_clock::now() < until) {
+            auto p = cur->read(50ms);
+            if (p) {
+                rx.take(*cur, *p, true);
+            } else if (cur->closed()) {
+                ADD_FAILURE() << "the session's connection closed";
+                return;
+            }
+        }
+    };
+    const size_t path[] = {1, 2, 0, 1};
+    for (size_t to : path) {
+        read_for(600ms);
+        auto next = std::make_unique<RawClient>();
+        ASSERT_TRUE(next->open(nodes[to]->port()));
+        ASSERT_TRUE(next->send(pkt::connect(options("busy-mover", false))));
+        // What the old connection got before the takeover closed it counts (answered or not:
+        // the new node sends again what was not acknowledged).
+        while (auto p = cur->read(kWait)) {
+            rx.take(*cur, *p, false);
+        }
+        EXPECT_TRUE(cur->closed()) << "taken over";
+        auto connack = next->read();
+        ASSERT_TRUE(connack.has_value());
+        ASSERT_EQ(connack->type(), kConnack) << describe(*connack);
+        ASSERT_EQ(connack->body.size(), 2u);
+        EXPECT_EQ(connack->body[0], 1) << "session present: moved to node " << to;
+        ASSERT_EQ(connack->body[1], 0) << "accepted on node " << to;
+        cur = std::move(next);
+    }
+    read_for(600ms);
+    stop = true;
+    for (auto& t : publishers) {
+        t.join();
+    }
+    // Everything left, until the session's node has been quiet for a while.
+    while (auto p = cur->read(2000ms)) {
+        rx.take(*cur, *p, true);
+    }
+
+    size_t total = 0, lost = 0, doubled = 0;
+    std::string examples;
+    for (const auto& list : acked) {
+        total += list.size();
+        for (const auto& payload : list) {
+            const int n = rx.got.count(payload) ? rx.got.at(payload) : 0;
+            if (n != 1 && examples.size() < 300) {
+                examples.append(" ").append(payload).append(" x").append(std::to_string(n));
+            }
+            lost += n == 0 ? 1 : 0;
+            doubled += n > 1 ? 1 : 0;
+        }
+    }
+    // How many moves found messages queued on the old node after its state was read (they
+    // reached the session only through the relay): timing decides, so it is reported only.
+    size_t relaying_moves = 0;
+    for (BrokerProcess* n : nodes) {
+        relaying_moves += count_of(n->log_text(), "during its move relayed to");
+    }
+    RecordProperty("moves_with_relays", static_cast<int>(relaying_moves));
+    std::printf("%zu acknowledged messages, %zu of 4 moves relayed some\n", total, relaying_moves);
+    EXPECT_GT(total, 200u) << "load while the session moved";
+    EXPECT_EQ(lost, 0u) << "of " << total << " acknowledged:" << examples;
+    EXPECT_EQ(doubled, 0u) << "of " << total << " acknowledged:" << examples;
+    EXPECT_LE(rx.got.size(), total + nodes.size()) << "nothing but what was published";
+    EXPECT_EQ(owner("busy-mover"), "b@127.0.0.1");
+    for (BrokerProcess* n : {a.get(), c.get()}) {
+        const std::string name = n == a.get() ? "a@127.0.0.1" : "c@127.0.0.1";
+        EXPECT_TRUE(eventually([&] { return !has_session(*n, name, "busy-mover"); })) << name;
+    }
 }
 
 TEST_F(TakeoverIt, AnOwnerThatDoesNotAnswerMakesTheConnectFailAndKeepsItsSession) {

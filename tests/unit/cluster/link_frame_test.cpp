@@ -12,9 +12,20 @@ TEST(LinkFrame, FramesRoundTripBackToBack) {
     std::string wire;
     encode_hello(wire, HelloFrame{"a@127.0.0.1", 1234});
     const std::string payload("bin\0ary", 7);
-    encode_publish(
-            wire,
-            PublishFrame{7, 2, true, true, 1000, 2000, "t/1", "client", "\x01\x01", payload, {}});
+    encode_publish(wire, PublishFrame{7,
+                                      2,
+                                      true,
+                                      true,
+                                      1000,
+                                      2000,
+                                      4242,
+                                      "t/1",
+                                      "client",
+                                      "\x01\x01",
+                                      payload,
+                                      {},
+                                      false,
+                                      {}});
     encode_ack(wire, AckFrame{7, false});
 
     std::string error;
@@ -39,6 +50,8 @@ TEST(LinkFrame, FramesRoundTripBackToBack) {
     EXPECT_TRUE(p->want_ack);
     EXPECT_EQ(p->created_at_ms, 1000);
     EXPECT_EQ(p->expiry_at_ms, 2000);
+    EXPECT_EQ(p->stamp, 4242);
+    EXPECT_FALSE(p->relay);
     EXPECT_EQ(p->topic, "t/1");
     EXPECT_EQ(p->from_client, "client");
     EXPECT_EQ(p->properties, "\x01\x01");
@@ -74,7 +87,7 @@ TEST(LinkFrame, APartialFrameNeedsMoreAndBadOnesAreErrors) {
     // A body shorter than its fields, or QoS 3, is malformed.
     EXPECT_FALSE(decode_ack(std::string("\x00\x00", 2)));
     std::string p;
-    encode_publish(p, PublishFrame{1, 1, false, false, 0, 0, "t", "", "", "x", {}});
+    encode_publish(p, PublishFrame{1, 1, false, false, 0, 0, 0, "t", "", "", "x", {}, false, {}});
     std::string body = p.substr(5);
     body[8] = 3;
     EXPECT_FALSE(decode_publish(body));
@@ -83,7 +96,7 @@ TEST(LinkFrame, APartialFrameNeedsMoreAndBadOnesAreErrors) {
 
 TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
     std::string wire;
-    PublishFrame f{3, 1, false, true, 0, 0, "a/b", "c", "", "x", {}};
+    PublishFrame f{3, 1, false, true, 0, 0, 0, "a/b", "c", "", "x", {}, false, {}};
     encode_publish(wire, f);
     const std::string none_body = wire.substr(5);
     auto none = decode_publish(none_body);
@@ -104,6 +117,30 @@ TEST(LinkFrame, APublishNamesTheGroupsItsReceiverDeliversTo) {
     EXPECT_FALSE(decode_publish(body)) << "groups without their flag are trailing bytes";
 }
 
+TEST(LinkFrame, ARelayNamesItsSessionAndTheDelivery) {
+    std::string wire;
+    PublishFrame f{9, 2, true, true, 0, 0, 17, "m/1", "pub", "", "x", {}, false, {}};
+    f.relay = RelayTarget{"mover", 1, true, {4, 7}};
+    encode_publish(wire, f);
+    std::string body = wire.substr(5);
+    auto r = decode_publish(body);
+    ASSERT_TRUE(r);
+    ASSERT_TRUE(r->relay);
+    EXPECT_EQ(r->relay->client_id, "mover");
+    EXPECT_EQ(r->relay->qos, 1);
+    EXPECT_TRUE(r->relay->retain);
+    EXPECT_EQ(r->relay->subscription_ids, (std::vector<uint32_t>{4, 7}));
+    EXPECT_EQ(r->qos, 2) << "the message's own QoS";
+    EXPECT_EQ(r->stamp, 17);
+    for (size_t n = 1; n <= 12; ++n) {
+        EXPECT_FALSE(decode_publish(std::string_view(body).substr(0, body.size() - n))) << n;
+    }
+    body[8] = static_cast<char>(body[8] & ~64);
+    EXPECT_FALSE(decode_publish(body)) << "a relay without its flag is trailing bytes";
+    body[8] = static_cast<char>(body[8] | 128);
+    EXPECT_FALSE(decode_publish(body)) << "an unknown flag";
+}
+
 TEST(LinkFrame, ARetainedSetIsAskedForAndComesAsMarkedCopies) {
     std::string wire;
     encode_retained_request(wire);
@@ -113,7 +150,7 @@ TEST(LinkFrame, ARetainedSetIsAskedForAndComesAsMarkedCopies) {
     EXPECT_EQ(raw->type, FrameType::RetainedRequest);
     EXPECT_TRUE(raw->body.empty());
     wire.clear();
-    PublishFrame f{1, 1, true, false, 5, 0, "r/1", "", "", "kept", {}};
+    PublishFrame f{1, 1, true, false, 5, 0, 0, "r/1", "", "", "kept", {}, false, {}};
     f.retained_copy = true;
     encode_publish(wire, f);
     const std::string copy_body = wire.substr(5);  // the frame's views point into it
@@ -184,7 +221,7 @@ TEST(LinkFrame, TakeoverFramesRoundTrip) {
     state.status = SessionStateFrame::Status::Session;
     state.session = sample_session();
     encode_session_state(wire, state);
-    encode_takeover_done(wire, TakeoverDoneFrame{11, true, "mover"});
+    encode_takeover_done(wire, TakeoverDoneFrame{11, true, "mover", 12345});
     encode_owner_query(wire, OwnerQueryFrame{12, "other"});
     encode_owner_answer(wire, OwnerAnswerFrame{12, true});
 
@@ -266,6 +303,7 @@ TEST(LinkFrame, TakeoverFramesRoundTrip) {
     EXPECT_EQ(done->request, 11u);
     EXPECT_TRUE(done->moved);
     EXPECT_EQ(done->client_id, "mover");
+    EXPECT_EQ(done->revision, 12345);
     auto query = decode_owner_query(next(FrameType::OwnerQuery));
     ASSERT_TRUE(query);
     EXPECT_EQ(query->request, 12u);
@@ -318,7 +356,7 @@ TEST(LinkFrame, SessionStateWithoutASessionAndMalformedTakeoverFrames) {
     EXPECT_FALSE(decode_takeover_request(req_body));
     EXPECT_FALSE(decode_takeover_request(std::string_view(req.substr(5)).substr(0, 10)));
     std::string empty_id;
-    encode_takeover_done(empty_id, TakeoverDoneFrame{1, true, ""});
+    encode_takeover_done(empty_id, TakeoverDoneFrame{1, true, "", 0});
     EXPECT_FALSE(decode_takeover_done(empty_id.substr(5))) << "a client id is never empty";
     EXPECT_FALSE(decode_owner_answer(std::string("\0\0\0\0\0\0\0\1\x02", 9)));
 }

@@ -51,6 +51,23 @@ TEST(RouteTable, ANodeIsDurableWhenAnyOfItsMatchingRoutesIs) {
     EXPECT_EQ(targets(t, "a/b"), (std::vector<T>{{1, true}, {2, true}}));
 }
 
+TEST(RouteTable, AMatchSaysTheRevisionItWasMadeOn) {
+    RouteTable t;
+    EXPECT_EQ(t.revision(), 0);
+    t.add("a/+", 1);
+    t.set_revision(41);
+    std::vector<T> out;
+    EXPECT_EQ(t.match("a/b", out), 41);
+    EXPECT_EQ(out, (std::vector<T>{{1, true}}));
+    t.remove("a/+", 1);
+    t.set_revision(42);
+    out.clear();
+    EXPECT_EQ(t.match("a/b", out), 42);
+    EXPECT_TRUE(out.empty());
+    EXPECT_TRUE(t.empty());
+    EXPECT_EQ(t.revision(), 42) << "an empty table has one too";
+}
+
 TEST(RouteTable, MatchesWildcardsLikeTheTopicIndex) {
     RouteTable t;
     EXPECT_TRUE(t.empty());
