@@ -125,6 +125,11 @@ public:
     // (the longest a peer holds a forwarded message before its publisher is refused).
     virtual int64_t move_window_ms() const = 0;
 
+    // The retained message of `topic` was deleted here (an empty retained payload published
+    // at `at_ms`, here or on another node, or a REST delete): a node that was away when it
+    // happened learns it with the retained set it copies (a tombstone).
+    virtual void retained_deleted(std::string_view topic, int64_t at_ms) = 0;
+
     // A message another node forwarded with `cookie` (Worker::publish_from_peer) is stored for
     // every persistent session of this node it was routed to (`ok`), or its batch failed.
     virtual void peer_publish_done(uint64_t cookie, bool ok) = 0;

@@ -179,7 +179,8 @@ public:
 
     // A retained message from another node's retained set (a node that joins copies what it
     // missed, src/cluster/README.md): stored when this node has no retained message on its
-    // topic or an older one, in this turn's batch; delivered to no one. Whether it was taken.
+    // topic or an older one, in this turn's batch; delivered to no one. An empty one is a
+    // deletion the other node saw: it deletes an older message. Whether it was taken.
     bool adopt_retained(const MessagePtr& msg);
 
     // --- admin (this worker's thread; reached through push_task) ---

@@ -5,6 +5,7 @@
 
 #include "broker/broker.h"
 #include "broker/worker.h"
+#include "common/clock.h"
 
 namespace mqttd::broker {
 
@@ -180,6 +181,9 @@ bool Worker::delete_retained(const std::string& topic) {
     }
     batch().delete_retained(topic);
     retained_changing(topic, nullptr, 0);
+    if (ClusterRouter* c = broker_.cluster()) {
+        c->retained_deleted(topic, unix_ms());
+    }
     return true;
 }
 

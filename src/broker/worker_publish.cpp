@@ -267,6 +267,9 @@ void Worker::store_retained(const MessagePtr& msg) {
     if (msg->payload().empty()) {
         batch().delete_retained(std::string(msg->topic()));
         retained_changing(msg->topic(), nullptr, 0);
+        if (ClusterRouter* c = broker_.cluster()) {
+            c->retained_deleted(msg->topic(), msg->created_at_ms);
+        }
     } else if ((max_size != 0 && msg->payload().size() > max_size) ||
                (max_num != 0 && broker_.store().count(storage::Counted::Retained) >= max_num &&
                 !broker_.store().get_retained(msg->topic()))) {
@@ -292,7 +295,7 @@ void Worker::store_retained(const MessagePtr& msg) {
 
 bool Worker::adopt_retained(const MessagePtr& msg) {
     if (!broker_.settings().retainer_enabled.load(std::memory_order_relaxed) ||
-        msg->payload().empty() || (msg->expiry_at_ms != 0 && msg->expiry_at_ms <= unix_ms())) {
+        (msg->expiry_at_ms != 0 && msg->expiry_at_ms <= unix_ms())) {
         return false;
     }
     // A change of the topic committing now is newer than any copy; so is a stored message
@@ -300,8 +303,13 @@ bool Worker::adopt_retained(const MessagePtr& msg) {
     if (!broker_.retained_in_flight().matching(msg->topic()).empty()) {
         return false;
     }
-    if (auto current = broker_.store().get_retained(msg->topic());
-        current && current->stored_at_ms >= msg->created_at_ms) {
+    auto current = broker_.store().get_retained(msg->topic());
+    if (msg->payload().empty()) {
+        // A deletion the peer saw (while this node was away): it removes an older message.
+        if (!current || current->stored_at_ms >= msg->created_at_ms) {
+            return false;
+        }
+    } else if (current && current->stored_at_ms >= msg->created_at_ms) {
         return false;
     }
     store_retained(msg);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "cluster/membership.h"
+#include "common/clock.h"
 #include "storage/store.h"
 
 namespace mqttd::cluster {
@@ -136,24 +137,29 @@ void Forwarder::send_retained_sets() {
         }
         size_t sent = 0;
         bool gone = false;
+        // Paced by the peer's queue: a large set does not crowd out live messages.
+        auto room = [&] {
+            while (true) {
+                auto queued = link_.queued_bytes(node);
+                if (!queued) {
+                    gone = true;
+                    return false;
+                }
+                std::unique_lock lock(sync_mutex_);
+                if (sync_stopping_) {
+                    gone = true;
+                    return false;
+                }
+                if (*queued < kMaxQueued) {
+                    return true;
+                }
+                sync_wake_.wait_for(lock, std::chrono::milliseconds(5));
+            }
+        };
         const storage::Status read =
                 broker_.store().match_retained("#", [&](storage::RetainedRecord&& r) {
-                    // Paced by the peer's queue: a large set does not crowd out live messages.
-                    while (true) {
-                        auto queued = link_.queued_bytes(node);
-                        if (!queued) {
-                            gone = true;
-                            return false;
-                        }
-                        std::unique_lock lock(sync_mutex_);
-                        if (sync_stopping_) {
-                            gone = true;
-                            return false;
-                        }
-                        if (*queued < kMaxQueued) {
-                            break;
-                        }
-                        sync_wake_.wait_for(lock, std::chrono::milliseconds(5));
+                    if (!room()) {
+                        return false;
                     }
                     auto msg = broker::make_message(
                             broker::MessageInit{r.topic, r.payload, r.qos, true, r.properties, "",
@@ -166,7 +172,19 @@ void Forwarder::send_retained_sets() {
             log_(true,
                  "cluster: reading the retained set for " + node + " failed: " + read.message());
         }
-        log_(false, "cluster: sent " + std::to_string(sent) + " retained messages to " + node +
+        // Then the deletions this node knows of, as empty copies stamped with their time.
+        size_t deletions = 0;
+        for (const auto& [topic, at_ms] : tombstones()) {
+            if (gone || !room()) {
+                break;
+            }
+            auto msg = broker::make_message(
+                    broker::MessageInit{topic, "", 0, true, "", "", at_ms, 0, 0});
+            link_.send(node, *msg, nullptr, {}, true);
+            ++deletions;
+        }
+        log_(false, "cluster: sent " + std::to_string(sent) + " retained messages and " +
+                            std::to_string(deletions) + " deletions to " + node +
                             (gone ? " (stopped: the node left or this one stops)" : ""));
     }
 }
@@ -302,7 +320,54 @@ void Forwarder::peer_publish_done(uint64_t cookie, bool ok) {
     link_.answer(cookie, ok);
 }
 
+void Forwarder::retained_deleted(std::string_view topic, int64_t at_ms) {
+    std::lock_guard lock(tomb_mutex_);
+    auto [it, fresh] = tombstones_.try_emplace(std::string(topic), at_ms);
+    if (!fresh) {
+        it->second = std::max(it->second, at_ms);
+        return;
+    }
+    if (tombstones_.size() <= kMaxTombstones) {
+        return;
+    }
+    // Over the bound: the expired ones go, else the oldest tenth.
+    const int64_t expired = unix_ms() - kTombstoneMs;
+    std::erase_if(tombstones_, [expired](const auto& t) { return t.second < expired; });
+    if (tombstones_.size() > kMaxTombstones) {
+        std::vector<int64_t> times;
+        times.reserve(tombstones_.size());
+        for (const auto& [t, when] : tombstones_) {
+            times.push_back(when);
+        }
+        auto cut = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 10);
+        std::nth_element(times.begin(), cut, times.end());
+        const int64_t before = *cut;
+        std::erase_if(tombstones_, [before](const auto& t) { return t.second <= before; });
+    }
+}
+
+bool Forwarder::tombstoned(std::string_view topic, int64_t at_ms) {
+    std::lock_guard lock(tomb_mutex_);
+    auto it = tombstones_.find(std::string(topic));
+    return it != tombstones_.end() && it->second >= at_ms;
+}
+
+std::vector<std::pair<std::string, int64_t>> Forwarder::tombstones() {
+    const int64_t expired = unix_ms() - kTombstoneMs;
+    std::lock_guard lock(tomb_mutex_);
+    std::erase_if(tombstones_, [expired](const auto& t) { return t.second < expired; });
+    return {tombstones_.begin(), tombstones_.end()};
+}
+
 void Forwarder::on_publish(const PublishFrame& f, uint64_t cookie) {
+    if (f.retained_copy) {
+        if (f.payload.empty()) {
+            // A deletion the peer knows of: kept here too, for the next node that asks.
+            retained_deleted(f.topic, f.created_at_ms);
+        } else if (tombstoned(f.topic, f.created_at_ms)) {
+            return;  // deleted after it was published: the copy is stale
+        }
+    }
     auto msg = broker::make_message(broker::MessageInit{
             f.topic, f.payload, f.qos, f.retain, f.properties, f.from_client, f.created_at_ms,
             f.expiry_at_ms, broker_.store().next_message_id()});

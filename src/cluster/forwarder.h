@@ -93,6 +93,10 @@ public:
         return options_.forward_timeout_ms + options_.takeover_timeout_ms;
     }
     void peer_publish_done(uint64_t cookie, bool ok) override;
+    void retained_deleted(std::string_view topic, int64_t at_ms) override;
+    // How long a retained deletion is remembered for the nodes that come back (tombstones).
+    static constexpr int64_t kTombstoneMs = int64_t{24} * 3600 * 1000;
+    static constexpr size_t kMaxTombstones = 100000;
     void claim_client(const std::string& client_id,
                       bool clean_start,
                       broker::ClaimCallback done) override;
@@ -140,6 +144,16 @@ private:
         broker::SubscriptionIds relay_ids;
     };
     std::vector<std::vector<Incoming>> incoming_;
+
+    // Retained deletions (topic → when), kept for kTombstoneMs and at most kMaxTombstones
+    // (the oldest go first), sent after the retained set to a node that asks for it: what
+    // was deleted while it was away is deleted on it too. In memory: a restarted node has
+    // none, its peers have theirs.
+    std::mutex tomb_mutex_;
+    std::unordered_map<std::string, int64_t> tombstones_;  // guarded by tomb_mutex_
+    // Whether `topic` was deleted at or after `at_ms`.
+    bool tombstoned(std::string_view topic, int64_t at_ms);
+    std::vector<std::pair<std::string, int64_t>> tombstones();
 
     std::set<std::string> retained_asked_;  // the link thread's: peers asked since the start
     std::mutex sync_mutex_;

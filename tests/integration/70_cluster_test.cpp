@@ -25,6 +25,7 @@
 #include "cluster_fixture.h"
 #include "db_servers.h"
 #include "harness.h"
+#include "http_client.h"
 
 namespace mqttd::itest {
 namespace {
@@ -802,17 +803,28 @@ TEST_F(ClusterIt, ANodeThatJoinsLaterOrComesBackGetsTheRetainedSet) {
     ASSERT_TRUE(eventually([&] { return statuses(*a)["b@127.0.0.1"] == "Stopped"; }, 10000ms));
     ASSERT_TRUE(pa.publish("set/0", "v2", 1, true));
     ASSERT_TRUE(pa.publish("set/new", "v2", 1, true));
+    // Deleted while b is away, by an empty retained payload and through the REST API: b's
+    // copies go too when it comes back (a keeps the deletions for it).
+    ASSERT_TRUE(pa.publish("set/1", "", 1, true));
+    EXPECT_EQ(
+            test::http(a->api_port(), "DELETE", "/api/v2/retained/set/2").json().value("code", -1),
+            0);
     b->start();
     std::map<std::string, std::string> got;
     EXPECT_TRUE(eventually(
             [&] {
                 got = retained_on(*b, "set/#");
-                return got.size() == size_t{kCount + 1} && got["set/0"] == "v2";
+                return got.size() == size_t{kCount + 1 - 2} && got["set/0"] == "v2";
             },
             10000ms))
             << got.size() << " " << got["set/0"];
     EXPECT_EQ(got["set/new"], "v2");
-    EXPECT_EQ(got["set/1"], "v1");
+    EXPECT_EQ(got["set/3"], "v1");
+    EXPECT_EQ(got.count("set/1"), 0u) << "deleted while b was down";
+    EXPECT_EQ(got.count("set/2"), 0u) << "deleted through REST while b was down";
+    EXPECT_NE(a->log_text().find("and 2 deletions to b@127.0.0.1"), std::string::npos)
+            << a->log_text();
+    EXPECT_EQ(retained_on(*a, "set/#").size(), size_t{kCount + 1 - 2});
 }
 
 TEST_F(ClusterIt, AKilledNodesRoutesVanishWithItsLeaseAndComeBackWithIt) {
