@@ -27,7 +27,8 @@ public:
              int64_t until_ms);
     bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
     // Appends a Subscriber for each stub's filter matching `topic` (shared subscriptions are
-    // not kept: their groups pick among the members that are here); forgets expired stubs.
+    // not kept: the worker leaves them in the index for the window, Worker::end_moved);
+    // forgets expired stubs.
     void match(std::string_view topic, std::vector<Subscriber>& out);
 
 private:

@@ -359,6 +359,9 @@ void Worker::tick(int64_t now_ms) {
     }
     if (now_ms - last_expiry_check_ms_ >= 1000) {
         last_expiry_check_ms_ = now_ms;
+        if (!lingering_.empty()) {
+            expire_lingering(mono);
+        }
         std::vector<SessionPtr> gone;
         const int64_t await_rel_ms =
                 broker_.settings().await_rel_timeout_s.load(std::memory_order_relaxed) * 1000;

@@ -71,13 +71,16 @@ struct Delivery {
     Token token;
     int64_t stamp = 0;     // the message's route stamp (ClusterRouter::forward), on a cluster
     bool relayed = false;  // relayed by the node the session moved from (SessionMove)
+    bool shared = false;   // to the session as a member of a shared subscription's group
 };
 
 // A session moving between the nodes of a cluster (src/cluster/README.md, "Messages during a
 // move"), on both nodes. The new owner's takeover transaction puts its routes for the
 // session's filters at etcd revision R; a message matched on a route table older than R
 // (its stamp) belongs to the old owner, which relays it to the new one, and one stamped R or
-// later to the new owner, which delivers it: every message routed to the session once.
+// later to the new owner, which delivers it: every message routed to the session once. A
+// shared subscription's message goes to one node of its group, which delivers it to the
+// member it picks whatever the stamp (the old owner relaying it).
 struct SessionMove {
     bool incoming = false;  // this node is the new owner
     int64_t revision = 0;   // R; 0 while not known (incoming: deliveries are held)
@@ -262,9 +265,19 @@ private:
     // A delivery to a session with a move (SessionMove) that the move decides: held, relayed
     // or skipped (true), or delivered as usual (false).
     bool moving_takes(Delivery& d);
-    // The copy of a session handed over ends, its filters still matched (Broker::relay_stubs)
-    // for the move's window.
+    // The copy of a session handed over ends, its filters still matched for the move's
+    // window: the plain ones through Broker::relay_stubs, the shared ones left in the index
+    // (lingering_), so that its groups' picks of this node still reach it.
     void end_moved(const SessionPtr& s);
+    // The copies of sessions that moved away in their window; a relay for one of them that
+    // comes here after it moved on goes after it.
+    struct Lingering {
+        SessionPtr session;
+        std::vector<std::string> filters;  // its shared subscriptions, still in the index
+        int64_t until_ms = 0;              // mono
+    };
+    std::vector<Lingering> lingering_;
+    void expire_lingering(int64_t mono_now);
     // The rest of conclude_connect once the client id is this node's.
     ConnectOutcome connect_owned(Link& link,
                                  mqtt::Connect&& c,

@@ -664,7 +664,9 @@ void Worker::hand_over_done(const std::string& client_id,
     // stored it, before the copy here ends. Deliveries from now on are relayed as they come
     // (moving_takes).
     auto since = std::move(m->since);
-    std::erase_if(since, [&](const auto& e) { return e.second.stamp >= revision; });
+    std::erase_if(since, [&](const auto& e) {
+        return !e.second.shared && !e.second.relayed && e.second.stamp >= revision;
+    });
     if (since.empty()) {
         end_moved(s);
         return;
@@ -699,12 +701,38 @@ void Worker::end_moved(const SessionPtr& s) {
     if (s->ended) {
         return;
     }
-    if (s->move) {
-        // Matched here for the move's window, before its subscriptions leave the index, so a
-        // message routed here meanwhile finds it either way.
-        broker_.relay_stubs().add(s, s->move->subscriptions, s->move->until_ms);
+    if (!s->move) {
+        end_session(s);
+        return;
+    }
+    // Matched here for the move's window, before its subscriptions leave the index, so a
+    // message routed here meanwhile finds it either way. A group's message picked for this
+    // node picks among the members here: the session stays one of them meanwhile.
+    const int64_t until = s->move->until_ms;
+    broker_.relay_stubs().add(s, s->move->subscriptions, until);
+    Lingering kept{s, {}, until};
+    for (auto it = s->subscriptions.begin(); it != s->subscriptions.end();) {
+        if (parse_shared(it->first)) {
+            kept.filters.push_back(it->first);
+            it = s->subscriptions.erase(it);
+        } else {
+            ++it;
+        }
     }
     end_session(s);
+    lingering_.push_back(std::move(kept));  // also found by deliver_relayed (moved on again)
+}
+
+void Worker::expire_lingering(int64_t mono_now) {
+    std::erase_if(lingering_, [&](Lingering& l) {
+        if (l.until_ms > mono_now) {
+            return false;
+        }
+        for (const auto& filter : l.filters) {
+            route_unsubscribed(filter, broker_.index().unsubscribe(l.session.get(), filter));
+        }
+        return true;
+    });
 }
 
 void Worker::on_connected_extensions(Connection& conn, bool new_session) {

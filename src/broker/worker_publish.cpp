@@ -385,8 +385,18 @@ void Worker::deliver_relayed(const MessagePtr& msg,
         t.response = ++next_peer_pending_;
         peer_pending_.emplace(t.response, PeerPending{cookie, 1, false, {}});
     }
-    // Gone meanwhile (ended, or moved on): nothing to store for it.
-    if (SessionPtr s = find_session(client_id); s && !s->ended) {
+    SessionPtr s = find_session(client_id);
+    if (!s) {
+        // Moved on from here meanwhile: its copy here relays it on (the newest copy).
+        for (auto it = lingering_.rbegin(); it != lingering_.rend(); ++it) {
+            if (it->session->client_id() == client_id) {
+                s = it->session;
+                break;
+            }
+        }
+    }
+    // Gone (ended here, not moved): nothing to store for it.
+    if (s && (!s->ended || s->move)) {
         Delivery d;
         d.qos = qos;
         d.retain = retain;
@@ -448,6 +458,7 @@ void Worker::route(const MessagePtr& msg,
         d.subscription_ids = std::move(sub.subscription_ids);
         d.msg = msg;
         d.stamp = stamp;
+        d.shared = sub.shared;
         if ((publisher_conn || peer_token) && sub.session->persistent() &&
             (d.qos > 0 || store_qos0) &&
             (publisher_conn ? publisher_conn->responses.depend(token->response) : depend(*token))) {
@@ -507,6 +518,8 @@ void Worker::deliver(Delivery&& d) {
         kept.retain = d.retain;
         kept.subscription_ids = d.subscription_ids;
         kept.stamp = d.stamp;
+        kept.shared = d.shared;
+        kept.relayed = d.relayed;
         s.enqueue(ctx_, std::move(d.msg), d.qos, d.retain, std::move(d.subscription_ids));
         if (s.next_seq() != seq) {
             s.move->since.emplace_back(seq, std::move(kept));
@@ -526,8 +539,8 @@ bool Worker::moving_takes(Delivery& d) {
         return true;
     };
     if (m.incoming) {
-        if (d.relayed) {
-            return false;  // the old owner's, through it
+        if (d.relayed || d.shared) {
+            return false;  // the old owner's, through it; a group's pick of this node
         }
         if (m.revision == 0) {
             m.held.push_back(std::move(d));  // decided once R is known (installed)
@@ -540,7 +553,7 @@ bool Worker::moving_takes(Delivery& d) {
         // Stamped below R: the old owner's, which relays it.
         return d.stamp < m.revision ? skip() : false;
     }
-    if (!d.relayed && d.stamp < m.skip_below && mono_ms() < m.skip_until_ms) {
+    if (!d.relayed && !d.shared && d.stamp < m.skip_below && mono_ms() < m.skip_until_ms) {
         return skip();  // the node before this one's (it relays it here, see below)
     }
     if (m.to.empty()) {
@@ -548,7 +561,7 @@ bool Worker::moving_takes(Delivery& d) {
     }
     // Moved: the new owner has what is stamped R or later; the rest (and what the node before
     // relays here still) goes there from here.
-    if (m.revision == 0 || (!d.relayed && d.stamp >= m.revision)) {
+    if (m.revision == 0 || (!d.relayed && !d.shared && d.stamp >= m.revision)) {
         return skip();
     }
     ClusterRouter* cluster = broker_.cluster();

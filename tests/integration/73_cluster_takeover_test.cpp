@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/etcd_client.h"
+#include "cluster/route_table.h"
 #include "cluster_fixture.h"
 #include "db_servers.h"
 #include "harness.h"
@@ -31,6 +32,7 @@ namespace mqttd::itest {
 namespace {
 
 using cluster::EtcdClient;
+using cluster::RouteTable;
 using Json = nlohmann::json;
 
 pkt::ConnectOptions options(const std::string& client_id, bool clean) {
@@ -48,7 +50,8 @@ v5::ConnectSpec spec5(const std::string& client_id, bool clean_start = true) {
 }
 
 class TakeoverIt : public ClusterTest {
-protected:
+public:
+    using ClusterTest::route_keys;
     static std::unique_ptr<BrokerProcess> node(const std::string& name,
                                                std::vector<std::string> extra = {}) {
         extra.emplace_back("cluster.takeover_timeout=2");
@@ -337,19 +340,43 @@ struct Qos2Receiver {
     }
 };
 
-TEST_F(TakeoverIt, APersistentSessionMovedUnderLoadGetsEveryAcknowledgedMessageOnce) {
+// A QoS 2 persistent session moves a → b → c → a → b while a QoS 2 publisher on every node
+// (the moving session's node included) publishes to it, each PUBREC meaning "stored for the
+// session" wherever it is at that moment: every acknowledged message arrives once. `shared`:
+// the session is a member of a shared subscription's group, whose other member (a persistent
+// session on c) stays put; each message arrives once at one of the two.
+void move_under_load(TakeoverIt& t, bool shared) {
     std::unique_ptr<BrokerProcess> a, b, c;
-    three(a, b, c);
+    t.three(a, b, c);
     const std::vector<BrokerProcess*> nodes{a.get(), b.get(), c.get()};
+    const std::string filter = shared ? "$share/g/mv/#" : "mv/#";
     auto first = std::make_unique<RawClient>();
     ASSERT_FALSE(first->connect_ok(a->port(), "busy-mover", false));
-    ASSERT_EQ(first->subscribe("mv/#", 2), std::vector<uint8_t>{2});
-    ASSERT_TRUE(eventually([] { return route_keys().count("mv/# a@127.0.0.1") == 1; }));
-    std::this_thread::sleep_for(300ms);  // every node's route table has it
-
-    // A QoS 2 publisher on every node, the moving session's node included, each PUBREC
-    // meaning "stored for the session" wherever the session is at that moment.
+    ASSERT_EQ(first->subscribe(filter, 2), std::vector<uint8_t>{2});
+    RawClient stay;
+    Qos2Receiver stay_rx;
     std::atomic<bool> stop{false};
+    std::thread stay_reader;
+    if (shared) {
+        ASSERT_FALSE(stay.connect_ok(c->port(), "staying-member", false));
+        ASSERT_EQ(stay.subscribe(filter, 2), std::vector<uint8_t>{2});
+    }
+    const std::string route = RouteTable::route_key(filter) + " a@127.0.0.1";
+    ASSERT_TRUE(eventually([&] { return TakeoverIt::route_keys().count(route) == 1; }));
+    std::this_thread::sleep_for(300ms);  // every node's route table has it
+    if (shared) {
+        stay_reader = std::thread([&] {
+            while (!stop) {
+                if (auto p = stay.read(50ms)) {
+                    stay_rx.take(stay, *p, true);
+                }
+            }
+            while (auto p = stay.read(2000ms)) {
+                stay_rx.take(stay, *p, true);
+            }
+        });
+    }
+
     std::vector<std::vector<std::string>> acked(nodes.size());
     std::vector<std::thread> publishers;
     for (size_t n = 0; n < nodes.size(); ++n) {
@@ -373,8 +400,7 @@ TEST_F(TakeoverIt, APersistentSessionMovedUnderLoadGetsEveryAcknowledgedMessageO
         });
     }
 
-    // The session moves a → b → c → a → b while the messages flow; between moves it reads
-    // for a while.
+    // Between moves the session reads for a while.
     Qos2Receiver rx;
     std::unique_ptr<RawClient> cur = std::move(first);
     auto read_for = [&](std::chrono::milliseconds span) {
@@ -411,20 +437,30 @@ TEST_F(TakeoverIt, APersistentSessionMovedUnderLoadGetsEveryAcknowledgedMessageO
     }
     read_for(600ms);
     stop = true;
-    for (auto& t : publishers) {
-        t.join();
+    for (auto& p : publishers) {
+        p.join();
     }
     // Everything left, until the session's node has been quiet for a while.
     while (auto p = cur->read(2000ms)) {
         rx.take(*cur, *p, true);
     }
+    if (stay_reader.joinable()) {
+        stay_reader.join();
+    }
 
     size_t total = 0, lost = 0, doubled = 0;
     std::string examples;
+    auto got = [&](const std::string& payload) {
+        int n = 0;
+        for (const Qos2Receiver* r : {&rx, &stay_rx}) {
+            n += r->got.count(payload) ? r->got.at(payload) : 0;
+        }
+        return n;
+    };
     for (const auto& list : acked) {
         total += list.size();
         for (const auto& payload : list) {
-            const int n = rx.got.count(payload) ? rx.got.at(payload) : 0;
+            const int n = got(payload);
             if (n != 1 && examples.size() < 300) {
                 examples.append(" ").append(payload).append(" x").append(std::to_string(n));
             }
@@ -438,17 +474,29 @@ TEST_F(TakeoverIt, APersistentSessionMovedUnderLoadGetsEveryAcknowledgedMessageO
     for (BrokerProcess* n : nodes) {
         relaying_moves += count_of(n->log_text(), "during its move relayed to");
     }
-    RecordProperty("moves_with_relays", static_cast<int>(relaying_moves));
-    std::printf("%zu acknowledged messages, %zu of 4 moves relayed some\n", total, relaying_moves);
+    std::printf(
+            "%zu acknowledged messages (%zu to the moving session), %zu of 4 moves relayed "
+            "some\n",
+            total, rx.got.size(), relaying_moves);
     EXPECT_GT(total, 200u) << "load while the session moved";
+    EXPECT_GT(rx.got.size(), 0u) << "the moving session got messages";
     EXPECT_EQ(lost, 0u) << "of " << total << " acknowledged:" << examples;
     EXPECT_EQ(doubled, 0u) << "of " << total << " acknowledged:" << examples;
-    EXPECT_LE(rx.got.size(), total + nodes.size()) << "nothing but what was published";
-    EXPECT_EQ(owner("busy-mover"), "b@127.0.0.1");
+    EXPECT_LE(rx.got.size() + stay_rx.got.size(), total) << "nothing but what was published";
+    EXPECT_EQ(TakeoverIt::owner("busy-mover"), "b@127.0.0.1");
     for (BrokerProcess* n : {a.get(), c.get()}) {
         const std::string name = n == a.get() ? "a@127.0.0.1" : "c@127.0.0.1";
-        EXPECT_TRUE(eventually([&] { return !has_session(*n, name, "busy-mover"); })) << name;
+        EXPECT_TRUE(eventually([&] { return !TakeoverIt::has_session(*n, name, "busy-mover"); }))
+                << name;
     }
+}
+
+TEST_F(TakeoverIt, APersistentSessionMovedUnderLoadGetsEveryAcknowledgedMessageOnce) {
+    move_under_load(*this, false);
+}
+
+TEST_F(TakeoverIt, AGroupMemberMovedUnderLoadAndOneThatStaysGetEachMessageOnce) {
+    move_under_load(*this, true);
 }
 
 TEST_F(TakeoverIt, AnOwnerThatDoesNotAnswerMakesTheConnectFailAndKeepsItsSession) {
