@@ -512,14 +512,9 @@ void Worker::deliver(Delivery&& d) {
         // Handed over, not moved yet: queued here, and kept to relay if the state that moves
         // was read before it was stored.
         const uint64_t seq = s.next_seq();
-        Delivery kept;
-        kept.msg = d.msg;
-        kept.qos = d.qos;
-        kept.retain = d.retain;
-        kept.subscription_ids = d.subscription_ids;
-        kept.stamp = d.stamp;
-        kept.shared = d.shared;
-        kept.relayed = d.relayed;
+        Delivery kept = d;  // its token is done with here (added above)
+        kept.session.reset();
+        kept.has_token = false;
         s.enqueue(ctx_, std::move(d.msg), d.qos, d.retain, std::move(d.subscription_ids));
         if (s.next_seq() != seq) {
             s.move->since.emplace_back(seq, std::move(kept));
