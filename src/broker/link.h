@@ -36,6 +36,9 @@ public:
     virtual std::string peer_ip() const = 0;
     virtual uint16_t peer_port() const = 0;
     virtual const char* transport() const = 0;  // "tcp", "ssl", "ws", "wss"
+    // The verified client certificate's subject CN (`dn` false) or RFC 2253 DN; empty when the
+    // transport has none.
+    virtual std::string peer_subject(bool dn) const = 0;
 
     // Flow control for decisions taken elsewhere (authentication, ACL): after pause(), net
     // decodes no further packet and keeps the bytes already received (so views into them stay

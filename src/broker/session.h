@@ -52,6 +52,12 @@ class Session;
 struct SessionMove;
 struct Settings;
 
+// SessionMove is the worker's (worker.h); a session holds one only while it moves.
+struct SessionMoveDelete {
+    void operator()(SessionMove* m) const;
+};
+using SessionMovePtr = std::unique_ptr<SessionMove, SessionMoveDelete>;
+
 inline uint16_t pid_for_seq(uint64_t seq) {
     return static_cast<uint16_t>(seq % 65535u + 1u);
 }
@@ -95,7 +101,7 @@ public:
     static constexpr size_t kMaxUnsentBytes = size_t{16} << 20;
 
     Session(std::string client_id, uint32_t worker, bool persistent)
-        : client_id_(std::move(client_id)), worker_(worker), persistent_(persistent) {}
+        : persistent_(persistent), worker_(worker), client_id_(std::move(client_id)) {}
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
@@ -121,12 +127,19 @@ public:
     bool replaced = false;
     // A move between cluster nodes in progress or just done (worker.h SessionMove); null on
     // a session that is not moving.
-    std::shared_ptr<SessionMove> move;
+    SessionMovePtr move;
 
     // Written on the home worker, read anywhere (routing decisions may be stale).
     std::atomic<bool> online{false};
     std::atomic<bool> ended{false};
 
+private:
+    // Here rather than below: they fill the padding after the two atomics (an idle session
+    // is one allocation of its size, with its shared_ptr's control block).
+    const bool persistent_;
+    const uint32_t worker_;
+
+public:
     // ACL marks (acl.h, BEYOND EMQ): the subscription filters that share topics with a rule
     // denying this client to subscribe; a delivery whose topic one of them matches is dropped
     // when subscribing to that topic is denied. Computed on the home worker for the ACL
@@ -252,8 +265,6 @@ private:
 
     const std::string client_id_;
     std::unique_ptr<Queue> queue_;
-    const uint32_t worker_;
-    const bool persistent_;
 };
 
 using SessionPtr = std::shared_ptr<Session>;

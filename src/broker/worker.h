@@ -99,6 +99,10 @@ struct SessionMove {
     int64_t skip_until_ms = 0;
 };
 
+inline SessionMovePtr new_session_move() {
+    return SessionMovePtr(new SessionMove());
+}
+
 class Worker {
 public:
     using Task = std::function<void()>;

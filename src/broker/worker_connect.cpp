@@ -125,8 +125,11 @@ ConnectOutcome Worker::on_connect(Link& link, mqtt::Connect&& c) {
             link.peer_ip(),
             link.peer_port(),
             static_cast<uint8_t>(c.version),
-            {},
-            {}};
+            nullptr};
+    if (std::string cn = link.peer_subject(false); !cn.empty()) {
+        identity.cert = std::make_shared<const auth::ClientIdentity::CertSubject>(
+                auth::ClientIdentity::CertSubject{std::move(cn), link.peer_subject(true)});
+    }
     if (c.properties.authentication_method) {
         return begin_enhanced_auth(link, std::move(c), std::move(identity), assigned);
     }
@@ -495,7 +498,7 @@ void Worker::install_session(uint64_t key, ClaimAnswer a) {
                        broker_.settings().max_inflight.load(std::memory_order_relaxed));
             // What is routed to it from now on waits for the revision from which it is
             // this node's (installed).
-            s->move = std::make_shared<SessionMove>();
+            s->move = new_session_move();
             s->move->incoming = true;
             sessions_.insert(s);
             sessions_changed();
@@ -582,7 +585,7 @@ void Worker::hand_over(const std::string& client_id,
     s->handing_over = true;
     // From now on what is queued here is also kept (deliver), to be relayed if it is not in
     // what moves (SessionMove).
-    auto out = std::make_shared<SessionMove>();
+    SessionMovePtr out = new_session_move();
     if (s->move && s->move->incoming && s->move->revision != 0) {
         out->skip_below = s->move->revision;
         out->skip_until_ms = s->move->until_ms;
@@ -650,7 +653,7 @@ void Worker::hand_over_done(const std::string& client_id,
         return;
     }
     ClusterRouter* cluster = broker_.cluster();
-    std::shared_ptr<SessionMove> m = s->move;
+    SessionMove* m = s->move.get();
     if (!m || revision == 0 || cluster == nullptr) {
         s->move.reset();  // where what came meanwhile belongs is not known: it ends here
         end_session(s);
@@ -695,6 +698,10 @@ void Worker::hand_over_done(const std::string& client_id,
         }
     }
     complete(t);  // the opener's count, last
+}
+
+void SessionMoveDelete::operator()(SessionMove* m) const {
+    delete m;
 }
 
 void Worker::end_moved(const SessionPtr& s) {

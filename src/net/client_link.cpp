@@ -92,6 +92,11 @@ Listener& ClientLink::listener() {
     return *loop_.server().listeners[listener_];
 }
 
+std::string ClientLink::peer_subject(bool dn) const {
+    const Transport* t = transport_or_null();
+    return t != nullptr ? t->peer_subject(dn) : std::string();
+}
+
 const char* ClientLink::transport() const {
     auto* t = transport_or_null();
     return t != nullptr ? t->name() : "tcp";

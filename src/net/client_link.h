@@ -132,6 +132,7 @@ public:
     std::string peer_ip() const override;
     uint16_t peer_port() const override;
     const char* transport() const override;
+    std::string peer_subject(bool dn) const override;
     void pause() override { holds_ |= kHoldBroker; }  // interest drops at the next event
     void resume() override;
     void attach(broker::Connection* conn) override;

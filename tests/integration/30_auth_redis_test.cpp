@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "certs.h"
 #include "db_auth_fixture.h"
 #include "db_servers.h"
 #include "server_env.h"
@@ -152,6 +153,54 @@ TEST_F(RedisAuth, PlaceholdersClientIdAndAddress) {
     RawClient dev2;
     ASSERT_EQ(authtest::connect_rc(dev2, port(), "dev-7", "carol", "devpw"), 0);
     EXPECT_EQ(suback(dev2, "devices/dev-8/cmd"), 1) << "superuser from 127.0.0.1";
+}
+
+// %C / %d: the verified client certificate's subject CN and DN (a TLS listener with
+// verify_peer); empty without a certificate, so a TCP client finds no entry.
+TEST_F(RedisAuth, PlaceholdersOfTheClientCertificate) {
+    itest::TestCerts certs;
+    itest::make_test_certs(certs);
+    ASSERT_FALSE(HasFatalFailure());
+    const uint16_t tls_port = itest::free_port();
+    std::vector<std::string> sets =
+            itest::tls_listener_sets("listener.ssl.external", tls_port, certs);
+    sets.emplace_back("listener.ssl.external.verify=verify_peer");
+    sets.emplace_back("auth.redis.auth_cmd=HMGET mqtt_cert:%C/%d password");
+    ASSERT_NO_FATAL_FAILURE(start_redis(sets));
+    redis({"HSET", "mqtt_cert:device-7/CN=device-7,O=acme", "password", "certpw"});
+    auto pub = [&](const std::string& password) {
+        return itest::run_command({"mosquitto_pub",
+                                   "-h",
+                                   "localhost",
+                                   "-p",
+                                   std::to_string(tls_port),
+                                   "--cafile",
+                                   certs.ca,
+                                   "--cert",
+                                   certs.client_cert,
+                                   "--key",
+                                   certs.client_key,
+                                   "-i",
+                                   "cert-client",
+                                   "-u",
+                                   "anyone",
+                                   "-P",
+                                   password,
+                                   "-t",
+                                   "c/1",
+                                   "-m",
+                                   "x",
+                                   "-q",
+                                   "1"},
+                                  10s);
+    };
+    auto ok = pub("certpw");
+    EXPECT_EQ(ok.first, 0) << "%C and %d key the password lookup: " << ok.second;
+    EXPECT_NE(pub("wrong").first, 0);
+    EXPECT_EQ(connect("tcp-client", "anyone", "certpw"), kNotAuthorized)
+            << "no certificate: %C and %d are empty";
+    EXPECT_EQ(redis({"HSET", "mqtt_cert:/", "password", "certpw"}), "1");
+    EXPECT_EQ(connect("tcp-client", "anyone", "certpw"), 0) << "the key with both empty";
 }
 
 TEST_F(RedisAuth, InjectionAttemptsAreRefused) {

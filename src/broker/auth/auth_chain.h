@@ -60,10 +60,13 @@ struct ClientIdentity {
     std::string ip;  // textual IPv4 or IPv6 address of the peer
     uint16_t port = 0;
     uint8_t proto_ver = 4;  // 3 = MQTT 3.1, 4 = 3.1.1, 5 = 5.0
-    // The client certificate's subject CN and DN on a TLS listener that asked for one (EMQ's
-    // %C and %d placeholders); empty otherwise.
-    std::string cert_cn;
-    std::string cert_dn;
+    // The client certificate's subject on a TLS listener that verified one (EMQ's %C and %d
+    // placeholders); null otherwise (behind a pointer: most connections have none).
+    struct CertSubject {
+        std::string cn;
+        std::string dn;  // RFC 2253
+    };
+    std::shared_ptr<const CertSubject> cert;
 };
 
 enum class Verdict { Allow, Deny, Ignore };  // Ignore = not my business, ask the next

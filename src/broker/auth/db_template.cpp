@@ -15,9 +15,9 @@ std::string placeholder_value(char letter, const ClientIdentity& id) {
         case 'a':
             return id.ip;
         case 'C':
-            return id.cert_cn;
+            return id.cert ? id.cert->cn : std::string();
         case 'd':
-            return id.cert_dn;
+            return id.cert ? id.cert->dn : std::string();
         default:
             break;
     }

@@ -3,6 +3,7 @@
 // escaped.
 #include "broker/auth/db_template.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,8 +17,8 @@ ClientIdentity identity() {
     id.client_id = "dev-1";
     id.username = "alice";
     id.ip = "10.0.0.7";
-    id.cert_cn = "cn-a";
-    id.cert_dn = "CN=cn-a,O=x";
+    id.cert = std::make_shared<const ClientIdentity::CertSubject>(
+            ClientIdentity::CertSubject{"cn-a", "CN=cn-a,O=x"});
     return id;
 }
 
@@ -26,8 +27,8 @@ TEST(Placeholders, EveryLetter) {
     EXPECT_EQ(expand(std::string_view("%u|%c|%a|%C|%d|%P|%%|%"), id),
               "alice|dev-1|10.0.0.7|cn-a|CN=cn-a,O=x|%P|%%|%");
     id.username.reset();
-    id.cert_cn.clear();
-    EXPECT_EQ(expand(std::string_view("[%u][%C]"), id), "[][]") << "missing values are empty";
+    id.cert.reset();
+    EXPECT_EQ(expand(std::string_view("[%u][%C][%d]"), id), "[][][]") << "missing values are empty";
 }
 
 TEST(CompileSql, QuotedAndBarePlaceholdersBecomeParameters) {

@@ -38,6 +38,7 @@ public:
     std::string peer_ip() const override { return "127.0.0.1"; }
     uint16_t peer_port() const override { return 1; }
     const char* transport() const override { return "tcp"; }
+    std::string peer_subject(bool) const override { return {}; }
     void pause() override {}
     void resume() override {}
     void attach(Connection*) override {}
