@@ -124,22 +124,38 @@ public:
         return identity.username ? *identity.username : kNone;
     }
 
+    // What few connections have, in one block allocated on first use: an idle connection pays
+    // one pointer for all of it.
+    struct Extras {
+        std::unique_ptr<mqtt::Will> will;  // the client has one
+        std::unique_ptr<TopicAliases> topic_aliases;
+        std::unique_ptr<OutboundAliases> outbound_aliases;
+        std::unique_ptr<AuthExchange> auth;         // an AUTH exchange in progress
+        std::unique_ptr<auth::AclCache> acl_cache;  // publish decisions (mqtt.cache_acl)
+    };
+    Extras& extras() {
+        if (!extras_) {
+            extras_ = std::make_unique<Extras>();
+        }
+        return *extras_;
+    }
+    // Null when none.
+    mqtt::Will* will() const { return extras_ ? extras_->will.get() : nullptr; }
+    AuthExchange* auth() const { return extras_ ? extras_->auth.get() : nullptr; }
+
     // Publish decisions (mqtt.cache_acl), allocated on the first one cached.
     auth::AclCache& acl_cache() {
-        if (!acl_cache_) {
-            acl_cache_ = std::make_unique<auth::AclCache>();
+        auto& c = extras().acl_cache;
+        if (!c) {
+            c = std::make_unique<auth::AclCache>();
         }
-        return *acl_cache_;
+        return *c;
     }
     // nullptr while nothing has been cached.
-    auth::AclCache* acl_cache_if_any() { return acl_cache_.get(); }
+    auth::AclCache* acl_cache_if_any() { return extras_ ? extras_->acl_cache.get() : nullptr; }
 
     auth::ClientIdentity identity;  // as authenticated (password dropped)
     SessionPtr session;
-    std::unique_ptr<mqtt::Will> will;  // allocated only when the client has one
-    std::unique_ptr<TopicAliases> topic_aliases;
-    std::unique_ptr<OutboundAliases> outbound_aliases;
-    std::unique_ptr<AuthExchange> auth;       // an AUTH exchange in progress
     bool enhanced_auth = false;               // CONNECT used SCRAM-SHA-256: may re-authenticate
     uint16_t client_topic_alias_maximum = 0;  // MQTT 5: aliases the client lets us set
     ResponseQueue responses;                  // acks waiting for the store, in order
@@ -167,7 +183,7 @@ public:
     bool acks_held = false;
 
 private:
-    std::unique_ptr<auth::AclCache> acl_cache_;
+    std::unique_ptr<Extras> extras_;
     const uint64_t id_;
     Link* const link_;
 };

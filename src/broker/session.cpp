@@ -214,11 +214,11 @@ void Session::write_publish(Connection& conn, const OutItem& item, uint16_t pid,
     std::string_view topic = m.topic();
     if (conn.client_topic_alias_maximum != 0) {
         // MQTT 5 3.3.2.3.4: a topic the client knows by its alias goes out as an empty topic.
-        if (!conn.outbound_aliases) {
-            conn.outbound_aliases =
-                    std::make_unique<OutboundAliases>(conn.client_topic_alias_maximum);
+        auto& aliases = conn.extras().outbound_aliases;
+        if (!aliases) {
+            aliases = std::make_unique<OutboundAliases>(conn.client_topic_alias_maximum);
         }
-        auto a = conn.outbound_aliases->assign(topic);
+        auto a = aliases->assign(topic);
         if (props.data() != scratch.data()) {
             scratch.assign(props);
         }

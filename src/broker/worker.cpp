@@ -349,8 +349,8 @@ void Worker::tick(int64_t now_ms) {
             expired.push_back(conn.get());
         }
         // An enhanced authentication that does not reach CONNACK in mqtt.connect_timeout.
-        if (conn->auth && conn->auth->connect && !conn->closing &&
-            mono - conn->auth->started_ms > connect_timeout_ms) {
+        if (const AuthExchange* a = conn->auth();
+            a && a->connect && !conn->closing && mono - a->started_ms > connect_timeout_ms) {
             expired.push_back(conn.get());
         }
     }
@@ -413,7 +413,7 @@ void Worker::say_goodbye(Connection& conn) {
         return;
     }
     // MQTT 5: DISCONNECT 0x8B, Server shutting down; never before CONNACK [MQTT-3.14.0-1].
-    if (conn.version == Version::V5 && !(conn.auth && conn.auth->connect)) {
+    if (conn.version == Version::V5 && !(conn.auth() && conn.auth()->connect)) {
         mqtt::encode_disconnect(conn.link().out(), Version::V5,
                                 mqtt::Disconnect{ReasonCode::ServerShuttingDown, {}});
         metrics_.add(Metric::PacketsSent);

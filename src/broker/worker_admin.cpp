@@ -26,12 +26,12 @@ ClientView client_view_of(const Connection& conn) {
                  conn.connected_at_ms,
                  conn.id(),
                  conn.link().transport()};
-    if (conn.will) {
+    if (const mqtt::Will* w = conn.will()) {
         v.has_will = true;
-        v.will_topic = conn.will->topic;
-        v.will_qos = conn.will->qos;
-        v.will_retain = conn.will->retain;
-        v.will_payload_size = conn.will->payload.size();
+        v.will_topic = w->topic;
+        v.will_qos = w->qos;
+        v.will_retain = w->retain;
+        v.will_payload_size = w->payload.size();
     }
     return v;
 }

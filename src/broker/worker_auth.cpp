@@ -67,7 +67,7 @@ ConnectOutcome Worker::begin_enhanced_auth(Link& link,
     conn.keepalive = c.keepalive;
     conn.last_activity_ms = mono_ms();
     ex->connect = std::make_unique<mqtt::Connect>(std::move(c));
-    conn.auth = std::move(ex);
+    conn.extras().auth = std::move(ex);
     connections_.emplace(conn.id(), std::move(conn_ptr));
     connections_changed();
     link.attach(&conn);
@@ -90,9 +90,9 @@ ReasonCode Worker::continue_connect_auth(Connection& conn, mqtt::Packet& packet)
         conn.closing = true;
         return ReasonCode::Success;
     }
-    auto final = conn.auth->scram.finish(a->properties.authentication_data.value_or(""));
+    auto final = conn.auth()->scram.finish(a->properties.authentication_data.value_or(""));
     if (!final) {
-        spdlog::debug("client {} from {}: SCRAM refused: {}", conn.auth->connect->client_id,
+        spdlog::debug("client {} from {}: SCRAM refused: {}", conn.auth()->connect->client_id,
                       link.peer_ip(), final.error());
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
         link.refuse(ConnectRefusal::NotAuthorized);
@@ -101,7 +101,7 @@ ReasonCode Worker::continue_connect_auth(Connection& conn, mqtt::Packet& packet)
     }
     // Authenticated: the CONNECT completes on a Connection of its own. This one leaves the
     // table now and is freed after the current packet (net is still inside on_packet for it).
-    std::unique_ptr<AuthExchange> ex = std::move(conn.auth);
+    std::unique_ptr<AuthExchange> ex = std::move(conn.extras().auth);
     auto it = connections_.find(conn.id());
     std::shared_ptr<Connection> retired(std::move(it->second));
     connections_.erase(it);
@@ -122,7 +122,7 @@ ReasonCode Worker::handle_auth(Connection& conn, const mqtt::Auth& a) {
     }
     const std::string data = a.properties.authentication_data.value_or("");
     if (a.reason == ReasonCode::ReAuthenticate) {
-        if (conn.auth) {
+        if (conn.auth()) {
             return ReasonCode::ProtocolError;  // one exchange at a time
         }
         auto ex = std::make_unique<AuthExchange>();
@@ -133,15 +133,15 @@ ReasonCode Worker::handle_auth(Connection& conn, const mqtt::Auth& a) {
         std::string first =
                 ex->scram.challenge(broker_.extensions().usernames->scram_credential(*user));
         ex->started_ms = mono_ms();
-        conn.auth = std::move(ex);
+        conn.extras().auth = std::move(ex);
         write_auth(conn, ReasonCode::ContinueAuthentication, std::move(first));
         return ReasonCode::Success;
     }
-    if (a.reason != ReasonCode::ContinueAuthentication || !conn.auth) {
+    if (a.reason != ReasonCode::ContinueAuthentication || !conn.auth()) {
         return ReasonCode::ProtocolError;
     }
-    auto final = conn.auth->scram.finish(data);
-    conn.auth.reset();
+    auto final = conn.auth()->scram.finish(data);
+    conn.extras().auth.reset();
     if (!final) {
         broker_.extensions().auth_refused.fetch_add(1, std::memory_order_relaxed);
         return ReasonCode::NotAuthorized;  // DISCONNECT 0x87, then close [MQTT-4.12.1-2]

@@ -208,7 +208,7 @@ std::unique_ptr<Connection> Worker::new_connection(Link& link,
     conn->connect_expiry_zero =
             c.version == Version::V5 && c.properties.session_expiry_interval.value_or(0) == 0;
     if (c.will) {
-        conn->will = std::make_unique<mqtt::Will>(std::move(*c.will));
+        conn->extras().will = std::make_unique<mqtt::Will>(std::move(*c.will));
     }
     conn->connected_at_ms = unix_ms();
     conn->last_activity_ms = mono_ms();
@@ -808,17 +808,17 @@ bool Worker::detach(Connection& conn) {
     const bool outlives = s->persistent() && s->expiry_s(broker_.settings()) != 0;
     // The will goes out on any close the client did not ask for ([MQTT-3.1.2-8]), never
     // after DISCONNECT ([MQTT-3.1.2-10]).
-    if (conn.will && !conn.disconnect_received && !stopping_) {
+    if (const mqtt::Will* w = conn.will(); w && !conn.disconnect_received && !stopping_) {
         // MQTT 5: after the Will Delay Interval, or when the session ends if that comes
         // first; a session that ends with this connection publishes it now [MQTT-3.1.3-9].
-        uint32_t delay = conn.will->properties.will_delay_interval.value_or(0);
+        uint32_t delay = w->properties.will_delay_interval.value_or(0);
         if (delay > 0 && outlives) {
             delayed_wills_.push_back(
-                    DelayedWill{s, will_record(*conn.will, unix_ms() + int64_t{delay} * 1000)});
+                    DelayedWill{s, will_record(*w, unix_ms() + int64_t{delay} * 1000)});
         } else {
-            publish(will_message(will_record(*conn.will, 0), conn.client_id()), s.get(), nullptr);
+            publish(will_message(will_record(*w, 0), conn.client_id()), s.get(), nullptr);
         }
-        conn.will.reset();
+        conn.extras().will.reset();
     }
     s->connection = nullptr;
     s->online = false;

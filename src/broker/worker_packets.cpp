@@ -24,7 +24,7 @@ ReasonCode Worker::on_packet(Connection& conn, mqtt::Packet& packet) {
     if (stopping_ && !std::holds_alternative<mqtt::Ack>(packet)) {
         return ReasonCode::Success;
     }
-    if (conn.auth && conn.auth->connect) {
+    if (conn.auth() && conn.auth()->connect) {
         return continue_connect_auth(conn, packet);  // before CONNACK: AUTH or DISCONNECT only
     }
     if (auto* p = std::get_if<mqtt::Publish>(&packet)) {

@@ -44,10 +44,11 @@ ReasonCode Worker::resolve_topic_alias(Connection& conn, mqtt::Publish& p) {
     if (conn.version != Version::V5 || alias == 0 || alias > kTopicAliasMaximum) {
         return ReasonCode::TopicAliasInvalid;
     }
-    if (!conn.topic_aliases) {
-        conn.topic_aliases = std::make_unique<TopicAliases>();
+    auto& slot = conn.extras().topic_aliases;
+    if (!slot) {
+        slot = std::make_unique<TopicAliases>();
     }
-    auto& aliases = *conn.topic_aliases;
+    auto& aliases = *slot;
     std::string& known = aliases.topics[alias - 1];
     if (!p.topic.empty()) {
         known.assign(p.topic);
