@@ -87,9 +87,8 @@ struct SessionMove {
     int64_t until_ms = 0;   // mono: no message stamped below R can come after this
     // The new owner's, while R is not known: deliveries, their tokens still waiting.
     std::vector<Delivery> held;
-    // The old owner's, from the hand-over on: what was queued here after the state that moved
-    // was read (queue seqs from snapshot_end), to relay once R is known.
-    uint64_t snapshot_end = UINT64_MAX;
+    // The old owner's, from the hand-over on: what was queued here and is not in the state that
+    // moved (entries stored after it was read), to relay once R is known.
     std::vector<std::pair<uint64_t, Delivery>> since;        // (queue seq, delivery without token)
     std::vector<storage::SubscriptionRecord> subscriptions;  // as they moved
     std::string to;  // the node it moved to, once moved: deliveries here are relayed there
@@ -352,6 +351,9 @@ private:
     };
     std::unordered_map<uint64_t, PeerPending> peer_pending_;
     uint64_t next_peer_pending_ = 0;
+    // A token of connection kPeerConnection with one count (the opener's, completed last):
+    // once its counts are done, peer_publish_done(cookie, ok), or `done(ok)` when given.
+    Token open_peer_token(uint64_t cookie, std::function<void(bool ok)> done);
     // One more completion for token `t` (a connection's response or a peer's); false when it
     // is no longer waiting.
     bool depend(const Token& t);

@@ -623,7 +623,6 @@ void Worker::hand_over(const std::string& client_id,
         t->inflight = store.inflight_of(id);
         if (s->move) {
             // Entries from `from` on were not stored yet: they are not in what moves.
-            s->move->snapshot_end = from;
             std::erase_if(s->move->since, [from](const auto& e) { return e.first < from; });
             s->move->subscriptions = t->subscriptions;
         }
@@ -689,9 +688,7 @@ void Worker::hand_over_done(const std::string& client_id,
         s->move.reset();
         s->handed_over = false;
     };
-    const uint64_t n = ++next_peer_pending_;
-    peer_pending_.emplace(n, PeerPending{0, 1, false, std::move(relayed)});
-    Token t{index_, false, kPeerConnection, n};
+    const Token t = open_peer_token(0, std::move(relayed));
     for (auto& [seq, d] : since) {
         if (depend(t)) {
             (void)cluster->relay(to, client_id, d.msg, d.qos, d.retain, d.subscription_ids, &t);

@@ -368,11 +368,15 @@ void Worker::publish_from_peer(const MessagePtr& msg,
         publish(msg, nullptr, nullptr, &groups, stamp);
         return;
     }
-    const uint64_t n = ++next_peer_pending_;
-    peer_pending_.emplace(n, PeerPending{cookie, 1, false, {}});
-    Token t{index_, false, kPeerConnection, n};
+    const Token t = open_peer_token(cookie, {});
     publish(msg, nullptr, &t, &groups, stamp);
     complete(t);  // the opener's count, last (invariant 2)
+}
+
+Token Worker::open_peer_token(uint64_t cookie, std::function<void(bool ok)> done) {
+    const uint64_t n = ++next_peer_pending_;
+    peer_pending_.emplace(n, PeerPending{cookie, 1, false, std::move(done)});
+    return Token{index_, false, kPeerConnection, n};
 }
 
 void Worker::deliver_relayed(const MessagePtr& msg,
@@ -381,11 +385,7 @@ void Worker::deliver_relayed(const MessagePtr& msg,
                              uint8_t qos,
                              bool retain,
                              const SubscriptionIds& ids) {
-    Token t{index_, false, kPeerConnection, 0};
-    if (cookie != 0) {
-        t.response = ++next_peer_pending_;
-        peer_pending_.emplace(t.response, PeerPending{cookie, 1, false, {}});
-    }
+    const Token t = cookie != 0 ? open_peer_token(cookie, {}) : Token{};
     SessionPtr s = find_session(client_id);
     if (!s) {
         // Moved on from here meanwhile: its copy here relays it on (the newest copy).
@@ -561,13 +561,12 @@ bool Worker::moving_takes(Delivery& d) {
         return skip();
     }
     ClusterRouter* cluster = broker_.cluster();
-    if (cluster == nullptr ||
-        cluster->relay(m.to, s.client_id(), d.msg, d.qos, d.retain, d.subscription_ids,
-                       d.has_token ? &d.token : nullptr) == 0) {
-        if (d.has_token) {
-            complete(d.token);  // not answered (no token was given): nothing waits here
-        }
+    if (cluster == nullptr) {
+        return skip();
     }
+    // With a token, the new owner's answer completes it (its store, or a failure).
+    (void)cluster->relay(m.to, s.client_id(), d.msg, d.qos, d.retain, d.subscription_ids,
+                         d.has_token ? &d.token : nullptr);
     return true;
 }
 

@@ -91,8 +91,16 @@ void Routes::durable(std::string_view filter, bool added) {
     }
 }
 
+std::string Routes::etcd_key(const std::string& cluster,
+                             std::string_view key,
+                             const std::string& node) {
+    std::string out = cluster + "/routes/";
+    out.append(key).append("/").append(node);
+    return out;
+}
+
 std::string Routes::key_of(const std::string& filter) const {
-    return prefix_ + filter + "/" + options_.node;
+    return etcd_key(options_.cluster, filter, options_.node);
 }
 
 bool Routes::write_changes() {

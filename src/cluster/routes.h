@@ -63,6 +63,12 @@ public:
     // node's Ack), "c" while only clean sessions subscribe.
     void durable(std::string_view filter, bool added);
 
+    // `node`'s route key in etcd for the route `key` (RouteTable::route_key) of `cluster`:
+    // "<cluster>/routes/<key>/<node>". The takeover's transaction writes these too.
+    static std::string etcd_key(const std::string& cluster,
+                                std::string_view key,
+                                const std::string& node);
+
 private:
     void run();
     // Writes what changed; false when etcd failed (retried later).

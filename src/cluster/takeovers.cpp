@@ -4,6 +4,7 @@
 
 #include "cluster/membership.h"
 #include "cluster/route_table.h"
+#include "cluster/routes.h"
 #include "common/clock.h"
 
 namespace mqttd::cluster {
@@ -333,7 +334,7 @@ int64_t Takeovers::take_key(const std::string& client_id,
     std::vector<std::pair<std::string, std::string>> routes;
     for (const auto& f : filters) {
         routes.emplace_back(
-                options_.cluster + "/routes/" + RouteTable::route_key(f) + "/" + options_.node, "");
+                Routes::etcd_key(options_.cluster, RouteTable::route_key(f), options_.node), "");
     }
     const std::string key = key_of(client_id);
     auto replaced = etcd_.replace(key, mod_revision, options_.node, lease, routes);

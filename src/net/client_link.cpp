@@ -596,10 +596,9 @@ bool ClientLink::handle_connect(mqtt::Connect&& c, std::span<const uint8_t> rest
     state_ = State::Connecting;
     leave_connect_wait();
     decoder_.set_version(c.version);
-    if (auto mode = listener().config().peer_cert_as_username;
-        mode != PeerCertAsUsername::Off && transport_or_null() != nullptr) {
+    if (auto mode = listener().config().peer_cert_as_username; mode != PeerCertAsUsername::Off) {
         // The client certificate names the user the auth chain and the ACL see.
-        std::string subject = transport_or_null()->peer_subject(mode == PeerCertAsUsername::Dn);
+        std::string subject = peer_subject(mode == PeerCertAsUsername::Dn);
         if (!subject.empty()) {
             c.username = std::move(subject);
         }
