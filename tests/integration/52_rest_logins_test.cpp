@@ -99,14 +99,6 @@ std::multimap<std::string, int> thread_nice(pid_t pid) {
     return out;
 }
 
-size_t count_of(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 TEST(RestLogins, WrongPasswordsFromOneAddressAreThrottledOthersAreNot) {
     // Answers at once, so that one client's sequential guesses outrun the refill; one token
     // back every 4 s, so that a loaded machine's pauses between requests do not refill one.

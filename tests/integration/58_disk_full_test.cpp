@@ -164,14 +164,6 @@ double sample(const std::string& body, const std::string& name) {
     return -1;
 }
 
-size_t count_of(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 v5::ConnectSpec persistent(const std::string& id, bool clean_start) {
     v5::ConnectSpec c;
     c.client_id = id;

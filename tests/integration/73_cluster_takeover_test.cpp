@@ -307,14 +307,6 @@ TEST_F(TakeoverIt, InFlightQos1AndPubrelPendingQos2MoveWithTheirPacketIds) {
 // PUBLISH counts once per packet id until its PUBREL ([MQTT-4.3.3-9], method B), so a
 // message the broker sends again with DUP after a move is not counted twice, and a message
 // that arrives twice under two packet ids is a duplicate the broker made.
-size_t count_of(const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 struct Qos2Receiver {
     std::set<uint16_t> awaiting_rel;
     std::map<std::string, int> got;  // payload → times received

@@ -98,6 +98,14 @@ std::string num(std::string_view prefix, long long n) {
     return out;
 }
 
+size_t count_of(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
 // ---------------------------------------------------------------------------------------------
 BrokerProcess::BrokerProcess(std::vector<std::string> sets, bool start_now)
     : sets_(std::move(sets)) {

@@ -48,6 +48,8 @@ inline constexpr std::chrono::milliseconds kQuiet{400};
 // prefix + decimal n. Out of line: GCC 12 at -O3 warns (-Wrestrict, a false positive) on
 // `"literal" + std::to_string(n)`.
 std::string num(std::string_view prefix, long long n);
+// How many times `what` occurs in `text` (overlaps counted), e.g. a line in a broker's log.
+size_t count_of(const std::string& text, const std::string& what);
 
 using test::free_port;  // tests/support/sockets.h
 using test::TempDir;    // tests/support/temp_dir.h
